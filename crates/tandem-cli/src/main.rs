@@ -1,0 +1,281 @@
+//! The `tandem` binary: command-line parsing and glue only.
+//!
+//! Exit status: 0 on success, 1 on a runtime error, 2 on a usage error;
+//! errors are one line on stderr.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use clap::{Args, Parser, Subcommand};
+use tandem_node::{Node, NodeConfig, SourceKind};
+use tandem_proto::{ConnectionString, ControlLevel};
+use tandem_viewer::{ViewerEvent, ViewerOptions};
+
+/// Longest text accepted by `--type`.
+const MAX_TYPE_TEXT: usize = 4096;
+
+#[derive(Parser)]
+#[command(name = "tandem", version, about = "Desktop sharing over QUIC")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node: share a desktop, serve attendees.
+    Node(NodeArgs),
+    /// Join a sharing session as an attendee.
+    View(ViewArgs),
+}
+
+#[derive(Args)]
+struct NodeArgs {
+    /// TOML config file (see configs/node.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Data directory (registry, admin token).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// QUIC address to listen on.
+    #[arg(long)]
+    quic_listen: Option<std::net::SocketAddr>,
+    /// Admin HTTP address to listen on.
+    #[arg(long)]
+    admin_listen: Option<std::net::SocketAddr>,
+    /// What to share: synthetic, x11 or none.
+    #[arg(long)]
+    source: Option<SourceKind>,
+    /// X display for --source x11.
+    #[arg(long)]
+    display: Option<String>,
+}
+
+#[derive(Args)]
+struct ViewArgs {
+    /// The connection string of the invitation.
+    ticket: String,
+    /// Your name, shown to the sharer.
+    #[arg(long)]
+    name: String,
+    /// The invitation's password.
+    #[arg(long, env = "TANDEM_PASSWORD", default_value = "", hide_env_values = true)]
+    password: String,
+    /// No window: decode and optionally write a snapshot.
+    #[arg(long)]
+    headless: bool,
+    /// Stop after this many graphics updates.
+    #[arg(long, conflicts_with = "seconds")]
+    frames: Option<u64>,
+    /// Stop after this many seconds.
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// Write the last frame to this PNG file.
+    #[arg(long)]
+    snapshot: Option<PathBuf>,
+    /// Ask for interactive control after joining.
+    #[arg(long)]
+    request_control: bool,
+    /// Type this text once interactive (needs --request-control or a grant).
+    #[arg(long = "type")]
+    type_text: Option<String>,
+    /// Diagnostics: stop reading after N updates for --stall-seconds.
+    #[arg(long, hide = true, requires = "stall_seconds")]
+    stall_after: Option<u64>,
+    /// Diagnostics: how long to stop reading.
+    #[arg(long, hide = true)]
+    stall_seconds: Option<f64>,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TANDEM_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,tandem_node=info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let result = match cli.command {
+        Command::Node(args) => run_node(args),
+        Command::View(args) => run_view(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tandem: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("tandem: usage error: {message}");
+    ExitCode::from(2)
+}
+
+fn run_node(args: NodeArgs) -> anyhow::Result<ExitCode> {
+    let mut config = match &args.config {
+        Some(path) => NodeConfig::load(path)?,
+        None => NodeConfig::default(),
+    };
+    if let Some(d) = args.data_dir {
+        config.data_dir = d;
+    }
+    if let Some(a) = args.quic_listen {
+        config.quic_listen = a;
+    }
+    if let Some(a) = args.admin_listen {
+        config.admin_listen = a;
+    }
+    if let Some(s) = args.source {
+        config.source.kind = s;
+    }
+    if let Some(d) = args.display {
+        config.source.display = Some(d);
+    }
+    config.validate()?;
+    let system = actix::System::new();
+    system.block_on(async move {
+        let (node, report) = Node::start(config).await.context("starting the node")?;
+        print_startup(&report);
+        wait_for_signal().await?;
+        node.shutdown().await;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_startup(report: &tandem_node::StartupReport) {
+    println!(
+        "tandem node {} listening on quic {} (certificate sha256 {})",
+        report.node_id, report.quic_addr, report.fingerprint
+    );
+    if report.attendees_closed_at_start > 0 {
+        println!(
+            "recorded {} attendee(s) from before the restart as disconnected (node restarted)",
+            report.attendees_closed_at_start
+        );
+    }
+    if let Some(s) = &report.session {
+        println!(
+            "sharing session {} ({}), {}x{} from {}",
+            s.id, s.name, s.shared_rect[2], s.shared_rect[3], s.source
+        );
+    }
+    if let Some((inv, password)) = &report.invitation {
+        let exe = std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "tandem".into());
+        println!("invitation {} (up to {} attendees)", inv.id, inv.attendee_limit);
+        println!("connection string: {}", inv.connection_string);
+        println!("password: {password}");
+        println!("join with:");
+        println!(
+            "  {exe} view '{}' --name \"$USER\" --password '{password}' --headless --seconds 10 --snapshot desktop.png",
+            inv.connection_string
+        );
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("waiting for SIGINT")?,
+        _ = term.recv() => {},
+    }
+    Ok(())
+}
+
+fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
+    if !args.headless {
+        return Ok(usage_error(
+            "the window viewer is not available in this build yet; use --headless",
+        ));
+    }
+    let ticket: ConnectionString = match args.ticket.parse() {
+        Ok(t) => t,
+        Err(e) => return Ok(usage_error(&format!("bad connection string: {e}"))),
+    };
+    if args.name.is_empty() || args.name.len() > tandem_proto::MAX_NAME_LEN {
+        return Ok(usage_error(&format!(
+            "--name must be 1 to {} bytes",
+            tandem_proto::MAX_NAME_LEN
+        )));
+    }
+    if args.password.len() > tandem_proto::MAX_PASSWORD_LEN {
+        return Ok(usage_error("--password is too long"));
+    }
+    let duration = match args.seconds {
+        Some(s) if !(s > 0.0 && s < 1e7) => return Ok(usage_error("--seconds must be positive")),
+        Some(s) => Some(Duration::from_secs_f64(s)),
+        None => None,
+    };
+    if args.type_text.as_ref().is_some_and(|t| t.len() > MAX_TYPE_TEXT) {
+        return Ok(usage_error(&format!("--type text may be at most {MAX_TYPE_TEXT} bytes")));
+    }
+    let stall = match (args.stall_after, args.stall_seconds) {
+        (Some(n), Some(s)) if s > 0.0 && s < 3600.0 => Some((n, Duration::from_secs_f64(s))),
+        (Some(_), _) => return Ok(usage_error("--stall-seconds must be between 0 and 3600")),
+        _ => None,
+    };
+    let options = ViewerOptions {
+        ticket,
+        name: args.name,
+        password: args.password,
+        frames: args.frames,
+        duration,
+        request_control: args.request_control.then_some(ControlLevel::Interactive),
+        type_text: args.type_text,
+        stall,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let outcome = runtime.block_on(tandem_viewer::run(options, |event| match event {
+        ViewerEvent::Connected { addr, welcome } => println!(
+            "connected to {addr} as attendee {} in session {} ({}x{}, control level {}{})",
+            welcome.attendee_id,
+            welcome.session,
+            welcome.width,
+            welcome.height,
+            welcome.control_level,
+            if welcome.paused { ", graphics paused" } else { "" }
+        ),
+        ViewerEvent::Notice(line) => println!("{line}"),
+    }))?;
+    println!(
+        "received {} updates ({} key frames, {} catch-ups), last seq {}",
+        outcome.updates, outcome.key_frames, outcome.catch_ups, outcome.last_seq
+    );
+    if let Some(path) = &args.snapshot {
+        match &outcome.frame {
+            Some(frame) => {
+                tandem_viewer::write_png(frame, path)?;
+                println!("snapshot {}x{} written to {}", frame.width(), frame.height(), path.display());
+            }
+            None => bail!("no frame was received, so no snapshot was written to {}", path.display()),
+        }
+    }
+    if let Some((reason, _)) = outcome.disconnected {
+        if reason != tandem_proto::DisconnectReason::ByAttendee {
+            return Ok(ExitCode::from(1));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

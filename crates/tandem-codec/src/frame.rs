@@ -1,0 +1,294 @@
+//! [`Frame`]: an owned BGRX pixel buffer with the few drawing helpers the
+//! capture, codec, tests and benches need.
+
+use std::fmt;
+
+use crate::{CodecError, Rect};
+
+/// Largest accepted width or height, in pixels.
+pub const MAX_DIMENSION: u32 = 16384;
+
+/// One frame: `width * height` pixels, row-major, no padding; each `u32` is
+/// `0x00RRGGBB` (BGRX bytes in memory on little-endian).
+///
+/// Zero-sized frames (width or height 0) are allowed and hold no pixels.
+/// The codec is lossless on all 32 bits, including the unused top byte.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Frame {
+    width: u32,
+    height: u32,
+    pixels: Vec<u32>,
+}
+
+impl fmt::Debug for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Frame")
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .finish_non_exhaustive()
+    }
+}
+
+fn check_dimensions(width: u32, height: u32) -> Result<usize, CodecError> {
+    if width > MAX_DIMENSION || height > MAX_DIMENSION {
+        return Err(CodecError::BadDimensions { width, height });
+    }
+    Ok(width as usize * height as usize)
+}
+
+impl Frame {
+    /// A black frame.
+    ///
+    /// # Panics
+    ///
+    /// If `width` or `height` exceeds [`MAX_DIMENSION`]; use [`Frame::try_new`]
+    /// for sizes that come from outside.
+    pub fn new(width: u32, height: u32) -> Frame {
+        Frame::filled(width, height, 0)
+    }
+
+    /// A black frame, or an error when a dimension exceeds [`MAX_DIMENSION`].
+    pub fn try_new(width: u32, height: u32) -> Result<Frame, CodecError> {
+        let len = check_dimensions(width, height)?;
+        Ok(Frame {
+            width,
+            height,
+            pixels: vec![0; len],
+        })
+    }
+
+    /// A frame of one colour.
+    ///
+    /// # Panics
+    ///
+    /// If `width` or `height` exceeds [`MAX_DIMENSION`].
+    pub fn filled(width: u32, height: u32, color: u32) -> Frame {
+        let len = match check_dimensions(width, height) {
+            Ok(len) => len,
+            Err(e) => panic!("Frame::filled: {e}"),
+        };
+        Frame {
+            width,
+            height,
+            pixels: vec![color; len],
+        }
+    }
+
+    /// Wraps a pixel buffer; its length must be `width * height` and both
+    /// dimensions at most [`MAX_DIMENSION`].
+    pub fn from_pixels(width: u32, height: u32, pixels: Vec<u32>) -> Result<Frame, CodecError> {
+        let len = check_dimensions(width, height)?;
+        if pixels.len() != len {
+            return Err(CodecError::LengthMismatch {
+                expected: len as u64,
+                found: pixels.len() as u64,
+            });
+        }
+        Ok(Frame {
+            width,
+            height,
+            pixels,
+        })
+    }
+
+    /// Builds a frame from RGBA bytes (4 per pixel, row-major); alpha is ignored.
+    pub fn from_rgba8(width: u32, height: u32, data: &[u8]) -> Result<Frame, CodecError> {
+        let len = check_dimensions(width, height)?;
+        if data.len() != len * 4 {
+            return Err(CodecError::LengthMismatch {
+                expected: len as u64 * 4,
+                found: data.len() as u64,
+            });
+        }
+        let pixels = data
+            .chunks_exact(4)
+            .map(|c| (u32::from(c[0]) << 16) | (u32::from(c[1]) << 8) | u32::from(c[2]))
+            .collect();
+        Ok(Frame {
+            width,
+            height,
+            pixels,
+        })
+    }
+
+    /// RGBA bytes (4 per pixel, row-major, alpha 255), e.g. for PNG writing.
+    pub fn to_rgba8(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.pixels.len() * 4);
+        for &p in &self.pixels {
+            out.extend_from_slice(&[(p >> 16) as u8, (p >> 8) as u8, p as u8, 255]);
+        }
+        out
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
+    /// The whole frame as a rectangle at the origin.
+    pub fn bounds(&self) -> Rect {
+        Rect::new(0, 0, self.width, self.height)
+    }
+
+    /// All pixels, row-major.
+    pub fn pixels(&self) -> &[u32] {
+        &self.pixels
+    }
+
+    /// All pixels, row-major, for in-place drawing.
+    pub fn pixels_mut(&mut self) -> &mut [u32] {
+        &mut self.pixels
+    }
+
+    /// Gives the pixel buffer back.
+    pub fn into_pixels(self) -> Vec<u32> {
+        self.pixels
+    }
+
+    /// One row of pixels.
+    ///
+    /// # Panics
+    ///
+    /// If `y` is outside the frame.
+    pub fn row(&self, y: u32) -> &[u32] {
+        let w = self.width as usize;
+        let start = y as usize * w;
+        &self.pixels[start..start + w]
+    }
+
+    /// The pixel at `(x, y)`.
+    ///
+    /// # Panics
+    ///
+    /// If the point is outside the frame.
+    pub fn get(&self, x: u32, y: u32) -> u32 {
+        assert!(x < self.width && y < self.height, "pixel out of range");
+        self.pixels[self.index(x, y)]
+    }
+
+    /// Sets the pixel at `(x, y)`.
+    ///
+    /// # Panics
+    ///
+    /// If the point is outside the frame.
+    pub fn set(&mut self, x: u32, y: u32, v: u32) {
+        assert!(x < self.width && y < self.height, "pixel out of range");
+        let i = self.index(x, y);
+        self.pixels[i] = v;
+    }
+
+    /// Fills a rectangle, clipped to the frame.
+    pub fn fill_rect(&mut self, rect: Rect, color: u32) {
+        let Some(r) = rect.intersect(&self.bounds()) else {
+            return;
+        };
+        for y in r.y..r.y + r.height {
+            let start = self.index(r.x, y);
+            self.pixels[start..start + r.width as usize].fill(color);
+        }
+    }
+
+    /// A copy of a rectangle, clipped to the frame (possibly empty).
+    pub fn crop(&self, rect: Rect) -> Frame {
+        let Some(r) = rect.intersect(&self.bounds()) else {
+            return Frame {
+                width: 0,
+                height: 0,
+                pixels: Vec::new(),
+            };
+        };
+        let mut pixels = Vec::with_capacity(r.area() as usize);
+        for y in r.y..r.y + r.height {
+            let start = self.index(r.x, y);
+            pixels.extend_from_slice(&self.pixels[start..start + r.width as usize]);
+        }
+        Frame {
+            width: r.width,
+            height: r.height,
+            pixels,
+        }
+    }
+
+    /// Copies `src` with its top-left corner at `(x, y)`, clipped to this frame.
+    pub fn blit(&mut self, src: &Frame, x: u32, y: u32) {
+        let dest = Rect::new(x, y, src.width, src.height);
+        let Some(r) = dest.intersect(&self.bounds()) else {
+            return;
+        };
+        // The clipped area starts at (x, y) since x, y are inside the frame.
+        let w = r.width as usize;
+        for row in 0..r.height {
+            let s = src.index(0, row);
+            let d = self.index(r.x, r.y + row);
+            self.pixels[d..d + w].copy_from_slice(&src.pixels[s..s + w]);
+        }
+    }
+
+    fn index(&self, x: u32, y: u32) -> usize {
+        y as usize * self.width as usize + x as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_sized_frames_are_allowed() {
+        let f = Frame::new(0, 7);
+        assert!(f.pixels().is_empty());
+        assert_eq!(f.crop(Rect::new(0, 0, 5, 5)).pixels().len(), 0);
+    }
+
+    #[test]
+    fn from_pixels_checks_length_and_dimensions() {
+        assert!(Frame::from_pixels(2, 2, vec![0; 4]).is_ok());
+        assert_eq!(
+            Frame::from_pixels(2, 2, vec![0; 3]),
+            Err(CodecError::LengthMismatch {
+                expected: 4,
+                found: 3
+            })
+        );
+        assert!(matches!(
+            Frame::from_pixels(MAX_DIMENSION + 1, 0, vec![]),
+            Err(CodecError::BadDimensions { .. })
+        ));
+        assert!(Frame::try_new(1, MAX_DIMENSION + 1).is_err());
+    }
+
+    #[test]
+    fn fill_crop_blit_clip() {
+        let mut f = Frame::new(4, 3);
+        f.fill_rect(Rect::new(2, 1, 10, 10), 7);
+        assert_eq!(f.get(1, 1), 0);
+        assert_eq!(f.get(3, 2), 7);
+        let c = f.crop(Rect::new(1, 1, 100, 1));
+        assert_eq!((c.width(), c.height()), (3, 1));
+        assert_eq!(c.pixels(), &[0, 7, 7]);
+        let mut g = Frame::new(3, 3);
+        g.blit(&Frame::filled(2, 2, 9), 2, 2);
+        assert_eq!(g.pixels(), &[0, 0, 0, 0, 0, 0, 0, 0, 9]);
+        g.blit(&Frame::filled(2, 2, 9), 3, 0);
+        assert_eq!(g.get(2, 0), 0);
+    }
+
+    #[test]
+    fn rgba_round_trip_ignores_alpha() {
+        let f = Frame::from_rgba8(2, 1, &[1, 2, 3, 0, 4, 5, 6, 77]).unwrap();
+        assert_eq!(f.pixels(), &[0x010203, 0x040506]);
+        assert_eq!(f.to_rgba8(), vec![1, 2, 3, 255, 4, 5, 6, 255]);
+        assert!(Frame::from_rgba8(2, 1, &[0; 7]).is_err());
+    }
+
+    #[test]
+    fn debug_does_not_print_pixels() {
+        let s = format!("{:?}", Frame::filled(2, 2, 0xabcdef));
+        assert!(s.contains("width: 2") && !s.contains("11259375"));
+    }
+}

@@ -1,0 +1,193 @@
+//! The CaptureActor: grabs the shared rectangle of one sharing session's
+//! source every frame interval and hands frames to the EncoderActor.
+//!
+//! It runs on an arbiter of its own because a grab blocks. It never has more
+//! than one frame waiting in the encoder: a tick that finds the previous frame
+//! still being encoded is skipped, so a slow encoder lowers the frame rate
+//! instead of growing a queue.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use tandem_capture::{CaptureSource, Rect};
+
+use crate::encoder_actor::{EncoderActor, FrameCaptured};
+use crate::metrics::Metrics;
+
+/// The actor.
+pub struct CaptureActor {
+    session: String,
+    source: Box<dyn CaptureSource>,
+    encoder: Addr<EncoderActor>,
+    metrics: Arc<Metrics>,
+    interval: Duration,
+    shared_rect: Option<Rect>,
+    paused: bool,
+    in_flight: bool,
+    /// The next grab must ignore damage hints (after resume or a rect change).
+    force_full: bool,
+    timer: Option<SpawnHandle>,
+    failures: u32,
+}
+
+impl CaptureActor {
+    /// A capture loop over `source`, sending frames to `encoder`.
+    pub fn new(
+        session: String,
+        source: Box<dyn CaptureSource>,
+        encoder: Addr<EncoderActor>,
+        metrics: Arc<Metrics>,
+        interval: Duration,
+        shared_rect: Option<Rect>,
+    ) -> Self {
+        Self {
+            session,
+            source,
+            encoder,
+            metrics,
+            interval,
+            shared_rect,
+            paused: false,
+            in_flight: false,
+            force_full: true,
+            timer: None,
+            failures: 0,
+        }
+    }
+
+    fn effective_rect(&self) -> Rect {
+        let (w, h) = self.source.desktop_size();
+        let desktop = Rect::new(0, 0, w, h);
+        self.shared_rect
+            .and_then(|r| r.intersect(&desktop))
+            .unwrap_or(desktop)
+    }
+
+    fn restart_timer(&mut self, ctx: &mut Context<Self>) {
+        if let Some(handle) = self.timer.take() {
+            ctx.cancel_future(handle);
+        }
+        self.timer = Some(ctx.run_interval(self.interval, |act, ctx| act.tick(ctx)));
+    }
+
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        if self.paused || self.in_flight {
+            return;
+        }
+        let rect = self.effective_rect();
+        let start = Instant::now();
+        let mut captured = match self.source.capture(rect) {
+            Ok(c) => c,
+            Err(error) => {
+                self.failures += 1;
+                // Log the first failure and then every hundredth: a broken source
+                // must not flood the log at 30 frames a second.
+                if self.failures == 1 || self.failures % 100 == 0 {
+                    tracing::warn!(session = %self.session, %error, failures = self.failures, "capture failed");
+                }
+                return;
+            }
+        };
+        self.failures = 0;
+        if std::mem::take(&mut self.force_full) {
+            captured.damage = None;
+        }
+        self.metrics.frames_captured.inc();
+        self.metrics
+            .capture_seconds
+            .observe(start.elapsed().as_secs_f64());
+        self.in_flight = true;
+        self.encoder
+            .send(FrameCaptured {
+                captured,
+                captured_at: start,
+            })
+            .into_actor(self)
+            .map(|_, act, _| act.in_flight = false)
+            .spawn(ctx);
+    }
+}
+
+impl Actor for CaptureActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        tracing::info!(session = %self.session, source = %self.source.describe(), interval_ms = self.interval.as_millis() as u64, "capture started");
+        self.tick(ctx);
+        self.restart_timer(ctx);
+    }
+}
+
+/// Pause (`true`) or resume (`false`) capture. Resume forces a full comparison.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct SetPaused(pub bool);
+
+impl Handler<SetPaused> for CaptureActor {
+    type Result = ();
+    fn handle(&mut self, SetPaused(paused): SetPaused, ctx: &mut Self::Context) {
+        if self.paused && !paused {
+            self.force_full = true;
+            self.paused = false;
+            self.tick(ctx);
+        }
+        self.paused = paused;
+    }
+}
+
+/// Change the shared rectangle (`None`: the whole desktop). Answers the
+/// effective rectangle after clipping to the desktop.
+#[derive(Message, Debug)]
+#[rtype(result = "Rect")]
+pub struct SetSharedRect(pub Option<Rect>);
+
+impl Handler<SetSharedRect> for CaptureActor {
+    type Result = MessageResult<SetSharedRect>;
+    fn handle(&mut self, SetSharedRect(rect): SetSharedRect, ctx: &mut Self::Context) -> Self::Result {
+        self.shared_rect = rect;
+        self.force_full = true;
+        let effective = self.effective_rect();
+        if !self.paused {
+            self.tick(ctx);
+        }
+        MessageResult(effective)
+    }
+}
+
+/// Change the frame interval.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct SetFrameInterval(pub Duration);
+
+impl Handler<SetFrameInterval> for CaptureActor {
+    type Result = ();
+    fn handle(&mut self, SetFrameInterval(interval): SetFrameInterval, ctx: &mut Self::Context) {
+        self.interval = interval;
+        self.restart_timer(ctx);
+    }
+}
+
+/// The rectangle currently shared.
+#[derive(Message, Debug)]
+#[rtype(result = "Rect")]
+pub struct GetSharedRect;
+
+impl Handler<GetSharedRect> for CaptureActor {
+    type Result = MessageResult<GetSharedRect>;
+    fn handle(&mut self, _: GetSharedRect, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.effective_rect())
+    }
+}
+
+/// Stop capturing for good (the session closed).
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct StopCapture;
+
+impl Handler<StopCapture> for CaptureActor {
+    type Result = ();
+    fn handle(&mut self, _: StopCapture, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}

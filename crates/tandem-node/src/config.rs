@@ -1,0 +1,348 @@
+//! Node configuration: one type read from TOML, overridden by the command line.
+//!
+//! Every key is documented in `configs/node.toml`. Unknown keys are errors, so a
+//! typo in a config file is reported instead of silently ignored.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tandem_proto::ControlLevel;
+
+use crate::error::NodeError;
+
+/// Config files larger than this are refused (a config is a few hundred bytes).
+pub const MAX_CONFIG_BYTES: u64 = 256 * 1024;
+
+/// The whole configuration of a node.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// Where the registry, and the admin token, live.
+    pub data_dir: PathBuf,
+    /// UDP address of the QUIC endpoint attendees connect to.
+    pub quic_listen: SocketAddr,
+    /// Addresses put into connection strings, in order; empty means the bound QUIC address.
+    pub advertise: Vec<String>,
+    /// Address of the admin HTTP API.
+    pub admin_listen: SocketAddr,
+    /// What the node shares.
+    pub source: SourceConfig,
+    /// Settings of the sharing session the node opens at start.
+    pub session: SessionConfig,
+    /// The invitation the node creates at start.
+    pub invitation: StartupInvitation,
+    /// Registry (sled) settings.
+    pub registry: RegistrySettings,
+}
+
+/// Capture source of the node's sharing session.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourceConfig {
+    /// `synthetic`, `x11` or `none`.
+    pub kind: SourceKind,
+    /// X display for `x11` (default: `$DISPLAY`).
+    pub display: Option<String>,
+    /// Size of the synthetic desktop.
+    pub width: u32,
+    /// Size of the synthetic desktop.
+    pub height: u32,
+    /// Seed of the synthetic desktop's content.
+    pub seed: u64,
+    /// Stop animating the synthetic desktop after this many captured frames.
+    pub freeze_after_frames: Option<u64>,
+    /// Append the input events that reach the session's input sink to this
+    /// file as JSON lines (for the synthetic desktop, which has no real input).
+    pub input_log: Option<PathBuf>,
+}
+
+/// Which capture backend a session uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// The built-in deterministic desktop.
+    Synthetic,
+    /// A real X display.
+    X11,
+    /// No local session (a relay-only node).
+    None,
+}
+
+impl std::str::FromStr for SourceKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "synthetic" => Ok(Self::Synthetic),
+            "x11" => Ok(Self::X11),
+            "none" => Ok(Self::None),
+            other => Err(format!(
+                "unknown source {other:?}: expected synthetic, x11 or none"
+            )),
+        }
+    }
+}
+
+/// How control requests are answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ControlPolicy {
+    /// Requests wait for the sharer to grant or deny them.
+    Ask,
+    /// Requests for `view` are granted at once; `interactive` waits for the sharer.
+    GrantView,
+    /// Every request is granted at once.
+    GrantAll,
+}
+
+impl ControlPolicy {
+    /// The policy's name as written in configs and the admin API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ask => "ask",
+            Self::GrantView => "grant-view",
+            Self::GrantAll => "grant-all",
+        }
+    }
+}
+
+impl std::str::FromStr for ControlPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "ask" => Ok(Self::Ask),
+            "grant-view" => Ok(Self::GrantView),
+            "grant-all" => Ok(Self::GrantAll),
+            other => Err(format!(
+                "unknown control policy {other:?}: expected ask, grant-view or grant-all"
+            )),
+        }
+    }
+}
+
+/// Settings of a sharing session.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// A human name for the session.
+    pub name: String,
+    /// Capture interval in milliseconds (the API's `FrameCaptureIntervalInMs`).
+    pub frame_interval_ms: u32,
+    /// Level given to new attendees: `none` or `view` (never `interactive`).
+    pub default_control_level: ControlLevel,
+    /// How control requests are answered.
+    pub control_policy: ControlPolicy,
+}
+
+/// The invitation created when the node starts.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StartupInvitation {
+    /// Create one at every start (old invitations stay valid).
+    pub create: bool,
+    /// Its password; a random one is generated and printed once when absent.
+    pub password: Option<String>,
+    /// Maximum number of attendees connected through it at once.
+    pub attendee_limit: u32,
+}
+
+/// Registry settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrySettings {
+    /// sled page cache, in MiB.
+    pub cache_mib: u64,
+    /// Events kept in the event log.
+    pub event_retention_count: u64,
+    /// Age after which events are dropped, in hours.
+    pub event_retention_hours: u64,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            quic_listen: SocketAddr::from(([127, 0, 0, 1], 4433)),
+            advertise: Vec::new(),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 7070)),
+            source: SourceConfig::default(),
+            session: SessionConfig::default(),
+            invitation: StartupInvitation::default(),
+            registry: RegistrySettings::default(),
+        }
+    }
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        Self {
+            kind: SourceKind::Synthetic,
+            display: None,
+            width: 1280,
+            height: 720,
+            seed: 1,
+            freeze_after_frames: None,
+            input_log: None,
+        }
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            name: "desktop".into(),
+            frame_interval_ms: 33,
+            default_control_level: ControlLevel::View,
+            control_policy: ControlPolicy::Ask,
+        }
+    }
+}
+
+impl Default for StartupInvitation {
+    fn default() -> Self {
+        Self {
+            create: true,
+            password: None,
+            attendee_limit: 16,
+        }
+    }
+}
+
+impl Default for RegistrySettings {
+    fn default() -> Self {
+        Self {
+            cache_mib: 64,
+            event_retention_count: 10_000,
+            event_retention_hours: 24 * 7,
+        }
+    }
+}
+
+/// Bounds that configuration values must respect.
+pub const MIN_FRAME_INTERVAL_MS: u32 = 5;
+/// Bounds that configuration values must respect.
+pub const MAX_FRAME_INTERVAL_MS: u32 = 60_000;
+/// Largest synthetic desktop side.
+pub const MAX_SYNTHETIC_SIDE: u32 = 8192;
+/// Largest attendee limit of one invitation.
+pub const MAX_ATTENDEE_LIMIT: u32 = 10_000;
+
+impl NodeConfig {
+    /// Reads a TOML file (bounded in size) and validates it.
+    pub fn load(path: &Path) -> Result<Self, NodeError> {
+        let meta = std::fs::metadata(path).map_err(|e| NodeError::Config {
+            detail: format!("cannot read {}: {e}", path.display()),
+        })?;
+        if meta.len() > MAX_CONFIG_BYTES {
+            return Err(NodeError::Config {
+                detail: format!(
+                    "{} is {} bytes; a config file may be at most {MAX_CONFIG_BYTES}",
+                    path.display(),
+                    meta.len()
+                ),
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| NodeError::Config {
+            detail: format!("cannot read {}: {e}", path.display()),
+        })?;
+        Self::from_toml(&text).map_err(|e| match e {
+            NodeError::Config { detail } => NodeError::Config {
+                detail: format!("{}: {detail}", path.display()),
+            },
+            other => other,
+        })
+    }
+
+    /// Parses TOML text and validates it.
+    pub fn from_toml(text: &str) -> Result<Self, NodeError> {
+        let config: NodeConfig = toml::from_str(text).map_err(|e| NodeError::Config {
+            detail: e.to_string().trim().replace('\n', " "),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks ranges and combinations that serde cannot.
+    pub fn validate(&self) -> Result<(), NodeError> {
+        let bad = |detail: String| Err(NodeError::Config { detail });
+        let s = &self.session;
+        if !(MIN_FRAME_INTERVAL_MS..=MAX_FRAME_INTERVAL_MS).contains(&s.frame_interval_ms) {
+            return bad(format!(
+                "session.frame_interval_ms must be between {MIN_FRAME_INTERVAL_MS} and {MAX_FRAME_INTERVAL_MS}"
+            ));
+        }
+        if s.default_control_level == ControlLevel::Interactive {
+            return bad("session.default_control_level may be none or view, never interactive".into());
+        }
+        if s.name.is_empty() || s.name.len() > 128 {
+            return bad("session.name must be 1 to 128 bytes".into());
+        }
+        let src = &self.source;
+        if src.width == 0 || src.height == 0 || src.width > MAX_SYNTHETIC_SIDE || src.height > MAX_SYNTHETIC_SIDE {
+            return bad(format!(
+                "source.width and source.height must be between 1 and {MAX_SYNTHETIC_SIDE}"
+            ));
+        }
+        let inv = &self.invitation;
+        if inv.attendee_limit == 0 || inv.attendee_limit > MAX_ATTENDEE_LIMIT {
+            return bad(format!(
+                "invitation.attendee_limit must be between 1 and {MAX_ATTENDEE_LIMIT}"
+            ));
+        }
+        if let Some(p) = &inv.password {
+            if p.is_empty() || p.len() > tandem_proto::MAX_PASSWORD_LEN {
+                return bad(format!(
+                    "invitation.password must be 1 to {} bytes",
+                    tandem_proto::MAX_PASSWORD_LEN
+                ));
+            }
+        }
+        if self.advertise.len() > 16 {
+            return bad("advertise may list at most 16 addresses".into());
+        }
+        for (i, a) in self.advertise.iter().enumerate() {
+            if a.parse::<tandem_proto::NodeAddr>().is_err() {
+                return bad(format!("advertise[{i}] {a:?} is not host:port"));
+            }
+        }
+        if self.registry.cache_mib == 0 || self.registry.cache_mib > 64 * 1024 {
+            return bad("registry.cache_mib must be between 1 and 65536".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        NodeConfig::default().validate().unwrap();
+        NodeConfig::from_toml("").unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = NodeConfig::from_toml("quic_listn = \"127.0.0.1:1\"").unwrap_err();
+        assert!(err.to_string().contains("quic_listn"), "{err}");
+    }
+
+    #[test]
+    fn interactive_default_level_is_refused() {
+        let err = NodeConfig::from_toml("[session]\ndefault_control_level = \"interactive\"")
+            .unwrap_err();
+        assert!(err.to_string().contains("never interactive"), "{err}");
+    }
+
+    #[test]
+    fn values_parse() {
+        let c = NodeConfig::from_toml(
+            "quic_listen = \"127.0.0.1:5000\"\n[source]\nkind = \"synthetic\"\nwidth = 320\nheight = 200\n[session]\ncontrol_policy = \"grant-all\"\ndefault_control_level = \"none\"",
+        )
+        .unwrap();
+        assert_eq!(c.source.width, 320);
+        assert_eq!(c.session.control_policy, ControlPolicy::GrantAll);
+        assert_eq!(c.session.default_control_level, ControlLevel::None);
+    }
+}

@@ -1,0 +1,305 @@
+//! One attendee connection, served on the data-plane runtime.
+//!
+//! The client opens a bidirectional control stream and sends `Hello`; the
+//! AttendeeManager admits or rejects it. Once admitted, three loops run until
+//! the first ends: the control reader (requests, input, bye), the control
+//! writer (commands from the manager) and the graphics sender.
+//!
+//! The graphics sender is *latest-wins*: it watches the session's newest
+//! update and sends one update at a time, each on its own unidirectional
+//! stream. While a send waits on a slow attendee's flow control, newer
+//! updates are not queued; when it completes, the attendee gets the newest
+//! update directly if it applies to what it has, or else a catch-up from its
+//! last delivered sequence number. So a slow attendee never delays another
+//! one and never makes the node buffer more than one update for it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Addr;
+use tandem_proto::{ClientMessage, ControlLevel, DisconnectReason, ServerMessage};
+use tandem_transport::{write_message, MessageReader};
+use tokio::sync::watch;
+
+use crate::attendee_manager::{Admitted, AttendeeCommand, AttendeeManager, FromAttendee, Join, Left};
+use crate::encoder_actor::{CatchUp, EncoderActor, PublishedUpdate, UpdateReceiver};
+use crate::metrics::Metrics;
+
+/// Time a client has to open its control stream and say hello.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// QUIC application error codes used when closing a connection.
+pub mod close_code {
+    /// Normal end (bye, kick, shutdown).
+    pub const NORMAL: u32 = 0;
+    /// The join was rejected.
+    pub const REJECTED: u32 = 1;
+    /// The peer broke the protocol.
+    pub const PROTOCOL: u32 = 2;
+}
+
+/// What every connection task shares.
+pub struct ConnectionContext {
+    /// The authority on joins and control.
+    pub manager: Addr<AttendeeManager>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Becomes `true` when the node stops.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Serves one incoming connection to its end.
+pub async fn serve_connection(incoming: quinn::Incoming, ctx: Arc<ConnectionContext>) {
+    let peer = incoming.remote_address();
+    let conn = match incoming.await {
+        Ok(c) => c,
+        Err(error) => {
+            tracing::debug!(%peer, %error, "handshake failed");
+            return;
+        }
+    };
+    ctx.metrics.connections.inc();
+    let _gauge = GaugeGuard(ctx.metrics.clone());
+    if let Err(reason) = serve_admitted(&conn, peer, &ctx).await {
+        tracing::info!(%peer, reason, "connection closed");
+    }
+}
+
+struct GaugeGuard(Arc<Metrics>);
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.0.connections.dec();
+    }
+}
+
+async fn serve_admitted(
+    conn: &quinn::Connection,
+    peer: std::net::SocketAddr,
+    ctx: &ConnectionContext,
+) -> Result<(), &'static str> {
+    let (mut control_tx, control_rx) = match tokio::time::timeout(HELLO_TIMEOUT, conn.accept_bi()).await {
+        Ok(Ok(streams)) => streams,
+        _ => {
+            conn.close(close_code::PROTOCOL.into(), b"no control stream");
+            return Err("no control stream");
+        }
+    };
+    let mut reader = MessageReader::new(control_rx);
+    let hello = match tokio::time::timeout(HELLO_TIMEOUT, reader.next::<ClientMessage>()).await {
+        Ok(Ok(Some(ClientMessage::Hello(hello)))) => hello,
+        Ok(Err(error)) => {
+            tracing::info!(%peer, %error, "malformed hello");
+            conn.close(close_code::PROTOCOL.into(), b"malformed hello");
+            return Err("malformed hello");
+        }
+        _ => {
+            conn.close(close_code::PROTOCOL.into(), b"expected hello");
+            return Err("expected hello");
+        }
+    };
+    let user = hello.name.clone();
+    let admitted = match ctx.manager.send(Join { hello, peer }).await {
+        Ok(Ok(admitted)) => admitted,
+        Ok(Err(rejection)) => {
+            tracing::info!(%peer, %user, reason = ?rejection.reason, "join rejected");
+            let _ = write_message(
+                &mut control_tx,
+                &ServerMessage::Rejected {
+                    reason: rejection.reason,
+                    message: rejection.message,
+                },
+            )
+            .await;
+            let _ = control_tx.finish();
+            // Let the rejection reach the client before closing.
+            let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
+            conn.close(close_code::REJECTED.into(), b"rejected");
+            return Err("rejected");
+        }
+        Err(_) => {
+            conn.close(close_code::NORMAL.into(), b"node shutting down");
+            return Err("node shutting down");
+        }
+    };
+    let Admitted {
+        welcome,
+        updates,
+        encoder,
+        level,
+        mut commands,
+    } = admitted;
+    let attendee = welcome.attendee_id;
+    tracing::info!(%peer, %user, attendee, "attendee admitted");
+    if write_message(&mut control_tx, &ServerMessage::Welcome(welcome)).await.is_err() {
+        ctx.manager.do_send(Left {
+            attendee,
+            reason: DisconnectReason::Error,
+            bytes_sent: 0,
+        });
+        return Err("welcome not delivered");
+    }
+
+    let sender = GraphicsSender {
+        conn: conn.clone(),
+        updates,
+        level,
+        encoder,
+        metrics: ctx.metrics.clone(),
+        delivered: 0,
+        bytes_sent: 0,
+    };
+    let (bytes_tx, mut bytes_rx) = watch::channel(0u64);
+    let graphics = sender.run(bytes_tx);
+
+    let manager = ctx.manager.clone();
+    let control_in = async move {
+        loop {
+            match reader.next::<ClientMessage>().await {
+                Ok(Some(ClientMessage::Bye { .. })) => return DisconnectReason::ByAttendee,
+                Ok(Some(msg)) => manager.do_send(FromAttendee { attendee, msg }),
+                Ok(None) => return DisconnectReason::ByAttendee,
+                Err(error) => {
+                    tracing::info!(attendee, %error, "control stream ended");
+                    return if conn.close_reason().is_some() {
+                        DisconnectReason::ByAttendee
+                    } else {
+                        DisconnectReason::Error
+                    };
+                }
+            }
+        }
+    };
+
+    let control_out = async {
+        while let Some(cmd) = commands.recv().await {
+            match cmd {
+                AttendeeCommand::Send(msg) => {
+                    if write_message(&mut control_tx, &msg).await.is_err() {
+                        return (DisconnectReason::Error, true);
+                    }
+                }
+                AttendeeCommand::Close(reason, message) => {
+                    let _ = write_message(&mut control_tx, &ServerMessage::Bye { reason, message }).await;
+                    let _ = control_tx.finish();
+                    // The manager already recorded this disconnect.
+                    return (reason, false);
+                }
+            }
+        }
+        (DisconnectReason::Error, false)
+    };
+
+    let mut shutdown = ctx.shutdown.clone();
+    let (reason, tell_manager) = tokio::select! {
+        reason = control_in => (reason, true),
+        (reason, tell) = control_out => (reason, tell),
+        _ = graphics => (DisconnectReason::Error, true),
+        _ = shutdown.wait_for(|s| *s) => (DisconnectReason::NodeShutdown, true),
+        _ = conn.closed() => (DisconnectReason::ByAttendee, true),
+    };
+    let bytes_sent = *bytes_rx.borrow_and_update();
+    if tell_manager {
+        ctx.manager.do_send(Left {
+            attendee,
+            reason,
+            bytes_sent,
+        });
+    }
+    if reason == DisconnectReason::ByAttendee {
+        conn.close(close_code::NORMAL.into(), b"bye");
+    } else {
+        // Give the Bye a moment to be delivered before tearing the connection down.
+        let _ = tokio::time::timeout(Duration::from_millis(500), conn.closed()).await;
+        conn.close(close_code::NORMAL.into(), b"closed");
+    }
+    Ok(())
+}
+
+struct GraphicsSender {
+    conn: quinn::Connection,
+    updates: UpdateReceiver,
+    level: watch::Receiver<ControlLevel>,
+    encoder: Addr<EncoderActor>,
+    metrics: Arc<Metrics>,
+    /// Sequence number of the last update this attendee has whole.
+    delivered: u64,
+    bytes_sent: u64,
+}
+
+impl GraphicsSender {
+    /// Sends until the connection fails. Returns only on error.
+    async fn run(mut self, bytes: watch::Sender<u64>) {
+        self.updates.mark_changed();
+        loop {
+            if *self.level.borrow_and_update() == ControlLevel::None {
+                // An attendee at `none` receives no graphics until its level changes.
+                if self.level.changed().await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            let newest = self.updates.borrow_and_update().clone();
+            if let Some(newest) = newest {
+                if newest.seq != self.delivered {
+                    let Some(update) = self.choose(newest).await else {
+                        return;
+                    };
+                    if self.send(&update).await.is_err() {
+                        return;
+                    }
+                    bytes.send_replace(self.bytes_sent);
+                    continue;
+                }
+            }
+            tokio::select! {
+                r = self.updates.changed() => if r.is_err() { return },
+                r = self.level.changed() => if r.is_err() { return },
+            }
+        }
+    }
+
+    /// The newest update if it applies to what the attendee has; else a catch-up.
+    async fn choose(&mut self, newest: Arc<PublishedUpdate>) -> Option<Arc<PublishedUpdate>> {
+        if self.delivered != 0 && newest.base_seq == self.delivered {
+            self.metrics.updates_sent.with_label_values(&["delta"]).inc();
+            return Some(newest);
+        }
+        if newest.base_seq == 0 {
+            self.metrics.updates_sent.with_label_values(&["key"]).inc();
+            return Some(newest);
+        }
+        if self.delivered != 0 {
+            // Updates between `delivered` and `newest` were folded into this catch-up.
+            self.metrics
+                .updates_coalesced
+                .inc_by(newest.seq.saturating_sub(self.delivered + 1));
+        }
+        let update = self
+            .encoder
+            .send(CatchUp {
+                since: self.delivered,
+            })
+            .await
+            .ok()??;
+        let kind = if update.base_seq == 0 { "key" } else { "catch_up" };
+        self.metrics.updates_sent.with_label_values(&[kind]).inc();
+        Some(update)
+    }
+
+    async fn send(&mut self, update: &PublishedUpdate) -> Result<(), ()> {
+        let mut stream = self.conn.open_uni().await.map_err(|_| ())?;
+        stream
+            .write_all(&update.stream_bytes)
+            .await
+            .map_err(|_| ())?;
+        stream.finish().map_err(|_| ())?;
+        self.delivered = update.seq;
+        let len = update.stream_bytes.len() as u64;
+        self.bytes_sent += len;
+        self.metrics.bytes_sent.inc_by(len);
+        self.metrics
+            .update_latency_seconds
+            .observe(update.captured_at.elapsed().as_secs_f64());
+        Ok(())
+    }
+}

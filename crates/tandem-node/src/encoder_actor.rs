@@ -1,0 +1,148 @@
+//! The EncoderActor: turns captured frames into graphics updates, once for all
+//! attendees, and serves catch-ups and key frames from its kept tile state.
+//!
+//! It runs on its own one-thread `SyncArbiter` so that encoding never delays
+//! the arbiter that drives actors or the runtime that drives QUIC.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use bytes::Bytes;
+use tandem_capture::Captured;
+use tandem_codec::{EncodedUpdate, Encoder, EncoderConfig, Frame};
+use tokio::sync::watch;
+
+use crate::metrics::Metrics;
+
+/// An encoded update ready to be written to any attendee's graphics stream.
+#[derive(Debug)]
+pub struct PublishedUpdate {
+    /// Encoder state after applying it.
+    pub seq: u64,
+    /// State it applies to (0: a key frame).
+    pub base_seq: u64,
+    /// Size of the frame it produces.
+    pub width: u32,
+    /// Size of the frame it produces.
+    pub height: u32,
+    /// When the frame it carries was captured.
+    pub captured_at: Instant,
+    /// The whole graphics stream: kind byte then the encoded update.
+    pub stream_bytes: Bytes,
+}
+
+impl PublishedUpdate {
+    fn new(update: &EncodedUpdate, captured_at: Instant) -> Self {
+        let mut bytes = Vec::with_capacity(1 + update.encoded_len());
+        bytes.extend_from_slice(&tandem_proto::graphics_stream_header());
+        bytes.extend_from_slice(&update.to_bytes());
+        Self {
+            seq: update.seq,
+            base_seq: update.base_seq,
+            width: update.width,
+            height: update.height,
+            captured_at,
+            stream_bytes: Bytes::from(bytes),
+        }
+    }
+}
+
+/// Latest-wins channel of a session's newest update.
+pub type UpdateReceiver = watch::Receiver<Option<Arc<PublishedUpdate>>>;
+
+/// The actor.
+pub struct EncoderActor {
+    encoder: Encoder,
+    publish: watch::Sender<Option<Arc<PublishedUpdate>>>,
+    metrics: Arc<Metrics>,
+    last_captured_at: Instant,
+    /// The last catch-up served, reused while no newer frame exists: slow
+    /// attendees at the same position cost one assembly, not one each.
+    last_catch_up: Option<(u64, Arc<PublishedUpdate>)>,
+}
+
+impl EncoderActor {
+    /// An encoder publishing into `publish`.
+    pub fn new(publish: watch::Sender<Option<Arc<PublishedUpdate>>>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            encoder: Encoder::new(EncoderConfig::default()),
+            publish,
+            metrics,
+            last_captured_at: Instant::now(),
+            last_catch_up: None,
+        }
+    }
+}
+
+impl Actor for EncoderActor {
+    type Context = SyncContext<Self>;
+}
+
+/// A frame from the CaptureActor.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FrameCaptured {
+    /// The frame and its damage hints.
+    pub captured: Captured,
+    /// When it was grabbed.
+    pub captured_at: Instant,
+}
+
+impl Handler<FrameCaptured> for EncoderActor {
+    type Result = ();
+    fn handle(&mut self, msg: FrameCaptured, _: &mut Self::Context) {
+        let start = Instant::now();
+        let Captured { frame, damage } = msg.captured;
+        let update = self.encoder.encode(frame, damage.as_deref());
+        self.metrics
+            .encode_seconds
+            .observe(start.elapsed().as_secs_f64());
+        let Some(update) = update else { return };
+        let stats = self.encoder.last_stats();
+        self.metrics.tiles_changed.inc_by(u64::from(stats.tiles_changed));
+        self.metrics.raw_bytes.inc_by(stats.raw_bytes);
+        self.metrics.encoded_bytes.inc_by(stats.encoded_bytes);
+        self.metrics.updates_published.inc();
+        self.last_captured_at = msg.captured_at;
+        self.last_catch_up = None;
+        let published = Arc::new(PublishedUpdate::new(&update, msg.captured_at));
+        tracing::trace!(seq = published.seq, bytes = published.stream_bytes.len(), "update published");
+        self.publish.send_replace(Some(published));
+    }
+}
+
+/// Everything changed since `since`, self-contained (a key frame when `since` is 0 or too old).
+#[derive(Message)]
+#[rtype(result = "Option<Arc<PublishedUpdate>>")]
+pub struct CatchUp {
+    /// The attendee's last delivered sequence number.
+    pub since: u64,
+}
+
+impl Handler<CatchUp> for EncoderActor {
+    type Result = Option<Arc<PublishedUpdate>>;
+    fn handle(&mut self, msg: CatchUp, _: &mut Self::Context) -> Self::Result {
+        if let Some((since, cached)) = &self.last_catch_up {
+            if *since == msg.since && cached.seq == self.encoder.seq() {
+                return Some(cached.clone());
+            }
+        }
+        let update = self.encoder.catch_up(msg.since)?;
+        let published = Arc::new(PublishedUpdate::new(&update, self.last_captured_at));
+        self.last_catch_up = Some((msg.since, published.clone()));
+        Some(published)
+    }
+}
+
+/// The current frame, for snapshots.
+#[derive(Message)]
+#[rtype(result = "Option<Frame>")]
+pub struct CurrentFrame;
+
+impl Handler<CurrentFrame> for EncoderActor {
+    type Result = Option<Frame>;
+    fn handle(&mut self, _: CurrentFrame, _: &mut Self::Context) -> Self::Result {
+        self.encoder.current_frame().cloned()
+    }
+}

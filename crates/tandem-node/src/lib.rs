@@ -1,0 +1,371 @@
+//! A Tandem node: the actors of a sharing server, wired together.
+//!
+//! ```text
+//! CaptureActor --FrameCaptured--> EncoderActor --(latest-wins channel)--> connection tasks
+//!                                      ^ CatchUp                          (TransportActor's runtime)
+//! AttendeeManager <--Join/Left/FromAttendee-- connection tasks
+//! SessionRegistry (sled) <--Persist/RecordEvent-- AttendeeManager
+//! ```
+//!
+//! [`Node::start`] must run inside an actix `System`. See `ARCHITECTURE.md`
+//! for the messages and invariants.
+
+pub mod attendee_manager;
+pub mod capture_actor;
+pub mod config;
+pub mod connection;
+pub mod encoder_actor;
+pub mod error;
+pub mod events;
+pub mod input_log;
+pub mod metrics;
+pub mod passwords;
+pub mod registry_actor;
+pub mod transport_actor;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use tandem_capture::{CaptureSource, InputSink, NullSink, Rect, SyntheticDesktop};
+use tandem_proto::{Fingerprint, NodeAddr};
+use tandem_registry::{Registry, RegistryConfig, Retention, SessionRecord, SessionState, StoredIdentity};
+use tandem_transport::Identity;
+use tokio::sync::watch;
+
+pub use crate::attendee_manager::{AttendeeInfo, AttendeeManager, InvitationInfo, SessionInfo};
+pub use crate::config::{ControlPolicy, NodeConfig, SourceKind};
+pub use crate::error::NodeError;
+pub use crate::events::{EventBus, LoggedEvent, SessionEvent};
+pub use crate::metrics::Metrics;
+
+use crate::attendee_manager::{CreateInvitation, OpenSession, ShutdownAll};
+use crate::capture_actor::CaptureActor;
+use crate::encoder_actor::EncoderActor;
+use crate::registry_actor::{Flush, SessionRegistry};
+use crate::transport_actor::{CloseEndpoint, TransportActor};
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// RFC 3339 text of a unix-milliseconds time.
+pub fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// A random id of `len` lowercase letters and digits (valid in connection strings).
+pub fn random_id(len: usize) -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::thread_rng();
+    (0..len)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// What a started node reports once, for the operator.
+#[derive(Debug)]
+pub struct StartupReport {
+    /// Bound QUIC address.
+    pub quic_addr: SocketAddr,
+    /// The node's id.
+    pub node_id: String,
+    /// Certificate fingerprint (pinned by viewers).
+    pub fingerprint: Fingerprint,
+    /// The session opened (or reopened) at start.
+    pub session: Option<SessionInfo>,
+    /// The invitation created at start and its password (shown once).
+    pub invitation: Option<(InvitationInfo, String)>,
+    /// Attendees found live in the registry and recorded as disconnected.
+    pub attendees_closed_at_start: usize,
+}
+
+/// A running node.
+pub struct Node {
+    /// The authority on sessions, invitations and attendees.
+    pub manager: Addr<AttendeeManager>,
+    /// The registry actor.
+    pub registry: Addr<SessionRegistry>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Event stream.
+    pub events: EventBus,
+    transport: Addr<TransportActor>,
+    capture_arbiters: Vec<Arbiter>,
+}
+
+impl Node {
+    /// Opens the registry, loads or creates the identity, starts every actor
+    /// and opens the configured session. Must run inside an actix System.
+    pub async fn start(config: NodeConfig) -> Result<(Node, StartupReport), NodeError> {
+        config.validate()?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| NodeError::Io {
+            context: format!("creating data directory {}", config.data_dir.display()),
+            source,
+        })?;
+        let registry = Registry::open(
+            &config.data_dir.join("registry"),
+            RegistryConfig {
+                cache_bytes: config.registry.cache_mib * 1024 * 1024,
+                event_retention: Retention {
+                    max_events: config.registry.event_retention_count,
+                    max_age_ms: Some(config.registry.event_retention_hours as i64 * 3_600_000),
+                },
+            },
+        )?;
+        let node_id = registry.node_id().to_owned();
+        let attendees_closed_at_start = registry.close_live_attendees("node restarted", now_ms())?;
+        let identity = match registry.identity()? {
+            Some(stored) => Identity::from_der(stored.cert_der, stored.key_der)?,
+            None => {
+                let identity = Identity::generate(&["tandem".to_owned(), "localhost".to_owned()])?;
+                registry.put_identity(&StoredIdentity {
+                    cert_der: identity.cert_der().to_vec(),
+                    key_der: identity.key_der().to_vec(),
+                })?;
+                identity
+            }
+        };
+        let fingerprint = identity.fingerprint();
+        let stored_sessions = registry.sessions()?;
+        let stored_invitations = registry.invitations(None)?;
+
+        let metrics = Arc::new(Metrics::new());
+        let events = EventBus::new();
+        let registry_actor = {
+            let (registry, metrics, events) = (registry.clone(), metrics.clone(), events.clone());
+            SyncArbiter::start(1, move || {
+                SessionRegistry::new(registry.clone(), metrics.clone(), events.clone())
+            })
+        };
+
+        // The manager needs the advertised addresses, which need the bound
+        // port: create its context first, bind, then start it.
+        let manager_ctx = Context::<AttendeeManager>::new();
+        let manager_addr = manager_ctx.address();
+        let transport = TransportActor::bind(
+            config.quic_listen,
+            &identity,
+            manager_addr.clone(),
+            metrics.clone(),
+        )?;
+        let quic_addr = transport.local_addr();
+        let advertise = advertised_addresses(&config, quic_addr);
+        let manager = manager_ctx.run(AttendeeManager::new(
+            registry_actor.clone(),
+            metrics.clone(),
+            fingerprint,
+            advertise,
+        ));
+        let transport = transport.start();
+
+        let mut node = Node {
+            manager,
+            registry: registry_actor,
+            metrics,
+            events,
+            transport,
+            capture_arbiters: Vec::new(),
+        };
+
+        let mut report = StartupReport {
+            quic_addr,
+            node_id: node_id.clone(),
+            fingerprint,
+            session: None,
+            invitation: None,
+            attendees_closed_at_start,
+        };
+        if config.source.kind == SourceKind::None {
+            return Ok((node, report));
+        }
+        let source_name = source_label(&config);
+        // Reopen the session this source had before a restart, so its
+        // invitations (and their connection strings) stay valid.
+        let previous = stored_sessions
+            .into_iter()
+            .filter(|s| s.state != SessionState::Closed && s.source == source_name)
+            .max_by_key(|s| s.created_at_ms);
+        let record = match previous {
+            Some(mut r) => {
+                r.state = SessionState::Open;
+                r.frame_interval_ms = config.session.frame_interval_ms;
+                r.default_control_level = config.session.default_control_level.to_string();
+                r.control_policy = config.session.control_policy.as_str().to_owned();
+                r
+            }
+            None => SessionRecord {
+                id: random_id(12),
+                name: config.session.name.clone(),
+                source: source_name,
+                state: SessionState::Open,
+                created_at_ms: now_ms(),
+                closed_at_ms: None,
+                shared_rect: None,
+                frame_interval_ms: config.session.frame_interval_ms,
+                default_control_level: config.session.default_control_level.to_string(),
+                control_policy: config.session.control_policy.as_str().to_owned(),
+            },
+        };
+        let invitations = stored_invitations
+            .into_iter()
+            .filter(|i| i.session_id == record.id)
+            .collect();
+        let source = make_source(&config)?;
+        let input = make_input_sink(&config)?;
+        let session = node
+            .open_session(record, source, input, &config, invitations)
+            .await?;
+        if config.invitation.create {
+            let password = config
+                .invitation
+                .password
+                .clone()
+                .unwrap_or_else(passwords::generate);
+            let invitation = node
+                .manager
+                .send(CreateInvitation {
+                    session: session.id.clone(),
+                    auth_string: None,
+                    group: None,
+                    password: password.clone(),
+                    attendee_limit: config.invitation.attendee_limit,
+                })
+                .await??;
+            report.invitation = Some((invitation, password));
+        }
+        report.session = Some(session);
+        Ok((node, report))
+    }
+
+    /// Starts the capture and encoder actors of a session and registers it.
+    async fn open_session(
+        &mut self,
+        record: SessionRecord,
+        source: Box<dyn CaptureSource>,
+        input: Box<dyn InputSink>,
+        config: &NodeConfig,
+        invitations: Vec<tandem_registry::InvitationRecord>,
+    ) -> Result<SessionInfo, NodeError> {
+        let (w, h) = source.desktop_size();
+        let desktop = Rect::new(0, 0, w, h);
+        let shared = record
+            .shared_rect
+            .map(|[x, y, width, height]| Rect::new(x, y, width, height));
+        let rect = shared.and_then(|r| r.intersect(&desktop)).unwrap_or(desktop);
+        let (publish, updates) = watch::channel(None);
+        let encoder = {
+            let metrics = self.metrics.clone();
+            let publish = publish.clone();
+            SyncArbiter::start(1, move || EncoderActor::new(publish.clone(), metrics.clone()))
+        };
+        let arbiter = Arbiter::new();
+        let capture = {
+            let (session, encoder, metrics) = (record.id.clone(), encoder.clone(), self.metrics.clone());
+            let interval = Duration::from_millis(u64::from(record.frame_interval_ms));
+            CaptureActor::start_in_arbiter(&arbiter.handle(), move |_| {
+                CaptureActor::new(session, source, encoder, metrics, interval, shared)
+            })
+        };
+        self.capture_arbiters.push(arbiter);
+        let info = self
+            .manager
+            .send(OpenSession {
+                record,
+                capture,
+                encoder,
+                updates,
+                input,
+                rect,
+                default_level: config.session.default_control_level,
+                policy: config.session.control_policy,
+                invitations,
+            })
+            .await??;
+        Ok(info)
+    }
+
+    /// Says goodbye to every attendee, closes the endpoint and flushes the registry.
+    pub async fn shutdown(self) {
+        tracing::info!("node shutting down");
+        let _ = self.manager.send(ShutdownAll).await;
+        let _ = self.transport.send(CloseEndpoint).await;
+        if let Err(error) = self.registry.send(Flush).await.unwrap_or(Ok(())) {
+            tracing::warn!(%error, "final registry flush failed");
+        }
+        for arbiter in self.capture_arbiters {
+            arbiter.stop();
+        }
+    }
+}
+
+fn source_label(config: &NodeConfig) -> String {
+    match config.source.kind {
+        SourceKind::Synthetic => format!(
+            "synthetic:{}x{}:{}",
+            config.source.width, config.source.height, config.source.seed
+        ),
+        SourceKind::X11 => format!("x11:{}", config.source.display.clone().unwrap_or_default()),
+        SourceKind::None => "none".to_owned(),
+    }
+}
+
+fn make_source(config: &NodeConfig) -> Result<Box<dyn CaptureSource>, NodeError> {
+    match config.source.kind {
+        SourceKind::Synthetic => {
+            let mut desktop =
+                SyntheticDesktop::new(config.source.seed, config.source.width, config.source.height);
+            if let Some(n) = config.source.freeze_after_frames {
+                desktop = desktop.with_freeze_at(n);
+            }
+            Ok(Box::new(desktop))
+        }
+        SourceKind::X11 => Err(NodeError::Config {
+            detail: "the x11 source is not available in this build yet; use source.kind = \"synthetic\"".into(),
+        }),
+        SourceKind::None => Err(NodeError::Config {
+            detail: "source none has no capture".into(),
+        }),
+    }
+}
+
+fn make_input_sink(config: &NodeConfig) -> Result<Box<dyn InputSink>, NodeError> {
+    match &config.source.input_log {
+        Some(path) => Ok(Box::new(input_log::InputLogSink::open(path).map_err(|source| {
+            NodeError::Io {
+                context: format!("opening input log {}", path.display()),
+                source,
+            }
+        })?)),
+        None => Ok(Box::new(NullSink)),
+    }
+}
+
+fn advertised_addresses(config: &NodeConfig, bound: SocketAddr) -> Vec<NodeAddr> {
+    let parsed: Vec<NodeAddr> = config
+        .advertise
+        .iter()
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    if !parsed.is_empty() {
+        return parsed;
+    }
+    let ip = if bound.ip().is_unspecified() {
+        std::net::IpAddr::from([127, 0, 0, 1])
+    } else {
+        bound.ip()
+    };
+    vec![NodeAddr {
+        host: ip.to_string(),
+        port: bound.port(),
+    }]
+}

@@ -1,0 +1,180 @@
+//! Prometheus metrics of a node, all prefixed `tandem_`.
+//!
+//! One `Metrics` value is shared (behind an `Arc`) by every actor; prometheus
+//! collectors are thread-safe, so recording a value needs no message. Label
+//! values are bounded: no attendee names or addresses are ever labels.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// The node's metric families.
+pub struct Metrics {
+    registry: Registry,
+    /// Frames grabbed from capture sources.
+    pub frames_captured: IntCounter,
+    /// Time to grab one frame.
+    pub capture_seconds: Histogram,
+    /// Time to encode one frame.
+    pub encode_seconds: Histogram,
+    /// Bytes of pixels of changed tiles, before encoding.
+    pub raw_bytes: IntCounter,
+    /// Bytes of encoded updates produced by the encoder.
+    pub encoded_bytes: IntCounter,
+    /// Tiles found changed.
+    pub tiles_changed: IntCounter,
+    /// Updates published by encoders.
+    pub updates_published: IntCounter,
+    /// Live attendees by session and control level.
+    pub attendees: IntGaugeVec,
+    /// Join attempts by result.
+    pub joins: IntCounterVec,
+    /// Bytes of graphics sent to attendees.
+    pub bytes_sent: IntCounter,
+    /// Updates sent to attendees by kind (delta, catch-up, key).
+    pub updates_sent: IntCounterVec,
+    /// Updates an attendee skipped because it was still busy with an earlier one.
+    pub updates_coalesced: IntCounter,
+    /// From the capture of a frame to the end of its send to one attendee.
+    pub update_latency_seconds: Histogram,
+    /// Input events from attendees by result.
+    pub input_events: IntCounterVec,
+    /// Registry operations by kind.
+    pub registry_ops: IntCounterVec,
+    /// Registry operation latency by kind.
+    pub registry_seconds: HistogramVec,
+    /// Open QUIC connections.
+    pub connections: IntGauge,
+    /// Sharing sessions open on this node.
+    pub sessions_open: IntGauge,
+    /// Events emitted by kind.
+    pub events: IntCounterVec,
+}
+
+fn ms_buckets() -> Vec<f64> {
+    vec![
+        0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.033, 0.066, 0.133, 0.25, 0.5, 1.0, 2.0,
+    ]
+}
+
+impl Metrics {
+    /// Creates and registers every family, plus the process collector.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).expect("valid metric");
+            registry.register(Box::new(c.clone())).expect("unique metric");
+            c
+        };
+        let counter_vec = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry.register(Box::new(c.clone())).expect("unique metric");
+            c
+        };
+        let histogram = |name: &str, help: &str| {
+            let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(ms_buckets()))
+                .expect("valid metric");
+            registry.register(Box::new(h.clone())).expect("unique metric");
+            h
+        };
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).expect("valid metric");
+            registry.register(Box::new(g.clone())).expect("unique metric");
+            g
+        };
+        let attendees = IntGaugeVec::new(
+            Opts::new("tandem_attendees", "Live attendees by session and control level"),
+            &["session", "level"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(attendees.clone()))
+            .expect("unique metric");
+        let registry_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "tandem_registry_operation_duration_seconds",
+                "Registry operation latency",
+            )
+            .buckets(ms_buckets()),
+            &["op"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(registry_seconds.clone()))
+            .expect("unique metric");
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("unique metric");
+        Self {
+            frames_captured: counter("tandem_frames_captured_total", "Frames captured"),
+            capture_seconds: histogram(
+                "tandem_capture_duration_seconds",
+                "Time to capture one frame",
+            ),
+            encode_seconds: histogram("tandem_encode_duration_seconds", "Time to encode one frame"),
+            raw_bytes: counter(
+                "tandem_raw_bytes_total",
+                "Bytes of pixels in changed tiles before encoding",
+            ),
+            encoded_bytes: counter("tandem_encoded_bytes_total", "Bytes of encoded updates"),
+            tiles_changed: counter("tandem_tiles_changed_total", "Tiles found changed"),
+            updates_published: counter(
+                "tandem_updates_published_total",
+                "Updates published by encoders",
+            ),
+            attendees,
+            joins: counter_vec("tandem_joins_total", "Join attempts by result", &["result"]),
+            bytes_sent: counter(
+                "tandem_bytes_sent_total",
+                "Bytes of graphics updates sent to attendees",
+            ),
+            updates_sent: counter_vec(
+                "tandem_updates_sent_total",
+                "Updates sent to attendees by kind",
+                &["kind"],
+            ),
+            updates_coalesced: counter(
+                "tandem_updates_coalesced_total",
+                "Updates skipped for a busy attendee and folded into a later catch-up",
+            ),
+            update_latency_seconds: histogram(
+                "tandem_update_latency_seconds",
+                "From frame capture to the end of its send to an attendee",
+            ),
+            input_events: counter_vec(
+                "tandem_input_events_total",
+                "Input events from attendees by result",
+                &["result"],
+            ),
+            registry_ops: counter_vec(
+                "tandem_registry_operations_total",
+                "Registry operations by kind",
+                &["op"],
+            ),
+            registry_seconds,
+            connections: gauge("tandem_connections", "Open QUIC connections"),
+            sessions_open: gauge("tandem_sessions_open", "Sharing sessions open on this node"),
+            events: counter_vec("tandem_events_total", "Session events by kind", &["kind"]),
+            registry,
+        }
+    }
+
+    /// The Prometheus text exposition of every family.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding never fails");
+        String::from_utf8(out).expect("exposition is utf-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

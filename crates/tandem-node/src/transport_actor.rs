@@ -1,0 +1,122 @@
+//! The TransportActor: owns the QUIC endpoint and the runtime that drives it.
+//!
+//! QUIC encryption and packetisation bound fan-out, so the data plane runs on
+//! a multi-threaded tokio runtime of its own (held by this actor) rather than
+//! on the single-threaded arbiter: fan-out uses every core, and encoding
+//! (on its own thread) never delays packet sending. Each connection is one
+//! task there (see [`crate::connection`]); tasks reach the actors by message.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use tandem_transport::{Identity, TransportConfig};
+use tokio::sync::watch;
+
+use crate::attendee_manager::AttendeeManager;
+use crate::connection::{serve_connection, ConnectionContext};
+use crate::error::NodeError;
+use crate::metrics::Metrics;
+
+/// How long shutdown waits for connections to say goodbye.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// The actor.
+pub struct TransportActor {
+    runtime: Option<tokio::runtime::Runtime>,
+    endpoint: quinn::Endpoint,
+    local_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+}
+
+impl TransportActor {
+    /// Binds the endpoint on a new data-plane runtime and starts accepting.
+    pub fn bind(
+        listen: SocketAddr,
+        identity: &Identity,
+        manager: Addr<AttendeeManager>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, NodeError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("tandem-quic")
+            .enable_all()
+            .build()
+            .map_err(|source| NodeError::Io {
+                context: "starting the QUIC runtime".into(),
+                source,
+            })?;
+        let config = TransportConfig::default();
+        let endpoint = {
+            let _guard = runtime.enter();
+            tandem_transport::server_endpoint(listen, identity, &config)?
+        };
+        let local_addr = endpoint.local_addr().map_err(|source| NodeError::Io {
+            context: "reading the QUIC address".into(),
+            source,
+        })?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let ctx = Arc::new(ConnectionContext {
+            manager,
+            metrics,
+            shutdown: shutdown_rx,
+        });
+        let accept_endpoint = endpoint.clone();
+        runtime.spawn(async move {
+            while let Some(incoming) = accept_endpoint.accept().await {
+                let ctx = ctx.clone();
+                tokio::spawn(async move { serve_connection(incoming, ctx).await });
+            }
+        });
+        tracing::info!(addr = %local_addr, "quic endpoint listening");
+        Ok(Self {
+            runtime: Some(runtime),
+            endpoint,
+            local_addr,
+            shutdown,
+        })
+    }
+
+    /// The bound UDP address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+}
+
+impl Actor for TransportActor {
+    type Context = Context<Self>;
+}
+
+impl Drop for TransportActor {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            // Dropping a runtime inside another one panics; let it wind down in the background.
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Closes the endpoint after letting connections say goodbye.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseEndpoint;
+
+impl Handler<CloseEndpoint> for TransportActor {
+    type Result = ResponseFuture<()>;
+    fn handle(&mut self, _: CloseEndpoint, _: &mut Self::Context) -> Self::Result {
+        self.shutdown.send_replace(true);
+        let endpoint = self.endpoint.clone();
+        let handle = self.runtime.as_ref().map(|rt| rt.handle().clone());
+        Box::pin(async move {
+            let Some(handle) = handle else { return };
+            let done = handle.spawn(async move {
+                // Connections were told Bye by the manager; give them a moment to flush it.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                endpoint.close(quinn::VarInt::from_u32(0), b"node shutting down");
+                let _ = tokio::time::timeout(SHUTDOWN_GRACE, endpoint.wait_idle()).await;
+            });
+            let _ = done.await;
+        })
+    }
+}

@@ -1,0 +1,61 @@
+//! Tandem's wire protocol: control messages, their framing, the graphics
+//! stream header, certificate fingerprints and the connection-string format.
+//!
+//! This crate is pure: it does no I/O, spawns no threads, reads no clock and
+//! has no async code. Bytes go in, typed values come out (and back). Every
+//! decoder here takes untrusted input: it is bounded in size and returns a
+//! typed error instead of panicking.
+//!
+//! Layout on a QUIC connection (ALPN [`ALPN`]):
+//!
+//! - one bidirectional *control stream*, opened by the client, carrying
+//!   frames made by [`encode_message`] and read back with [`FrameDecoder`]:
+//!   [`ClientMessage`] client → server, [`ServerMessage`] server → client;
+//! - one unidirectional stream per graphics update, server → client,
+//!   starting with [`graphics_stream_header`] and read with
+//!   [`parse_uni_stream`].
+//!
+//! A viewer learns where to connect from a [`ConnectionString`].
+
+mod error;
+mod fingerprint;
+mod frame;
+mod message;
+mod stream;
+mod ticket;
+
+pub use error::ProtoError;
+pub use fingerprint::{Fingerprint, FingerprintError};
+pub use frame::{decode_payload, encode_message, FrameDecoder, FRAME_HEADER_LEN, MAX_FRAME_LEN};
+pub use message::{
+    is_valid_id, ClientMessage, ControlLevel, DisconnectReason, Hello, InputEvent, MouseButton,
+    ParseControlLevelError, RejectReason, ServerMessage, Welcome,
+};
+pub use stream::{
+    graphics_stream_header, parse_uni_stream, UniStream, MAX_GRAPHICS_PAYLOAD, STREAM_KIND_GRAPHICS,
+};
+pub use ticket::{
+    AddrError, ConnectionString, ConnectionStringError, NodeAddr, MAX_CONNECTION_STRING_LEN,
+    MAX_NODE_ADDRS, SCHEME,
+};
+
+/// Version of the protocol spoken by this crate, sent in [`Hello::version`].
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// TLS application-layer protocol name negotiated on every Tandem QUIC connection.
+pub const ALPN: &[u8] = b"tandem/1";
+
+/// Largest payload of one control-stream frame, in bytes (the length prefix excluded).
+pub const MAX_CONTROL_MESSAGE: usize = 64 * 1024;
+
+/// Largest graphics stream, in bytes: the kind byte plus the update payload.
+pub const MAX_UPDATE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Largest attendee name in a [`Hello`], in bytes of UTF-8.
+pub const MAX_NAME_LEN: usize = 255;
+
+/// Largest password in a [`Hello`], in bytes of UTF-8.
+pub const MAX_PASSWORD_LEN: usize = 255;
+
+/// Largest session or invitation id, in characters (ids are ASCII).
+pub const MAX_ID_LEN: usize = 64;

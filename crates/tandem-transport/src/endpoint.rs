@@ -1,0 +1,192 @@
+//! quinn endpoints for both roles and the pinned-fingerprint connect.
+//!
+//! The client does no CA validation: the SHA-256 fingerprint of the
+//! server certificate, taken from the connection string, is the trust
+//! anchor (the `KH` of a Windows Desktop Sharing ticket). The TLS 1.3
+//! handshake signature is still verified against that certificate, so a
+//! peer must hold the pinned certificate's private key.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use tandem_proto::{Fingerprint, ALPN};
+
+use crate::config::TransportConfig;
+use crate::error::TransportError;
+use crate::identity::Identity;
+
+/// The TLS server name clients send; generated identities carry it as a SAN.
+pub const SERVER_NAME: &str = "tandem";
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Kept for callers that expect a crypto initialisation step. It installs
+/// nothing: every configuration in this crate names the ring provider
+/// explicitly, so several providers compiled into one binary never clash.
+pub fn init_crypto() {}
+
+/// Bind a server endpoint presenting `identity`, ALPN `tandem/1`, TLS 1.3
+/// only. Must be called inside a tokio runtime.
+pub fn server_endpoint(
+    bind: SocketAddr,
+    identity: &Identity,
+    config: &TransportConfig,
+) -> Result<quinn::Endpoint, TransportError> {
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(TransportError::Tls)?
+        .with_no_client_auth()
+        .with_single_cert(vec![identity.certificate()], identity.private_key()?)
+        .map_err(TransportError::Tls)?;
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let quic = QuicServerConfig::try_from(tls).map_err(TransportError::QuicTls)?;
+    let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    server.transport_config(config.to_quinn()?);
+    let endpoint =
+        quinn::Endpoint::server(server, bind).map_err(|source| TransportError::Bind { addr: bind, source })?;
+    tracing::info!(
+        addr = %endpoint.local_addr().unwrap_or(bind),
+        fingerprint = %identity.fingerprint(),
+        "quic server endpoint bound"
+    );
+    Ok(endpoint)
+}
+
+/// Bind a client-only endpoint. It has no default client configuration on
+/// purpose: connect through [`connect`] or [`connect_with`], which pin the
+/// server certificate. `config` is validated here so a bad setting fails
+/// early. Must be called inside a tokio runtime.
+pub fn client_endpoint(bind: SocketAddr, config: &TransportConfig) -> Result<quinn::Endpoint, TransportError> {
+    config.to_quinn()?;
+    let endpoint = quinn::Endpoint::client(bind).map_err(|source| TransportError::Bind { addr: bind, source })?;
+    tracing::debug!(addr = %endpoint.local_addr().unwrap_or(bind), "quic client endpoint bound");
+    Ok(endpoint)
+}
+
+/// Connect to `addr` with the default [`TransportConfig`], accepting only
+/// a server whose certificate has fingerprint `pin`.
+pub async fn connect(
+    endpoint: &quinn::Endpoint,
+    addr: SocketAddr,
+    pin: Fingerprint,
+) -> Result<quinn::Connection, TransportError> {
+    connect_with(endpoint, addr, pin, &TransportConfig::default()).await
+}
+
+/// Connect to `addr` with `config` (transport parameters and
+/// `connect_timeout`), accepting only a server whose certificate has
+/// fingerprint `pin`.
+pub async fn connect_with(
+    endpoint: &quinn::Endpoint,
+    addr: SocketAddr,
+    pin: Fingerprint,
+    config: &TransportConfig,
+) -> Result<quinn::Connection, TransportError> {
+    let seen = Arc::new(Mutex::new(None));
+    let provider = provider();
+    let verifier = PinnedServerVerifier {
+        pin: Fingerprint(pin.0),
+        seen: Arc::clone(&seen),
+        algorithms: provider.signature_verification_algorithms,
+    };
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(TransportError::Tls)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let quic = QuicClientConfig::try_from(tls).map_err(TransportError::QuicTls)?;
+    let mut client = quinn::ClientConfig::new(Arc::new(quic));
+    client.transport_config(config.to_quinn()?);
+
+    let connecting = endpoint
+        .connect_with(client, addr, SERVER_NAME)
+        .map_err(|source| TransportError::Connect { addr, source })?;
+    let outcome = tokio::time::timeout(config.connect_timeout, connecting).await;
+    let found = seen.lock().unwrap_or_else(PoisonError::into_inner).take();
+    if let Some(found) = found {
+        if found.0 != pin.0 {
+            tracing::warn!(%addr, expected = %pin, %found, "server certificate fingerprint mismatch");
+            return Err(TransportError::FingerprintMismatch { expected: pin, found });
+        }
+    }
+    match outcome {
+        Ok(Ok(connection)) => {
+            tracing::debug!(%addr, "connected");
+            Ok(connection)
+        }
+        Ok(Err(quinn::ConnectionError::TimedOut)) => Err(TransportError::Unreachable {
+            addr,
+            detail: "the handshake timed out".to_owned(),
+        }),
+        Ok(Err(error)) => Err(TransportError::Connection(error)),
+        Err(_elapsed) => Err(TransportError::Unreachable {
+            addr,
+            detail: format!("no answer within {:?}", config.connect_timeout),
+        }),
+    }
+}
+
+/// Accepts exactly one certificate, by SHA-256 fingerprint, and records
+/// what the server presented so a mismatch can be reported precisely.
+#[derive(Debug)]
+struct PinnedServerVerifier {
+    pin: Fingerprint,
+    seen: Arc<Mutex<Option<Fingerprint>>>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for PinnedServerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let found = Fingerprint::of_der(end_entity.as_ref());
+        let matches = found.0 == self.pin.0;
+        *self.seen.lock().unwrap_or_else(PoisonError::into_inner) = Some(found);
+        if matches {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        // QUIC is TLS 1.3 only; a TLS 1.2 handshake is never acceptable.
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls13RequiredForQuic,
+        ))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}

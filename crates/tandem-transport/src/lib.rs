@@ -1,0 +1,22 @@
+//! QUIC transport for Tandem: the node's TLS identity, quinn endpoints with
+//! certificate pinning by SHA-256 fingerprint, and the length-prefixed
+//! control-stream helpers built on `tandem-proto` framing.
+//!
+//! Every TLS configuration here is built with
+//! `builder_with_provider(ring)` and TLS 1.3 only, so no process-wide
+//! crypto provider is ever installed or needed.
+
+mod config;
+mod endpoint;
+mod error;
+mod identity;
+mod stream;
+
+pub use config::TransportConfig;
+pub use endpoint::{client_endpoint, connect, connect_with, init_crypto, server_endpoint, SERVER_NAME};
+pub use error::TransportError;
+pub use identity::Identity;
+pub use stream::{write_message, MessageReader};
+
+/// Re-exported so callers need not depend on quinn for the common types.
+pub use quinn;
