@@ -101,7 +101,11 @@ impl InputSink for RecordingSink {
         let mut r = self.lock();
         let keys = std::mem::take(&mut r.keys);
         let buttons = std::mem::take(&mut r.buttons);
-        tracing::debug!(keys = keys.len(), buttons = buttons.len(), "releasing held input");
+        tracing::debug!(
+            keys = keys.len(),
+            buttons = buttons.len(),
+            "releasing held input"
+        );
         for keysym in keys.into_iter().rev() {
             r.events.push(InputEvent::Key {
                 keysym,
@@ -157,7 +161,11 @@ mod tests {
         let events = recorder.events();
         assert_eq!(
             &events[script.len()..],
-            &[key(0x62, false), key(0xffe1, false), button(MouseButton::Left, false)]
+            &[
+                key(0x62, false),
+                key(0xffe1, false),
+                button(MouseButton::Left, false)
+            ]
         );
         assert!(recorder.pressed_keys().is_empty());
         assert!(recorder.pressed_buttons().is_empty());

@@ -61,7 +61,12 @@ struct ViewArgs {
     #[arg(long)]
     name: String,
     /// The invitation's password.
-    #[arg(long, env = "TANDEM_PASSWORD", default_value = "", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TANDEM_PASSWORD",
+        default_value = "",
+        hide_env_values = true
+    )]
     password: String,
     /// No window: decode and optionally write a snapshot.
     #[arg(long)]
@@ -177,7 +182,10 @@ fn print_startup(report: &tandem_node::StartupReport) {
         let exe = std::env::current_exe()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| "tandem".into());
-        println!("invitation {} (up to {} attendees)", inv.id, inv.attendee_limit);
+        println!(
+            "invitation {} (up to {} attendees)",
+            inv.id, inv.attendee_limit
+        );
         println!("connection string: {}", inv.connection_string);
         println!("password: {password}");
         println!("join with:");
@@ -224,8 +232,14 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
         Some(s) => Some(Duration::from_secs_f64(s)),
         None => None,
     };
-    if args.type_text.as_ref().is_some_and(|t| t.len() > MAX_TYPE_TEXT) {
-        return Ok(usage_error(&format!("--type text may be at most {MAX_TYPE_TEXT} bytes")));
+    if args
+        .type_text
+        .as_ref()
+        .is_some_and(|t| t.len() > MAX_TYPE_TEXT)
+    {
+        return Ok(usage_error(&format!(
+            "--type text may be at most {MAX_TYPE_TEXT} bytes"
+        )));
     }
     let stall = match (args.stall_after, args.stall_seconds) {
         (Some(n), Some(s)) if s > 0.0 && s < 3600.0 => Some((n, Duration::from_secs_f64(s))),
@@ -241,6 +255,8 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
         request_control: args.request_control.then_some(ControlLevel::Interactive),
         type_text: args.type_text,
         stall,
+        send_input: Vec::new(),
+        stop: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -255,9 +271,14 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
             welcome.width,
             welcome.height,
             welcome.control_level,
-            if welcome.paused { ", graphics paused" } else { "" }
+            if welcome.paused {
+                ", graphics paused"
+            } else {
+                ""
+            }
         ),
         ViewerEvent::Notice(line) => println!("{line}"),
+        ViewerEvent::Update { .. } => {}
     }))?;
     println!(
         "received {} updates ({} key frames, {} catch-ups), last seq {}",
@@ -267,9 +288,17 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
         match &outcome.frame {
             Some(frame) => {
                 tandem_viewer::write_png(frame, path)?;
-                println!("snapshot {}x{} written to {}", frame.width(), frame.height(), path.display());
+                println!(
+                    "snapshot {}x{} written to {}",
+                    frame.width(),
+                    frame.height(),
+                    path.display()
+                );
             }
-            None => bail!("no frame was received, so no snapshot was written to {}", path.display()),
+            None => bail!(
+                "no frame was received, so no snapshot was written to {}",
+                path.display()
+            ),
         }
     }
     if let Some((reason, _)) = outcome.disconnected {

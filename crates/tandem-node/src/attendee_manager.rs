@@ -236,7 +236,11 @@ impl AttendeeManager {
     }
 
     /// Checks everything that does not need the password.
-    fn precheck(&mut self, hello: &Hello, peer: SocketAddr) -> Result<(String, Duration), Rejection> {
+    fn precheck(
+        &mut self,
+        hello: &Hello,
+        peer: SocketAddr,
+    ) -> Result<(String, Duration), Rejection> {
         if hello.version != tandem_proto::PROTOCOL_VERSION {
             return Err(Rejection::new(RejectReason::UnsupportedVersion));
         }
@@ -350,10 +354,19 @@ impl AttendeeManager {
     }
 
     fn tell(&mut self, attendee: u64, msg: ServerMessage) {
-        let Some(a) = self.attendees.get(&attendee) else { return };
+        let Some(a) = self.attendees.get(&attendee) else {
+            return;
+        };
         if a.commands.try_send(AttendeeCommand::Send(msg)).is_err() {
-            tracing::warn!(attendee, "attendee does not read its control stream; disconnecting");
-            self.remove_attendee(attendee, DisconnectReason::Error, "control stream backed up");
+            tracing::warn!(
+                attendee,
+                "attendee does not read its control stream; disconnecting"
+            );
+            self.remove_attendee(
+                attendee,
+                DisconnectReason::Error,
+                "control stream backed up",
+            );
         }
     }
 
@@ -399,10 +412,11 @@ impl AttendeeManager {
             .attendees
             .get_mut(&attendee)
             .ok_or_else(|| not_found("attendee", attendee))?;
-        let requested = a
-            .pending
-            .take()
-            .ok_or_else(|| NodeError::Conflict(format!("attendee {attendee} has no pending control request")))?;
+        let requested = a.pending.take().ok_or_else(|| {
+            NodeError::Conflict(format!(
+                "attendee {attendee} has no pending control request"
+            ))
+        })?;
         let session = a.record.session_id.clone();
         let message = if grant {
             format!("granted {} by the {by}", level_name(requested))
@@ -431,7 +445,11 @@ impl AttendeeManager {
     }
 
     fn request_control(&mut self, attendee: u64, requested: ControlLevel) {
-        let Some(a) = self.attendees.get_mut(&attendee) else { return };
+        let Some(a) = self.attendees.get_mut(&attendee) else {
+            return;
+        };
+        // A control request is activity, like input (see `AttendeeInfo::idle_seconds`).
+        a.last_activity = Instant::now();
         let session = a.record.session_id.clone();
         if requested == ControlLevel::None || requested == a.level {
             // Giving control back, or asking for what it has: no sharer decision needed.
@@ -464,10 +482,15 @@ impl AttendeeManager {
     }
 
     fn input(&mut self, attendee: u64, event: InputEvent) {
-        let Some(a) = self.attendees.get_mut(&attendee) else { return };
+        let Some(a) = self.attendees.get_mut(&attendee) else {
+            return;
+        };
         a.last_activity = Instant::now();
         if a.level != ControlLevel::Interactive {
-            self.metrics.input_events.with_label_values(&["dropped"]).inc();
+            self.metrics
+                .input_events
+                .with_label_values(&["dropped"])
+                .inc();
             if !std::mem::replace(&mut a.refusal_sent, true) {
                 let message = format!(
                     "input ignored: your control level is {}; ask for interactive control first",
@@ -478,11 +501,16 @@ impl AttendeeManager {
             return;
         }
         let session_id = a.record.session_id.clone();
-        let Some(session) = self.sessions.get_mut(&session_id) else { return };
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return;
+        };
         let event = match event {
             InputEvent::MouseMove { x, y } => {
                 if x >= session.rect.width || y >= session.rect.height {
-                    self.metrics.input_events.with_label_values(&["dropped"]).inc();
+                    self.metrics
+                        .input_events
+                        .with_label_values(&["dropped"])
+                        .inc();
                     return;
                 }
                 InputEvent::MouseMove {
@@ -493,16 +521,25 @@ impl AttendeeManager {
             other => other,
         };
         match session.input.inject(&event) {
-            Ok(()) => self.metrics.input_events.with_label_values(&["accepted"]).inc(),
+            Ok(()) => self
+                .metrics
+                .input_events
+                .with_label_values(&["accepted"])
+                .inc(),
             Err(error) => {
-                self.metrics.input_events.with_label_values(&["failed"]).inc();
+                self.metrics
+                    .input_events
+                    .with_label_values(&["failed"])
+                    .inc();
                 tracing::warn!(attendee, %error, "input injection failed");
             }
         }
     }
 
     fn remove_attendee(&mut self, attendee: u64, reason: DisconnectReason, message: &str) {
-        let Some(mut a) = self.attendees.remove(&attendee) else { return };
+        let Some(mut a) = self.attendees.remove(&attendee) else {
+            return;
+        };
         // The connection task may already be gone; then this is a no-op.
         let _ = a
             .commands
@@ -750,7 +787,8 @@ impl Handler<SetSessionPaused> for AttendeeManager {
             SessionState::Open
         };
         session.capture.do_send(SetPaused(msg.paused));
-        self.registry.do_send(Persist::Session(session.record.clone()));
+        self.registry
+            .do_send(Persist::Session(session.record.clone()));
         let (notice, event) = if msg.paused {
             (
                 ServerMessage::GraphicsPaused,
@@ -797,33 +835,38 @@ impl Handler<ChangeSharedRect> for AttendeeManager {
             }
         }
         let session_id = msg.session.clone();
-        Box::pin(capture.send(SetSharedRect(msg.rect)).into_actor(self).map(
-            move |res, act, _| {
-                let rect = res?;
-                let session = act
-                    .sessions
-                    .get_mut(&session_id)
-                    .ok_or_else(|| not_found("session", &session_id))?;
-                session.rect = rect;
-                session.record.shared_rect = msg.rect.map(|_| [rect.x, rect.y, rect.width, rect.height]);
-                act.registry.do_send(Persist::Session(session.record.clone()));
-                act.broadcast(
-                    &session_id,
-                    &ServerMessage::SharedRectChanged {
+        Box::pin(
+            capture
+                .send(SetSharedRect(msg.rect))
+                .into_actor(self)
+                .map(move |res, act, _| {
+                    let rect = res?;
+                    let session = act
+                        .sessions
+                        .get_mut(&session_id)
+                        .ok_or_else(|| not_found("session", &session_id))?;
+                    session.rect = rect;
+                    session.record.shared_rect =
+                        msg.rect.map(|_| [rect.x, rect.y, rect.width, rect.height]);
+                    act.registry
+                        .do_send(Persist::Session(session.record.clone()));
+                    act.broadcast(
+                        &session_id,
+                        &ServerMessage::SharedRectChanged {
+                            width: rect.width,
+                            height: rect.height,
+                        },
+                    );
+                    act.emit(SessionEvent::SharedRectChanged {
+                        session: session_id.clone(),
+                        x: rect.x,
+                        y: rect.y,
                         width: rect.width,
                         height: rect.height,
-                    },
-                );
-                act.emit(SessionEvent::SharedRectChanged {
-                    session: session_id.clone(),
-                    x: rect.x,
-                    y: rect.y,
-                    width: rect.width,
-                    height: rect.height,
-                });
-                Ok([rect.x, rect.y, rect.width, rect.height])
-            },
-        ))
+                    });
+                    Ok([rect.x, rect.y, rect.width, rect.height])
+                }),
+        )
     }
 }
 
@@ -848,7 +891,11 @@ impl Handler<CloseSession> for AttendeeManager {
             .map(|a| a.record.id)
             .collect();
         for id in ids {
-            self.remove_attendee(id, DisconnectReason::SessionClosed, "the sharer closed the session");
+            self.remove_attendee(
+                id,
+                DisconnectReason::SessionClosed,
+                "the sharer closed the session",
+            );
         }
         session.capture.do_send(StopCapture);
         if let Err(error) = session.input.release_all() {
@@ -952,18 +999,29 @@ impl Handler<CreateInvitation> for AttendeeManager {
             let auth = msg.auth_string.clone().unwrap_or_else(|| id.clone());
             let group = msg.group.clone().unwrap_or_else(|| format!("group-{id}"));
             for (what, value) in [("auth string", &auth), ("group", &group)] {
-                if value.is_empty() || value.len() > MAX_AUTH_STRING_LEN || value.chars().any(char::is_control) {
+                if value.is_empty()
+                    || value.len() > MAX_AUTH_STRING_LEN
+                    || value.chars().any(char::is_control)
+                {
                     return Err(NodeError::Invalid(format!(
                         "{what} must be 1 to {MAX_AUTH_STRING_LEN} bytes without control characters"
                     )));
                 }
             }
-            for inv in self.invitations.values().filter(|i| i.session_id == msg.session) {
+            for inv in self
+                .invitations
+                .values()
+                .filter(|i| i.session_id == msg.session)
+            {
                 if inv.auth_string == auth {
-                    return Err(NodeError::Conflict(format!("auth string {auth:?} is already used in this session")));
+                    return Err(NodeError::Conflict(format!(
+                        "auth string {auth:?} is already used in this session"
+                    )));
                 }
                 if inv.group == group {
-                    return Err(NodeError::Conflict(format!("group {group:?} is already used in this session")));
+                    return Err(NodeError::Conflict(format!(
+                        "group {group:?} is already used in this session"
+                    )));
                 }
             }
             Ok((id, auth, group))
@@ -1090,7 +1148,10 @@ impl Handler<Join> for AttendeeManager {
         let (hash, delay) = match self.precheck(&msg.hello, msg.peer) {
             Ok(v) => v,
             Err(r) => {
-                self.metrics.joins.with_label_values(&[reject_label(r.reason)]).inc();
+                self.metrics
+                    .joins
+                    .with_label_values(&[reject_label(r.reason)])
+                    .inc();
                 return Box::pin(fut::ready(Err(r)));
             }
         };
@@ -1189,7 +1250,11 @@ impl Handler<FromAttendee> for AttendeeManager {
             }
             ClientMessage::Hello(_) => {
                 tracing::warn!(attendee = msg.attendee, "second hello; disconnecting");
-                self.remove_attendee(msg.attendee, DisconnectReason::Error, "protocol error: second hello");
+                self.remove_attendee(
+                    msg.attendee,
+                    DisconnectReason::Error,
+                    "protocol error: second hello",
+                );
             }
         }
     }
@@ -1234,7 +1299,11 @@ impl Handler<ListAttendees> for AttendeeManager {
         let mut list: Vec<AttendeeInfo> = self
             .attendees
             .values()
-            .filter(|a| msg.session.as_deref().is_none_or(|s| s == a.record.session_id))
+            .filter(|a| {
+                msg.session
+                    .as_deref()
+                    .is_none_or(|s| s == a.record.session_id)
+            })
             .map(|a| self.attendee_info(a))
             .collect();
         list.sort_by_key(|a| a.id);
@@ -1335,7 +1404,11 @@ impl Handler<ShutdownAll> for AttendeeManager {
     fn handle(&mut self, _: ShutdownAll, _: &mut Self::Context) {
         let ids: Vec<u64> = self.attendees.keys().copied().collect();
         for id in ids {
-            self.remove_attendee(id, DisconnectReason::NodeShutdown, "the node is shutting down");
+            self.remove_attendee(
+                id,
+                DisconnectReason::NodeShutdown,
+                "the node is shutting down",
+            );
         }
     }
 }

@@ -144,7 +144,11 @@ pub struct SetSharedRect(pub Option<Rect>);
 
 impl Handler<SetSharedRect> for CaptureActor {
     type Result = MessageResult<SetSharedRect>;
-    fn handle(&mut self, SetSharedRect(rect): SetSharedRect, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(
+        &mut self,
+        SetSharedRect(rect): SetSharedRect,
+        ctx: &mut Self::Context,
+    ) -> Self::Result {
         self.shared_rect = rect;
         self.force_full = true;
         let effective = self.effective_rect();

@@ -24,8 +24,16 @@ pub struct NodeConfig {
     pub quic_listen: SocketAddr,
     /// Addresses put into connection strings, in order; empty means the bound QUIC address.
     pub advertise: Vec<String>,
-    /// Address of the admin HTTP API.
+    /// Address of the admin HTTP API (also serves `/healthz` and `/metrics`).
     pub admin_listen: SocketAddr,
+    /// Bearer token of the admin API. When absent, `TANDEM_ADMIN_TOKEN` is
+    /// used, else a token generated into `<data_dir>/admin.token` (mode 0600)
+    /// on first start and read back on later starts.
+    pub admin_token: Option<String>,
+    /// Optional extra address serving only `/metrics` and `/healthz` without a
+    /// token (for a Prometheus scraper on another interface); `None` (the
+    /// default) serves metrics on the admin address only.
+    pub metrics_listen: Option<SocketAddr>,
     /// What the node shares.
     pub source: SourceConfig,
     /// Settings of the sharing session the node opens at start.
@@ -165,6 +173,8 @@ impl Default for NodeConfig {
             quic_listen: SocketAddr::from(([127, 0, 0, 1], 4433)),
             advertise: Vec::new(),
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 7070)),
+            admin_token: None,
+            metrics_listen: None,
             source: SourceConfig::default(),
             session: SessionConfig::default(),
             invitation: StartupInvitation::default(),
@@ -272,13 +282,19 @@ impl NodeConfig {
             ));
         }
         if s.default_control_level == ControlLevel::Interactive {
-            return bad("session.default_control_level may be none or view, never interactive".into());
+            return bad(
+                "session.default_control_level may be none or view, never interactive".into(),
+            );
         }
         if s.name.is_empty() || s.name.len() > 128 {
             return bad("session.name must be 1 to 128 bytes".into());
         }
         let src = &self.source;
-        if src.width == 0 || src.height == 0 || src.width > MAX_SYNTHETIC_SIDE || src.height > MAX_SYNTHETIC_SIDE {
+        if src.width == 0
+            || src.height == 0
+            || src.width > MAX_SYNTHETIC_SIDE
+            || src.height > MAX_SYNTHETIC_SIDE
+        {
             return bad(format!(
                 "source.width and source.height must be between 1 and {MAX_SYNTHETIC_SIDE}"
             ));
@@ -303,6 +319,11 @@ impl NodeConfig {
         for (i, a) in self.advertise.iter().enumerate() {
             if a.parse::<tandem_proto::NodeAddr>().is_err() {
                 return bad(format!("advertise[{i}] {a:?} is not host:port"));
+            }
+        }
+        if let Some(t) = &self.admin_token {
+            if t.len() < 16 || t.len() > 256 || !t.chars().all(|c| c.is_ascii_graphic()) {
+                return bad("admin_token must be 16 to 256 printable ASCII characters".into());
             }
         }
         if self.registry.cache_mib == 0 || self.registry.cache_mib > 64 * 1024 {

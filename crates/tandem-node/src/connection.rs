@@ -21,7 +21,9 @@ use tandem_proto::{ClientMessage, ControlLevel, DisconnectReason, ServerMessage}
 use tandem_transport::{write_message, MessageReader};
 use tokio::sync::watch;
 
-use crate::attendee_manager::{Admitted, AttendeeCommand, AttendeeManager, FromAttendee, Join, Left};
+use crate::attendee_manager::{
+    Admitted, AttendeeCommand, AttendeeManager, FromAttendee, Join, Left,
+};
 use crate::encoder_actor::{CatchUp, EncoderActor, PublishedUpdate, UpdateReceiver};
 use crate::metrics::Metrics;
 
@@ -77,13 +79,14 @@ async fn serve_admitted(
     peer: std::net::SocketAddr,
     ctx: &ConnectionContext,
 ) -> Result<(), &'static str> {
-    let (mut control_tx, control_rx) = match tokio::time::timeout(HELLO_TIMEOUT, conn.accept_bi()).await {
-        Ok(Ok(streams)) => streams,
-        _ => {
-            conn.close(close_code::PROTOCOL.into(), b"no control stream");
-            return Err("no control stream");
-        }
-    };
+    let (mut control_tx, control_rx) =
+        match tokio::time::timeout(HELLO_TIMEOUT, conn.accept_bi()).await {
+            Ok(Ok(streams)) => streams,
+            _ => {
+                conn.close(close_code::PROTOCOL.into(), b"no control stream");
+                return Err("no control stream");
+            }
+        };
     let mut reader = MessageReader::new(control_rx);
     let hello = match tokio::time::timeout(HELLO_TIMEOUT, reader.next::<ClientMessage>()).await {
         Ok(Ok(Some(ClientMessage::Hello(hello)))) => hello,
@@ -130,7 +133,10 @@ async fn serve_admitted(
     } = admitted;
     let attendee = welcome.attendee_id;
     tracing::info!(%peer, %user, attendee, "attendee admitted");
-    if write_message(&mut control_tx, &ServerMessage::Welcome(welcome)).await.is_err() {
+    if write_message(&mut control_tx, &ServerMessage::Welcome(welcome))
+        .await
+        .is_err()
+    {
         ctx.manager.do_send(Left {
             attendee,
             reason: DisconnectReason::Error,
@@ -179,7 +185,8 @@ async fn serve_admitted(
                     }
                 }
                 AttendeeCommand::Close(reason, message) => {
-                    let _ = write_message(&mut control_tx, &ServerMessage::Bye { reason, message }).await;
+                    let _ = write_message(&mut control_tx, &ServerMessage::Bye { reason, message })
+                        .await;
                     let _ = control_tx.finish();
                     // The manager already recorded this disconnect.
                     return (reason, false);
@@ -261,7 +268,10 @@ impl GraphicsSender {
     /// The newest update if it applies to what the attendee has; else a catch-up.
     async fn choose(&mut self, newest: Arc<PublishedUpdate>) -> Option<Arc<PublishedUpdate>> {
         if self.delivered != 0 && newest.base_seq == self.delivered {
-            self.metrics.updates_sent.with_label_values(&["delta"]).inc();
+            self.metrics
+                .updates_sent
+                .with_label_values(&["delta"])
+                .inc();
             return Some(newest);
         }
         if newest.base_seq == 0 {
@@ -281,7 +291,11 @@ impl GraphicsSender {
             })
             .await
             .ok()??;
-        let kind = if update.base_seq == 0 { "key" } else { "catch_up" };
+        let kind = if update.base_seq == 0 {
+            "key"
+        } else {
+            "catch_up"
+        };
         self.metrics.updates_sent.with_label_values(&[kind]).inc();
         Some(update)
     }

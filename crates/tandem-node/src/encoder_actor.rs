@@ -64,7 +64,10 @@ pub struct EncoderActor {
 
 impl EncoderActor {
     /// An encoder publishing into `publish`.
-    pub fn new(publish: watch::Sender<Option<Arc<PublishedUpdate>>>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        publish: watch::Sender<Option<Arc<PublishedUpdate>>>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             encoder: Encoder::new(EncoderConfig::default()),
             publish,
@@ -100,14 +103,20 @@ impl Handler<FrameCaptured> for EncoderActor {
             .observe(start.elapsed().as_secs_f64());
         let Some(update) = update else { return };
         let stats = self.encoder.last_stats();
-        self.metrics.tiles_changed.inc_by(u64::from(stats.tiles_changed));
+        self.metrics
+            .tiles_changed
+            .inc_by(u64::from(stats.tiles_changed));
         self.metrics.raw_bytes.inc_by(stats.raw_bytes);
         self.metrics.encoded_bytes.inc_by(stats.encoded_bytes);
         self.metrics.updates_published.inc();
         self.last_captured_at = msg.captured_at;
         self.last_catch_up = None;
         let published = Arc::new(PublishedUpdate::new(&update, msg.captured_at));
-        tracing::trace!(seq = published.seq, bytes = published.stream_bytes.len(), "update published");
+        tracing::trace!(
+            seq = published.seq,
+            bytes = published.stream_bytes.len(),
+            "update published"
+        );
         self.publish.send_replace(Some(published));
     }
 }

@@ -28,14 +28,17 @@ impl InputLogSink {
     fn write(&mut self, line: String) -> Result<(), CaptureError> {
         writeln!(self.file, "{line}")
             .and_then(|_| self.file.flush())
-            .map_err(|e| CaptureError::Input { detail: format!("input log: {e}") })
+            .map_err(|e| CaptureError::Input {
+                detail: format!("input log: {e}"),
+            })
     }
 }
 
 impl InputSink for InputLogSink {
     fn inject(&mut self, event: &InputEvent) -> Result<(), CaptureError> {
-        let line = serde_json::to_string(event)
-            .map_err(|e| CaptureError::Input { detail: format!("input log: {e}") })?;
+        let line = serde_json::to_string(event).map_err(|e| CaptureError::Input {
+            detail: format!("input log: {e}"),
+        })?;
         self.write(line)
     }
 

@@ -10,6 +10,7 @@
 //! [`Node::start`] must run inside an actix `System`. See `ARCHITECTURE.md`
 //! for the messages and invariants.
 
+pub mod admin;
 pub mod attendee_manager;
 pub mod capture_actor;
 pub mod config;
@@ -30,7 +31,9 @@ use std::time::Duration;
 use actix::prelude::*;
 use tandem_capture::{CaptureSource, InputSink, NullSink, Rect, SyntheticDesktop};
 use tandem_proto::{Fingerprint, NodeAddr};
-use tandem_registry::{Registry, RegistryConfig, Retention, SessionRecord, SessionState, StoredIdentity};
+use tandem_registry::{
+    Registry, RegistryConfig, Retention, SessionRecord, SessionState, StoredIdentity,
+};
 use tandem_transport::Identity;
 use tokio::sync::watch;
 
@@ -58,7 +61,10 @@ pub fn now_ms() -> i64 {
 pub fn rfc3339(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
@@ -77,6 +83,10 @@ pub fn random_id(len: usize) -> String {
 pub struct StartupReport {
     /// Bound QUIC address.
     pub quic_addr: SocketAddr,
+    /// Bound admin HTTP address.
+    pub admin_addr: SocketAddr,
+    /// Bound metrics-only HTTP address, when `metrics_listen` is set.
+    pub metrics_addr: Option<SocketAddr>,
     /// The node's id.
     pub node_id: String,
     /// Certificate fingerprint (pinned by viewers).
@@ -101,6 +111,7 @@ pub struct Node {
     pub events: EventBus,
     transport: Addr<TransportActor>,
     capture_arbiters: Vec<Arbiter>,
+    admin: admin::AdminServer,
 }
 
 impl Node {
@@ -123,7 +134,8 @@ impl Node {
             },
         )?;
         let node_id = registry.node_id().to_owned();
-        let attendees_closed_at_start = registry.close_live_attendees("node restarted", now_ms())?;
+        let attendees_closed_at_start =
+            registry.close_live_attendees("node restarted", now_ms())?;
         let identity = match registry.identity()? {
             Some(stored) => Identity::from_der(stored.cert_der, stored.key_der)?,
             None => {
@@ -167,6 +179,16 @@ impl Node {
             advertise,
         ));
         let transport = transport.start();
+        let admin = admin::AdminServer::start(
+            &config,
+            admin::AdminState {
+                manager: manager.clone(),
+                registry: registry_actor.clone(),
+                metrics: metrics.clone(),
+                events: events.clone(),
+            },
+        )?;
+        let (admin_addr, metrics_addr) = (admin.local_addr(), admin.metrics_addr());
 
         let mut node = Node {
             manager,
@@ -175,10 +197,13 @@ impl Node {
             events,
             transport,
             capture_arbiters: Vec::new(),
+            admin,
         };
 
         let mut report = StartupReport {
             quic_addr,
+            admin_addr,
+            metrics_addr,
             node_id: node_id.clone(),
             fingerprint,
             session: None,
@@ -261,16 +286,21 @@ impl Node {
         let shared = record
             .shared_rect
             .map(|[x, y, width, height]| Rect::new(x, y, width, height));
-        let rect = shared.and_then(|r| r.intersect(&desktop)).unwrap_or(desktop);
+        let rect = shared
+            .and_then(|r| r.intersect(&desktop))
+            .unwrap_or(desktop);
         let (publish, updates) = watch::channel(None);
         let encoder = {
             let metrics = self.metrics.clone();
             let publish = publish.clone();
-            SyncArbiter::start(1, move || EncoderActor::new(publish.clone(), metrics.clone()))
+            SyncArbiter::start(1, move || {
+                EncoderActor::new(publish.clone(), metrics.clone())
+            })
         };
         let arbiter = Arbiter::new();
         let capture = {
-            let (session, encoder, metrics) = (record.id.clone(), encoder.clone(), self.metrics.clone());
+            let (session, encoder, metrics) =
+                (record.id.clone(), encoder.clone(), self.metrics.clone());
             let interval = Duration::from_millis(u64::from(record.frame_interval_ms));
             CaptureActor::start_in_arbiter(&arbiter.handle(), move |_| {
                 CaptureActor::new(session, source, encoder, metrics, interval, shared)
@@ -297,6 +327,7 @@ impl Node {
     /// Says goodbye to every attendee, closes the endpoint and flushes the registry.
     pub async fn shutdown(self) {
         tracing::info!("node shutting down");
+        self.admin.stop().await;
         let _ = self.manager.send(ShutdownAll).await;
         let _ = self.transport.send(CloseEndpoint).await;
         if let Err(error) = self.registry.send(Flush).await.unwrap_or(Ok(())) {
@@ -322,15 +353,20 @@ fn source_label(config: &NodeConfig) -> String {
 fn make_source(config: &NodeConfig) -> Result<Box<dyn CaptureSource>, NodeError> {
     match config.source.kind {
         SourceKind::Synthetic => {
-            let mut desktop =
-                SyntheticDesktop::new(config.source.seed, config.source.width, config.source.height);
+            let mut desktop = SyntheticDesktop::new(
+                config.source.seed,
+                config.source.width,
+                config.source.height,
+            );
             if let Some(n) = config.source.freeze_after_frames {
                 desktop = desktop.with_freeze_at(n);
             }
             Ok(Box::new(desktop))
         }
         SourceKind::X11 => Err(NodeError::Config {
-            detail: "the x11 source is not available in this build yet; use source.kind = \"synthetic\"".into(),
+            detail:
+                "the x11 source is not available in this build yet; use source.kind = \"synthetic\""
+                    .into(),
         }),
         SourceKind::None => Err(NodeError::Config {
             detail: "source none has no capture".into(),
@@ -340,12 +376,12 @@ fn make_source(config: &NodeConfig) -> Result<Box<dyn CaptureSource>, NodeError>
 
 fn make_input_sink(config: &NodeConfig) -> Result<Box<dyn InputSink>, NodeError> {
     match &config.source.input_log {
-        Some(path) => Ok(Box::new(input_log::InputLogSink::open(path).map_err(|source| {
-            NodeError::Io {
+        Some(path) => Ok(Box::new(input_log::InputLogSink::open(path).map_err(
+            |source| NodeError::Io {
                 context: format!("opening input log {}", path.display()),
                 source,
-            }
-        })?)),
+            },
+        )?)),
         None => Ok(Box::new(NullSink)),
     }
 }

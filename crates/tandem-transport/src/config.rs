@@ -43,9 +43,10 @@ impl Default for TransportConfig {
 impl TransportConfig {
     /// The quinn transport configuration these settings describe.
     pub(crate) fn to_quinn(&self) -> Result<Arc<quinn::TransportConfig>, TransportError> {
-        let idle = IdleTimeout::try_from(self.idle_timeout).map_err(|_| TransportError::Config {
-            detail: format!("idle_timeout {:?} is too large", self.idle_timeout),
-        })?;
+        let idle =
+            IdleTimeout::try_from(self.idle_timeout).map_err(|_| TransportError::Config {
+                detail: format!("idle_timeout {:?} is too large", self.idle_timeout),
+            })?;
         if self.keep_alive.is_zero() {
             return Err(TransportError::Config {
                 detail: "keep_alive must be above zero".to_owned(),

@@ -49,8 +49,8 @@ pub fn server_endpoint(
     let quic = QuicServerConfig::try_from(tls).map_err(TransportError::QuicTls)?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
     server.transport_config(config.to_quinn()?);
-    let endpoint =
-        quinn::Endpoint::server(server, bind).map_err(|source| TransportError::Bind { addr: bind, source })?;
+    let endpoint = quinn::Endpoint::server(server, bind)
+        .map_err(|source| TransportError::Bind { addr: bind, source })?;
     tracing::info!(
         addr = %endpoint.local_addr().unwrap_or(bind),
         fingerprint = %identity.fingerprint(),
@@ -63,9 +63,13 @@ pub fn server_endpoint(
 /// purpose: connect through [`connect`] or [`connect_with`], which pin the
 /// server certificate. `config` is validated here so a bad setting fails
 /// early. Must be called inside a tokio runtime.
-pub fn client_endpoint(bind: SocketAddr, config: &TransportConfig) -> Result<quinn::Endpoint, TransportError> {
+pub fn client_endpoint(
+    bind: SocketAddr,
+    config: &TransportConfig,
+) -> Result<quinn::Endpoint, TransportError> {
     config.to_quinn()?;
-    let endpoint = quinn::Endpoint::client(bind).map_err(|source| TransportError::Bind { addr: bind, source })?;
+    let endpoint = quinn::Endpoint::client(bind)
+        .map_err(|source| TransportError::Bind { addr: bind, source })?;
     tracing::debug!(addr = %endpoint.local_addr().unwrap_or(bind), "quic client endpoint bound");
     Ok(endpoint)
 }
@@ -115,7 +119,10 @@ pub async fn connect_with(
     if let Some(found) = found {
         if found.0 != pin.0 {
             tracing::warn!(%addr, expected = %pin, %found, "server certificate fingerprint mismatch");
-            return Err(TransportError::FingerprintMismatch { expected: pin, found });
+            return Err(TransportError::FingerprintMismatch {
+                expected: pin,
+                found,
+            });
         }
     }
     match outcome {

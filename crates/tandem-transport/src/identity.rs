@@ -39,8 +39,8 @@ impl Identity {
         } else {
             names.to_vec()
         };
-        let certified =
-            rcgen::generate_simple_self_signed(names).map_err(TransportError::CertificateGeneration)?;
+        let certified = rcgen::generate_simple_self_signed(names)
+            .map_err(TransportError::CertificateGeneration)?;
         let identity = Identity {
             cert_der: certified.cert.der().to_vec(),
             key_der: certified.key_pair.serialize_der(),

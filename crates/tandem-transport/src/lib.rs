@@ -13,7 +13,9 @@ mod identity;
 mod stream;
 
 pub use config::TransportConfig;
-pub use endpoint::{client_endpoint, connect, connect_with, init_crypto, server_endpoint, SERVER_NAME};
+pub use endpoint::{
+    client_endpoint, connect, connect_with, init_crypto, server_endpoint, SERVER_NAME,
+};
 pub use error::TransportError;
 pub use identity::Identity;
 pub use stream::{write_message, MessageReader};

@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tandem_proto::{Fingerprint, MAX_CONTROL_MESSAGE};
 use tandem_transport::{
-    client_endpoint, connect, connect_with, server_endpoint, write_message, Identity, MessageReader,
-    TransportConfig, TransportError,
+    client_endpoint, connect, connect_with, server_endpoint, write_message, Identity,
+    MessageReader, TransportConfig, TransportError,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,7 +64,9 @@ async fn pinned_connect_and_round_trip() {
         let mut reader = MessageReader::new(recv);
         let got: TestMsg = reader.next().await.unwrap().unwrap();
         assert_eq!(got, TestMsg::Hello { name: "ada".into() });
-        write_message(&mut send, &TestMsg::Welcome { id: 7 }).await.unwrap();
+        write_message(&mut send, &TestMsg::Welcome { id: 7 })
+            .await
+            .unwrap();
         let bye: TestMsg = reader.next().await.unwrap().unwrap();
         assert_eq!(bye, TestMsg::Bye);
         assert_eq!(reader.next::<TestMsg>().await.unwrap(), None);
@@ -110,7 +112,10 @@ async fn another_servers_certificate_is_refused() {
     let other = identity();
     let ep = client();
     let result = connect(&ep, addr, other.fingerprint()).await;
-    assert!(matches!(result, Err(TransportError::FingerprintMismatch { .. })));
+    assert!(matches!(
+        result,
+        Err(TransportError::FingerprintMismatch { .. })
+    ));
 }
 
 #[tokio::test]
@@ -175,12 +180,18 @@ async fn truncated_frame_and_malformed_payload_are_errors() {
         let (_send, recv) = conn.accept_bi().await.unwrap();
         let mut reader = MessageReader::new(recv);
         let bad = reader.next::<TestMsg>().await;
-        assert!(matches!(bad, Err(TransportError::Protocol(_))), "got {bad:?}");
+        assert!(
+            matches!(bad, Err(TransportError::Protocol(_))),
+            "got {bad:?}"
+        );
         // Second stream: the stream ends in the middle of a frame.
         let (_send, recv) = conn.accept_bi().await.unwrap();
         let mut reader = MessageReader::new(recv);
         let cut = reader.next::<TestMsg>().await;
-        assert!(matches!(cut, Err(TransportError::Truncated { .. })), "got {cut:?}");
+        assert!(
+            matches!(cut, Err(TransportError::Truncated { .. })),
+            "got {cut:?}"
+        );
     });
 
     let ep = client();

@@ -15,6 +15,9 @@ use tandem_proto::{
 use tandem_transport::{write_message, MessageReader, TransportConfig, TransportError};
 use thiserror::Error;
 
+/// Graphics updates the node may have in flight to this viewer at once.
+pub const VIEWER_MAX_OPEN_UPDATES: u32 = 8;
+
 /// What the viewer should do.
 #[derive(Clone, Debug)]
 pub struct ViewerOptions {
@@ -34,6 +37,11 @@ pub struct ViewerOptions {
     pub type_text: Option<String>,
     /// Diagnostics: after this many updates, stop reading for this long.
     pub stall: Option<(u64, Duration)>,
+    /// Diagnostics: send these input events right after joining, whatever
+    /// the control level (the node drops input from non-interactive attendees).
+    pub send_input: Vec<InputEvent>,
+    /// Leave (saying `Bye`) once this becomes `true`.
+    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// Something worth one line to the user.
@@ -48,6 +56,19 @@ pub enum ViewerEvent {
     },
     /// A notice from the node (level change, pause, ...), as one line.
     Notice(String),
+    /// A graphics update was applied.
+    Update {
+        /// Its sequence number.
+        seq: u64,
+        /// The state it applied to (0: a key frame).
+        base_seq: u64,
+        /// Size of the frame it produced.
+        width: u32,
+        /// Size of the frame it produced.
+        height: u32,
+        /// Whether it was a catch-up (self-contained, folding several updates).
+        catch_up: bool,
+    },
 }
 
 /// How the viewing ended, and what it saw.
@@ -110,10 +131,16 @@ pub async fn run(
     options: ViewerOptions,
     mut on_event: impl FnMut(ViewerEvent),
 ) -> Result<ViewerOutcome, ViewerError> {
-    let config = TransportConfig::default();
+    let config = TransportConfig {
+        // Graphics are read one stream at a time; a small allowance of open
+        // streams makes a slow reader push back on the node (which then
+        // coalesces updates) instead of piling up hundreds of streams here.
+        max_concurrent_uni_streams: VIEWER_MAX_OPEN_UPDATES,
+        ..TransportConfig::default()
+    };
     let endpoint = tandem_transport::client_endpoint(SocketAddr::from(([0, 0, 0, 0], 0)), &config)
         .map_err(|e| ViewerError::Unreachable(e.to_string()))?;
-    let (conn, addr) = connect_any(&endpoint, &options.ticket).await?;
+    let (conn, addr) = connect_any(&endpoint, &options.ticket, &config).await?;
     let result = view(&conn, addr, &options, &mut on_event).await;
     conn.close(0u32.into(), b"bye");
     // Let the close reach the node.
@@ -124,12 +151,12 @@ pub async fn run(
 async fn connect_any(
     endpoint: &quinn::Endpoint,
     ticket: &ConnectionString,
+    config: &TransportConfig,
 ) -> Result<(quinn::Connection, SocketAddr), ViewerError> {
     let mut failures = Vec::new();
     let mut mismatch = None;
     for node in &ticket.addrs {
-        let target = format!("{}:{}", node.host.trim_matches(['[', ']']), node.port);
-        let resolved = match tokio::net::lookup_host(&target).await {
+        let resolved = match tokio::net::lookup_host((node.host.as_str(), node.port)).await {
             Ok(mut addrs) => addrs.next(),
             Err(e) => {
                 failures.push(format!("{node}: {e}"));
@@ -140,7 +167,7 @@ async fn connect_any(
             failures.push(format!("{node}: no address"));
             continue;
         };
-        match tandem_transport::connect(endpoint, addr, ticket.fingerprint).await {
+        match tandem_transport::connect_with(endpoint, addr, ticket.fingerprint, config).await {
             Ok(conn) => return Ok((conn, addr)),
             Err(TransportError::FingerprintMismatch { expected, found }) => {
                 mismatch = Some(ViewerError::FingerprintMismatch {
@@ -182,7 +209,9 @@ async fn view(
             return Err(ViewerError::Rejected { reason, message })
         }
         Ok(Some(other)) => {
-            return Err(ViewerError::Protocol(format!("expected welcome, got {other:?}")))
+            return Err(ViewerError::Protocol(format!(
+                "expected welcome, got {other:?}"
+            )))
         }
         Ok(None) => return Err(lost("the node closed the control stream")),
         Err(e) => return Err(lost(e)),
@@ -194,11 +223,20 @@ async fn view(
     });
     if let Some(requested) = options.request_control {
         if requested != level {
-            write_message(&mut control_tx, &ClientMessage::RequestControl { level: requested })
-                .await
-                .map_err(lost)?;
+            write_message(
+                &mut control_tx,
+                &ClientMessage::RequestControl { level: requested },
+            )
+            .await
+            .map_err(lost)?;
         }
     }
+    for event in &options.send_input {
+        write_message(&mut control_tx, &ClientMessage::Input(*event))
+            .await
+            .map_err(lost)?;
+    }
+    let mut stop = options.stop.clone();
     let mut pending_text = options.type_text.clone();
     let mut outcome = ViewerOutcome::default();
     let mut decoder = Decoder::new();
@@ -209,7 +247,10 @@ async fn view(
         if level == ControlLevel::Interactive {
             if let Some(text) = pending_text.take() {
                 type_text(&mut control_tx, &text).await.map_err(lost)?;
-                on_event(ViewerEvent::Notice(format!("typed {} characters", text.chars().count())));
+                on_event(ViewerEvent::Notice(format!(
+                    "typed {} characters",
+                    text.chars().count()
+                )));
             }
         }
         if options.frames.is_some_and(|n| outcome.updates >= n) {
@@ -218,18 +259,24 @@ async fn view(
         if let Some((after, pause)) = options.stall {
             if !stalled && outcome.updates >= after {
                 stalled = true;
-                on_event(ViewerEvent::Notice(format!("stalling for {:.1} s", pause.as_secs_f64())));
+                on_event(ViewerEvent::Notice(format!(
+                    "stalling for {:.1} s",
+                    pause.as_secs_f64()
+                )));
                 tokio::time::sleep(pause).await;
                 on_event(ViewerEvent::Notice("reading again".into()));
             }
         }
-        let sleep_until = deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+        let sleep_until =
+            deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             _ = tokio::time::sleep_until(sleep_until), if deadline.is_some() => break,
+            _ = wait_stop(&mut stop) => break,
             stream = conn.accept_uni() => {
                 let mut stream = stream.map_err(lost)?;
                 let bytes = stream.read_to_end(MAX_UPDATE_BYTES + 1).await.map_err(lost)?;
-                apply_update(&mut decoder, &bytes, &mut outcome)?;
+                let event = apply_update(&mut decoder, &bytes, &mut outcome)?;
+                on_event(event);
             }
             msg = control.next::<ServerMessage>() => {
                 match msg {
@@ -260,28 +307,60 @@ async fn view(
         }
     }
     if outcome.disconnected.is_none() {
-        let _ = write_message(&mut control_tx, &ClientMessage::Bye { reason: "done".into() }).await;
+        let _ = write_message(
+            &mut control_tx,
+            &ClientMessage::Bye {
+                reason: "done".into(),
+            },
+        )
+        .await;
         let _ = control_tx.finish();
     }
     outcome.frame = decoder.frame().cloned();
     Ok(outcome)
 }
 
-fn apply_update(decoder: &mut Decoder, bytes: &[u8], outcome: &mut ViewerOutcome) -> Result<(), ViewerError> {
+/// Resolves once `stop` turns `true`; never when there is no stop signal.
+async fn wait_stop(stop: &mut Option<tokio::sync::watch::Receiver<bool>>) {
+    match stop {
+        Some(rx) => {
+            if rx.wait_for(|s| *s).await.is_err() {
+                // The sender is gone: no stop will ever come.
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+fn apply_update(
+    decoder: &mut Decoder,
+    bytes: &[u8],
+    outcome: &mut ViewerOutcome,
+) -> Result<ViewerEvent, ViewerError> {
     let UniStream::Graphics(payload) =
         tandem_proto::parse_uni_stream(bytes).map_err(|e| ViewerError::Protocol(e.to_string()))?;
-    let update = EncodedUpdate::from_bytes(payload).map_err(|e| ViewerError::Protocol(e.to_string()))?;
+    let update =
+        EncodedUpdate::from_bytes(payload).map_err(|e| ViewerError::Protocol(e.to_string()))?;
     decoder
         .apply(&update)
         .map_err(|e| ViewerError::Protocol(format!("update {}: {e}", update.seq)))?;
     outcome.updates += 1;
+    let catch_up =
+        !update.is_key_frame() && update.is_self_contained() && update.base_seq + 1 != update.seq;
     if update.is_key_frame() {
         outcome.key_frames += 1;
-    } else if update.is_self_contained() && update.base_seq + 1 != update.seq {
+    } else if catch_up {
         outcome.catch_ups += 1;
     }
     outcome.last_seq = update.seq;
-    Ok(())
+    Ok(ViewerEvent::Update {
+        seq: update.seq,
+        base_seq: update.base_seq,
+        width: update.width,
+        height: update.height,
+        catch_up,
+    })
 }
 
 /// X keysym of a character: Latin-1 maps to itself, control keys to their
@@ -301,7 +380,11 @@ async fn type_text(control: &mut quinn::SendStream, text: &str) -> Result<(), Tr
     for c in text.chars() {
         let keysym = keysym_of(c);
         for pressed in [true, false] {
-            write_message(control, &ClientMessage::Input(InputEvent::Key { keysym, pressed })).await?;
+            write_message(
+                control,
+                &ClientMessage::Input(InputEvent::Key { keysym, pressed }),
+            )
+            .await?;
         }
     }
     Ok(())
@@ -314,7 +397,8 @@ pub fn write_png(frame: &Frame, path: &Path) -> Result<(), ViewerError> {
         detail,
     };
     let file = std::fs::File::create(path).map_err(|e| err(e.to_string()))?;
-    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), frame.width(), frame.height());
+    let mut encoder =
+        png::Encoder::new(std::io::BufWriter::new(file), frame.width(), frame.height());
     encoder.set_color(png::ColorType::Rgba);
     encoder.set_depth(png::BitDepth::Eight);
     let mut writer = encoder.write_header().map_err(|e| err(e.to_string()))?;
@@ -335,11 +419,16 @@ pub fn read_png(path: &Path) -> Result<Frame, ViewerError> {
         .read_info()
         .map_err(|e| err(e.to_string()))?;
     let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).map_err(|e| err(e.to_string()))?;
+    let info = reader
+        .next_frame(&mut buf)
+        .map_err(|e| err(e.to_string()))?;
     let data = &buf[..info.buffer_size()];
     let rgba: Vec<u8> = match info.color_type {
         png::ColorType::Rgba => data.to_vec(),
-        png::ColorType::Rgb => data.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect(),
+        png::ColorType::Rgb => data
+            .chunks_exact(3)
+            .flat_map(|p| [p[0], p[1], p[2], 255])
+            .collect(),
         other => return Err(err(format!("unsupported colour type {other:?}"))),
     };
     Frame::from_rgba8(info.width, info.height, &rgba).map_err(|e| err(e.to_string()))

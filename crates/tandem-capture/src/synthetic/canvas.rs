@@ -42,7 +42,12 @@ impl IRect {
 
     /// Shrunk by `d` on every side.
     pub(crate) fn inset(&self, d: i64) -> IRect {
-        IRect::new(self.x + d, self.y + d, (self.w - 2 * d).max(0), (self.h - 2 * d).max(0))
+        IRect::new(
+            self.x + d,
+            self.y + d,
+            (self.w - 2 * d).max(0),
+            (self.h - 2 * d).max(0),
+        )
     }
 }
 
@@ -96,7 +101,11 @@ impl<'a> Canvas<'a> {
             return;
         }
         self.fill(IRect::new(rect.x, rect.y, rect.w, 1), clip, color);
-        self.fill(IRect::new(rect.x, rect.bottom() - 1, rect.w, 1), clip, color);
+        self.fill(
+            IRect::new(rect.x, rect.bottom() - 1, rect.w, 1),
+            clip,
+            color,
+        );
         self.fill(IRect::new(rect.x, rect.y, 1, rect.h), clip, color);
         self.fill(IRect::new(rect.right() - 1, rect.y, 1, rect.h), clip, color);
     }
@@ -119,7 +128,15 @@ impl<'a> Canvas<'a> {
 
     /// Draw `text` with its top-left corner at `(x, y)`, each glyph pixel
     /// a `scale`×`scale` block. Returns the x just past the last character.
-    pub(crate) fn text(&mut self, x: i64, y: i64, text: &str, scale: i64, clip: IRect, color: u32) -> i64 {
+    pub(crate) fn text(
+        &mut self,
+        x: i64,
+        y: i64,
+        text: &str,
+        scale: i64,
+        clip: IRect,
+        color: u32,
+    ) -> i64 {
         let clip = clip.intersect(&self.bounds);
         let mut cx = x;
         for c in text.chars() {

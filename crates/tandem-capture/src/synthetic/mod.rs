@@ -92,7 +92,8 @@ impl SyntheticDesktop {
 
     /// The animation tick shown by the latest capture (0 before any).
     pub fn animation_tick(&self) -> u64 {
-        self.freeze_at.map_or(self.captures, |f| self.captures.min(f))
+        self.freeze_at
+            .map_or(self.captures, |f| self.captures.min(f))
     }
 
     /// The full desktop at animation tick `tick`.
@@ -143,7 +144,10 @@ impl CaptureSource for SyntheticDesktop {
                 "synthetic {}x{} seed {} frozen at tick {f}",
                 self.width, self.height, self.seed
             ),
-            None => format!("synthetic {}x{} seed {}", self.width, self.height, self.seed),
+            None => format!(
+                "synthetic {}x{} seed {}",
+                self.width, self.height, self.seed
+            ),
         }
     }
 
@@ -209,7 +213,14 @@ fn relative_to(rects: &[IRect], area: Rect) -> Vec<Rect> {
         .map(|r| r.intersect(&a))
         .filter(|r| !r.is_empty())
         // Inside `area`, so every value fits in u32.
-        .map(|r| Rect::new((r.x - a.x) as u32, (r.y - a.y) as u32, r.w as u32, r.h as u32))
+        .map(|r| {
+            Rect::new(
+                (r.x - a.x) as u32,
+                (r.y - a.y) as u32,
+                r.w as u32,
+                r.h as u32,
+            )
+        })
         .collect()
 }
 
@@ -224,7 +235,12 @@ struct Window {
 impl Window {
     fn content(&self) -> IRect {
         let f = self.frame;
-        IRect::new(f.x + 1, f.y + 1 + TITLE_H, (f.w - 2).max(0), (f.h - 2 - TITLE_H).max(0))
+        IRect::new(
+            f.x + 1,
+            f.y + 1 + TITLE_H,
+            (f.w - 2).max(0),
+            (f.h - 2 - TITLE_H).max(0),
+        )
     }
 
     /// Border, title bar, title and buttons; returns the content rectangle.
@@ -246,7 +262,14 @@ impl Window {
             bx -= 14;
         }
         let title_clip = IRect::new(bar.x, bar.y, (bx + 10 - bar.x).max(0), bar.h).intersect(&clip);
-        c.text(bar.x + 6, bar.y + (TITLE_H - GLYPH_H) / 2, self.title, 1, title_clip, TITLE_TEXT);
+        c.text(
+            bar.x + 6,
+            bar.y + (TITLE_H - GLYPH_H) / 2,
+            self.title,
+            1,
+            title_clip,
+            TITLE_TEXT,
+        );
         self.content()
     }
 }
@@ -280,7 +303,12 @@ impl Layout {
             height: h,
             taskbar_h,
             editor: Window {
-                frame: IRect::new(w * 44 / 100, avail * 16 / 100, w * 46 / 100, avail * 62 / 100),
+                frame: IRect::new(
+                    w * 44 / 100,
+                    avail * 16 / 100,
+                    w * 46 / 100,
+                    avail * 62 / 100,
+                ),
                 title: "notes.md - Editor",
                 active: false,
             },
@@ -367,8 +395,8 @@ impl Layout {
         c.fill(content, clip, EDITOR_BG);
         let gutter = IRect::new(content.x, content.y, 4 * ADVANCE + 2 * PAD, content.h);
         c.fill(gutter, clip, GUTTER_BG);
-        let text_clip = IRect::new(gutter.right(), content.y, content.w - gutter.w, content.h)
-            .intersect(&clip);
+        let text_clip =
+            IRect::new(gutter.right(), content.y, content.w - gutter.w, content.h).intersect(&clip);
         let rows = ((content.h - 2 * PAD) / LINE_H).max(0);
         for row in 0..rows {
             let y = content.y + PAD + row * LINE_H;
@@ -397,7 +425,11 @@ impl Layout {
         }
         if rows > 0 && (tick / (2 * SCROLL_EVERY)) % 2 == 0 {
             let y = content.y + PAD + (rows as i64 - 1) * LINE_H;
-            c.fill(IRect::new(end_x + 1, y, ADVANCE - 1, GLYPH_H + 1), text_clip, 0x00c8_d0d8);
+            c.fill(
+                IRect::new(end_x + 1, y, ADVANCE - 1, GLYPH_H + 1),
+                text_clip,
+                0x00c8_d0d8,
+            );
         }
     }
 
@@ -413,12 +445,24 @@ impl Layout {
             ms / 1000 % 60,
             ms / 10 % 100
         );
-        c.text(content.x + PAD + 2, content.y + PAD + 2, &time, 2, clip, 0x007e_e7ff);
+        c.text(
+            content.x + PAD + 2,
+            content.y + PAD + 2,
+            &time,
+            2,
+            clip,
+            0x007e_e7ff,
+        );
         let label = format!("frame {tick:>8}");
         let label_y = content.y + PAD + 2 + GLYPH_H * 2 + 6;
         c.text(content.x + PAD + 2, label_y, &label, 1, clip, 0x0088_99aa);
         // A progress bar that grows every tick and wraps every 100 ticks.
-        let bar = IRect::new(content.x + PAD + 2, label_y + LINE_H + 2, content.w - 2 * PAD - 4, 6);
+        let bar = IRect::new(
+            content.x + PAD + 2,
+            label_y + LINE_H + 2,
+            content.w - 2 * PAD - 4,
+            6,
+        );
         c.fill(bar, clip, 0x002a_3038);
         let done = bar.w * (tick % 100) as i64 / 100;
         c.fill(IRect::new(bar.x, bar.y, done, bar.h), clip, 0x004c_c38a);
@@ -450,12 +494,27 @@ impl Layout {
         for label in ["Tandem", "Terminal", "Editor", "Clock", "Viewer"] {
             let w = label.len() as i64 * ADVANCE + 12;
             let button = IRect::new(x, bar.y + 3, w, bar.h - 6);
-            c.fill(button, clip, if label == "Tandem" { TITLE_ACTIVE } else { TASK_BUTTON });
+            c.fill(
+                button,
+                clip,
+                if label == "Tandem" {
+                    TITLE_ACTIVE
+                } else {
+                    TASK_BUTTON
+                },
+            );
             c.text(x + 6, text_y, label, 1, clip, TASK_TEXT);
             x += w + 4;
         }
         let clock = self.taskbar_clock();
-        c.text(clock.x + 6, text_y, &taskbar_time(self.start_ms, tick), 1, clip, TASK_TEXT);
+        c.text(
+            clock.x + 6,
+            text_y,
+            &taskbar_time(self.start_ms, tick),
+            1,
+            clip,
+            TASK_TEXT,
+        );
     }
 }
 
@@ -512,11 +571,45 @@ fn pick<'a>(h: u64, shift: u32, items: &[&'a str]) -> &'a str {
 
 /// Line `n` of the endless terminal transcript, with its colour.
 fn terminal_line(seed: u64, n: u64) -> (String, u32) {
-    const CMDS: &[&str] = &["cargo test", "git status", "ls -la", "make check", "cargo build --release", "git log --oneline", "grep -rn TODO src", "du -sh target"];
-    const CRATES: &[&str] = &["tandem-proto", "tandem-codec", "serde", "quinn", "rustls", "tokio", "zstd", "sled", "actix-web", "tracing"];
-    const FILES: &[&str] = &["Cargo.toml", "README.md", "main.rs", "lib.rs", "notes.txt", "build.log", "config.toml", "frame.rs", "tile.rs"];
-    const MODS: &[&str] = &["frame", "tile", "codec", "proto", "ticket", "registry", "damage", "session"];
-    const WORDS: &[&str] = &["encode", "decode", "scroll", "copy", "solid", "palette", "delta", "join", "leave", "flush"];
+    const CMDS: &[&str] = &[
+        "cargo test",
+        "git status",
+        "ls -la",
+        "make check",
+        "cargo build --release",
+        "git log --oneline",
+        "grep -rn TODO src",
+        "du -sh target",
+    ];
+    const CRATES: &[&str] = &[
+        "tandem-proto",
+        "tandem-codec",
+        "serde",
+        "quinn",
+        "rustls",
+        "tokio",
+        "zstd",
+        "sled",
+        "actix-web",
+        "tracing",
+    ];
+    const FILES: &[&str] = &[
+        "Cargo.toml",
+        "README.md",
+        "main.rs",
+        "lib.rs",
+        "notes.txt",
+        "build.log",
+        "config.toml",
+        "frame.rs",
+        "tile.rs",
+    ];
+    const MODS: &[&str] = &[
+        "frame", "tile", "codec", "proto", "ticket", "registry", "damage", "session",
+    ];
+    const WORDS: &[&str] = &[
+        "encode", "decode", "scroll", "copy", "solid", "palette", "delta", "join", "leave", "flush",
+    ];
     const DIRS: &[&str] = &["tandem", "notes", "build", "tmp", "src"];
     let h = mix(seed ^ n.wrapping_mul(0xa076_1d64_78bd_642f));
     let a = (h >> 20) % 100;
@@ -527,7 +620,12 @@ fn terminal_line(seed: u64, n: u64) -> (String, u32) {
             0x007f_d962,
         ),
         2 => (
-            format!("   Compiling {} v0.{}.{}", pick(h, 8, CRATES), a % 20, b % 10),
+            format!(
+                "   Compiling {} v0.{}.{}",
+                pick(h, 8, CRATES),
+                a % 20,
+                b % 10
+            ),
             0x00c8_d0d8,
         ),
         3 => (
@@ -542,7 +640,12 @@ fn terminal_line(seed: u64, n: u64) -> (String, u32) {
             0x00c8_d0d8,
         ),
         4 => (
-            format!("test {}::{}_{} ... ok", pick(h, 8, MODS), pick(h, 12, WORDS), pick(h, 16, MODS)),
+            format!(
+                "test {}::{}_{} ... ok",
+                pick(h, 8, MODS),
+                pick(h, 12, WORDS),
+                pick(h, 16, MODS)
+            ),
             0x00a8_b4c0,
         ),
         5 => (
@@ -559,15 +662,27 @@ fn terminal_line(seed: u64, n: u64) -> (String, u32) {
             0x008a_96a3,
         ),
         6 => (
-            format!("warning: unused variable `{}_{}`", pick(h, 8, WORDS), pick(h, 12, MODS)),
+            format!(
+                "warning: unused variable `{}_{}`",
+                pick(h, 8, WORDS),
+                pick(h, 12, MODS)
+            ),
             0x00e5_c07b,
         ),
         7 => (
-            format!("error[E0{:03}]: mismatched types in {}", a * 7 % 1000, pick(h, 8, FILES)),
+            format!(
+                "error[E0{:03}]: mismatched types in {}",
+                a * 7 % 1000,
+                pick(h, 8, FILES)
+            ),
             0x00e0_6c75,
         ),
         _ => (
-            format!("    Finished `release` profile [optimized] target(s) in {}.{:02}s", a % 40, b),
+            format!(
+                "    Finished `release` profile [optimized] target(s) in {}.{:02}s",
+                a % 40,
+                b
+            ),
             0x007f_d962,
         ),
     }
@@ -575,9 +690,29 @@ fn terminal_line(seed: u64, n: u64) -> (String, u32) {
 
 /// Words of editor line `n`, each with its colour (a little syntax colouring).
 fn editor_line(seed: u64, n: u64) -> Vec<(String, u32)> {
-    const KEYWORDS: &[&str] = &["fn", "let", "pub", "struct", "impl", "match", "return", "use", "mod", "if"];
-    const IDENTS: &[&str] = &["frame", "tile", "rect", "width", "height", "damage", "encoder", "session", "attendee", "update", "seq", "pixels"];
-    const PROSE: &[&str] = &["the", "desktop", "is", "shared", "with", "every", "attendee", "who", "holds", "an", "invitation", "and", "a", "password"];
+    const KEYWORDS: &[&str] = &[
+        "fn", "let", "pub", "struct", "impl", "match", "return", "use", "mod", "if",
+    ];
+    const IDENTS: &[&str] = &[
+        "frame", "tile", "rect", "width", "height", "damage", "encoder", "session", "attendee",
+        "update", "seq", "pixels",
+    ];
+    const PROSE: &[&str] = &[
+        "the",
+        "desktop",
+        "is",
+        "shared",
+        "with",
+        "every",
+        "attendee",
+        "who",
+        "holds",
+        "an",
+        "invitation",
+        "and",
+        "a",
+        "password",
+    ];
     let h = mix(seed.rotate_left(17) ^ n.wrapping_mul(0xe703_7ed1_a0b4_28db));
     let count = 3 + (h % 8) as usize;
     let indent = ((h >> 4) % 4) as usize * 4;

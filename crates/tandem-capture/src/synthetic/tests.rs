@@ -49,7 +49,10 @@ fn frame_has_the_desktop_size_and_is_not_blank() {
     assert_eq!((f.width(), f.height()), (320, 200));
     let distinct: std::collections::HashSet<u32> = f.pixels().iter().copied().collect();
     assert!(distinct.len() > 20, "only {} colours", distinct.len());
-    assert!(f.pixels().iter().all(|p| p >> 24 == 0), "pixels are 0x00RRGGBB");
+    assert!(
+        f.pixels().iter().all(|p| p >> 24 == 0),
+        "pixels are 0x00RRGGBB"
+    );
 }
 
 #[test]
@@ -62,7 +65,10 @@ fn terminal_scrolls_by_one_line() {
     // row y after the scroll equals row y + LINE_H before it.
     let x0 = content.x as u32;
     let x1 = content.right() as u32;
-    let mover = [d.layout.mover(SCROLL_EVERY - 1), d.layout.mover(SCROLL_EVERY)];
+    let mover = [
+        d.layout.mover(SCROLL_EVERY - 1),
+        d.layout.mover(SCROLL_EVERY),
+    ];
     let top = (content.y + PAD) as u32;
     let rows = (content.h - 2 * PAD) / LINE_H;
     // Rows whose successor is the last (cursor) row are excluded.
@@ -73,10 +79,15 @@ fn terminal_scrolls_by_one_line() {
             let (xi, yi) = (i64::from(x), i64::from(y));
             let hidden = mover.iter().any(|m| {
                 (xi >= m.x && xi < m.right())
-                    && ((yi >= m.y && yi < m.bottom()) || (yi + LINE_H >= m.y && yi + LINE_H < m.bottom()))
+                    && ((yi >= m.y && yi < m.bottom())
+                        || (yi + LINE_H >= m.y && yi + LINE_H < m.bottom()))
             });
             if !hidden {
-                assert_eq!(after.get(x, y), before.get(x, y + LINE_H as u32), "at {x},{y}");
+                assert_eq!(
+                    after.get(x, y),
+                    before.get(x, y + LINE_H as u32),
+                    "at {x},{y}"
+                );
                 compared += 1;
             }
         }
@@ -94,7 +105,10 @@ fn damage_covers_every_changed_pixel() {
             let next = d.render(tick);
             let damage = relative_to(&d.damage_between(tick - 1, tick).unwrap(), desktop);
             for (x, y) in differing(&prev, &next) {
-                assert!(covered(&damage, x, y), "{w}x{h} tick {tick}: {x},{y} changed outside {damage:?}");
+                assert!(
+                    covered(&damage, x, y),
+                    "{w}x{h} tick {tick}: {x},{y} changed outside {damage:?}"
+                );
             }
             prev = next;
         }
@@ -165,7 +179,16 @@ fn capture_clips_and_refuses_outside() {
 
 #[test]
 fn tiny_and_odd_sizes_do_not_panic() {
-    for (w, h) in [(0, 0), (1, 1), (1, 500), (500, 1), (2, 3), (17, 9), (33, 200), (4000, 30)] {
+    for (w, h) in [
+        (0, 0),
+        (1, 1),
+        (1, 500),
+        (500, 1),
+        (2, 3),
+        (17, 9),
+        (33, 200),
+        (4000, 30),
+    ] {
         let mut d = SyntheticDesktop::new(w as u64, w, h);
         let (dw, dh) = d.desktop_size();
         assert_eq!((dw, dh), (w.max(1), h.max(1)));

@@ -1,0 +1,49 @@
+# Tandem: the two commands are `make run` and `make test`.
+CARGO ?= cargo
+CONFIG ?= configs/node.toml
+# Debian packages the test suite needs (X server and clients for the X11
+# tests, promtool for the metrics test).
+TEST_PACKAGES := xvfb xterm x11-apps xdotool x11-utils prometheus
+APT_MARK := target/.test-packages-installed
+
+.PHONY: run test build lint deps bench clean
+
+## Build and start a node sharing this desktop (synthetic when there is no X display).
+run:
+	$(CARGO) build --locked --release -p tandem-cli
+	./target/release/tandem node --config $(CONFIG)
+
+## Install what the tests need, then run every test, rustfmt and clippy.
+test: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) build --locked -p tandem-cli
+	$(CARGO) test --locked --workspace
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+
+build:
+	$(CARGO) build --locked --workspace
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+
+## Codec figures (criterion).
+bench:
+	$(CARGO) bench --locked -p tandem-benches
+
+deps: $(APT_MARK)
+
+$(APT_MARK):
+	@missing=""; for p in $(TEST_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@mkdir -p target && touch $(APT_MARK)
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,1268 @@
+//! The admin HTTP API (actix-web): sessions, invitations, attendees, control
+//! requests and events as JSON under `/api/v1`, plus `/healthz` and `/metrics`.
+//!
+//! Every `/api/` route needs `Authorization: Bearer TOKEN`; the token comes
+//! from the config, `TANDEM_ADMIN_TOKEN`, or `<data_dir>/admin.token`
+//! (generated with mode 0600 on first start) and is compared in constant
+//! time. Errors are always `{"error": "..."}` with a status chosen in one
+//! place ([`ApiError`]). Bodies are limited to [`MAX_BODY_BYTES`]. The OpenAPI
+//! document at `/api/v1/openapi.json` is generated from the handlers'
+//! `#[utoipa::path]` attributes and the DTOs below.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Addr;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::http::StatusCode;
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+use tandem_capture::Rect;
+use tandem_proto::ControlLevel;
+use tandem_registry::AttendeeFilter;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::attendee_manager::{
+    AnswerControlRequest, AttendeeInfo, AttendeeManager, ChangeSharedRect, CloseSession,
+    CreateInvitation, DisconnectAttendee, InvitationInfo, ListAttendees, ListInvitations,
+    ListSessions, SessionEncoder, SessionInfo, SetControlLevel, SetSessionPaused, UpdateInvitation,
+};
+use crate::config::NodeConfig;
+use crate::encoder_actor::CurrentFrame;
+use crate::error::NodeError;
+use crate::events::EventBus;
+use crate::metrics::Metrics;
+use crate::registry_actor::{ListAttendeeRecords, RecentEvents, SessionRegistry};
+
+/// Largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Name of the generated token file in the data directory.
+pub const TOKEN_FILE: &str = "admin.token";
+/// Environment variable holding the admin token.
+pub const TOKEN_ENV: &str = "TANDEM_ADMIN_TOKEN";
+/// Most history events an event stream may ask for.
+pub const MAX_EVENT_HISTORY: usize = 10_000;
+/// Attendee limit of an invitation created without one.
+pub const DEFAULT_ATTENDEE_LIMIT: u32 = 16;
+/// Content type of the Prometheus text exposition.
+const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4";
+
+// ---------------------------------------------------------------------------
+// Errors
+
+/// An API error: its status and its one-line message.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+    fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong bearer token: send Authorization: Bearer TOKEN",
+        )
+    }
+    fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+    fn unprocessable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+    }
+    fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, message)
+    }
+    fn too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+        )
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(ErrorBody {
+            error: self.message.clone(),
+        })
+    }
+}
+
+impl From<NodeError> for ApiError {
+    fn from(e: NodeError) -> Self {
+        let status = match &e {
+            NodeError::NotFound { .. } => StatusCode::NOT_FOUND,
+            NodeError::Conflict(_) => StatusCode::CONFLICT,
+            NodeError::Invalid(_) | NodeError::Config { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            NodeError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
+            NodeError::Registry(_)
+            | NodeError::Transport(_)
+            | NodeError::Capture(_)
+            | NodeError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::warn!(error = %e, "admin request failed");
+        }
+        Self::new(status, e.to_string())
+    }
+}
+
+impl From<actix::MailboxError> for ApiError {
+    fn from(e: actix::MailboxError) -> Self {
+        NodeError::from(e).into()
+    }
+}
+
+impl From<tandem_registry::RegistryError> for ApiError {
+    fn from(e: tandem_registry::RegistryError) -> Self {
+        NodeError::from(e).into()
+    }
+}
+
+fn json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
+    use actix_web::error::JsonPayloadError as E;
+    match err {
+        E::Overflow { .. } | E::OverflowKnownLength { .. } => ApiError::too_large(),
+        E::ContentType => {
+            ApiError::bad_request("the body must be JSON (Content-Type: application/json)")
+        }
+        E::Deserialize(e) if e.is_data() => ApiError::unprocessable(format!("invalid value: {e}")),
+        E::Deserialize(e) => ApiError::bad_request(format!("malformed JSON: {e}")),
+        E::Payload(actix_web::error::PayloadError::Overflow) => ApiError::too_large(),
+        other => ApiError::bad_request(format!("unreadable body: {other}")),
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+// ---------------------------------------------------------------------------
+// DTOs
+
+/// The error body of every failed request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, one line.
+    pub error: String,
+}
+
+/// `{"status": "ok"}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: String,
+}
+
+/// A control level.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Connected, no graphics, no input.
+    None,
+    /// Watches.
+    View,
+    /// Watches and drives mouse and keyboard.
+    Interactive,
+}
+
+impl From<ControlLevel> for Level {
+    fn from(l: ControlLevel) -> Self {
+        match l {
+            ControlLevel::None => Level::None,
+            ControlLevel::View => Level::View,
+            ControlLevel::Interactive => Level::Interactive,
+        }
+    }
+}
+
+impl From<Level> for ControlLevel {
+    fn from(l: Level) -> Self {
+        match l {
+            Level::None => ControlLevel::None,
+            Level::View => ControlLevel::View,
+            Level::Interactive => ControlLevel::Interactive,
+        }
+    }
+}
+
+/// A sharing session.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Session {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Capture source.
+    pub source: String,
+    /// `open` or `paused`.
+    pub state: String,
+    /// Shared rectangle: x, y, width, height.
+    pub shared_rect: [u32; 4],
+    /// Capture interval.
+    pub frame_interval_ms: u32,
+    /// Level of new attendees.
+    pub default_control_level: Level,
+    /// `ask`, `grant-view` or `grant-all`.
+    pub control_policy: String,
+    /// Live attendees.
+    pub attendees: usize,
+    /// Creation time, RFC 3339.
+    pub created_at: String,
+}
+
+impl From<SessionInfo> for Session {
+    fn from(s: SessionInfo) -> Self {
+        Self {
+            id: s.id,
+            name: s.name,
+            source: s.source,
+            state: s.state,
+            shared_rect: s.shared_rect,
+            frame_interval_ms: s.frame_interval_ms,
+            default_control_level: s.default_control_level.into(),
+            control_policy: s.control_policy,
+            attendees: s.attendees,
+            created_at: s.created_at,
+        }
+    }
+}
+
+/// New shared rectangle: `{"x","y","width","height"}` or `{"full": true}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SharedRectBody {
+    /// Left edge.
+    pub x: Option<u32>,
+    /// Top edge.
+    pub y: Option<u32>,
+    /// Width.
+    pub width: Option<u32>,
+    /// Height.
+    pub height: Option<u32>,
+    /// Share the whole desktop.
+    pub full: Option<bool>,
+}
+
+/// The shared rectangle in effect.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SharedRect {
+    /// x, y, width, height.
+    pub shared_rect: [u32; 4],
+}
+
+/// An invitation (never its password).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Invitation {
+    /// Id.
+    pub id: String,
+    /// Session id.
+    pub session: String,
+    /// Authorization string.
+    pub auth_string: String,
+    /// Group name.
+    pub group: String,
+    /// Most attendees connected through it at once.
+    pub attendee_limit: u32,
+    /// Attendees connected through it now.
+    pub attendees: u32,
+    /// Revoked: no new joins.
+    pub revoked: bool,
+    /// Creation time, RFC 3339.
+    pub created_at: String,
+    /// The ticket to give attendees.
+    pub connection_string: String,
+}
+
+impl From<InvitationInfo> for Invitation {
+    fn from(i: InvitationInfo) -> Self {
+        Self {
+            id: i.id,
+            session: i.session,
+            auth_string: i.auth_string,
+            group: i.group,
+            attendee_limit: i.attendee_limit,
+            attendees: i.attendees,
+            revoked: i.revoked,
+            created_at: i.created_at,
+            connection_string: i.connection_string,
+        }
+    }
+}
+
+/// A new invitation.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewInvitation {
+    /// Session id; default: the only open session.
+    pub session: Option<String>,
+    /// Password attendees must give.
+    pub password: String,
+    /// Most attendees connected through it at once (default 16).
+    pub attendee_limit: Option<u32>,
+    /// Authorization string, unique per session; generated when absent.
+    pub auth_string: Option<String>,
+    /// Group name, unique per session; generated when absent.
+    pub group: Option<String>,
+}
+
+/// A change to an invitation.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvitationPatch {
+    /// New attendee limit.
+    pub attendee_limit: Option<u32>,
+    /// `true` revokes it (final: `false` on a revoked invitation is a conflict).
+    pub revoked: Option<bool>,
+}
+
+/// An attendee: live (`state` = `connected`) or from the history.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Attendee {
+    /// Id.
+    pub id: u64,
+    /// Remote name.
+    pub user: String,
+    /// Computer (peer address).
+    pub computer: String,
+    /// Session id.
+    pub session: String,
+    /// Invitation id.
+    pub invitation: String,
+    /// `connected` or `disconnected`.
+    pub state: String,
+    /// Control level.
+    pub control_level: Level,
+    /// Level asked for and not yet answered.
+    pub pending_request: Option<Level>,
+    /// Connect time, RFC 3339.
+    pub connected_at: String,
+    /// Seconds since its last input (live attendees only).
+    pub idle_seconds: Option<u64>,
+    /// Relay node it came through.
+    pub via_node: Option<String>,
+    /// Disconnect time, RFC 3339 (history only).
+    pub disconnected_at: Option<String>,
+    /// Why it left (history only).
+    pub reason: Option<String>,
+}
+
+impl From<AttendeeInfo> for Attendee {
+    fn from(a: AttendeeInfo) -> Self {
+        Self {
+            id: a.id,
+            user: a.user,
+            computer: a.computer,
+            session: a.session,
+            invitation: a.invitation,
+            state: "connected".into(),
+            control_level: a.control_level.into(),
+            pending_request: a.pending_request.map(Into::into),
+            connected_at: a.connected_at,
+            idle_seconds: Some(a.idle_seconds),
+            via_node: a.via_node,
+            disconnected_at: None,
+            reason: None,
+        }
+    }
+}
+
+/// A new control level.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ControlLevelBody {
+    /// The level.
+    pub level: Level,
+}
+
+/// Optional body of a disconnect.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisconnectBody {
+    /// Shown to the attendee.
+    pub reason: Option<String>,
+}
+
+/// `?state=all` adds disconnected attendees.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AttendeeQuery {
+    /// `live` (default) or `all`.
+    pub state: Option<String>,
+}
+
+/// `?reason=...` for a disconnect.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReasonQuery {
+    /// Shown to the attendee.
+    pub reason: Option<String>,
+}
+
+/// `?history=N` recent events before the live ones.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// How many past events to replay first (default 100).
+    pub history: Option<usize>,
+}
+
+// ---------------------------------------------------------------------------
+// State, token, server
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AdminState {
+    /// The attendee manager.
+    pub manager: Addr<AttendeeManager>,
+    /// The registry actor.
+    pub registry: Addr<SessionRegistry>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Event stream.
+    pub events: EventBus,
+}
+
+#[derive(Clone)]
+struct Token(Arc<String>);
+
+/// The admin token: config, else `TANDEM_ADMIN_TOKEN`, else the data
+/// directory's token file (created with mode 0600 when missing).
+pub fn resolve_token(config: &NodeConfig) -> Result<String, NodeError> {
+    if let Some(t) = &config.admin_token {
+        return Ok(t.clone());
+    }
+    if let Ok(t) = std::env::var(TOKEN_ENV) {
+        let t = t.trim().to_owned();
+        if !t.is_empty() {
+            return Ok(t);
+        }
+    }
+    token_from_file(&config.data_dir.join(TOKEN_FILE))
+}
+
+fn token_from_file(path: &Path) -> Result<String, NodeError> {
+    let io = |context: String| move |source| NodeError::Io { context, source };
+    match std::fs::read_to_string(path) {
+        Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_owned()),
+        Ok(_) => {
+            return Err(NodeError::Config {
+                detail: format!(
+                    "{} is empty; delete it to generate a new token",
+                    path.display()
+                ),
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(format!("reading {}", path.display()))(e)),
+    }
+    let token = {
+        use rand::RngCore;
+        let mut bytes = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        hex::encode(bytes)
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    use std::io::Write;
+    let mut file = options
+        .open(path)
+        .map_err(io(format!("creating {}", path.display())))?;
+    file.write_all(format!("{token}\n").as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(io(format!("writing {}", path.display())))?;
+    tracing::info!(path = %path.display(), "generated the admin token");
+    Ok(token)
+}
+
+/// The running admin (and optional metrics) HTTP servers.
+pub struct AdminServer {
+    local_addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
+    handles: Vec<ServerHandle>,
+}
+
+impl AdminServer {
+    /// Binds and starts the servers on the current actix System.
+    pub fn start(config: &NodeConfig, state: AdminState) -> Result<Self, NodeError> {
+        let token = Token(Arc::new(resolve_token(config)?));
+        let bind_err = |addr: SocketAddr| {
+            move |source| NodeError::Io {
+                context: format!("binding the admin HTTP address {addr}"),
+                source,
+            }
+        };
+        let api_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::new(api_state.clone()))
+                .app_data(web::Data::new(token.clone()))
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(MAX_BODY_BYTES)
+                        .error_handler(|e, _| json_error(e).into()),
+                )
+                .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+                .app_data(
+                    web::QueryConfig::default().error_handler(|e, _| {
+                        ApiError::bad_request(format!("bad query: {e}")).into()
+                    }),
+                )
+                .app_data(
+                    web::PathConfig::default()
+                        .error_handler(|e, _| ApiError::not_found(format!("bad path: {e}")).into()),
+                )
+                .route("/healthz", web::get().to(healthz))
+                .route("/metrics", web::get().to(metrics))
+                .service(
+                    web::scope("/api")
+                        .wrap(from_fn(require_token))
+                        .service(api_routes())
+                        .default_service(web::to(unknown_route)),
+                )
+                .default_service(web::to(unknown_route))
+        })
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(2)
+        .bind(config.admin_listen)
+        .map_err(bind_err(config.admin_listen))?;
+        let local_addr = server
+            .addrs()
+            .first()
+            .copied()
+            .unwrap_or(config.admin_listen);
+        let server = server.run();
+        let mut handles = vec![server.handle()];
+        actix_rt::spawn(server);
+        tracing::info!(addr = %local_addr, "admin API listening");
+
+        let mut metrics_addr = None;
+        if let Some(addr) = config.metrics_listen {
+            let metrics_state = state;
+            let server = HttpServer::new(move || {
+                App::new()
+                    .app_data(web::Data::new(metrics_state.clone()))
+                    .route("/healthz", web::get().to(healthz))
+                    .route("/metrics", web::get().to(metrics))
+                    .default_service(web::to(unknown_route))
+            })
+            .workers(1)
+            .disable_signals()
+            .shutdown_timeout(1)
+            .bind(addr)
+            .map_err(bind_err(addr))?;
+            metrics_addr = server.addrs().first().copied();
+            let server = server.run();
+            handles.push(server.handle());
+            actix_rt::spawn(server);
+            tracing::info!(addr = ?metrics_addr, "metrics listening");
+        }
+        Ok(Self {
+            local_addr,
+            metrics_addr,
+            handles,
+        })
+    }
+
+    /// The bound admin address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The bound metrics-only address, when configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// Stops accepting, finishes requests in flight (briefly) and stops.
+    pub async fn stop(self) {
+        for handle in self.handles {
+            handle.stop(true).await;
+        }
+    }
+}
+
+fn api_routes() -> actix_web::Scope {
+    web::scope("/v1")
+        .route("/openapi.json", web::get().to(openapi))
+        .route("/sessions", web::get().to(list_sessions))
+        .route("/sessions/{id}", web::delete().to(close_session))
+        .route("/sessions/{id}/pause", web::post().to(pause_session))
+        .route("/sessions/{id}/resume", web::post().to(resume_session))
+        .route("/sessions/{id}/shared-rect", web::put().to(set_shared_rect))
+        .route(
+            "/sessions/{id}/framebuffer.png",
+            web::get().to(framebuffer_png),
+        )
+        .route("/invitations", web::get().to(list_invitations))
+        .route("/invitations", web::post().to(create_invitation))
+        .route("/invitations/{id}", web::patch().to(update_invitation))
+        .route(
+            "/invitations/{id}/revoke",
+            web::post().to(revoke_invitation),
+        )
+        .route("/attendees", web::get().to(list_attendees))
+        .route("/attendees/{id}", web::delete().to(disconnect_attendee))
+        .route(
+            "/attendees/{id}/control-level",
+            web::put().to(set_control_level),
+        )
+        .route("/control-requests", web::get().to(list_control_requests))
+        .route(
+            "/control-requests/{id}/grant",
+            web::post().to(grant_control),
+        )
+        .route("/control-requests/{id}/deny", web::post().to(deny_control))
+        .route("/events", web::get().to(events))
+}
+
+async fn require_token(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let expected = req
+        .app_data::<web::Data<Token>>()
+        .map(|t| t.0.clone())
+        .ok_or_else(ApiError::unauthorized)?;
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or("");
+    let ok: bool = given.as_bytes().ct_eq(expected.as_bytes()).into();
+    if !ok || given.is_empty() {
+        return Err(ApiError::unauthorized().into());
+    }
+    next.call(req).await
+}
+
+async fn unknown_route(req: HttpRequest) -> ApiResult<HttpResponse> {
+    Err(ApiError::not_found(format!(
+        "no route {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+fn parse_attendee_id(id: &str) -> ApiResult<u64> {
+    id.parse()
+        .map_err(|_| ApiError::not_found(format!("attendee {id} not found")))
+}
+
+// ---------------------------------------------------------------------------
+// Plain routes
+
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "The node is up", body = Health)))]
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health {
+        status: "ok".into(),
+    })
+}
+
+/// Prometheus metrics (text exposition).
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain; version=0.0.4")))]
+async fn metrics(state: web::Data<AdminState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, METRICS_CONTENT_TYPE))
+        .body(state.metrics.render())
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
+    responses((status = 200, description = "OpenAPI 3 document", body = Object)),
+    security(("bearer" = [])))]
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}
+
+// ---------------------------------------------------------------------------
+// Sessions
+
+async fn find_session(state: &AdminState, id: &str) -> ApiResult<Session> {
+    state
+        .manager
+        .send(ListSessions)
+        .await?
+        .into_iter()
+        .find(|s| s.id == id)
+        .map(Session::from)
+        .ok_or_else(|| ApiError::not_found(format!("session {id} not found")))
+}
+
+/// Lists open sessions.
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions",
+    responses((status = 200, body = Vec<Session>), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn list_sessions(state: web::Data<AdminState>) -> ApiResult<HttpResponse> {
+    let list: Vec<Session> = state
+        .manager
+        .send(ListSessions)
+        .await?
+        .into_iter()
+        .map(Session::from)
+        .collect();
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// Pauses a session's graphics for everyone.
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/pause", tag = "sessions",
+    params(("id" = String, Path, description = "Session id")),
+    responses((status = 200, body = Session), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn pause_session(
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    set_paused(&state, id.into_inner(), true).await
+}
+
+/// Resumes a paused session.
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/resume", tag = "sessions",
+    params(("id" = String, Path, description = "Session id")),
+    responses((status = 200, body = Session), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn resume_session(
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    set_paused(&state, id.into_inner(), false).await
+}
+
+async fn set_paused(state: &AdminState, session: String, paused: bool) -> ApiResult<HttpResponse> {
+    state
+        .manager
+        .send(SetSessionPaused {
+            session: session.clone(),
+            paused,
+        })
+        .await??;
+    Ok(HttpResponse::Ok().json(find_session(state, &session).await?))
+}
+
+/// Changes the shared rectangle.
+#[utoipa::path(put, path = "/api/v1/sessions/{id}/shared-rect", tag = "sessions",
+    params(("id" = String, Path, description = "Session id")),
+    request_body = SharedRectBody,
+    responses((status = 200, body = SharedRect), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn set_shared_rect(
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+    body: web::Json<SharedRectBody>,
+) -> ApiResult<HttpResponse> {
+    let b = body.into_inner();
+    let rect = match (b.full, b.x, b.y, b.width, b.height) {
+        (Some(true), None, None, None, None) => None,
+        (None | Some(false), Some(x), Some(y), Some(width), Some(height)) => {
+            Some(Rect::new(x, y, width, height))
+        }
+        _ => {
+            return Err(ApiError::unprocessable(
+                "give either x, y, width and height, or full: true alone",
+            ))
+        }
+    };
+    let shared_rect = state
+        .manager
+        .send(ChangeSharedRect {
+            session: id.into_inner(),
+            rect,
+        })
+        .await??;
+    Ok(HttpResponse::Ok().json(SharedRect { shared_rect }))
+}
+
+/// Closes a session for good.
+#[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "sessions",
+    params(("id" = String, Path, description = "Session id")),
+    responses((status = 204, description = "Closed"), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn close_session(
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    state
+        .manager
+        .send(CloseSession {
+            session: id.into_inner(),
+        })
+        .await??;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The session's current frame as a PNG.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/framebuffer.png", tag = "sessions",
+    params(("id" = String, Path, description = "Session id")),
+    responses((status = 200, description = "RGBA PNG", content_type = "image/png", body = Vec<u8>),
+        (status = 404, body = ErrorBody), (status = 409, description = "No frame yet", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn framebuffer_png(
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let encoder = state
+        .manager
+        .send(SessionEncoder {
+            session: id.into_inner(),
+        })
+        .await??;
+    let frame = encoder
+        .send(CurrentFrame)
+        .await?
+        .ok_or_else(|| ApiError::conflict("no frame has been captured yet; try again"))?;
+    let png = web::block(move || -> Result<Vec<u8>, png::EncodingError> {
+        let mut out = Vec::new();
+        let mut encoder = png::Encoder::new(&mut out, frame.width(), frame.height());
+        encoder.set_color(png::ColorType::Rgba);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header()?;
+        writer.write_image_data(&frame.to_rgba8())?;
+        writer.finish()?;
+        Ok(out)
+    })
+    .await
+    .map_err(|_| ApiError::from(NodeError::Stopped))?
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("encoding the PNG: {e}"),
+        )
+    })?;
+    Ok(HttpResponse::Ok().content_type("image/png").body(png))
+}
+
+// ---------------------------------------------------------------------------
+// Invitations
+
+/// Lists invitations.
+#[utoipa::path(get, path = "/api/v1/invitations", tag = "invitations",
+    responses((status = 200, body = Vec<Invitation>)),
+    security(("bearer" = [])))]
+async fn list_invitations(state: web::Data<AdminState>) -> ApiResult<HttpResponse> {
+    let list: Vec<Invitation> = state
+        .manager
+        .send(ListInvitations { session: None })
+        .await?
+        .into_iter()
+        .map(Invitation::from)
+        .collect();
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// Creates an invitation.
+#[utoipa::path(post, path = "/api/v1/invitations", tag = "invitations",
+    request_body = NewInvitation,
+    responses((status = 201, body = Invitation), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn create_invitation(
+    state: web::Data<AdminState>,
+    body: web::Json<NewInvitation>,
+) -> ApiResult<HttpResponse> {
+    let b = body.into_inner();
+    let session = match b.session {
+        Some(s) => s,
+        None => {
+            let open = state.manager.send(ListSessions).await?;
+            match open.as_slice() {
+                [only] => only.id.clone(),
+                [] => return Err(ApiError::conflict("no session is open")),
+                _ => {
+                    return Err(ApiError::unprocessable(
+                        "several sessions are open; name one with \"session\"",
+                    ))
+                }
+            }
+        }
+    };
+    let info = state
+        .manager
+        .send(CreateInvitation {
+            session,
+            auth_string: b.auth_string,
+            group: b.group,
+            password: b.password,
+            attendee_limit: b.attendee_limit.unwrap_or(DEFAULT_ATTENDEE_LIMIT),
+        })
+        .await??;
+    Ok(HttpResponse::Created().json(Invitation::from(info)))
+}
+
+/// Changes an invitation's attendee limit or revokes it.
+#[utoipa::path(patch, path = "/api/v1/invitations/{id}", tag = "invitations",
+    params(("id" = String, Path, description = "Invitation id")),
+    request_body = InvitationPatch,
+    responses((status = 200, body = Invitation), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn update_invitation(
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+    body: web::Json<InvitationPatch>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let b = body.into_inner();
+    if b.revoked == Some(false) {
+        let current = state
+            .manager
+            .send(ListInvitations { session: None })
+            .await?
+            .into_iter()
+            .find(|i| i.id == id)
+            .ok_or_else(|| ApiError::not_found(format!("invitation {id} not found")))?;
+        if current.revoked {
+            return Err(ApiError::conflict(format!(
+                "invitation {id} is revoked; revocation is final"
+            )));
+        }
+    }
+    let info = state
+        .manager
+        .send(UpdateInvitation {
+            id,
+            attendee_limit: b.attendee_limit,
+            revoke: b.revoked == Some(true),
+        })
+        .await??;
+    Ok(HttpResponse::Ok().json(Invitation::from(info)))
+}
+
+/// Revokes an invitation: no new joins (attendees already in stay).
+#[utoipa::path(post, path = "/api/v1/invitations/{id}/revoke", tag = "invitations",
+    params(("id" = String, Path, description = "Invitation id")),
+    responses((status = 200, body = Invitation), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn revoke_invitation(
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let info = state
+        .manager
+        .send(UpdateInvitation {
+            id: id.into_inner(),
+            attendee_limit: None,
+            revoke: true,
+        })
+        .await??;
+    Ok(HttpResponse::Ok().json(Invitation::from(info)))
+}
+
+// ---------------------------------------------------------------------------
+// Attendees and control requests
+
+/// Lists live attendees (the `net session` view); `?state=all` adds history.
+#[utoipa::path(get, path = "/api/v1/attendees", tag = "attendees",
+    params(AttendeeQuery),
+    responses((status = 200, body = Vec<Attendee>), (status = 400, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn list_attendees(
+    state: web::Data<AdminState>,
+    query: web::Query<AttendeeQuery>,
+) -> ApiResult<HttpResponse> {
+    let all = match query.state.as_deref() {
+        None | Some("live") => false,
+        Some("all") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "unknown state {other:?}: expected live or all"
+            )))
+        }
+    };
+    let mut list: Vec<Attendee> = state
+        .manager
+        .send(ListAttendees { session: None })
+        .await?
+        .into_iter()
+        .map(Attendee::from)
+        .collect();
+    if all {
+        let records = state
+            .registry
+            .send(ListAttendeeRecords(AttendeeFilter::All))
+            .await??;
+        for r in records {
+            let Some(at) = r.disconnected_at_ms else {
+                continue;
+            };
+            if list.iter().any(|a| a.id == r.id) {
+                continue;
+            }
+            let level = r
+                .control_level
+                .parse::<ControlLevel>()
+                .map(Level::from)
+                .unwrap_or(Level::None);
+            list.push(Attendee {
+                id: r.id,
+                user: r.user,
+                computer: r.computer,
+                session: r.session_id,
+                invitation: r.invitation_id,
+                state: "disconnected".into(),
+                control_level: level,
+                pending_request: None,
+                connected_at: crate::rfc3339(r.connected_at_ms),
+                idle_seconds: None,
+                via_node: r.via_node,
+                disconnected_at: Some(crate::rfc3339(at)),
+                reason: r.disconnect_reason,
+            });
+        }
+        list.sort_by_key(|a| a.id);
+    }
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// Sets an attendee's control level (also answers a pending request).
+#[utoipa::path(put, path = "/api/v1/attendees/{id}/control-level", tag = "attendees",
+    params(("id" = u64, Path, description = "Attendee id")),
+    request_body = ControlLevelBody,
+    responses((status = 200, body = Attendee), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn set_control_level(
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+    body: web::Json<ControlLevelBody>,
+) -> ApiResult<HttpResponse> {
+    let attendee = parse_attendee_id(&id)?;
+    let info = state
+        .manager
+        .send(SetControlLevel {
+            attendee,
+            level: body.level.into(),
+        })
+        .await??;
+    Ok(HttpResponse::Ok().json(Attendee::from(info)))
+}
+
+/// Disconnects an attendee; the reason (body `{"reason"}` or `?reason=`) is shown to it.
+#[utoipa::path(delete, path = "/api/v1/attendees/{id}", tag = "attendees",
+    params(("id" = u64, Path, description = "Attendee id"), ReasonQuery),
+    request_body(content = Option<DisconnectBody>, description = "Optional reason"),
+    responses((status = 204, description = "Disconnected"), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn disconnect_attendee(
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+    query: web::Query<ReasonQuery>,
+    body: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let attendee = parse_attendee_id(&id)?;
+    let bytes = body.to_bytes_limited(MAX_BODY_BYTES).await;
+    let bytes = match bytes {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => return Err(ApiError::bad_request(format!("unreadable body: {e}"))),
+        Err(_) => return Err(ApiError::too_large()),
+    };
+    let from_body = if bytes.iter().all(u8::is_ascii_whitespace) {
+        DisconnectBody::default()
+    } else {
+        serde_json::from_slice::<DisconnectBody>(&bytes).map_err(|e| {
+            if e.is_data() {
+                ApiError::unprocessable(format!("invalid value: {e}"))
+            } else {
+                ApiError::bad_request(format!("malformed JSON: {e}"))
+            }
+        })?
+    };
+    let message = from_body
+        .reason
+        .or_else(|| query.into_inner().reason)
+        .unwrap_or_else(|| "disconnected by the sharer".into());
+    if message.len() > 1024 {
+        return Err(ApiError::unprocessable("reason may be at most 1024 bytes"));
+    }
+    state
+        .manager
+        .send(DisconnectAttendee { attendee, message })
+        .await??;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Attendees with a pending control request.
+#[utoipa::path(get, path = "/api/v1/control-requests", tag = "control requests",
+    responses((status = 200, body = Vec<Attendee>)),
+    security(("bearer" = [])))]
+async fn list_control_requests(state: web::Data<AdminState>) -> ApiResult<HttpResponse> {
+    let list: Vec<Attendee> = state
+        .manager
+        .send(ListAttendees { session: None })
+        .await?
+        .into_iter()
+        .filter(|a| a.pending_request.is_some())
+        .map(Attendee::from)
+        .collect();
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// Grants an attendee's pending control request.
+#[utoipa::path(post, path = "/api/v1/control-requests/{id}/grant", tag = "control requests",
+    params(("id" = u64, Path, description = "Attendee id")),
+    responses((status = 204, description = "Granted"), (status = 404, body = ErrorBody),
+        (status = 409, description = "No pending request", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn grant_control(
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    answer(&state, &id, true).await
+}
+
+/// Denies an attendee's pending control request.
+#[utoipa::path(post, path = "/api/v1/control-requests/{id}/deny", tag = "control requests",
+    params(("id" = u64, Path, description = "Attendee id")),
+    responses((status = 204, description = "Denied"), (status = 404, body = ErrorBody),
+        (status = 409, description = "No pending request", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn deny_control(
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    answer(&state, &id, false).await
+}
+
+async fn answer(state: &AdminState, id: &str, grant: bool) -> ApiResult<HttpResponse> {
+    let attendee = parse_attendee_id(id)?;
+    state
+        .manager
+        .send(AnswerControlRequest { attendee, grant })
+        .await??;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+// ---------------------------------------------------------------------------
+// Events
+
+fn sse_frame(seq: u64, data: &serde_json::Value) -> Bytes {
+    Bytes::from(format!("id: {seq}\ndata: {data}\n\n"))
+}
+
+/// Server-sent events: recent history first, then live events, each
+/// `id: <seq>` and `data: <json>` (`seq`, `at_ms`, `kind` and its fields).
+#[utoipa::path(get, path = "/api/v1/events", tag = "events",
+    params(EventsQuery),
+    responses((status = 200, description = "text/event-stream", content_type = "text/event-stream", body = String)),
+    security(("bearer" = [])))]
+async fn events(
+    state: web::Data<AdminState>,
+    query: web::Query<EventsQuery>,
+) -> ApiResult<HttpResponse> {
+    let limit = query.history.unwrap_or(100).min(MAX_EVENT_HISTORY);
+    // Subscribe first so nothing falls between the history and the live part.
+    let live = state.events.subscribe();
+    let history = if limit == 0 {
+        Vec::new()
+    } else {
+        state.registry.send(RecentEvents { limit }).await??
+    };
+    let mut last_seq = 0;
+    let mut first = Vec::with_capacity(history.len());
+    for e in history {
+        let mut data = serde_json::from_str::<serde_json::Value>(&e.detail)
+            .ok()
+            .filter(serde_json::Value::is_object)
+            .unwrap_or_else(|| serde_json::json!({ "kind": e.kind, "detail": e.detail }));
+        if let Some(obj) = data.as_object_mut() {
+            obj.insert("seq".into(), e.seq.into());
+            obj.insert("at_ms".into(), e.at_ms.into());
+        }
+        last_seq = last_seq.max(e.seq);
+        first.push(Ok::<_, actix_web::Error>(sse_frame(e.seq, &data)));
+    }
+    let history = futures::stream::iter(first);
+    let live = futures::stream::unfold((live, last_seq), |(mut rx, last)| async move {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            match tokio::time::timeout(Duration::from_secs(15), rx.recv()).await {
+                Err(_) => return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), (rx, last))),
+                Ok(Ok(event)) => {
+                    if event.seq != 0 && event.seq <= last {
+                        continue;
+                    }
+                    let data = serde_json::to_value(&*event).unwrap_or_default();
+                    let last = last.max(event.seq);
+                    return Some((Ok(sse_frame(event.seq, &data)), (rx, last)));
+                }
+                Ok(Err(RecvError::Lagged(n))) => {
+                    let line = format!(": lagged, {n} events missed\n\n");
+                    return Some((Ok(Bytes::from(line)), (rx, last)));
+                }
+                Ok(Err(RecvError::Closed)) => return None,
+            }
+        }
+    });
+    use futures::StreamExt;
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .streaming(history.chain(live)))
+}
+
+// ---------------------------------------------------------------------------
+// OpenAPI
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The generated OpenAPI document of the admin API.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Tandem admin API", description = "Administration of a Tandem node: sessions, invitations, attendees, control requests, events."),
+    paths(
+        healthz, metrics, openapi,
+        list_sessions, pause_session, resume_session, set_shared_rect, close_session, framebuffer_png,
+        list_invitations, create_invitation, update_invitation, revoke_invitation,
+        list_attendees, set_control_level, disconnect_attendee,
+        list_control_requests, grant_control, deny_control,
+        events,
+    ),
+    components(schemas(ErrorBody, Health, Level, Session, SharedRectBody, SharedRect, Invitation,
+        NewInvitation, InvitationPatch, Attendee, ControlLevelBody, DisconnectBody)),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
