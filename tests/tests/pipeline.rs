@@ -202,6 +202,28 @@ fn wrong_password_fingerprint_and_address_are_refused_clearly() {
         text(&out)
     );
 
+    // A session this node does not have.
+    let s_at = node.ticket.find("/s/").unwrap() + 3;
+    let s_end = node.ticket.find("?inv=").unwrap();
+    let mut unknown = node.ticket.clone();
+    unknown.replace_range(s_at..s_end, "nosuchsession");
+    let out = view(&[
+        &unknown,
+        "--name",
+        "eve",
+        "--password",
+        &node.password,
+        "--headless",
+        "--seconds",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("session"),
+        "{}",
+        text(&out)
+    );
+
     // Nobody listening.
     let port = tandem_tests::free_udp_port();
     let dead = node
