@@ -3,6 +3,8 @@
 //! Exit status: 0 on success, 1 on a runtime error, 2 on a usage error;
 //! errors are one line on stderr.
 
+mod admin_client;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -29,6 +31,14 @@ enum Command {
     Node(NodeArgs),
     /// Join a sharing session as an attendee.
     View(ViewArgs),
+    /// Create an invitation; prints its connection string alone on stdout.
+    Invite(admin_client::InviteArgs),
+    /// List a node's sharing sessions.
+    Sessions(admin_client::SessionsArgs),
+    /// List (or disconnect) a node's attendees.
+    Attendees(admin_client::AttendeesArgs),
+    /// List (or revoke) a node's invitations.
+    Invitations(admin_client::InvitationsArgs),
 }
 
 #[derive(Args)]
@@ -114,6 +124,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Node(args) => run_node(args),
         Command::View(args) => run_view(args),
+        Command::Invite(args) => admin_client::run_invite(args),
+        Command::Sessions(args) => admin_client::run_sessions(args),
+        Command::Attendees(args) => admin_client::run_attendees(args),
+        Command::Invitations(args) => admin_client::run_invitations(args),
     };
     match result {
         Ok(code) => code,
@@ -166,6 +180,10 @@ fn print_startup(report: &tandem_node::StartupReport) {
         "tandem node {} listening on quic {} (certificate sha256 {})",
         report.node_id, report.quic_addr, report.fingerprint
     );
+    println!("admin API on http://{}", report.admin_addr);
+    if let Some(addr) = report.metrics_addr {
+        println!("metrics on http://{addr}/metrics");
+    }
     if report.attendees_closed_at_start > 0 {
         println!(
             "recorded {} attendee(s) from before the restart as disconnected (node restarted)",

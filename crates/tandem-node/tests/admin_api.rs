@@ -13,6 +13,7 @@ const TOKEN: &str = "test-admin-token-0123456789";
 /// A node running on its own thread with its own actix System.
 struct TestNode {
     admin: SocketAddr,
+    metrics: Option<SocketAddr>,
     session: String,
     ticket: String,
     password: String,
@@ -28,11 +29,13 @@ impl TestNode {
 
     fn start_with(tweak: impl FnOnce(&mut NodeConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = NodeConfig::default();
-        config.data_dir = dir.path().to_path_buf();
-        config.quic_listen = "127.0.0.1:0".parse().unwrap();
-        config.admin_listen = "127.0.0.1:0".parse().unwrap();
-        config.admin_token = Some(TOKEN.into());
+        let mut config = NodeConfig {
+            data_dir: dir.path().to_path_buf(),
+            quic_listen: "127.0.0.1:0".parse().unwrap(),
+            admin_listen: "127.0.0.1:0".parse().unwrap(),
+            admin_token: Some(TOKEN.into()),
+            ..NodeConfig::default()
+        };
         config.source.width = 160;
         config.source.height = 100;
         config.session.frame_interval_ms = 20;
@@ -54,6 +57,7 @@ impl TestNode {
                 ready_tx
                     .send(Ok((
                         report.admin_addr,
+                        report.metrics_addr,
                         report.session.as_ref().unwrap().id.clone(),
                         inv.connection_string,
                         password,
@@ -63,9 +67,10 @@ impl TestNode {
                 node.shutdown().await;
             });
         });
-        let (admin, session, ticket, password) = ready_rx.recv().unwrap().unwrap();
+        let (admin, metrics, session, ticket, password) = ready_rx.recv().unwrap().unwrap();
         Self {
             admin,
+            metrics,
             session,
             ticket,
             password,
@@ -134,6 +139,8 @@ impl TestNode {
             request_control: request_control.then_some(tandem_proto::ControlLevel::Interactive),
             type_text: None,
             stall: None,
+            send_input: Vec::new(),
+            stop: None,
         };
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -603,4 +610,25 @@ fn token_is_generated_into_the_data_directory_once() {
     });
     let (status, _) = node.call_with("GET", "/api/v1/sessions", Some(&first), None);
     assert_eq!(status, 200);
+}
+
+#[test]
+fn separate_metrics_address_serves_only_metrics() {
+    let node = TestNode::start_with(|c| c.metrics_listen = Some("127.0.0.1:0".parse().unwrap()));
+    let addr = node.metrics.expect("metrics address reported");
+    let text = ureq::get(&format!("http://{addr}/metrics"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(text.contains("tandem_frames_captured_total"));
+    match ureq::get(&format!("http://{addr}/api/v1/sessions"))
+        .set("Authorization", &format!("Bearer {TOKEN}"))
+        .call()
+    {
+        Err(ureq::Error::Status(404, r)) => {
+            error_of(&r.into_string().unwrap());
+        }
+        other => panic!("the API must not be served on the metrics address: {other:?}"),
+    }
 }
