@@ -52,6 +52,8 @@ pub struct NodeProcess {
     pub password: String,
     /// Bound QUIC address.
     pub quic_addr: String,
+    /// Admin API base URL (`http://host:port`).
+    pub admin_url: String,
     stderr_path: PathBuf,
 }
 
@@ -115,12 +117,14 @@ impl NodeProcess {
             .nth(6)
             .expect("address in the first line")
             .to_owned();
+        let admin_url = field("admin API on");
         NodeProcess {
             child,
             banner,
             ticket,
             password,
             quic_addr,
+            admin_url,
             stderr_path,
         }
     }
@@ -177,6 +181,72 @@ impl Drop for NodeProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs `tandem` with these arguments to its end.
+pub fn tandem(args: &[&str]) -> Output {
+    Command::new(tandem_bin())
+        .args(args)
+        .output()
+        .expect("run tandem")
+}
+
+/// `GET url` over plain HTTP/1.1 on loopback; returns (status, body).
+pub fn http_get(url: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("http url");
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
+    let mut stream = std::net::TcpStream::connect(host).expect("connect to admin api");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read response");
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    (status, body)
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// The value of an unlabelled sample in Prometheus text.
+pub fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no sample {name}"))
 }
 
 /// Runs `tandem view` with these arguments to its end.
