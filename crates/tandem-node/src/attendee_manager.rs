@@ -20,11 +20,11 @@ use tandem_proto::{
     InputEvent, NodeAddr, RejectReason, ServerMessage, Welcome,
 };
 use tandem_registry::{AttendeeRecord, InvitationRecord, SessionRecord, SessionState};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::capture_actor::{CaptureActor, SetPaused, SetSharedRect, StopCapture};
+use crate::capture_actor::{CaptureActor, SetCaptureRect, SetPaused, StopCapture};
 use crate::config::ControlPolicy;
-use crate::encoder_actor::{EncoderActor, UpdateReceiver};
+use crate::encoder_actor::{Barrier, EncoderActor, UpdateReceiver};
 use crate::error::NodeError;
 use crate::events::SessionEvent;
 use crate::metrics::Metrics;
@@ -47,6 +47,11 @@ pub const MAX_FAILURES: u32 = 30;
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(600);
 /// Addresses remembered for slowing down; the oldest are forgotten first.
 pub const MAX_TRACKED_ADDRESSES: usize = 10_000;
+/// Password checks one address may have under way at once; more are
+/// refused as too many attempts. Each check under way also counts as a
+/// failure when computing the delay of the next attempt, so attempts sent all
+/// at once are slowed down like attempts in a row.
+pub const MAX_CONCURRENT_CHECKS: u32 = 8;
 
 /// What the connection task is told to do.
 #[derive(Debug)]
@@ -69,6 +74,10 @@ pub struct Admitted {
     pub level: watch::Receiver<ControlLevel>,
     /// Commands from the manager.
     pub commands: mpsc::Receiver<AttendeeCommand>,
+    /// Fires when the manager has removed the attendee: the connection must
+    /// end even if its control stream is jammed and the queued `Close`
+    /// command (the `Bye`) can never be written.
+    pub removed: oneshot::Receiver<DisconnectReason>,
 }
 
 /// Why a join was refused, with the line to show the user.
@@ -106,6 +115,7 @@ struct Attendee {
     pending: Option<ControlLevel>,
     last_activity: Instant,
     commands: mpsc::Sender<AttendeeCommand>,
+    removed: oneshot::Sender<DisconnectReason>,
     level_tx: watch::Sender<ControlLevel>,
     refusal_sent: bool,
 }
@@ -125,6 +135,8 @@ pub struct AttendeeManager {
     invitations: HashMap<String, InvitationRecord>,
     attendees: HashMap<u64, Attendee>,
     failures: HashMap<IpAddr, Failures>,
+    /// Password checks under way, per address (no entry when none).
+    checking: HashMap<IpAddr, u32>,
 }
 
 impl AttendeeManager {
@@ -144,6 +156,7 @@ impl AttendeeManager {
             invitations: HashMap::new(),
             attendees: HashMap::new(),
             failures: HashMap::new(),
+            checking: HashMap::new(),
         }
     }
 
@@ -182,22 +195,48 @@ impl AttendeeManager {
             .count() as u32
     }
 
+    /// The delay before checking a password from `ip`: it doubles with every
+    /// recent failure and every check still under way from that address (an
+    /// attempt not yet answered may be one more failure; without counting it,
+    /// a burst of concurrent guesses would all skip the slow-down).
     fn failure_delay(&mut self, ip: IpAddr) -> Result<Duration, Rejection> {
         let now = Instant::now();
-        let Some(f) = self.failures.get(&ip) else {
-            return Ok(Duration::ZERO);
-        };
-        if now.duration_since(f.last) > FAILURE_WINDOW {
-            self.failures.remove(&ip);
-            return Ok(Duration::ZERO);
-        }
-        if f.count >= MAX_FAILURES {
+        let checking = self.checking.get(&ip).copied().unwrap_or(0);
+        if checking >= MAX_CONCURRENT_CHECKS {
             return Err(Rejection::new(RejectReason::TooManyAttempts));
         }
+        let mut failures = 0;
+        if let Some(f) = self.failures.get(&ip) {
+            if now.duration_since(f.last) > FAILURE_WINDOW {
+                self.failures.remove(&ip);
+            } else {
+                failures = f.count;
+            }
+        }
+        if failures + checking >= MAX_FAILURES {
+            return Err(Rejection::new(RejectReason::TooManyAttempts));
+        }
+        let count = failures + checking;
+        if count == 0 {
+            return Ok(Duration::ZERO);
+        }
         let delay = FIRST_FAILURE_DELAY
-            .saturating_mul(1u32 << (f.count.saturating_sub(1)).min(16))
+            .saturating_mul(1u32 << (count - 1).min(16))
             .min(MAX_FAILURE_DELAY);
         Ok(delay)
+    }
+
+    fn start_check(&mut self, ip: IpAddr) {
+        *self.checking.entry(ip).or_insert(0) += 1;
+    }
+
+    fn end_check(&mut self, ip: IpAddr) {
+        if let Some(n) = self.checking.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.checking.remove(&ip);
+            }
+        }
     }
 
     fn record_failure(&mut self, ip: IpAddr) {
@@ -300,6 +339,7 @@ impl AttendeeManager {
         }
         let level = session.default_level;
         let (commands_tx, commands_rx) = mpsc::channel(ATTENDEE_COMMAND_QUEUE);
+        let (removed_tx, removed_rx) = oneshot::channel();
         let (level_tx, level_rx) = watch::channel(level);
         let record = AttendeeRecord {
             id,
@@ -328,6 +368,7 @@ impl AttendeeManager {
             encoder: session.encoder.clone(),
             level: level_rx,
             commands: commands_rx,
+            removed: removed_rx,
         };
         self.registry.do_send(Persist::Attendee(record.clone()));
         self.emit(SessionEvent::AttendeeConnected {
@@ -345,6 +386,7 @@ impl AttendeeManager {
                 pending: None,
                 last_activity: Instant::now(),
                 commands: commands_tx,
+                removed: removed_tx,
                 level_tx,
                 refusal_sent: false,
             },
@@ -544,6 +586,9 @@ impl AttendeeManager {
         let _ = a
             .commands
             .try_send(AttendeeCommand::Close(reason, message.to_owned()));
+        // Ends the connection after a grace period if the `Close` cannot be
+        // delivered (queue full, or the control stream jammed).
+        let _ = a.removed.send(reason);
         a.record.disconnected_at_ms = Some(now_ms());
         a.record.disconnect_reason = Some(reason_name(reason).to_owned());
         let session = a.record.session_id.clone();
@@ -770,23 +815,25 @@ pub struct SetSessionPaused {
     pub paused: bool,
 }
 
+/// A pause is answered, announced and emitted once the capture has stopped
+/// and the encoder has published the last frame captured before it: from
+/// then on no new graphics update exists until the resume.
 impl Handler<SetSessionPaused> for AttendeeManager {
-    type Result = Result<(), NodeError>;
+    type Result = ResponseActFuture<Self, Result<(), NodeError>>;
     fn handle(&mut self, msg: SetSessionPaused, _: &mut Self::Context) -> Self::Result {
-        let session = self
-            .sessions
-            .get_mut(&msg.session)
-            .ok_or_else(|| not_found("session", &msg.session))?;
+        let Some(session) = self.sessions.get_mut(&msg.session) else {
+            return Box::pin(fut::ready(Err(not_found("session", &msg.session))));
+        };
         let was_paused = session.record.state == SessionState::Paused;
         if was_paused == msg.paused {
-            return Ok(());
+            return Box::pin(fut::ready(Ok(())));
         }
         session.record.state = if msg.paused {
             SessionState::Paused
         } else {
             SessionState::Open
         };
-        session.capture.do_send(SetPaused(msg.paused));
+        let (capture, encoder) = (session.capture.clone(), session.encoder.clone());
         self.registry
             .do_send(Persist::Session(session.record.clone()));
         let (notice, event) = if msg.paused {
@@ -804,9 +851,29 @@ impl Handler<SetSessionPaused> for AttendeeManager {
                 },
             )
         };
-        self.broadcast(&msg.session, &notice);
-        self.emit(event);
-        Ok(())
+        let paused = msg.paused;
+        let settled = async move {
+            // Messages to one actor are handled in order: once the capture
+            // answers, every frame it grabbed before the pause is queued at
+            // the encoder ahead of the barrier.
+            let _ = capture.send(SetPaused(paused)).await;
+            if paused {
+                let _ = encoder.send(Barrier).await;
+            }
+        };
+        Box::pin(settled.into_actor(self).map(move |(), act, _| {
+            let current = act
+                .sessions
+                .get(&msg.session)
+                .map(|s| s.record.state == SessionState::Paused);
+            if current != Some(paused) {
+                // Closed, or toggled again meanwhile: the later call announces its own state.
+                return Ok(());
+            }
+            act.broadcast(&msg.session, &notice);
+            act.emit(event);
+            Ok(())
+        }))
     }
 }
 
@@ -837,10 +904,10 @@ impl Handler<ChangeSharedRect> for AttendeeManager {
         let session_id = msg.session.clone();
         Box::pin(
             capture
-                .send(SetSharedRect(msg.rect))
+                .send(SetCaptureRect(msg.rect))
                 .into_actor(self)
                 .map(move |res, act, _| {
-                    let rect = res?;
+                    let rect = res??;
                     let session = act
                         .sessions
                         .get_mut(&session_id)
@@ -1155,6 +1222,7 @@ impl Handler<Join> for AttendeeManager {
                 return Box::pin(fut::ready(Err(r)));
             }
         };
+        self.start_check(msg.peer.ip());
         let password = msg.hello.password.clone();
         let registry = self.registry.clone();
         let check = async move {
@@ -1173,6 +1241,7 @@ impl Handler<Join> for AttendeeManager {
             }
         };
         Box::pin(check.into_actor(self).map(move |res, act, _| {
+            act.end_check(msg.peer.ip());
             let result = match res {
                 Ok(Some(id)) => act.admit(msg.hello, msg.peer, id),
                 Ok(None) => {

@@ -13,6 +13,7 @@ use actix::prelude::*;
 use tandem_capture::{CaptureSource, Rect};
 
 use crate::encoder_actor::{EncoderActor, FrameCaptured};
+use crate::error::NodeError;
 use crate::metrics::Metrics;
 
 /// The actor.
@@ -56,12 +57,16 @@ impl CaptureActor {
         }
     }
 
-    fn effective_rect(&self) -> Rect {
+    /// The shared rectangle clipped to the desktop; `None` when it lies
+    /// wholly outside (the desktop shrank): then nothing is captured, rather
+    /// than falling back to sharing the whole desktop.
+    fn effective_rect(&self) -> Option<Rect> {
         let (w, h) = self.source.desktop_size();
         let desktop = Rect::new(0, 0, w, h);
-        self.shared_rect
-            .and_then(|r| r.intersect(&desktop))
-            .unwrap_or(desktop)
+        match self.shared_rect {
+            Some(r) => r.intersect(&desktop),
+            None => Some(desktop),
+        }
     }
 
     fn restart_timer(&mut self, ctx: &mut Context<Self>) {
@@ -75,7 +80,9 @@ impl CaptureActor {
         if self.paused || self.in_flight {
             return;
         }
-        let rect = self.effective_rect();
+        let Some(rect) = self.effective_rect() else {
+            return;
+        };
         let start = Instant::now();
         let mut captured = match self.source.capture(rect) {
             Ok(c) => c,
@@ -137,25 +144,40 @@ impl Handler<SetPaused> for CaptureActor {
 }
 
 /// Change the shared rectangle (`None`: the whole desktop). Answers the
-/// effective rectangle after clipping to the desktop.
+/// effective rectangle after clipping to the desktop; a rectangle wholly
+/// outside the desktop is refused and the shared rectangle stays as it was.
 #[derive(Message, Debug)]
-#[rtype(result = "Rect")]
-pub struct SetSharedRect(pub Option<Rect>);
+#[rtype(result = "Result<Rect, NodeError>")]
+pub struct SetCaptureRect(pub Option<Rect>);
 
-impl Handler<SetSharedRect> for CaptureActor {
-    type Result = MessageResult<SetSharedRect>;
+impl Handler<SetCaptureRect> for CaptureActor {
+    type Result = Result<Rect, NodeError>;
     fn handle(
         &mut self,
-        SetSharedRect(rect): SetSharedRect,
+        SetCaptureRect(rect): SetCaptureRect,
         ctx: &mut Self::Context,
     ) -> Self::Result {
-        self.shared_rect = rect;
+        let (w, h) = self.source.desktop_size();
+        if let Some(r) = rect {
+            if r.intersect(&Rect::new(0, 0, w, h)).is_none() {
+                return Err(NodeError::Invalid(format!(
+                    "the shared rectangle {}x{} at ({}, {}) lies outside the {w}x{h} desktop",
+                    r.width, r.height, r.x, r.y
+                )));
+            }
+        }
+        let previous = std::mem::replace(&mut self.shared_rect, rect);
+        let Some(effective) = self.effective_rect() else {
+            self.shared_rect = previous;
+            return Err(NodeError::Invalid(
+                "the shared rectangle lies outside the desktop".into(),
+            ));
+        };
         self.force_full = true;
-        let effective = self.effective_rect();
         if !self.paused {
             self.tick(ctx);
         }
-        MessageResult(effective)
+        Ok(effective)
     }
 }
 
@@ -172,9 +194,10 @@ impl Handler<SetFrameInterval> for CaptureActor {
     }
 }
 
-/// The rectangle currently shared.
+/// The rectangle currently shared (`None`: it lies outside the desktop, so
+/// nothing is captured).
 #[derive(Message, Debug)]
-#[rtype(result = "Rect")]
+#[rtype(result = "Option<Rect>")]
 pub struct GetSharedRect;
 
 impl Handler<GetSharedRect> for CaptureActor {

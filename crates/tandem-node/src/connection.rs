@@ -30,6 +30,16 @@ use crate::metrics::Metrics;
 /// Time a client has to open its control stream and say hello.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Once the manager has removed an attendee, time its `Bye` has to be
+/// written before the connection is closed anyway (a jammed control stream
+/// must not keep a disconnected attendee receiving graphics).
+pub const BYE_GRACE: Duration = Duration::from_secs(2);
+
+/// After writing a `Bye`, time the client has to read it and close the
+/// connection itself before the node closes it (closing first would discard
+/// a `Bye` the client has received but not read yet).
+pub const BYE_DELIVERY: Duration = Duration::from_secs(3);
+
 /// QUIC application error codes used when closing a connection.
 pub mod close_code {
     /// Normal end (bye, kick, shutdown).
@@ -130,6 +140,7 @@ async fn serve_admitted(
         encoder,
         level,
         mut commands,
+        mut removed,
     } = admitted;
     let attendee = welcome.attendee_id;
     tracing::info!(%peer, %user, attendee, "attendee admitted");
@@ -166,11 +177,9 @@ async fn serve_admitted(
                 Ok(None) => return DisconnectReason::ByAttendee,
                 Err(error) => {
                     tracing::info!(attendee, %error, "control stream ended");
-                    return if conn.close_reason().is_some() {
-                        DisconnectReason::ByAttendee
-                    } else {
-                        DisconnectReason::Error
-                    };
+                    return conn
+                        .close_reason()
+                        .map_or(DisconnectReason::Error, |e| closed_reason(&e));
                 }
             }
         }
@@ -202,7 +211,18 @@ async fn serve_admitted(
         (reason, tell) = control_out => (reason, tell),
         _ = graphics => (DisconnectReason::Error, true),
         _ = shutdown.wait_for(|s| *s) => (DisconnectReason::NodeShutdown, true),
-        _ = conn.closed() => (DisconnectReason::ByAttendee, true),
+        error = conn.closed() => (closed_reason(&error), true),
+        reason = async {
+            match (&mut removed).await {
+                Ok(reason) => {
+                    tokio::time::sleep(BYE_GRACE).await;
+                    tracing::info!(attendee, "the goodbye could not be delivered; closing");
+                    reason
+                }
+                // Never removed (the manager is gone): other branches end the connection.
+                Err(_) => std::future::pending().await,
+            }
+        } => (reason, false),
     };
     let bytes_sent = *bytes_rx.borrow_and_update();
     if tell_manager {
@@ -216,10 +236,32 @@ async fn serve_admitted(
         conn.close(close_code::NORMAL.into(), b"bye");
     } else {
         // Give the Bye a moment to be delivered before tearing the connection down.
-        let _ = tokio::time::timeout(Duration::from_millis(500), conn.closed()).await;
+        let _ = tokio::time::timeout(BYE_DELIVERY, conn.closed()).await;
         conn.close(close_code::NORMAL.into(), b"closed");
     }
     Ok(())
+}
+
+/// Why a connection the node did not close ended: the attendee closed it,
+/// or it stopped answering (timeout), or something broke.
+fn closed_reason(error: &quinn::ConnectionError) -> DisconnectReason {
+    match error {
+        quinn::ConnectionError::TimedOut => DisconnectReason::Timeout,
+        quinn::ConnectionError::ApplicationClosed(_)
+        | quinn::ConnectionError::ConnectionClosed(_) => DisconnectReason::ByAttendee,
+        _ => DisconnectReason::Error,
+    }
+}
+
+/// Resets the stream it holds when dropped.
+struct ResetOnDrop(Option<quinn::SendStream>);
+
+impl Drop for ResetOnDrop {
+    fn drop(&mut self) {
+        if let Some(stream) = self.0.as_mut() {
+            let _ = stream.reset(quinn::VarInt::from_u32(close_code::NORMAL));
+        }
+    }
 }
 
 struct GraphicsSender {
@@ -234,15 +276,21 @@ struct GraphicsSender {
 }
 
 impl GraphicsSender {
-    /// Sends until the connection fails. Returns only on error.
+    /// Sends until the connection fails. Returns only on error: when the
+    /// manager removes the attendee (its level sender is dropped) or the
+    /// session's encoder is gone, it stops sending and waits for the control
+    /// side to say goodbye and end the connection; returning then would race
+    /// with the `Bye` and could end the connection without it.
     async fn run(mut self, bytes: watch::Sender<u64>) {
         self.updates.mark_changed();
         loop {
+            if self.level.has_changed().is_err() {
+                // The manager removed the attendee: no more graphics.
+                return std::future::pending().await;
+            }
             if *self.level.borrow_and_update() == ControlLevel::None {
                 // An attendee at `none` receives no graphics until its level changes.
-                if self.level.changed().await.is_err() {
-                    return;
-                }
+                let _ = self.level.changed().await;
                 continue;
             }
             let newest = self.updates.borrow_and_update().clone();
@@ -259,8 +307,12 @@ impl GraphicsSender {
                 }
             }
             tokio::select! {
-                r = self.updates.changed() => if r.is_err() { return },
-                r = self.level.changed() => if r.is_err() { return },
+                r = self.updates.changed() => if r.is_err() {
+                    // The session's encoder is gone: nothing more to send.
+                    return std::future::pending().await;
+                },
+                // An error here (the attendee removed) is seen at the top of the loop.
+                _ = self.level.changed() => {},
             }
         }
     }
@@ -301,11 +353,17 @@ impl GraphicsSender {
     }
 
     async fn send(&mut self, update: &PublishedUpdate) -> Result<(), ()> {
-        let mut stream = self.conn.open_uni().await.map_err(|_| ())?;
+        let stream = self.conn.open_uni().await.map_err(|_| ())?;
+        // If this send is abandoned half way (the connection is ending), the
+        // stream is reset, not finished: a finished stream would hand the
+        // attendee a truncated update.
+        let mut guard = ResetOnDrop(Some(stream));
+        let stream = guard.0.as_mut().ok_or(())?;
         stream
             .write_all(&update.stream_bytes)
             .await
             .map_err(|_| ())?;
+        let mut stream = guard.0.take().ok_or(())?;
         stream.finish().map_err(|_| ())?;
         self.delivered = update.seq;
         let len = update.stream_bytes.len() as u64;

@@ -144,6 +144,17 @@ impl Handler<CatchUp> for EncoderActor {
     }
 }
 
+/// Answered once every message queued before it has been handled (a frame
+/// sent before it has been published).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Barrier;
+
+impl Handler<Barrier> for EncoderActor {
+    type Result = ();
+    fn handle(&mut self, _: Barrier, _: &mut Self::Context) {}
+}
+
 /// The current frame, for snapshots.
 #[derive(Message)]
 #[rtype(result = "Option<Frame>")]

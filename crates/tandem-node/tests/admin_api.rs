@@ -603,6 +603,16 @@ fn token_is_generated_into_the_data_directory_once() {
         assert_eq!(status, 401);
         token
     };
+    // The first node's registry threads release sled's lock a moment after
+    // its System stops (a real restart is a new process); wait for that.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while tandem_registry::Registry::open(&data.join("registry"), Default::default()).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "registry still locked by the stopped node"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let d = data.clone();
     let node = TestNode::start_with(move |c| {
         c.admin_token = None;

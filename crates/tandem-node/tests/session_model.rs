@@ -160,9 +160,22 @@ impl TestNode {
         tweak(&mut options);
         let seen = Arc::new(Mutex::new(Vec::new()));
         let sink = seen.clone();
-        let task = actix_rt::spawn(tandem_viewer::run(options, move |e| {
-            sink.lock().unwrap().push((Instant::now(), e));
-        }));
+        let ended = seen.clone();
+        let task = actix_rt::spawn(async move {
+            let result = tandem_viewer::run(options, move |e| {
+                sink.lock().unwrap().push((Instant::now(), e));
+            })
+            .await;
+            if let Err(e) = &result {
+                // For failure messages: how the viewer ended.
+                let line = format!("[test] viewer failed: {e:?}");
+                ended
+                    .lock()
+                    .unwrap()
+                    .push((Instant::now(), ViewerEvent::Notice(line)));
+            }
+            result
+        });
         Viewer {
             seen,
             stop: stop_tx,
@@ -267,10 +280,15 @@ impl Viewer {
     }
 
     async fn wait_notice(&self, needle: &str) {
-        eventually(&format!("notice {needle:?}"), || {
-            self.notice_time(needle).map(|_| ())
-        })
-        .await;
+        let deadline = Instant::now() + PATIENCE;
+        while self.notice_time(needle).is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for notice {needle:?}; notices: {:?}",
+                self.notices()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     async fn wait_updates(&self, n: usize) {
@@ -528,7 +546,7 @@ async fn ask_policy_keeps_a_request_pending_until_the_sharer_grants_it() {
     let info = t.attendee(id).await;
     assert_eq!(info.control_level, ControlLevel::Interactive);
     assert_eq!(info.pending_request, None);
-    assert!(t.has_event(|e| matches!(e, SessionEvent::ControlLevelChangeAnswered { attendee, granted: true, by, .. } if *attendee == id && by == "sharer")));
+    t.wait_event("the expected event", |e| matches!(e, SessionEvent::ControlLevelChangeAnswered { attendee, granted: true, by, .. } if *attendee == id && by == "sharer")).await;
     t.wait_event("the level update", |e| {
         matches!(e, SessionEvent::AttendeeUpdated { attendee, level: ControlLevel::Interactive, .. } if *attendee == id)
     })
@@ -560,7 +578,7 @@ async fn a_denied_request_is_answered_and_leaves_the_level() {
     let info = t.attendee(id).await;
     assert_eq!(info.control_level, ControlLevel::View);
     assert_eq!(info.pending_request, None);
-    assert!(t.has_event(|e| matches!(e, SessionEvent::ControlLevelChangeAnswered { attendee, granted: false, .. } if *attendee == id)));
+    t.wait_event("the expected event", |e| matches!(e, SessionEvent::ControlLevelChangeAnswered { attendee, granted: false, .. } if *attendee == id)).await;
     // Nothing pending any more: a second answer is a conflict.
     let again = t
         .node
@@ -609,7 +627,7 @@ async fn grant_view_policy_grants_view_at_once_and_interactive_waits() {
     let idle = t.viewer("idle", |_| {});
     let idle_id = idle.connected().await;
     assert_eq!(idle.welcome().unwrap().control_level, ControlLevel::None);
-    assert!(t.has_event(|e| matches!(e, SessionEvent::AttendeeConnected { attendee, level: ControlLevel::None, .. } if *attendee == idle_id)));
+    t.wait_event("the expected event", |e| matches!(e, SessionEvent::AttendeeConnected { attendee, level: ControlLevel::None, .. } if *attendee == idle_id)).await;
 
     let viewer = t.viewer("viewer", |o| o.request_control = Some(ControlLevel::View));
     let viewer_id = viewer.connected().await;
@@ -618,7 +636,7 @@ async fn grant_view_policy_grants_view_at_once_and_interactive_waits() {
         .await;
     viewer.wait_notice("control level: view").await;
     viewer.wait_updates(3).await;
-    assert!(t.has_event(|e| matches!(e, SessionEvent::ControlLevelChangeAnswered { attendee, granted: true, by, .. } if *attendee == viewer_id && by == "policy")));
+    t.wait_event("the expected event", |e| matches!(e, SessionEvent::ControlLevelChangeAnswered { attendee, granted: true, by, .. } if *attendee == viewer_id && by == "policy")).await;
 
     let driver = t.viewer("driver", |o| {
         o.request_control = Some(ControlLevel::Interactive)
@@ -956,6 +974,8 @@ async fn disconnect_with_reason_then_rejoin_with_the_same_invitation() {
         .await
         .unwrap()
         .unwrap();
+    // The viewer ends on the node's goodbye.
+    v.wait_notice("disconnected: ").await;
     let notices_handle = v.seen.clone();
     let outcome = v.finish().await.unwrap();
     assert_eq!(
@@ -1002,6 +1022,15 @@ async fn disconnect_with_reason_then_rejoin_with_the_same_invitation() {
     let info = t.attendee(new_id).await;
     assert_eq!(info.invitation, t.invitation);
     assert_eq!(info.control_level, ControlLevel::View);
+
+    // An attendee that just goes away (its connection dropped, no Bye) is
+    // recorded as disconnected by the attendee.
+    drop(back);
+    t.wait_event("the attendee's own disconnect", |e| {
+        matches!(e, SessionEvent::AttendeeDisconnected { attendee, reason: DisconnectReason::ByAttendee, .. } if *attendee == new_id)
+    })
+    .await;
+    assert!(t.attendees().await.is_empty());
 }
 
 #[actix_rt::test]
@@ -1020,6 +1049,8 @@ async fn closing_the_session_disconnects_everyone_and_refuses_joins() {
         .unwrap()
         .unwrap();
     for v in [a, b] {
+        v.wait_notice("disconnected: session closed: the sharer closed the session")
+            .await;
         let outcome = v.finish().await.unwrap();
         let (reason, _) = outcome.disconnected.expect("told why");
         assert_eq!(reason, DisconnectReason::SessionClosed);
@@ -1058,4 +1089,144 @@ async fn closing_the_session_disconnects_everyone_and_refuses_joins() {
         .await
         .unwrap();
     assert!(again.is_err());
+}
+
+#[actix_rt::test]
+async fn wrong_passwords_sent_all_at_once_are_slowed_down_too() {
+    let t = start(Setup::default()).await;
+    // Attempts that arrive together must not all skip the slow-down that
+    // attempts in a row get: each one still being checked counts.
+    let started = Instant::now();
+    let attempts: Vec<Viewer> = (0..4)
+        .map(|i| t.viewer_with("guess", &format!("guess {i}"), t.ticket.clone(), |_| {}))
+        .collect();
+    let mut reasons = Vec::new();
+    for v in attempts {
+        match v.finish().await {
+            Err(ViewerError::Rejected { reason, .. }) => reasons.push(reason),
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+    }
+    let took = started.elapsed();
+    assert!(
+        reasons.iter().all(|r| *r == RejectReason::WrongPassword),
+        "{reasons:?}"
+    );
+    assert!(
+        took >= 2 * FIRST_FAILURE_DELAY,
+        "four concurrent wrong attempts took only {took:?}"
+    );
+}
+
+#[actix_rt::test]
+async fn the_attendee_limit_holds_under_concurrent_joins() {
+    let t = start(Setup {
+        limit: 1,
+        ..Setup::default()
+    })
+    .await;
+    let viewers: Vec<Viewer> = (0..3).map(|i| t.viewer(&format!("v{i}"), |_| {})).collect();
+    // Wait for each to join or be refused.
+    eventually("every join to be answered", || {
+        viewers
+            .iter()
+            .all(|v| v.welcome().is_some() || v.is_done())
+            .then_some(())
+    })
+    .await;
+    let mut admitted = 0;
+    for v in viewers {
+        match v.finish().await {
+            Ok(_) => admitted += 1,
+            Err(ViewerError::Rejected { reason, .. }) => {
+                assert_eq!(reason, RejectReason::AttendeeLimitReached)
+            }
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!(admitted, 1);
+}
+
+#[actix_rt::test]
+async fn a_shared_rect_outside_the_desktop_is_refused_not_widened() {
+    let t = start(Setup::default()).await;
+    let small = Rect::new(10, 10, 40, 30);
+    t.node
+        .manager
+        .send(ChangeSharedRect {
+            session: t.session.clone(),
+            rect: Some(small),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    // Sharing an area wholly outside the desktop must not fall back to
+    // sharing the whole desktop.
+    let outside = t
+        .node
+        .manager
+        .send(ChangeSharedRect {
+            session: t.session.clone(),
+            rect: Some(Rect::new(WIDTH + 5, 0, 50, 50)),
+        })
+        .await
+        .unwrap();
+    assert!(matches!(outside, Err(NodeError::Invalid(_))), "{outside:?}");
+    let v = t.viewer("watcher", |_| {});
+    v.connected().await;
+    let w = v.welcome().unwrap();
+    assert_eq!(
+        (w.width, w.height),
+        (40, 30),
+        "the previous area stays shared"
+    );
+    v.wait_updates(1).await;
+    assert!(v.updates().iter().all(|u| (u.width, u.height) == (40, 30)));
+}
+
+#[actix_rt::test]
+async fn pointer_input_is_in_shared_rect_coordinates() {
+    let t = start(Setup {
+        policy: ControlPolicy::GrantAll,
+        ..Setup::default()
+    })
+    .await;
+    t.node
+        .manager
+        .send(ChangeSharedRect {
+            session: t.session.clone(),
+            rect: Some(Rect::new(10, 20, 50, 40)),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    // The request is answered (granted by policy) before the input that
+    // follows it on the control stream is looked at.
+    let v = t.viewer("driver", |o| {
+        o.request_control = Some(ControlLevel::Interactive);
+        o.send_input = vec![
+            InputEvent::MouseMove { x: 5, y: 6 },
+            InputEvent::MouseMove { x: 60, y: 6 },
+            InputEvent::MouseMove { x: 49, y: 39 },
+        ];
+    });
+    v.connected().await;
+    v.wait_notice("control level: interactive").await;
+    let expected = vec![
+        serde_json::to_value(InputEvent::MouseMove { x: 15, y: 26 }).unwrap(),
+        serde_json::to_value(InputEvent::MouseMove { x: 59, y: 59 }).unwrap(),
+    ];
+    eventually("the moves in the input log", || {
+        (t.input_lines() == expected).then_some(())
+    })
+    .await;
+    assert_eq!(
+        t.node
+            .metrics
+            .input_events
+            .with_label_values(&["dropped"])
+            .get(),
+        1,
+        "the move outside the shared area is dropped"
+    );
 }

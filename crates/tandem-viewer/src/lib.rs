@@ -274,7 +274,13 @@ async fn view(
             _ = wait_stop(&mut stop) => break,
             stream = conn.accept_uni() => {
                 let mut stream = stream.map_err(lost)?;
-                let bytes = stream.read_to_end(MAX_UPDATE_BYTES + 1).await.map_err(lost)?;
+                let bytes = match stream.read_to_end(MAX_UPDATE_BYTES + 1).await {
+                    Ok(bytes) => bytes,
+                    // The node abandoned this update (it is ending the
+                    // connection): its Bye follows on the control stream.
+                    Err(quinn::ReadToEndError::Read(quinn::ReadError::Reset(_))) => continue,
+                    Err(e) => return Err(lost(e)),
+                };
                 let event = apply_update(&mut decoder, &bytes, &mut outcome)?;
                 on_event(event);
             }
