@@ -315,6 +315,30 @@ impl From<InvitationInfo> for Invitation {
     }
 }
 
+/// A new sharing session.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSession {
+    /// A human name (1..128 bytes).
+    pub name: Option<String>,
+    /// Capture source: `synthetic` (or `x11` once available).
+    pub source: String,
+    /// Synthetic desktop width (default 1280).
+    pub width: Option<u32>,
+    /// Synthetic desktop height (default 720).
+    pub height: Option<u32>,
+    /// Synthetic desktop seed (default 1).
+    pub seed: Option<u64>,
+    /// X display for `x11`.
+    pub display: Option<String>,
+    /// Capture interval in ms (5..60000, default 33).
+    pub frame_interval_ms: Option<u32>,
+    /// Level of new attendees: none or view.
+    pub default_control_level: Option<Level>,
+    /// Control request policy: ask, grant-view or grant-all.
+    pub control_policy: Option<String>,
+}
+
 /// A new invitation.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -438,6 +462,8 @@ pub struct EventsQuery {
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AdminState {
+    /// Opens sessions at run time.
+    pub launcher: crate::SessionLauncher,
     /// The attendee manager.
     pub manager: Addr<AttendeeManager>,
     /// The registry actor.
@@ -617,6 +643,7 @@ fn api_routes() -> actix_web::Scope {
     web::scope("/v1")
         .route("/openapi.json", web::get().to(openapi))
         .route("/sessions", web::get().to(list_sessions))
+        .route("/sessions", web::post().to(open_session))
         .route("/sessions/{id}", web::delete().to(close_session))
         .route("/sessions/{id}/pause", web::post().to(pause_session))
         .route("/sessions/{id}/resume", web::post().to(resume_session))
@@ -806,6 +833,41 @@ async fn set_shared_rect(
         })
         .await??;
     Ok(HttpResponse::Ok().json(SharedRect { shared_rect }))
+}
+
+/// Opens a sharing session on a capture source; a source already shared is refused (409).
+#[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions", request_body = NewSession,
+    responses((status = 201, body = Session), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn open_session(
+    state: web::Data<AdminState>,
+    body: web::Json<NewSession>,
+) -> ApiResult<HttpResponse> {
+    let body = body.into_inner();
+    let kind: crate::config::SourceKind = body.source.parse().map_err(crate::NodeError::Invalid)?;
+    let control_policy = body
+        .control_policy
+        .as_deref()
+        .map(str::parse::<crate::config::ControlPolicy>)
+        .transpose()
+        .map_err(crate::NodeError::Invalid)?;
+    let defaults = crate::config::SourceConfig::default();
+    let spec = crate::SessionSpec {
+        name: body.name,
+        source: crate::config::SourceConfig {
+            kind,
+            display: body.display,
+            width: body.width.unwrap_or(defaults.width),
+            height: body.height.unwrap_or(defaults.height),
+            seed: body.seed.unwrap_or(defaults.seed),
+            ..defaults
+        },
+        frame_interval_ms: body.frame_interval_ms,
+        default_control_level: body.default_control_level.map(ControlLevel::from),
+        control_policy,
+    };
+    let info = state.launcher.open_spec(spec).await?;
+    Ok(HttpResponse::Created().json(Session::from(info)))
 }
 
 /// Closes a session for good.
@@ -1255,13 +1317,13 @@ impl Modify for BearerAuth {
     info(title = "Tandem admin API", description = "Administration of a Tandem node: sessions, invitations, attendees, control requests, events."),
     paths(
         healthz, metrics, openapi,
-        list_sessions, pause_session, resume_session, set_shared_rect, close_session, framebuffer_png,
+        list_sessions, open_session, pause_session, resume_session, set_shared_rect, close_session, framebuffer_png,
         list_invitations, create_invitation, update_invitation, revoke_invitation,
         list_attendees, set_control_level, disconnect_attendee,
         list_control_requests, grant_control, deny_control,
         events,
     ),
-    components(schemas(ErrorBody, Health, Level, Session, SharedRectBody, SharedRect, Invitation,
+    components(schemas(ErrorBody, Health, Level, Session, NewSession, SharedRectBody, SharedRect, Invitation,
         NewInvitation, InvitationPatch, Attendee, ControlLevelBody, DisconnectBody)),
     modifiers(&BearerAuth),
 )]

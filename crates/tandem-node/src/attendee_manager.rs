@@ -748,6 +748,18 @@ impl Session {
 impl Handler<OpenSession> for AttendeeManager {
     type Result = ResponseActFuture<Self, Result<SessionInfo, NodeError>>;
     fn handle(&mut self, msg: OpenSession, _: &mut Self::Context) -> Self::Result {
+        // Like the API's one session per Winlogon session: one per source.
+        if let Some(other) = self
+            .sessions
+            .values()
+            .find(|s| s.record.source == msg.record.source)
+        {
+            msg.capture.do_send(StopCapture);
+            return Box::pin(fut::ready(Err(NodeError::Conflict(format!(
+                "source {} is already shared by session {}",
+                msg.record.source, other.record.id
+            )))));
+        }
         let record = msg.record.clone();
         Box::pin(
             self.registry

@@ -110,7 +110,7 @@ pub struct Node {
     /// Event stream.
     pub events: EventBus,
     transport: Addr<TransportActor>,
-    capture_arbiters: Vec<Arbiter>,
+    launcher: SessionLauncher,
     admin: admin::AdminServer,
 }
 
@@ -179,9 +179,16 @@ impl Node {
             advertise,
         ));
         let transport = transport.start();
+        let launcher = SessionLauncher {
+            manager: manager.clone(),
+            metrics: metrics.clone(),
+            defaults: config.clone(),
+            arbiters: Arc::new(std::sync::Mutex::new(Vec::new())),
+        };
         let admin = admin::AdminServer::start(
             &config,
             admin::AdminState {
+                launcher: launcher.clone(),
                 manager: manager.clone(),
                 registry: registry_actor.clone(),
                 metrics: metrics.clone(),
@@ -196,7 +203,7 @@ impl Node {
             metrics,
             events,
             transport,
-            capture_arbiters: Vec::new(),
+            launcher,
             admin,
         };
 
@@ -248,7 +255,8 @@ impl Node {
         let source = make_source(&config)?;
         let input = make_input_sink(&config)?;
         let session = node
-            .open_session(record, source, input, &config, invitations)
+            .launcher
+            .open(record, source, input, &config, invitations)
             .await?;
         if config.invitation.create {
             let password = config
@@ -272,9 +280,99 @@ impl Node {
         Ok((node, report))
     }
 
+    /// Says goodbye to every attendee, closes the endpoint and flushes the registry.
+    pub async fn shutdown(self) {
+        tracing::info!("node shutting down");
+        self.admin.stop().await;
+        let _ = self.manager.send(ShutdownAll).await;
+        let _ = self.transport.send(CloseEndpoint).await;
+        if let Err(error) = self.registry.send(Flush).await.unwrap_or(Ok(())) {
+            tracing::warn!(%error, "final registry flush failed");
+        }
+        let arbiters = std::mem::take(
+            &mut *self
+                .launcher
+                .arbiters
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for arbiter in arbiters {
+            arbiter.stop();
+        }
+    }
+}
+
+/// Opens sharing sessions: starts a session's capture actor (on an arbiter of
+/// its own) and encoder actor, and registers the session with the manager.
+/// Shared by node start-up and the admin API.
+#[derive(Clone)]
+pub struct SessionLauncher {
+    manager: Addr<AttendeeManager>,
+    metrics: Arc<Metrics>,
+    /// The node's configuration: defaults for sessions opened later.
+    defaults: NodeConfig,
+    arbiters: Arc<std::sync::Mutex<Vec<Arbiter>>>,
+}
+
+/// What to share in a session opened at run time.
+#[derive(Clone, Debug)]
+pub struct SessionSpec {
+    /// Session name.
+    pub name: Option<String>,
+    /// Capture source settings (kind, synthetic size and seed, display).
+    pub source: config::SourceConfig,
+    /// Capture interval.
+    pub frame_interval_ms: Option<u32>,
+    /// Level of new attendees.
+    pub default_control_level: Option<tandem_proto::ControlLevel>,
+    /// Control request policy.
+    pub control_policy: Option<ControlPolicy>,
+}
+
+impl SessionLauncher {
+    /// Opens a new session from `spec`, validated like a config file.
+    pub async fn open_spec(&self, spec: SessionSpec) -> Result<SessionInfo, NodeError> {
+        let mut config = self.defaults.clone();
+        config.source = spec.source;
+        config.source.input_log = None;
+        if let Some(name) = spec.name {
+            config.session.name = name;
+        }
+        if let Some(ms) = spec.frame_interval_ms {
+            config.session.frame_interval_ms = ms;
+        }
+        if let Some(level) = spec.default_control_level {
+            config.session.default_control_level = level;
+        }
+        if let Some(policy) = spec.control_policy {
+            config.session.control_policy = policy;
+        }
+        config.validate()?;
+        if config.source.kind == SourceKind::None {
+            return Err(NodeError::Invalid(
+                "source none has nothing to share".into(),
+            ));
+        }
+        let record = SessionRecord {
+            id: random_id(12),
+            name: config.session.name.clone(),
+            source: source_label(&config),
+            state: SessionState::Open,
+            created_at_ms: now_ms(),
+            closed_at_ms: None,
+            shared_rect: None,
+            frame_interval_ms: config.session.frame_interval_ms,
+            default_control_level: config.session.default_control_level.to_string(),
+            control_policy: config.session.control_policy.as_str().to_owned(),
+        };
+        let source = make_source(&config)?;
+        self.open(record, source, Box::new(NullSink), &config, Vec::new())
+            .await
+    }
+
     /// Starts the capture and encoder actors of a session and registers it.
-    async fn open_session(
-        &mut self,
+    async fn open(
+        &self,
         record: SessionRecord,
         source: Box<dyn CaptureSource>,
         input: Box<dyn InputSink>,
@@ -306,7 +404,10 @@ impl Node {
                 CaptureActor::new(session, source, encoder, metrics, interval, shared)
             })
         };
-        self.capture_arbiters.push(arbiter);
+        self.arbiters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(arbiter);
         let info = self
             .manager
             .send(OpenSession {
@@ -322,20 +423,6 @@ impl Node {
             })
             .await??;
         Ok(info)
-    }
-
-    /// Says goodbye to every attendee, closes the endpoint and flushes the registry.
-    pub async fn shutdown(self) {
-        tracing::info!("node shutting down");
-        self.admin.stop().await;
-        let _ = self.manager.send(ShutdownAll).await;
-        let _ = self.transport.send(CloseEndpoint).await;
-        if let Err(error) = self.registry.send(Flush).await.unwrap_or(Ok(())) {
-            tracing::warn!(%error, "final registry flush failed");
-        }
-        for arbiter in self.capture_arbiters {
-            arbiter.stop();
-        }
     }
 }
 

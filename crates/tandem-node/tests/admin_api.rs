@@ -642,3 +642,66 @@ fn separate_metrics_address_serves_only_metrics() {
         other => panic!("the API must not be served on the metrics address: {other:?}"),
     }
 }
+
+#[test]
+fn open_a_session_on_a_new_source_and_refuse_a_shared_one() {
+    let node = TestNode::start();
+    let body = json!({"source": "synthetic", "width": 64, "height": 48, "seed": 9, "name": "second",
+        "default_control_level": "none", "control_policy": "grant-all"});
+    let (status, text) = node.call("POST", "/api/v1/sessions", Some(body.clone()));
+    assert_eq!(status, 201, "{text}");
+    let created: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(created["name"], "second");
+    assert_eq!(created["shared_rect"], json!([0, 0, 64, 48]));
+    assert_eq!(created["default_control_level"], "none");
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    let list = node.json("GET", "/api/v1/sessions", None);
+    assert_eq!(list.as_array().unwrap().len(), 2);
+
+    // The same source again: like a second sharing session on one desktop.
+    let (status, text) = node.call("POST", "/api/v1/sessions", Some(body));
+    assert_eq!(status, 409, "{text}");
+    assert!(error_of(&text).contains("already shared"), "{text}");
+
+    for bad in [
+        json!({"source": "vnc"}),
+        json!({"source": "synthetic", "width": 0}),
+        json!({"source": "synthetic", "seed": 10, "frame_interval_ms": 1}),
+        json!({"source": "synthetic", "seed": 11, "default_control_level": "interactive"}),
+        json!({"source": "synthetic", "seed": 12, "control_policy": "whatever"}),
+    ] {
+        let (status, text) = node.call("POST", "/api/v1/sessions", Some(bad.clone()));
+        assert_eq!(status, 422, "{bad} -> {text}");
+        assert!(!error_of(&text).is_empty());
+    }
+    let (status, _) = node.call(
+        "POST",
+        "/api/v1/sessions",
+        Some(json!({"source": "synthetic", "colour": 1})),
+    );
+    assert!(
+        status == 400 || status == 422,
+        "unknown field accepted: {status}"
+    );
+
+    // The new session takes invitations; its connection string names it.
+    let (status, text) = node.call(
+        "POST",
+        "/api/v1/invitations",
+        Some(json!({"session": id, "password": "second-pw", "attendee_limit": 2})),
+    );
+    assert_eq!(status, 201, "{text}");
+    let inv: Value = serde_json::from_str(&text).unwrap();
+    assert!(inv["connection_string"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("/s/{id}?")));
+
+    // Closing it frees the source for a new session.
+    let (status, _) = node.call("DELETE", &format!("/api/v1/sessions/{id}"), None);
+    assert_eq!(status, 204);
+    let again = json!({"source": "synthetic", "width": 64, "height": 48, "seed": 9});
+    let (status, text) = node.call("POST", "/api/v1/sessions", Some(again));
+    assert_eq!(status, 201, "{text}");
+}
