@@ -197,7 +197,7 @@ impl Node {
         )?;
         let (admin_addr, metrics_addr) = (admin.local_addr(), admin.metrics_addr());
 
-        let mut node = Node {
+        let node = Node {
             manager,
             registry: registry_actor,
             metrics,
