@@ -138,3 +138,60 @@ fn attendee_table_lists_live_attendees_like_net_session() {
     assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
     let _ = viewer.wait_with_output();
 }
+
+#[test]
+fn attendees_live_at_a_kill_9_are_recorded_as_node_restarted() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path());
+    let mut viewer = spawn_view(&[
+        &node.ticket,
+        "--name",
+        "erin",
+        "--password",
+        "observe",
+        "--headless",
+        "--seconds",
+        "30",
+    ]);
+    let mut listed = false;
+    for _ in 0..100 {
+        let out = tandem(&["attendees", "--admin", &node.admin_url, "--token", TOKEN]);
+        if String::from_utf8_lossy(&out.stdout).contains("erin") {
+            listed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(listed, "erin never appeared in the attendee list");
+    node.kill9();
+    let _ = viewer.kill();
+    let _ = viewer.wait();
+
+    let node = start(dir.path());
+    assert!(
+        node.banner
+            .iter()
+            .any(|l| l.contains("as disconnected (node restarted)")),
+        "{:?}",
+        node.banner
+    );
+    let out = tandem(&[
+        "attendees",
+        "--all",
+        "--json",
+        "--admin",
+        &node.admin_url,
+        "--token",
+        TOKEN,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let erin = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["user"] == "erin")
+        .unwrap_or_else(|| panic!("erin missing from history: {list}"));
+    assert_eq!(erin["reason"], "node restarted", "{erin}");
+    assert!(erin["disconnected_at"].is_string(), "{erin}");
+}
