@@ -3,6 +3,7 @@
 //! A [`NodeProcess`] runs `tandem node` with a config written by the test,
 //! parses what the node prints at start (QUIC address, connection string,
 //! password) and kills the node when dropped. [`view`] runs `tandem view`.
+//! [`xserver::XServer`] runs a private Xvfb with X clients for the X11 tests.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -11,6 +12,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use tandem_codec::Frame;
+
+pub mod xserver;
 
 /// Path of the `tandem` binary built next to this test binary
 /// (`make test` builds it first), or `$TANDEM_BIN`.

@@ -296,12 +296,22 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
             }
         ),
         ViewerEvent::Notice(line) => println!("{line}"),
-        ViewerEvent::Update { .. } => {}
+        ViewerEvent::Update { .. } | ViewerEvent::Cursor { .. } => {}
     }))?;
     println!(
         "received {} updates ({} key frames, {} catch-ups), last seq {}",
         outcome.updates, outcome.key_frames, outcome.catch_ups, outcome.last_seq
     );
+    if let Some(cursor) = outcome.cursor {
+        println!(
+            "cursor at {},{} {} after {} moves ({} shapes)",
+            cursor.x,
+            cursor.y,
+            if cursor.visible { "shown" } else { "hidden" },
+            outcome.cursor_moves,
+            outcome.cursor_shapes.len()
+        );
+    }
     if let Some(path) = &args.snapshot {
         match &outcome.frame {
             Some(frame) => {

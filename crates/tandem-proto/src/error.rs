@@ -68,4 +68,7 @@ pub enum ProtoError {
         /// Which field.
         field: &'static str,
     },
+    /// A cursor shape is malformed.
+    #[error("invalid cursor shape: {0}")]
+    InvalidCursor(&'static str),
 }

@@ -13,10 +13,13 @@
 //!   [`ClientMessage`] client → server, [`ServerMessage`] server → client;
 //! - one unidirectional stream per graphics update, server → client,
 //!   starting with [`graphics_stream_header`] and read with
-//!   [`parse_uni_stream`].
+//!   [`parse_uni_stream`];
+//! - QUIC datagrams, server → client, carrying the pointer position
+//!   ([`CursorPosition`]); the pointer image is a control message.
 //!
 //! A viewer learns where to connect from a [`ConnectionString`].
 
+mod cursor;
 mod error;
 mod fingerprint;
 mod frame;
@@ -24,6 +27,9 @@ mod message;
 mod stream;
 mod ticket;
 
+pub use cursor::{
+    CursorPosition, CursorShape, DATAGRAM_KIND_CURSOR, MAX_CURSOR_SIDE, MAX_DATAGRAM_LEN,
+};
 pub use error::ProtoError;
 pub use fingerprint::{Fingerprint, FingerprintError};
 pub use frame::{decode_payload, encode_message, FrameDecoder, FRAME_HEADER_LEN, MAX_FRAME_LEN};

@@ -407,6 +407,8 @@ pub enum ServerMessage {
         /// Extra detail for the user; may be empty.
         message: String,
     },
+    /// A pointer image; positions naming its id follow as datagrams.
+    CursorShape(crate::CursorShape),
 }
 
 #[cfg(test)]

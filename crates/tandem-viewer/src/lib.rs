@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use tandem_codec::{Decoder, EncodedUpdate, Frame};
 use tandem_proto::{
-    ClientMessage, ConnectionString, ControlLevel, DisconnectReason, Hello, InputEvent,
-    RejectReason, ServerMessage, UniStream, Welcome, MAX_UPDATE_BYTES, PROTOCOL_VERSION,
+    ClientMessage, ConnectionString, ControlLevel, CursorPosition, CursorShape, DisconnectReason,
+    Hello, InputEvent, RejectReason, ServerMessage, UniStream, Welcome, MAX_UPDATE_BYTES,
+    PROTOCOL_VERSION,
 };
 use tandem_transport::{write_message, MessageReader, TransportConfig, TransportError};
 use thiserror::Error;
@@ -56,6 +57,17 @@ pub enum ViewerEvent {
     },
     /// A notice from the node (level change, pause, ...), as one line.
     Notice(String),
+    /// The pointer moved, changed shape or was shown or hidden.
+    Cursor {
+        /// Hot spot, in frame coordinates.
+        x: i32,
+        /// Hot spot, in frame coordinates.
+        y: i32,
+        /// Whether it is shown.
+        visible: bool,
+        /// Id of its shape (see [`ViewerOutcome::cursor_shapes`]).
+        shape: u32,
+    },
     /// A graphics update was applied.
     Update {
         /// Its sequence number.
@@ -86,6 +98,12 @@ pub struct ViewerOutcome {
     pub last_seq: u64,
     /// Set when the node ended the connection.
     pub disconnected: Option<(DisconnectReason, String)>,
+    /// The newest pointer position received, if any.
+    pub cursor: Option<CursorPosition>,
+    /// Pointer positions received (datagrams applied in order).
+    pub cursor_moves: u64,
+    /// Every pointer image received, by id.
+    pub cursor_shapes: std::collections::BTreeMap<u32, CursorShape>,
 }
 
 /// Why viewing failed.
@@ -284,6 +302,17 @@ async fn view(
                 let event = apply_update(&mut decoder, &bytes, &mut outcome)?;
                 on_event(event);
             }
+            datagram = conn.read_datagram() => {
+                let datagram = datagram.map_err(lost)?;
+                let pos = CursorPosition::from_datagram(&datagram)
+                    .map_err(|e| ViewerError::Protocol(format!("datagram: {e}")))?;
+                // Datagrams may arrive out of order: keep the newest.
+                if outcome.cursor.is_none_or(|old| pos.seq > old.seq) {
+                    outcome.cursor = Some(pos);
+                    outcome.cursor_moves += 1;
+                    on_event(ViewerEvent::Cursor { x: pos.x, y: pos.y, visible: pos.visible, shape: pos.shape });
+                }
+            }
             msg = control.next::<ServerMessage>() => {
                 match msg {
                     Ok(Some(ServerMessage::Bye { reason, message })) => {
@@ -305,6 +334,10 @@ async fn view(
                         on_event(ViewerEvent::Notice(format!("shared area is now {width}x{height}")));
                     }
                     Ok(Some(ServerMessage::InputRefused { message })) => on_event(ViewerEvent::Notice(message)),
+                    Ok(Some(ServerMessage::CursorShape(shape))) => {
+                        shape.validate().map_err(|e| ViewerError::Protocol(e.to_string()))?;
+                        outcome.cursor_shapes.insert(shape.id, shape);
+                    }
                     Ok(Some(other)) => return Err(ViewerError::Protocol(format!("unexpected {other:?}"))),
                     Ok(None) => return Err(lost("the node closed the control stream")),
                     Err(e) => return Err(lost(e)),
