@@ -37,4 +37,18 @@ pub enum CaptureError {
         /// What went wrong.
         detail: String,
     },
+
+    /// The source cannot do this (e.g. a window filter on the synthetic desktop).
+    #[error("this capture source does not support {what}")]
+    Unsupported {
+        /// What was asked.
+        what: &'static str,
+    },
+
+    /// A request to the source was malformed.
+    #[error("{detail}")]
+    Invalid {
+        /// What is wrong.
+        detail: String,
+    },
 }

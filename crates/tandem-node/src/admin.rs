@@ -24,17 +24,18 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
-use tandem_capture::Rect;
+use tandem_capture::{Rect, WindowFilter};
 use tandem_proto::ControlLevel;
 use tandem_registry::AttendeeFilter;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::attendee_manager::{
-    AnswerControlRequest, AttendeeInfo, AttendeeManager, ChangeSharedRect, CloseSession,
+    AnswerControlRequest, AttendeeInfo, AttendeeManager, CaptureOf, ChangeSharedRect, CloseSession,
     CreateInvitation, DisconnectAttendee, InvitationInfo, ListAttendees, ListInvitations,
     ListSessions, SessionEncoder, SessionInfo, SetControlLevel, SetSessionPaused, UpdateInvitation,
 };
+use crate::capture_actor::{GetWindowFilter, ListMonitors, ListWindows, SetWindowFilter};
 use crate::config::NodeConfig;
 use crate::encoder_actor::CurrentFrame;
 use crate::error::NodeError;
@@ -253,7 +254,8 @@ impl From<SessionInfo> for Session {
     }
 }
 
-/// New shared rectangle: `{"x","y","width","height"}` or `{"full": true}`.
+/// New shared rectangle: `{"x","y","width","height"}`, `{"full": true}` or
+/// `{"monitor": "NAME"}`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SharedRectBody {
@@ -267,6 +269,77 @@ pub struct SharedRectBody {
     pub height: Option<u32>,
     /// Share the whole desktop.
     pub full: Option<bool>,
+    /// Share this monitor (a name from `GET /api/v1/sessions/{id}/monitors`).
+    pub monitor: Option<String>,
+}
+
+/// A top-level window of a session's desktop.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Window {
+    /// X window id.
+    pub id: u32,
+    /// Left edge (may be negative).
+    pub x: i64,
+    /// Top edge (may be negative).
+    pub y: i64,
+    /// Width, border included.
+    pub width: u32,
+    /// Height, border included.
+    pub height: u32,
+    /// `WM_CLASS` instance name.
+    pub instance: String,
+    /// `WM_CLASS` class name.
+    pub class: String,
+    /// `_NET_WM_PID`.
+    pub pid: Option<u32>,
+    /// Title.
+    pub title: String,
+    /// Whether the current filter shares it (true when there is no filter).
+    pub shared: bool,
+}
+
+/// Which windows a session shares: any window named by a list is shared,
+/// the rest of the desktop is sent as a neutral grey.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct WindowFilterBody {
+    /// `WM_CLASS` instance or class names (exact; at most 64, each 1..128 bytes).
+    pub classes: Vec<String>,
+    /// Process ids (at most 64).
+    pub pids: Vec<u32>,
+    /// Window ids (at most 64).
+    pub windows: Vec<u32>,
+}
+
+impl From<WindowFilterBody> for WindowFilter {
+    fn from(b: WindowFilterBody) -> Self {
+        Self {
+            classes: b.classes,
+            pids: b.pids,
+            windows: b.windows,
+        }
+    }
+}
+
+impl From<WindowFilter> for WindowFilterBody {
+    fn from(f: WindowFilter) -> Self {
+        Self {
+            classes: f.classes,
+            pids: f.pids,
+            windows: f.windows,
+        }
+    }
+}
+
+/// A monitor of a session's desktop.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MonitorBody {
+    /// RandR output name (`screen` for the whole screen without RandR monitors).
+    pub name: String,
+    /// Whether it is the primary monitor.
+    pub primary: bool,
+    /// x, y, width, height on the desktop.
+    pub rect: [u32; 4],
 }
 
 /// The shared rectangle in effect.
@@ -321,7 +394,7 @@ impl From<InvitationInfo> for Invitation {
 pub struct NewSession {
     /// A human name (1..128 bytes).
     pub name: Option<String>,
-    /// Capture source: `synthetic` (or `x11` once available).
+    /// Capture source: `synthetic` or `x11`.
     pub source: String,
     /// Synthetic desktop width (default 1280).
     pub width: Option<u32>,
@@ -337,6 +410,10 @@ pub struct NewSession {
     pub default_control_level: Option<Level>,
     /// Control request policy: ask, grant-view or grant-all.
     pub control_policy: Option<String>,
+    /// `x11`: share only this monitor.
+    pub monitor: Option<String>,
+    /// `x11`: share only the windows this filter names.
+    pub filter: Option<WindowFilterBody>,
 }
 
 /// A new invitation.
@@ -648,6 +725,11 @@ fn api_routes() -> actix_web::Scope {
         .route("/sessions/{id}/pause", web::post().to(pause_session))
         .route("/sessions/{id}/resume", web::post().to(resume_session))
         .route("/sessions/{id}/shared-rect", web::put().to(set_shared_rect))
+        .route("/sessions/{id}/windows", web::get().to(list_windows))
+        .route("/sessions/{id}/monitors", web::get().to(list_monitors))
+        .route("/sessions/{id}/filter", web::get().to(get_filter))
+        .route("/sessions/{id}/filter", web::put().to(set_filter))
+        .route("/sessions/{id}/filter", web::delete().to(clear_filter))
         .route(
             "/sessions/{id}/framebuffer.png",
             web::get().to(framebuffer_png),
@@ -814,25 +896,154 @@ async fn set_shared_rect(
     body: web::Json<SharedRectBody>,
 ) -> ApiResult<HttpResponse> {
     let b = body.into_inner();
-    let rect = match (b.full, b.x, b.y, b.width, b.height) {
-        (Some(true), None, None, None, None) => None,
-        (None | Some(false), Some(x), Some(y), Some(width), Some(height)) => {
+    let session = id.into_inner();
+    let rect = match (b.full, b.x, b.y, b.width, b.height, b.monitor) {
+        (Some(true), None, None, None, None, None) => None,
+        (None | Some(false), Some(x), Some(y), Some(width), Some(height), None) => {
             Some(Rect::new(x, y, width, height))
+        }
+        (None, None, None, None, None, Some(name)) => {
+            let capture = state
+                .manager
+                .send(CaptureOf {
+                    session: session.clone(),
+                })
+                .await??;
+            let monitors = capture.send(ListMonitors).await??;
+            let monitor = monitors.iter().find(|m| m.name == name).ok_or_else(|| {
+                let known: Vec<&str> = monitors.iter().map(|m| m.name.as_str()).collect();
+                ApiError::unprocessable(format!(
+                    "no monitor named {name:?}; this desktop has: {}",
+                    known.join(", ")
+                ))
+            })?;
+            Some(monitor.rect)
         }
         _ => {
             return Err(ApiError::unprocessable(
-                "give either x, y, width and height, or full: true alone",
+                "give either x, y, width and height, or full: true alone, or monitor alone",
             ))
         }
     };
     let shared_rect = state
         .manager
-        .send(ChangeSharedRect {
-            session: id.into_inner(),
-            rect,
-        })
+        .send(ChangeSharedRect { session, rect })
         .await??;
     Ok(HttpResponse::Ok().json(SharedRect { shared_rect }))
+}
+
+async fn capture_of(
+    state: &AdminState,
+    session: String,
+) -> ApiResult<Addr<crate::capture_actor::CaptureActor>> {
+    Ok(state.manager.send(CaptureOf { session }).await??)
+}
+
+/// The top-level windows of a session's desktop, bottom to top, and
+/// whether the filter shares each.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/windows", tag = "sessions",
+    params(("id" = String, Path, description = "Session id")),
+    responses((status = 200, body = [Window]), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn list_windows(
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let capture = capture_of(&state, id.into_inner()).await?;
+    let windows = capture.send(ListWindows).await??;
+    let filter = capture.send(GetWindowFilter).await?;
+    let body: Vec<Window> = windows
+        .into_iter()
+        .map(|w| Window {
+            shared: filter.as_ref().is_none_or(|f| f.matches(&w)),
+            id: w.id,
+            x: w.x,
+            y: w.y,
+            width: w.width,
+            height: w.height,
+            instance: w.instance,
+            class: w.class,
+            pid: w.pid,
+            title: w.title,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// The monitors of a session's desktop.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/monitors", tag = "sessions",
+    params(("id" = String, Path, description = "Session id")),
+    responses((status = 200, body = [MonitorBody]), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn list_monitors(
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let capture = capture_of(&state, id.into_inner()).await?;
+    let monitors = capture.send(ListMonitors).await??;
+    let body: Vec<MonitorBody> = monitors
+        .into_iter()
+        .map(|m| MonitorBody {
+            name: m.name,
+            primary: m.primary,
+            rect: [m.rect.x, m.rect.y, m.rect.width, m.rect.height],
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// The session's window filter; 404 when it shares everything.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/filter", tag = "sessions",
+    params(("id" = String, Path, description = "Session id")),
+    responses((status = 200, body = WindowFilterBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn get_filter(
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let capture = capture_of(&state, id.into_inner()).await?;
+    match capture.send(GetWindowFilter).await? {
+        Some(filter) => Ok(HttpResponse::Ok().json(WindowFilterBody::from(filter))),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no filter: the whole shared rectangle is shared",
+        )),
+    }
+}
+
+/// Shares only the windows the filter names (x11 sessions); the change
+/// applies to the next frame and follows windows as they open, close and move.
+#[utoipa::path(put, path = "/api/v1/sessions/{id}/filter", tag = "sessions",
+    params(("id" = String, Path, description = "Session id")),
+    request_body = WindowFilterBody,
+    responses((status = 200, body = WindowFilterBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn set_filter(
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+    body: web::Json<WindowFilterBody>,
+) -> ApiResult<HttpResponse> {
+    let filter = WindowFilter::from(body.into_inner());
+    filter.validate().map_err(ApiError::unprocessable)?;
+    let capture = capture_of(&state, id.into_inner()).await?;
+    capture
+        .send(SetWindowFilter(Some(filter.clone())))
+        .await??;
+    Ok(HttpResponse::Ok().json(WindowFilterBody::from(filter)))
+}
+
+/// Removes the window filter: the whole shared rectangle is shared again.
+#[utoipa::path(delete, path = "/api/v1/sessions/{id}/filter", tag = "sessions",
+    params(("id" = String, Path, description = "Session id")),
+    responses((status = 204, description = "Removed"), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn clear_filter(
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let capture = capture_of(&state, id.into_inner()).await?;
+    capture.send(SetWindowFilter(None)).await??;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Opens a sharing session on a capture source; a source already shared is refused (409).
@@ -860,6 +1071,8 @@ async fn open_session(
             width: body.width.unwrap_or(defaults.width),
             height: body.height.unwrap_or(defaults.height),
             seed: body.seed.unwrap_or(defaults.seed),
+            monitor: body.monitor,
+            filter: body.filter.map(WindowFilter::from),
             ..defaults
         },
         frame_interval_ms: body.frame_interval_ms,
@@ -1318,12 +1531,14 @@ impl Modify for BearerAuth {
     paths(
         healthz, metrics, openapi,
         list_sessions, open_session, pause_session, resume_session, set_shared_rect, close_session, framebuffer_png,
+        list_windows, list_monitors, get_filter, set_filter, clear_filter,
         list_invitations, create_invitation, update_invitation, revoke_invitation,
         list_attendees, set_control_level, disconnect_attendee,
         list_control_requests, grant_control, deny_control,
         events,
     ),
     components(schemas(ErrorBody, Health, Level, Session, NewSession, SharedRectBody, SharedRect, Invitation,
+        Window, WindowFilterBody, MonitorBody,
         NewInvitation, InvitationPatch, Attendee, ControlLevelBody, DisconnectBody)),
     modifiers(&BearerAuth),
 )]

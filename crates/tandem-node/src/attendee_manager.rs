@@ -22,7 +22,9 @@ use tandem_proto::{
 use tandem_registry::{AttendeeRecord, InvitationRecord, SessionRecord, SessionState};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::capture_actor::{CaptureActor, SetCaptureRect, SetPaused, StopCapture};
+use crate::capture_actor::{
+    CaptureActor, CaptureNotice, CursorReceiver, SetCaptureRect, SetPaused, StopCapture,
+};
 use crate::config::ControlPolicy;
 use crate::encoder_actor::{Barrier, EncoderActor, UpdateReceiver};
 use crate::error::NodeError;
@@ -68,6 +70,8 @@ pub struct Admitted {
     pub welcome: Welcome,
     /// Newest update of the session (latest wins).
     pub updates: UpdateReceiver,
+    /// The session's pointer (latest wins).
+    pub cursor: CursorReceiver,
     /// For catch-ups and key frames.
     pub encoder: Addr<EncoderActor>,
     /// The attendee's control level: graphics flow unless it is `none`.
@@ -103,6 +107,7 @@ struct Session {
     capture: Addr<CaptureActor>,
     encoder: Addr<EncoderActor>,
     updates: UpdateReceiver,
+    cursor: CursorReceiver,
     input: Box<dyn InputSink>,
     rect: Rect,
     default_level: ControlLevel,
@@ -365,6 +370,7 @@ impl AttendeeManager {
         let admitted = Admitted {
             welcome,
             updates: session.updates.clone(),
+            cursor: session.cursor.clone(),
             encoder: session.encoder.clone(),
             level: level_rx,
             commands: commands_rx,
@@ -686,6 +692,8 @@ pub struct OpenSession {
     pub encoder: Addr<EncoderActor>,
     /// Newest update.
     pub updates: UpdateReceiver,
+    /// The session's pointer.
+    pub cursor: CursorReceiver,
     /// Where interactive attendees' input goes.
     pub input: Box<dyn InputSink>,
     /// Shared rectangle in effect.
@@ -775,6 +783,7 @@ impl Handler<OpenSession> for AttendeeManager {
                         capture: msg.capture,
                         encoder: msg.encoder,
                         updates: msg.updates,
+                        cursor: msg.cursor,
                         input: msg.input,
                         rect: msg.rect,
                         default_level: msg.default_level,
@@ -789,6 +798,59 @@ impl Handler<OpenSession> for AttendeeManager {
                     Ok(info)
                 }),
         )
+    }
+}
+
+impl Handler<CaptureNotice> for AttendeeManager {
+    type Result = ();
+    fn handle(&mut self, notice: CaptureNotice, _: &mut Self::Context) {
+        match notice {
+            CaptureNotice::Windows { session, events } => {
+                for event in events {
+                    self.emit(SessionEvent::from_window_event(&session, event));
+                }
+            }
+            CaptureNotice::RectChanged { session, rect } => {
+                let Some(s) = self.sessions.get_mut(&session) else {
+                    return;
+                };
+                if s.rect == rect {
+                    return;
+                }
+                s.rect = rect;
+                tracing::info!(%session, width = rect.width, height = rect.height, "desktop resized");
+                self.broadcast(
+                    &session,
+                    &ServerMessage::SharedRectChanged {
+                        width: rect.width,
+                        height: rect.height,
+                    },
+                );
+                self.emit(SessionEvent::SharedRectChanged {
+                    session,
+                    x: rect.x,
+                    y: rect.y,
+                    width: rect.width,
+                    height: rect.height,
+                });
+            }
+        }
+    }
+}
+
+/// The capture actor of a session, for requests about its desktop
+/// (windows, monitors, filter).
+#[derive(Message)]
+#[rtype(result = "Result<Addr<CaptureActor>, NodeError>")]
+pub struct CaptureOf {
+    /// Session id.
+    pub session: String,
+}
+
+impl Handler<CaptureOf> for AttendeeManager {
+    type Result = Result<Addr<CaptureActor>, NodeError>;
+    fn handle(&mut self, msg: CaptureOf, _: &mut Self::Context) -> Self::Result {
+        Ok(self.session_mut(&msg.session)?.capture.clone())
     }
 }
 

@@ -4,40 +4,100 @@
 //! It runs on an arbiter of its own because a grab blocks. It never has more
 //! than one frame waiting in the encoder: a tick that finds the previous frame
 //! still being encoded is skipped, so a slow encoder lowers the frame rate
-//! instead of growing a queue.
+//! instead of growing a queue. A tick whose source reports no damage grabs
+//! nothing (an idle X display costs no grab).
+//!
+//! Each tick also samples the pointer and publishes it, relative to the
+//! shared rectangle, on the session's cursor channel (latest wins), and
+//! forwards window changes and desktop resizes to the AttendeeManager.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use tandem_capture::{CaptureSource, Rect};
+use tandem_capture::{
+    CaptureSource, CursorShape, Monitor, Rect, WindowEvent, WindowFilter, WindowInfo,
+};
+use tokio::sync::watch;
 
 use crate::encoder_actor::{EncoderActor, FrameCaptured};
 use crate::error::NodeError;
 use crate::metrics::Metrics;
+
+/// The pointer as attendees see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedCursor {
+    /// Hot spot, from the left edge of the shared rectangle.
+    pub x: i32,
+    /// Hot spot, from the top edge of the shared rectangle.
+    pub y: i32,
+    /// Whether it is shown.
+    pub visible: bool,
+    /// Its image.
+    pub shape: Arc<CursorShape>,
+}
+
+/// Latest-wins channel of a session's pointer.
+pub type CursorReceiver = watch::Receiver<Option<SharedCursor>>;
+
+/// What the CaptureActor tells the AttendeeManager.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub enum CaptureNotice {
+    /// Windows or applications opened, closed or changed.
+    Windows {
+        /// Session id.
+        session: String,
+        /// What changed, oldest first.
+        events: Vec<WindowEvent>,
+    },
+    /// The desktop was resized and the shared rectangle with it.
+    RectChanged {
+        /// Session id.
+        session: String,
+        /// The rectangle now shared.
+        rect: Rect,
+    },
+}
+
+/// Where a session's capture actor sends frames, the pointer and notices.
+pub struct CaptureOutputs {
+    /// The session's encoder.
+    pub encoder: Addr<EncoderActor>,
+    /// The session's pointer channel.
+    pub cursor: watch::Sender<Option<SharedCursor>>,
+    /// The AttendeeManager.
+    pub notices: Recipient<CaptureNotice>,
+}
 
 /// The actor.
 pub struct CaptureActor {
     session: String,
     source: Box<dyn CaptureSource>,
     encoder: Addr<EncoderActor>,
+    cursor: watch::Sender<Option<SharedCursor>>,
+    notices: Recipient<CaptureNotice>,
     metrics: Arc<Metrics>,
     interval: Duration,
     shared_rect: Option<Rect>,
+    /// The rectangle of the last tick, to notice desktop resizes.
+    last_rect: Option<Rect>,
     paused: bool,
     in_flight: bool,
     /// The next grab must ignore damage hints (after resume or a rect change).
     force_full: bool,
     timer: Option<SpawnHandle>,
     failures: u32,
+    cursor_failures: u32,
+    filter: Option<WindowFilter>,
 }
 
 impl CaptureActor {
-    /// A capture loop over `source`, sending frames to `encoder`.
+    /// A capture loop over `source`, sending frames to `outputs.encoder`.
     pub fn new(
         session: String,
         source: Box<dyn CaptureSource>,
-        encoder: Addr<EncoderActor>,
+        outputs: CaptureOutputs,
         metrics: Arc<Metrics>,
         interval: Duration,
         shared_rect: Option<Rect>,
@@ -45,15 +105,65 @@ impl CaptureActor {
         Self {
             session,
             source,
-            encoder,
+            encoder: outputs.encoder,
+            cursor: outputs.cursor,
+            notices: outputs.notices,
             metrics,
             interval,
             shared_rect,
+            last_rect: None,
             paused: false,
             in_flight: false,
             force_full: true,
             timer: None,
             failures: 0,
+            cursor_failures: 0,
+            filter: None,
+        }
+    }
+
+    /// Records the filter the source was opened with (for `GetWindowFilter`).
+    pub fn with_filter(mut self, filter: Option<WindowFilter>) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    /// Publishes the pointer relative to `rect` when it changed.
+    fn sample_cursor(&mut self, rect: Rect) {
+        let state = match self.source.cursor() {
+            Ok(Some(state)) => state,
+            Ok(None) => return,
+            Err(error) => {
+                self.cursor_failures += 1;
+                if self.cursor_failures == 1 || self.cursor_failures % 100 == 0 {
+                    tracing::warn!(session = %self.session, %error, "reading the pointer failed");
+                }
+                return;
+            }
+        };
+        self.cursor_failures = 0;
+        let shared = SharedCursor {
+            x: state.x - rect.x as i32,
+            y: state.y - rect.y as i32,
+            visible: state.visible,
+            shape: state.shape,
+        };
+        self.cursor.send_if_modified(|current| {
+            if current.as_ref() == Some(&shared) {
+                return false;
+            }
+            *current = Some(shared);
+            true
+        });
+    }
+
+    fn forward_window_events(&mut self) {
+        let events = self.source.take_window_events();
+        if !events.is_empty() {
+            self.notices.do_send(CaptureNotice::Windows {
+                session: self.session.clone(),
+                events,
+            });
         }
     }
 
@@ -83,6 +193,21 @@ impl CaptureActor {
         let Some(rect) = self.effective_rect() else {
             return;
         };
+        if self.last_rect.is_some_and(|last| last != rect) && self.shared_rect.is_none() {
+            // The whole desktop is shared and it was resized.
+            self.notices.do_send(CaptureNotice::RectChanged {
+                session: self.session.clone(),
+                rect,
+            });
+        }
+        self.last_rect = Some(rect);
+        self.sample_cursor(rect);
+        let changed = self.force_full || self.source.poll_damage(rect).unwrap_or(true);
+        self.forward_window_events();
+        if !changed {
+            self.metrics.idle_ticks.inc();
+            return;
+        }
         let start = Instant::now();
         let mut captured = match self.source.capture(rect) {
             Ok(c) => c,
@@ -174,6 +299,7 @@ impl Handler<SetCaptureRect> for CaptureActor {
             ));
         };
         self.force_full = true;
+        self.last_rect = Some(effective);
         if !self.paused {
             self.tick(ctx);
         }
@@ -216,5 +342,78 @@ impl Handler<StopCapture> for CaptureActor {
     type Result = ();
     fn handle(&mut self, _: StopCapture, ctx: &mut Self::Context) {
         ctx.stop();
+    }
+}
+
+/// The desktop's top-level windows.
+#[derive(Message, Debug)]
+#[rtype(result = "Result<Vec<WindowInfo>, NodeError>")]
+pub struct ListWindows;
+
+impl Handler<ListWindows> for CaptureActor {
+    type Result = Result<Vec<WindowInfo>, NodeError>;
+    fn handle(&mut self, _: ListWindows, _: &mut Self::Context) -> Self::Result {
+        let windows = self.source.windows().map_err(request_error)?;
+        self.forward_window_events();
+        Ok(windows)
+    }
+}
+
+/// The desktop's monitors.
+#[derive(Message, Debug)]
+#[rtype(result = "Result<Vec<Monitor>, NodeError>")]
+pub struct ListMonitors;
+
+impl Handler<ListMonitors> for CaptureActor {
+    type Result = Result<Vec<Monitor>, NodeError>;
+    fn handle(&mut self, _: ListMonitors, _: &mut Self::Context) -> Self::Result {
+        self.source.monitors().map_err(request_error)
+    }
+}
+
+/// Share only what the filter names (`None`: everything). The next frame
+/// is compared in full.
+#[derive(Message, Debug)]
+#[rtype(result = "Result<(), NodeError>")]
+pub struct SetWindowFilter(pub Option<WindowFilter>);
+
+impl Handler<SetWindowFilter> for CaptureActor {
+    type Result = Result<(), NodeError>;
+    fn handle(
+        &mut self,
+        SetWindowFilter(filter): SetWindowFilter,
+        ctx: &mut Self::Context,
+    ) -> Self::Result {
+        self.source
+            .set_filter(filter.clone())
+            .map_err(request_error)?;
+        self.filter = filter;
+        self.force_full = true;
+        if !self.paused {
+            self.tick(ctx);
+        }
+        Ok(())
+    }
+}
+
+/// A source's refusal of a request is the caller's error, not the node's.
+fn request_error(error: tandem_capture::CaptureError) -> NodeError {
+    use tandem_capture::CaptureError;
+    match error {
+        CaptureError::Invalid { detail } => NodeError::Invalid(detail),
+        e @ CaptureError::Unsupported { .. } => NodeError::Invalid(e.to_string()),
+        other => NodeError::Capture(other),
+    }
+}
+
+/// The window filter in effect (`None`: everything is shared).
+#[derive(Message, Debug)]
+#[rtype(result = "Option<WindowFilter>")]
+pub struct GetWindowFilter;
+
+impl Handler<GetWindowFilter> for CaptureActor {
+    type Result = Option<WindowFilter>;
+    fn handle(&mut self, _: GetWindowFilter, _: &mut Self::Context) -> Self::Result {
+        self.filter.clone()
     }
 }

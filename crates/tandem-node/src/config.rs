@@ -63,6 +63,23 @@ pub struct SourceConfig {
     /// Append the input events that reach the session's input sink to this
     /// file as JSON lines (for the synthetic desktop, which has no real input).
     pub input_log: Option<PathBuf>,
+    /// How `x11` reads pixels: `auto` (MIT-SHM, else GetImage) or `getimage`.
+    pub grab: GrabMethod,
+    /// Share only this RandR monitor (by output name, e.g. `HDMI-1`).
+    pub monitor: Option<String>,
+    /// Share only the windows this filter names (`x11` only).
+    pub filter: Option<tandem_capture::WindowFilter>,
+}
+
+/// How the X11 source reads pixels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GrabMethod {
+    /// MIT-SHM when the X server is local, else GetImage.
+    #[default]
+    Auto,
+    /// Always GetImage.
+    GetImage,
 }
 
 /// Which capture backend a session uses.
@@ -193,6 +210,9 @@ impl Default for SourceConfig {
             seed: 1,
             freeze_after_frames: None,
             input_log: None,
+            grab: GrabMethod::Auto,
+            monitor: None,
+            filter: None,
         }
     }
 }
@@ -298,6 +318,26 @@ impl NodeConfig {
             return bad(format!(
                 "source.width and source.height must be between 1 and {MAX_SYNTHETIC_SIDE}"
             ));
+        }
+        if let Some(filter) = &src.filter {
+            if src.kind != SourceKind::X11 {
+                return bad("source.filter needs source.kind = \"x11\"".into());
+            }
+            filter
+                .validate()
+                .or_else(|e| bad(format!("source.filter: {e}")))?;
+        }
+        if let Some(display) = &src.display {
+            if display.is_empty() || display.len() > 256 {
+                return bad("source.display must be 1 to 256 bytes".into());
+            }
+        }
+        if src
+            .monitor
+            .as_ref()
+            .is_some_and(|m| m.is_empty() || m.len() > 64)
+        {
+            return bad("source.monitor must be 1 to 64 bytes".into());
         }
         let inv = &self.invitation;
         if inv.attendee_limit == 0 || inv.attendee_limit > MAX_ATTENDEE_LIMIT {

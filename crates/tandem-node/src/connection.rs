@@ -17,13 +17,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Addr;
-use tandem_proto::{ClientMessage, ControlLevel, DisconnectReason, ServerMessage};
+use tandem_proto::{
+    ClientMessage, ControlLevel, CursorPosition, CursorShape, DisconnectReason, ServerMessage,
+};
 use tandem_transport::{write_message, MessageReader};
 use tokio::sync::watch;
 
 use crate::attendee_manager::{
     Admitted, AttendeeCommand, AttendeeManager, FromAttendee, Join, Left,
 };
+use crate::capture_actor::CursorReceiver;
 use crate::encoder_actor::{CatchUp, EncoderActor, PublishedUpdate, UpdateReceiver};
 use crate::metrics::Metrics;
 
@@ -137,6 +140,7 @@ async fn serve_admitted(
     let Admitted {
         welcome,
         updates,
+        cursor,
         encoder,
         level,
         mut commands,
@@ -156,6 +160,16 @@ async fn serve_admitted(
         return Err("welcome not delivered");
     }
 
+    let mut pointer = CursorSender {
+        conn: conn.clone(),
+        cursor,
+        level: level.clone(),
+        metrics: ctx.metrics.clone(),
+        shapes_sent: Vec::new(),
+        seq: 0,
+        repeat_at: None,
+        repeating: false,
+    };
     let sender = GraphicsSender {
         conn: conn.clone(),
         updates,
@@ -186,7 +200,21 @@ async fn serve_admitted(
     };
 
     let control_out = async {
-        while let Some(cmd) = commands.recv().await {
+        loop {
+            let cmd = tokio::select! {
+                cmd = commands.recv() => cmd,
+                shape = pointer.next() => {
+                    if let Some(shape) = shape {
+                        let msg = ServerMessage::CursorShape(shape);
+                        if write_message(&mut control_tx, &msg).await.is_err() {
+                            return (DisconnectReason::Error, true);
+                        }
+                    }
+                    pointer.send_position();
+                    continue;
+                }
+            };
+            let Some(cmd) = cmd else { break };
             match cmd {
                 AttendeeCommand::Send(msg) => {
                     if write_message(&mut control_tx, &msg).await.is_err() {
@@ -250,6 +278,99 @@ fn closed_reason(error: &quinn::ConnectionError) -> DisconnectReason {
         quinn::ConnectionError::ApplicationClosed(_)
         | quinn::ConnectionError::ConnectionClosed(_) => DisconnectReason::ByAttendee,
         _ => DisconnectReason::Error,
+    }
+}
+
+/// After the pointer stops, its last position is sent once more after this
+/// long: datagrams can be lost, and the resting position is the one that
+/// matters.
+const CURSOR_REPEAT: Duration = Duration::from_millis(300);
+
+/// Sends the session's pointer to one attendee: the image on the control
+/// stream once per shape, positions as datagrams (latest wins, like graphics).
+struct CursorSender {
+    conn: quinn::Connection,
+    cursor: CursorReceiver,
+    level: watch::Receiver<ControlLevel>,
+    metrics: Arc<Metrics>,
+    /// Ids of the shapes this attendee has (a few: pointers cycle among a handful).
+    shapes_sent: Vec<u32>,
+    seq: u32,
+    repeat_at: Option<tokio::time::Instant>,
+    /// The position due is the repeat of the resting one.
+    repeating: bool,
+}
+
+/// Shapes remembered per attendee; older ones are sent again when they come back.
+const MAX_SHAPES_REMEMBERED: usize = 32;
+
+impl CursorSender {
+    /// Waits until a position is due; returns the shape to send first when
+    /// the attendee does not have it yet.
+    async fn next(&mut self) -> Option<CursorShape> {
+        loop {
+            let repeat = self.repeat_at;
+            tokio::select! {
+                changed = self.cursor.changed() => {
+                    if changed.is_err() {
+                        // The capture actor is gone: no more pointer.
+                        return std::future::pending().await;
+                    }
+                }
+                () = async {
+                    match repeat {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    self.repeat_at = None;
+                    self.repeating = true;
+                }
+            }
+            if *self.level.borrow() == ControlLevel::None {
+                // No graphics, no pointer.
+                continue;
+            }
+            let current = self.cursor.borrow().clone()?;
+            if self.shapes_sent.contains(&current.shape.id) {
+                return None;
+            }
+            if self.shapes_sent.len() == MAX_SHAPES_REMEMBERED {
+                self.shapes_sent.remove(0);
+            }
+            self.shapes_sent.push(current.shape.id);
+            self.metrics.cursor_shapes_sent.inc();
+            return Some((*current.shape).clone());
+        }
+    }
+
+    /// Sends the current position as a datagram (dropped if the peer takes none).
+    fn send_position(&mut self) {
+        let Some(current) = self.cursor.borrow().clone() else {
+            return;
+        };
+        self.seq = self.seq.wrapping_add(1);
+        let position = CursorPosition {
+            seq: self.seq,
+            x: current.x,
+            y: current.y,
+            shape: current.shape.id,
+            visible: current.visible,
+        };
+        if self.conn.max_datagram_size().is_none() {
+            return;
+        }
+        if self
+            .conn
+            .send_datagram(position.to_datagram().into())
+            .is_ok()
+        {
+            self.metrics.cursor_positions_sent.inc();
+        }
+        // A repeat itself schedules no further repeat.
+        if !std::mem::take(&mut self.repeating) {
+            self.repeat_at = Some(tokio::time::Instant::now() + CURSOR_REPEAT);
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use serde::Serialize;
+use tandem_capture::{WindowEvent, WindowInfo};
 use tandem_proto::{ControlLevel, DisconnectReason};
 use tokio::sync::broadcast;
 
@@ -101,6 +102,41 @@ pub enum SessionEvent {
         /// Height.
         height: u32,
     },
+    /// An application's first window appeared (`OnApplicationOpen`).
+    ApplicationOpened {
+        /// Session id.
+        session: String,
+        /// The window that revealed it.
+        window: WindowSummary,
+    },
+    /// An application's last window went away (`OnApplicationClose`).
+    ApplicationClosed {
+        /// Session id.
+        session: String,
+        /// Its last window.
+        window: WindowSummary,
+    },
+    /// A window was mapped (`OnWindowOpen`).
+    WindowOpened {
+        /// Session id.
+        session: String,
+        /// The window.
+        window: WindowSummary,
+    },
+    /// A window was unmapped or destroyed (`OnWindowClose`).
+    WindowClosed {
+        /// Session id.
+        session: String,
+        /// The window.
+        window: WindowSummary,
+    },
+    /// A window moved, was resized, restacked or retitled (`OnWindowUpdate`).
+    WindowUpdated {
+        /// Session id.
+        session: String,
+        /// The window.
+        window: WindowSummary,
+    },
     /// Something failed (`OnError`).
     Error {
         /// Session id, when the error concerns one.
@@ -110,7 +146,61 @@ pub enum SessionEvent {
     },
 }
 
+/// A window as events describe it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WindowSummary {
+    /// X window id.
+    pub id: u32,
+    /// Application key: `pid:N`, or `class:NAME` without a pid.
+    pub application: String,
+    /// `WM_CLASS` class name.
+    pub class: String,
+    /// Title.
+    pub title: String,
+    /// Position and size: x, y, width, height.
+    pub rect: [i64; 4],
+}
+
+impl From<WindowInfo> for WindowSummary {
+    fn from(w: WindowInfo) -> Self {
+        Self {
+            id: w.id,
+            application: w.application(),
+            rect: [w.x, w.y, i64::from(w.width), i64::from(w.height)],
+            class: w.class,
+            title: w.title,
+        }
+    }
+}
+
 impl SessionEvent {
+    /// The event for a window change on `session`'s desktop.
+    pub fn from_window_event(session: &str, event: WindowEvent) -> Self {
+        let session = session.to_owned();
+        match event {
+            WindowEvent::ApplicationOpened(w) => Self::ApplicationOpened {
+                session,
+                window: w.into(),
+            },
+            WindowEvent::ApplicationClosed(w) => Self::ApplicationClosed {
+                session,
+                window: w.into(),
+            },
+            WindowEvent::WindowOpened(w) => Self::WindowOpened {
+                session,
+                window: w.into(),
+            },
+            WindowEvent::WindowClosed(w) => Self::WindowClosed {
+                session,
+                window: w.into(),
+            },
+            WindowEvent::WindowUpdated(w) => Self::WindowUpdated {
+                session,
+                window: w.into(),
+            },
+        }
+    }
+
     /// The event's kind, as a bounded label value.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -124,6 +214,11 @@ impl SessionEvent {
             Self::GraphicsPaused { .. } => "graphics_paused",
             Self::GraphicsResumed { .. } => "graphics_resumed",
             Self::SharedRectChanged { .. } => "shared_rect_changed",
+            Self::ApplicationOpened { .. } => "application_opened",
+            Self::ApplicationClosed { .. } => "application_closed",
+            Self::WindowOpened { .. } => "window_opened",
+            Self::WindowClosed { .. } => "window_closed",
+            Self::WindowUpdated { .. } => "window_updated",
             Self::Error { .. } => "error",
         }
     }
@@ -140,7 +235,12 @@ impl SessionEvent {
             | Self::ControlLevelChangeAnswered { session, .. }
             | Self::GraphicsPaused { session }
             | Self::GraphicsResumed { session }
-            | Self::SharedRectChanged { session, .. } => Some(session),
+            | Self::SharedRectChanged { session, .. }
+            | Self::ApplicationOpened { session, .. }
+            | Self::ApplicationClosed { session, .. }
+            | Self::WindowOpened { session, .. }
+            | Self::WindowClosed { session, .. }
+            | Self::WindowUpdated { session, .. } => Some(session),
             Self::Error { session, .. } => session.as_deref(),
         }
     }

@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
+use tandem_capture::x11::{GrabMode, X11InputSink, X11Source};
 use tandem_capture::{CaptureSource, InputSink, NullSink, Rect, SyntheticDesktop};
 use tandem_proto::{Fingerprint, NodeAddr};
 use tandem_registry::{
@@ -38,13 +39,13 @@ use tandem_transport::Identity;
 use tokio::sync::watch;
 
 pub use crate::attendee_manager::{AttendeeInfo, AttendeeManager, InvitationInfo, SessionInfo};
-pub use crate::config::{ControlPolicy, NodeConfig, SourceKind};
+pub use crate::config::{ControlPolicy, GrabMethod, NodeConfig, SourceKind};
 pub use crate::error::NodeError;
 pub use crate::events::{EventBus, LoggedEvent, SessionEvent};
 pub use crate::metrics::Metrics;
 
 use crate::attendee_manager::{CreateInvitation, OpenSession, ShutdownAll};
-use crate::capture_actor::CaptureActor;
+use crate::capture_actor::{CaptureActor, CaptureOutputs};
 use crate::encoder_actor::EncoderActor;
 use crate::registry_actor::{Flush, SessionRegistry};
 use crate::transport_actor::{CloseEndpoint, TransportActor};
@@ -366,8 +367,8 @@ impl SessionLauncher {
             control_policy: config.session.control_policy.as_str().to_owned(),
         };
         let source = make_source(&config)?;
-        self.open(record, source, Box::new(NullSink), &config, Vec::new())
-            .await
+        let input = make_input_sink(&config)?;
+        self.open(record, source, input, &config, Vec::new()).await
     }
 
     /// Starts the capture and encoder actors of a session and registers it.
@@ -384,10 +385,16 @@ impl SessionLauncher {
         let shared = record
             .shared_rect
             .map(|[x, y, width, height]| Rect::new(x, y, width, height));
+        let mut source = source;
+        let shared = match (&config.source.monitor, shared) {
+            (Some(name), None) => Some(monitor_rect(&mut source, name)?),
+            (_, shared) => shared,
+        };
         let rect = shared
             .and_then(|r| r.intersect(&desktop))
             .unwrap_or(desktop);
         let (publish, updates) = watch::channel(None);
+        let (cursor_tx, cursor) = watch::channel(None);
         let encoder = {
             let metrics = self.metrics.clone();
             let publish = publish.clone();
@@ -397,11 +404,17 @@ impl SessionLauncher {
         };
         let arbiter = Arbiter::new();
         let capture = {
-            let (session, encoder, metrics) =
-                (record.id.clone(), encoder.clone(), self.metrics.clone());
+            let (session, metrics) = (record.id.clone(), self.metrics.clone());
+            let outputs = CaptureOutputs {
+                encoder: encoder.clone(),
+                cursor: cursor_tx,
+                notices: self.manager.clone().recipient(),
+            };
             let interval = Duration::from_millis(u64::from(record.frame_interval_ms));
+            let filter = config.source.filter.clone();
             CaptureActor::start_in_arbiter(&arbiter.handle(), move |_| {
-                CaptureActor::new(session, source, encoder, metrics, interval, shared)
+                CaptureActor::new(session, source, outputs, metrics, interval, shared)
+                    .with_filter(filter)
             })
         };
         self.arbiters
@@ -415,6 +428,7 @@ impl SessionLauncher {
                 capture,
                 encoder,
                 updates,
+                cursor,
                 input,
                 rect,
                 default_level: config.session.default_control_level,
@@ -450,18 +464,45 @@ fn make_source(config: &NodeConfig) -> Result<Box<dyn CaptureSource>, NodeError>
             }
             Ok(Box::new(desktop))
         }
-        SourceKind::X11 => Err(NodeError::Config {
-            detail:
-                "the x11 source is not available in this build yet; use source.kind = \"synthetic\""
-                    .into(),
-        }),
+        SourceKind::X11 => {
+            let mode = match config.source.grab {
+                GrabMethod::Auto => GrabMode::Auto,
+                GrabMethod::GetImage => GrabMode::GetImage,
+            };
+            let mut source = X11Source::connect(config.source.display.as_deref(), mode)?;
+            if let Some(filter) = &config.source.filter {
+                source.set_filter(Some(filter.clone()))?;
+            }
+            Ok(Box::new(source))
+        }
         SourceKind::None => Err(NodeError::Config {
             detail: "source none has no capture".into(),
         }),
     }
 }
 
+/// The area of the monitor named `name` (RandR output name, or `screen`).
+fn monitor_rect(source: &mut Box<dyn CaptureSource>, name: &str) -> Result<Rect, NodeError> {
+    let monitors = source.monitors()?;
+    monitors
+        .iter()
+        .find(|m| m.name == name)
+        .map(|m| m.rect)
+        .ok_or_else(|| {
+            let known: Vec<&str> = monitors.iter().map(|m| m.name.as_str()).collect();
+            NodeError::Invalid(format!(
+                "no monitor named {name:?}; this desktop has: {}",
+                known.join(", ")
+            ))
+        })
+}
+
 fn make_input_sink(config: &NodeConfig) -> Result<Box<dyn InputSink>, NodeError> {
+    if config.source.kind == SourceKind::X11 && config.source.input_log.is_none() {
+        return Ok(Box::new(X11InputSink::connect(
+            config.source.display.as_deref(),
+        )?));
+    }
     match &config.source.input_log {
         Some(path) => Ok(Box::new(input_log::InputLogSink::open(path).map_err(
             |source| NodeError::Io {

@@ -14,6 +14,12 @@ pub struct Metrics {
     registry: Registry,
     /// Frames grabbed from capture sources.
     pub frames_captured: IntCounter,
+    /// Capture ticks that grabbed nothing because the source reported no damage.
+    pub idle_ticks: IntCounter,
+    /// Pointer positions sent to attendees (datagrams).
+    pub cursor_positions_sent: IntCounter,
+    /// Pointer images sent to attendees.
+    pub cursor_shapes_sent: IntCounter,
     /// Time to grab one frame.
     pub capture_seconds: Histogram,
     /// Time to encode one frame.
@@ -122,6 +128,18 @@ impl Metrics {
             .expect("unique metric");
         Self {
             frames_captured: counter("tandem_frames_captured_total", "Frames captured"),
+            idle_ticks: counter(
+                "tandem_capture_idle_ticks_total",
+                "Capture ticks skipped because nothing was damaged",
+            ),
+            cursor_positions_sent: counter(
+                "tandem_cursor_positions_sent_total",
+                "Pointer positions sent to attendees",
+            ),
+            cursor_shapes_sent: counter(
+                "tandem_cursor_shapes_sent_total",
+                "Pointer images sent to attendees",
+            ),
             capture_seconds: histogram(
                 "tandem_capture_duration_seconds",
                 "Time to capture one frame",

@@ -325,9 +325,9 @@ pub enum InputEvent {
     },
     /// Wheel scrolled, in notches (positive: right and down).
     Wheel {
-        /// Horizontal notches.
+        /// Horizontal notches (negative: left).
         dx: i32,
-        /// Vertical notches.
+        /// Vertical notches (negative: up, away from the user).
         dy: i32,
     },
     /// A key was pressed or released.
