@@ -196,6 +196,17 @@ pub fn tandem(args: &[&str]) -> Output {
 
 /// `GET url` over plain HTTP/1.1 on loopback; returns (status, body).
 pub fn http_get(url: &str) -> (u16, String) {
+    http_request("GET", url, None, None)
+}
+
+/// One HTTP/1.1 request on loopback, with an optional bearer token and JSON
+/// body; returns (status, body).
+pub fn http_request(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    json_body: Option<&str>,
+) -> (u16, String) {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").expect("http url");
     let (host, path) = rest
@@ -206,11 +217,18 @@ pub fn http_get(url: &str) -> (u16, String) {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    if let Some(token) = token {
+        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    let body = json_body.unwrap_or("");
+    if json_body.is_some() {
+        head.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    write!(stream, "{head}\r\n{body}").unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).expect("read response");
     let raw = String::from_utf8_lossy(&raw).into_owned();

@@ -3,7 +3,10 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
+
+use tandem_codec::Frame;
 
 /// A running Xvfb. Dropping it kills the server and every client started
 /// through [`XServer::spawn`].
@@ -24,9 +27,12 @@ impl XServer {
             which("Xvfb"),
             "Xvfb is not installed: `make test` installs it (apt-get install xvfb)"
         );
+        // Tests of one binary share a process id: a counter keeps them apart.
+        static NEXT: AtomicU32 = AtomicU32::new(0);
         let base = 100 + (std::process::id() % 400) * 8;
         let mut last_error = String::new();
-        for n in base..base + 400 {
+        for _ in 0..400 {
+            let n = base + NEXT.fetch_add(1, Ordering::Relaxed) % 4000;
             let socket = format!("/tmp/.X11-unix/X{n}");
             let lock = format!("/tmp/.X{n}-lock");
             if Path::new(&socket).exists() || Path::new(&lock).exists() {
@@ -53,7 +59,21 @@ impl XServer {
                     last_error = err;
                     break;
                 }
-                if Path::new(&socket).exists() && xdpyinfo_ok(&display) {
+                // The lock file names the server that owns the display: ours,
+                // or one that won a race for the same number.
+                let owner = std::fs::read_to_string(&lock)
+                    .ok()
+                    .and_then(|pid| pid.trim().parse::<u32>().ok());
+                if owner.is_some_and(|pid| pid != server.id()) {
+                    let _ = server.kill();
+                    let _ = server.wait();
+                    last_error = format!("display {display} taken by another server");
+                    break;
+                }
+                if owner == Some(server.id())
+                    && Path::new(&socket).exists()
+                    && xdpyinfo_ok(&display)
+                {
                     // Xvfb's stderr is no longer needed; keep it from filling.
                     drop(server.stderr.take());
                     return XServer {
@@ -113,6 +133,54 @@ impl XServer {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The whole screen as `xwd -root` dumps it (an independent reader of
+    /// the X server's pixels), top byte cleared like Tandem's frames.
+    pub fn xwd_root(&self) -> Frame {
+        let out = self.run("xwd", &["-root", "-silent"]);
+        assert!(
+            out.status.success(),
+            "xwd failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        parse_xwd(&out.stdout)
+    }
+
+    /// Dumps the screen until two dumps a moment apart are equal (the
+    /// display is still), and returns that picture.
+    pub fn still_screen(&self) -> Frame {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut previous = self.xwd_root();
+        loop {
+            std::thread::sleep(Duration::from_millis(400));
+            let now = self.xwd_root();
+            if now == previous {
+                return now;
+            }
+            assert!(Instant::now() < deadline, "the display never became still");
+            previous = now;
+        }
+    }
+
+    /// Geometry (x, y, width, height, border included) of a window, from xwininfo.
+    pub fn window_rect(&self, id: u32) -> (i64, i64, u32, u32) {
+        let out = self.run("xwininfo", &["-id", &id.to_string()]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let field = |name: &str| -> i64 {
+            text.lines()
+                .find_map(|l| l.trim().strip_prefix(name))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no {name} in xwininfo output:\n{text}"))
+        };
+        // xwininfo's upper-left corner is the outer corner of the border.
+        let border = field("Border width:");
+        (
+            field("Absolute upper-left X:"),
+            field("Absolute upper-left Y:"),
+            (field("Width:") + 2 * border) as u32,
+            (field("Height:") + 2 * border) as u32,
+        )
+    }
+
     /// Waits until a window whose WM_CLASS or name matches `pattern` is
     /// mapped (as `xdotool search --sync` would), returning its id.
     pub fn wait_window(&self, pattern: &str) -> u32 {
@@ -169,4 +237,36 @@ fn xdpyinfo_ok(display: &str) -> bool {
 pub fn which(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
+
+/// Parses an XWD dump of a 24/32-bit true-colour ZPixmap (what `xwd -root`
+/// writes on Xvfb) into a frame.
+pub fn parse_xwd(data: &[u8]) -> Frame {
+    let field = |i: usize| -> u32 {
+        u32::from_be_bytes(data[i * 4..i * 4 + 4].try_into().expect("4 bytes"))
+    };
+    let header_size = field(0) as usize;
+    let format = field(2);
+    let (width, height) = (field(4), field(5));
+    let byte_order = field(7);
+    let bits_per_pixel = field(11);
+    let bytes_per_line = field(12) as usize;
+    let ncolors = field(19) as usize;
+    assert_eq!(format, 2, "xwd: ZPixmap expected");
+    assert_eq!(bits_per_pixel, 32, "xwd: 32 bits per pixel expected");
+    let start = header_size + ncolors * 12;
+    let mut pixels = Vec::with_capacity((width * height) as usize);
+    for y in 0..height as usize {
+        let row =
+            &data[start + y * bytes_per_line..start + y * bytes_per_line + width as usize * 4];
+        for px in row.chunks_exact(4) {
+            let v = if byte_order == 0 {
+                u32::from_le_bytes([px[0], px[1], px[2], px[3]])
+            } else {
+                u32::from_be_bytes([px[0], px[1], px[2], px[3]])
+            };
+            pixels.push(v & 0x00ff_ffff);
+        }
+    }
+    Frame::from_pixels(width, height, pixels).expect("xwd frame")
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand};
 use tandem_node::{Node, NodeConfig, SourceKind};
-use tandem_proto::{ConnectionString, ControlLevel};
+use tandem_proto::{ConnectionString, ControlLevel, InputEvent};
 use tandem_viewer::{ViewerEvent, ViewerOptions};
 
 /// Longest text accepted by `--type`.
@@ -102,6 +102,10 @@ struct ViewArgs {
     /// Diagnostics: how long to stop reading.
     #[arg(long, hide = true)]
     stall_seconds: Option<f64>,
+    /// Diagnostics: send TEXT as key events right after joining, whatever
+    /// the control level (the node must drop it unless interactive).
+    #[arg(long, hide = true)]
+    send_text: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -252,8 +256,9 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
     };
     if args
         .type_text
-        .as_ref()
-        .is_some_and(|t| t.len() > MAX_TYPE_TEXT)
+        .iter()
+        .chain(&args.send_text)
+        .any(|t| t.len() > MAX_TYPE_TEXT)
     {
         return Ok(usage_error(&format!(
             "--type text may be at most {MAX_TYPE_TEXT} bytes"
@@ -273,7 +278,15 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
         request_control: args.request_control.then_some(ControlLevel::Interactive),
         type_text: args.type_text,
         stall,
-        send_input: Vec::new(),
+        send_input: args
+            .send_text
+            .iter()
+            .flat_map(|t| t.chars())
+            .flat_map(|c| {
+                let keysym = tandem_viewer::keysym_of(c);
+                [true, false].map(|pressed| InputEvent::Key { keysym, pressed })
+            })
+            .collect(),
         stop: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
