@@ -1,0 +1,191 @@
+//! The X11 backend as a library, against Xvfb: both grab paths read what
+//! `xwd` reads, damage says exactly what changed, input keys are released.
+
+use std::time::{Duration, Instant};
+
+use tandem_capture::x11::{GrabMode, X11InputSink, X11Source};
+use tandem_capture::{CaptureSource, InputEvent, InputSink, Rect};
+use tandem_tests::differing_pixels;
+use tandem_tests::xserver::XServer;
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn shared_memory_and_get_image_read_what_xwd_reads() {
+    let mut x = XServer::start(1024, 768);
+    x.spawn(
+        "xterm",
+        &[
+            "-geometry",
+            "80x24+17+33",
+            "-e",
+            "sh",
+            "-c",
+            "ls -la /; exec sleep 600",
+        ],
+    );
+    x.spawn("xclock", &["-geometry", "150x150+600+300"]);
+    x.wait_window("xterm");
+    x.wait_window("xclock");
+    let mut shm = X11Source::connect(Some(x.display()), GrabMode::Auto).unwrap();
+    let mut plain = X11Source::connect(Some(x.display()), GrabMode::GetImage).unwrap();
+    assert!(shm.uses_shm(), "Xvfb is local: MIT-SHM is used");
+    assert!(!plain.uses_shm());
+    assert_eq!(shm.desktop_size(), (1024, 768));
+    let desktop = Rect::new(0, 0, 1024, 768);
+    for _ in 0..3 {
+        let screen = x.still_screen();
+        let a = shm.capture(desktop).unwrap();
+        let b = plain.capture(desktop).unwrap();
+        if x.xwd_root() != screen {
+            continue; // the clock ticked in between
+        }
+        assert_eq!(a.damage, None, "a first grab compares everything");
+        assert_eq!(differing_pixels(&a.frame, &screen), 0, "MIT-SHM grab");
+        assert_eq!(differing_pixels(&b.frame, &screen), 0, "GetImage grab");
+        // A sub-rectangle at odd offsets.
+        let part = Rect::new(13, 29, 301, 177);
+        let c = plain.capture(part).unwrap();
+        assert_eq!(c.frame, screen.crop(part));
+        return;
+    }
+    panic!("the display never stayed still");
+}
+
+#[test]
+fn damage_reports_what_changed_and_nothing_when_idle() {
+    let mut x = XServer::start(800, 600);
+    x.spawn("xterm", &["-geometry", "60x10+100+100"]);
+    x.wait_window("xterm");
+    x.xdotool(&["mousemove", "200", "150"]);
+    let mut source = X11Source::connect(Some(x.display()), GrabMode::Auto).unwrap();
+    let desktop = Rect::new(0, 0, 800, 600);
+    x.still_screen();
+    let first = source.capture(desktop).unwrap();
+    // Anything queued while the display settled is read now.
+    while source.poll_damage(desktop).unwrap() {
+        source.capture(desktop).unwrap();
+    }
+    let grabs = source.grabs();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !source.poll_damage(desktop).unwrap(),
+        "an idle display reports no damage"
+    );
+    assert_eq!(source.grabs(), grabs);
+
+    x.xdotool(&["type", "--delay", "20", "hello damage"]);
+    wait_for("damage", || source.poll_damage(desktop).unwrap());
+    let screen = x.still_screen();
+    // Every damaged rectangle is read; what lies outside them is unchanged.
+    let mut previous = first.frame;
+    let mut damaged: Vec<Rect> = Vec::new();
+    while source.poll_damage(desktop).unwrap() {
+        let captured = source.capture(desktop).unwrap();
+        let rects = captured.damage.expect("known damage after the first grab");
+        assert!(!rects.is_empty());
+        for y in 0..600 {
+            for x in 0..800 {
+                let inside = rects
+                    .iter()
+                    .any(|r| x >= r.x && x < r.x + r.width && y >= r.y && y < r.y + r.height);
+                if !inside {
+                    assert_eq!(
+                        captured.frame.get(x, y),
+                        previous.get(x, y),
+                        "pixel {x},{y} changed outside the damage"
+                    );
+                }
+            }
+        }
+        damaged.extend(rects);
+        previous = captured.frame;
+    }
+    assert_eq!(differing_pixels(&previous, &screen), 0);
+    let xterm_area = Rect::new(100, 100, 400, 200);
+    assert!(
+        damaged.iter().all(|r| r.intersect(&xterm_area).is_some()),
+        "typing damages only the xterm: {damaged:?}"
+    );
+}
+
+#[test]
+fn held_keys_are_released_and_shifted_characters_typed() {
+    let mut x = XServer::start(800, 600);
+    let dir = tempfile::tempdir().unwrap();
+    x.spawn("xterm", &["-geometry", "80x24+0+0", "-e", "sh"]);
+    x.wait_window("xterm");
+    let mut sink = X11InputSink::connect(Some(x.display())).unwrap();
+    sink.inject(&InputEvent::MouseMove { x: 200, y: 150 })
+        .unwrap();
+    // An attendee leaves with Shift held down: release_all lets it go, so
+    // what is typed next is not shifted.
+    sink.inject(&InputEvent::Key {
+        keysym: 0xffe1,
+        pressed: true,
+    })
+    .unwrap();
+    sink.release_all().unwrap();
+    let file = dir.path().join("typed.txt");
+    let command = format!("echo Released_OK:~ > {}\n", file.display());
+    for c in command.chars() {
+        let keysym = match c {
+            '\n' => 0xff0d,
+            c => c as u32,
+        };
+        for pressed in [true, false] {
+            sink.inject(&InputEvent::Key { keysym, pressed }).unwrap();
+        }
+    }
+    wait_for("the typed file", || {
+        std::fs::read_to_string(&file).is_ok_and(|t| t == "Released_OK:~\n")
+    });
+}
+
+#[test]
+fn the_whole_screen_is_a_monitor_and_windows_are_listed() {
+    let mut x = XServer::start(640, 480);
+    x.spawn("xterm", &["-name", "listed", "-geometry", "20x5+30+40"]);
+    let id = x.wait_window("listed");
+    let mut source = X11Source::connect(Some(x.display()), GrabMode::Auto).unwrap();
+    let monitors = source.monitors().unwrap();
+    assert!(
+        monitors.iter().any(|m| m.rect == Rect::new(0, 0, 640, 480)),
+        "{monitors:?}"
+    );
+    let windows = source.windows().unwrap();
+    let w = windows
+        .iter()
+        .find(|w| w.id == id)
+        .expect("the xterm is listed");
+    assert_eq!((w.instance.as_str(), w.class.as_str()), ("listed", "XTerm"));
+    assert_eq!((w.x, w.y), (30, 40));
+    assert!(w.pid.is_some(), "xterm sets _NET_WM_PID");
+    // Opening and closing a window are events.
+    let pid = x.spawn(
+        "xterm",
+        &["-name", "transient", "-geometry", "20x5+300+300"],
+    );
+    x.wait_window("transient");
+    wait_for("the open event", || {
+        source.windows().unwrap();
+        source.take_window_events().iter().any(|e| {
+            matches!(e, tandem_capture::WindowEvent::WindowOpened(w) if w.instance == "transient")
+        })
+    });
+    let _ = std::process::Command::new("kill")
+        .arg(pid.to_string())
+        .status();
+    wait_for("the close event", || {
+        source.windows().unwrap();
+        source.take_window_events().iter().any(|e| {
+            matches!(e, tandem_capture::WindowEvent::WindowClosed(w) if w.instance == "transient")
+        })
+    });
+}
