@@ -8,10 +8,13 @@ APT_MARK := target/.test-packages-installed
 
 .PHONY: run test build lint deps bench clean
 
+# What `make run` shares: the X display in $DISPLAY when there is one.
+SOURCE ?= $(if $(DISPLAY),x11,synthetic)
+
 ## Build and start a node sharing this desktop (synthetic when there is no X display).
 run:
 	$(CARGO) build --locked --release -p tandem-cli
-	./target/release/tandem node --config $(CONFIG)
+	./target/release/tandem node --config $(CONFIG) --source $(SOURCE)
 
 ## Install what the tests need, then run every test, rustfmt and clippy.
 test: deps
