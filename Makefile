@@ -6,7 +6,7 @@ CONFIG ?= configs/node.toml
 TEST_PACKAGES := xvfb xterm x11-apps xdotool x11-utils prometheus
 APT_MARK := target/.test-packages-installed
 
-.PHONY: run test build lint deps bench clean
+.PHONY: run test build lint deps bench x11-figures clean
 
 # What `make run` shares: the X display in $DISPLAY when there is one.
 SOURCE ?= $(if $(DISPLAY),x11,synthetic)
@@ -33,6 +33,11 @@ lint:
 ## Codec figures (criterion).
 bench:
 	$(CARGO) bench --locked -p tandem-benches
+
+## X11 capture and bandwidth figures on Xvfb (prints them).
+x11-figures: deps
+	$(CARGO) build --locked --release -p tandem-cli -p tandem-benches --bin tandem --bin x11-figures
+	./target/release/x11-figures
 
 deps: $(APT_MARK)
 

@@ -98,6 +98,11 @@ impl XServer {
         &self.display
     }
 
+    /// Process id of the X server (to measure its CPU).
+    pub fn server_pid(&self) -> u32 {
+        self.server.id()
+    }
+
     /// Starts an X client on this display; it is killed with the server.
     pub fn spawn(&mut self, program: &str, args: &[&str]) -> u32 {
         let child = Command::new(program)

@@ -79,6 +79,10 @@ pub trait CaptureSource: Send + 'static {
         Ok(true)
     }
 
+    /// Forget what was grabbed: the next capture reads the whole rectangle
+    /// (after a resume, or to measure full grabs).
+    fn invalidate(&mut self) {}
+
     /// Where the pointer is and what it looks like; `None` when the source
     /// has no pointer of its own.
     fn cursor(&mut self) -> Result<Option<CursorState>, CaptureError> {
@@ -142,6 +146,10 @@ impl<T: CaptureSource + ?Sized> CaptureSource for Box<T> {
 
     fn poll_damage(&mut self, rect: Rect) -> Result<bool, CaptureError> {
         (**self).poll_damage(rect)
+    }
+
+    fn invalidate(&mut self) {
+        (**self).invalidate()
     }
 
     fn cursor(&mut self) -> Result<Option<CursorState>, CaptureError> {

@@ -187,7 +187,17 @@ impl CaptureActor {
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
-        if self.paused || self.in_flight {
+        if self.paused {
+            // Keep reading the source's events (an X server queues damage
+            // and window events for us): what piles up while paused is
+            // folded into a bounded damage list, not an unbounded queue.
+            if let Some(rect) = self.effective_rect() {
+                let _ = self.source.poll_damage(rect);
+            }
+            self.forward_window_events();
+            return;
+        }
+        if self.in_flight {
             return;
         }
         let Some(rect) = self.effective_rect() else {
@@ -207,6 +217,9 @@ impl CaptureActor {
         if !changed {
             self.metrics.idle_ticks.inc();
             return;
+        }
+        if self.force_full {
+            self.source.invalidate();
         }
         let start = Instant::now();
         let mut captured = match self.source.capture(rect) {

@@ -478,6 +478,9 @@ fn openapi_document_lists_every_route() {
         ("/api/v1/sessions/{id}/resume", &["post"]),
         ("/api/v1/sessions/{id}/shared-rect", &["put"]),
         ("/api/v1/sessions/{id}/framebuffer.png", &["get"]),
+        ("/api/v1/sessions/{id}/windows", &["get"]),
+        ("/api/v1/sessions/{id}/monitors", &["get"]),
+        ("/api/v1/sessions/{id}/filter", &["get", "put", "delete"]),
         ("/api/v1/invitations", &["get", "post"]),
         ("/api/v1/invitations/{id}", &["patch"]),
         ("/api/v1/invitations/{id}/revoke", &["post"]),
@@ -704,4 +707,73 @@ fn open_a_session_on_a_new_source_and_refuse_a_shared_one() {
     let again = json!({"source": "synthetic", "width": 64, "height": 48, "seed": 9});
     let (status, text) = node.call("POST", "/api/v1/sessions", Some(again));
     assert_eq!(status, 201, "{text}");
+}
+
+#[test]
+fn desktop_routes_on_a_source_without_windows() {
+    let node = TestNode::start();
+    let id = &node.session;
+    // The synthetic desktop is one monitor and reports no windows.
+    let monitors = node.json("GET", &format!("/api/v1/sessions/{id}/monitors"), None);
+    assert_eq!(
+        monitors,
+        json!([{"name": "screen", "primary": true, "rect": [0, 0, 160, 100]}])
+    );
+    assert_eq!(
+        node.json("GET", &format!("/api/v1/sessions/{id}/windows"), None),
+        json!([])
+    );
+    // Sharing a monitor by name; an unknown one lists the known ones.
+    node.json(
+        "PUT",
+        &format!("/api/v1/sessions/{id}/shared-rect"),
+        Some(json!({"x": 0, "y": 0, "width": 20, "height": 20})),
+    );
+    let r = node.json(
+        "PUT",
+        &format!("/api/v1/sessions/{id}/shared-rect"),
+        Some(json!({"monitor": "screen"})),
+    );
+    assert_eq!(r["shared_rect"], json!([0, 0, 160, 100]));
+    let (status, text) = node.call(
+        "PUT",
+        &format!("/api/v1/sessions/{id}/shared-rect"),
+        Some(json!({"monitor": "HDMI-9"})),
+    );
+    assert_eq!(status, 422, "{text}");
+    assert!(error_of(&text).contains("screen"), "{text}");
+    let (status, text) = node.call(
+        "PUT",
+        &format!("/api/v1/sessions/{id}/shared-rect"),
+        Some(json!({"monitor": "screen", "full": true})),
+    );
+    assert_eq!(status, 422, "{text}");
+    // No filter yet; the synthetic desktop cannot filter windows; bounds hold.
+    let (status, text) = node.call("GET", &format!("/api/v1/sessions/{id}/filter"), None);
+    assert_eq!(status, 404, "{text}");
+    let (status, text) = node.call(
+        "PUT",
+        &format!("/api/v1/sessions/{id}/filter"),
+        Some(json!({"classes": ["XTerm"]})),
+    );
+    assert_eq!(status, 422, "{text}");
+    assert!(error_of(&text).contains("window filters"), "{text}");
+    let too_many: Vec<u32> = (0..65).collect();
+    let (status, text) = node.call(
+        "PUT",
+        &format!("/api/v1/sessions/{id}/filter"),
+        Some(json!({"pids": too_many})),
+    );
+    assert_eq!(status, 422, "{text}");
+    let (status, text) = node.call(
+        "PUT",
+        &format!("/api/v1/sessions/{id}/filter"),
+        Some(json!({"classes": ["XTerm"], "colour": "red"})),
+    );
+    assert_eq!(status, 422, "{text}");
+    assert!(error_of(&text).contains("unknown field"), "{text}");
+    let (status, _) = node.call("DELETE", &format!("/api/v1/sessions/{id}/filter"), None);
+    assert_eq!(status, 204, "removing no filter is fine");
+    let (status, _) = node.call("GET", "/api/v1/sessions/nosuch/windows", None);
+    assert_eq!(status, 404);
 }

@@ -422,6 +422,10 @@ impl CaptureSource for X11Source {
         Ok(Captured { frame, damage })
     }
 
+    fn invalidate(&mut self) {
+        self.full = true;
+    }
+
     fn cursor(&mut self) -> Result<Option<CursorState>, CaptureError> {
         let pointer = self
             .conn
