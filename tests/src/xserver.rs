@@ -23,6 +23,12 @@ impl XServer {
     /// (and parallel test binaries) rarely collide; a collision only costs a
     /// retry on the next number.
     pub fn start(width: u32, height: u32) -> XServer {
+        Self::start_with(width, height, &[])
+    }
+
+    /// Like [`start`](Self::start), with extra Xvfb arguments (e.g.
+    /// `-extension MIT-SHM` to turn shared memory off).
+    pub fn start_with(width: u32, height: u32, extra: &[&str]) -> XServer {
         assert!(
             which("Xvfb"),
             "Xvfb is not installed: `make test` installs it (apt-get install xvfb)"
@@ -43,6 +49,7 @@ impl XServer {
                 .arg(&display)
                 .args(["-screen", "0", &format!("{width}x{height}x24")])
                 .args(["-nolisten", "tcp", "-noreset"])
+                .args(extra)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
@@ -107,6 +114,22 @@ impl XServer {
     pub fn spawn(&mut self, program: &str, args: &[&str]) -> u32 {
         let child = Command::new(program)
             .args(args)
+            .env("DISPLAY", &self.display)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {program}: {e}"));
+        let pid = child.id();
+        self.clients.push(child);
+        pid
+    }
+
+    /// Starts an X client with extra environment variables.
+    pub fn spawn_env(&mut self, program: &str, args: &[&str], env: &[(&str, &str)]) -> u32 {
+        let child = Command::new(program)
+            .args(args)
+            .envs(env.iter().copied())
             .env("DISPLAY", &self.display)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -189,3 +189,60 @@ fn the_whole_screen_is_a_monitor_and_windows_are_listed() {
         })
     });
 }
+
+#[test]
+fn without_shared_memory_get_image_takes_over() {
+    let mut x = XServer::start_with(640, 480, &["-extension", "MIT-SHM"]);
+    x.spawn(
+        "xterm",
+        &[
+            "-geometry",
+            "40x10+20+20",
+            "-e",
+            "sh",
+            "-c",
+            "ls /; exec sleep 600",
+        ],
+    );
+    x.wait_window("xterm");
+    let mut source = X11Source::connect(Some(x.display()), GrabMode::Auto).unwrap();
+    assert!(
+        !source.uses_shm(),
+        "no MIT-SHM on this server: GetImage is used"
+    );
+    let screen = x.still_screen();
+    let captured = source.capture(Rect::new(0, 0, 640, 480)).unwrap();
+    assert_eq!(differing_pixels(&captured.frame, &screen), 0);
+}
+
+#[test]
+fn keysyms_missing_from_the_keymap_are_typed() {
+    let mut x = XServer::start(800, 600);
+    let dir = tempfile::tempdir().unwrap();
+    x.spawn_env(
+        "xterm",
+        &["-u8", "-geometry", "80x24+0+0", "-e", "sh"],
+        &[("LC_ALL", "C.UTF-8")],
+    );
+    x.wait_window("xterm");
+    let mut sink = X11InputSink::connect(Some(x.display())).unwrap();
+    sink.inject(&InputEvent::MouseMove { x: 200, y: 150 })
+        .unwrap();
+    let file = dir.path().join("accents.txt");
+    // é and ü are Latin-1 keysyms, € a Unicode one (0x100_0000 + U+20AC);
+    // a US keymap has none of them.
+    let command = format!("echo \u{e9}\u{20ac}\u{fc}\u{e9} > {}\n", file.display());
+    for c in command.chars() {
+        let keysym = match c {
+            '\n' => 0xff0d,
+            ' '..='~' | '\u{a0}'..='\u{ff}' => c as u32,
+            other => 0x0100_0000 + other as u32,
+        };
+        for pressed in [true, false] {
+            sink.inject(&InputEvent::Key { keysym, pressed }).unwrap();
+        }
+    }
+    wait_for("the typed file", || {
+        std::fs::read_to_string(&file).is_ok_and(|t| t == "\u{e9}\u{20ac}\u{fc}\u{e9}\n")
+    });
+}
