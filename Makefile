@@ -1,9 +1,10 @@
 # Tandem: the two commands are `make run` and `make test`.
 CARGO ?= cargo
 CONFIG ?= configs/node.toml
-# Debian packages the test suite needs (X server and clients for the X11
-# tests, promtool for the metrics test).
-TEST_PACKAGES := xvfb xterm x11-apps xdotool x11-utils prometheus
+# Debian packages the test suite needs: X servers (Xvfb; Xorg with the dummy
+# driver, whose screen RandR can resize) and X clients for the X11 tests,
+# promtool for the metrics test.
+TEST_PACKAGES := xvfb xterm x11-apps xdotool x11-utils x11-xserver-utils xserver-xorg-core xserver-xorg-video-dummy prometheus
 APT_MARK := target/.test-packages-installed
 
 .PHONY: run test build lint deps bench x11-figures clean
@@ -41,7 +42,7 @@ x11-figures: deps
 
 deps: $(APT_MARK)
 
-$(APT_MARK):
+$(APT_MARK): Makefile
 	@missing=""; for p in $(TEST_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \

@@ -14,7 +14,40 @@ pub struct XServer {
     server: Child,
     display: String,
     clients: Vec<Child>,
+    _config_dir: Option<tempfile::TempDir>,
 }
+
+/// An Xorg configuration with the dummy driver, no input devices and two
+/// modes, for RandR tests.
+const XORG_DUMMY_CONF: &str = r#"Section "ServerFlags"
+  Option "AutoAddDevices" "false"
+  Option "AutoEnableDevices" "false"
+  Option "DontVTSwitch" "true"
+EndSection
+Section "Device"
+  Identifier "dummy"
+  Driver "dummy"
+  VideoRam 65536
+EndSection
+Section "Monitor"
+  Identifier "monitor"
+  HorizSync 5.0-1000.0
+  VertRefresh 5.0-200.0
+  Modeline "1024x768" 63.50 1024 1072 1176 1328 768 771 775 798
+  Modeline "800x600" 38.25 800 832 912 1024 600 603 607 624
+EndSection
+Section "Screen"
+  Identifier "screen"
+  Device "dummy"
+  Monitor "monitor"
+  DefaultDepth 24
+  SubSection "Display"
+    Depth 24
+    Modes "1024x768" "800x600"
+    Virtual 1024 768
+  EndSubSection
+EndSection
+"#;
 
 impl XServer {
     /// Starts Xvfb with one `width`x`height` screen at depth 24.
@@ -33,6 +66,46 @@ impl XServer {
             which("Xvfb"),
             "Xvfb is not installed: `make test` installs it (apt-get install xvfb)"
         );
+        let screen = format!("{width}x{height}x24");
+        Self::launch("Xvfb", None, |display| {
+            let mut cmd = Command::new("Xvfb");
+            cmd.arg(display)
+                .args(["-screen", "0", &screen])
+                .args(["-nolisten", "tcp", "-noreset"])
+                .args(extra);
+            cmd
+        })
+    }
+
+    /// Starts Xorg with the dummy video driver: unlike Xvfb, its screen can
+    /// be resized with RandR (`xrandr -s 800x600`) and given monitors
+    /// (`xrandr --setmonitor`). Modes offered: 1024x768 (the start) and 800x600.
+    pub fn start_xorg_dummy() -> XServer {
+        assert!(
+            Path::new("/usr/lib/xorg/modules/drivers/dummy_drv.so").exists(),
+            "the Xorg dummy driver is not installed: `make test` installs it (apt-get install xserver-xorg-video-dummy)"
+        );
+        let dir = tempfile::tempdir().expect("temp dir for the Xorg config");
+        let config = dir.path().join("dummy.conf");
+        std::fs::write(&config, XORG_DUMMY_CONF).expect("write the Xorg config");
+        let log = dir.path().join("xorg.log");
+        Self::launch("Xorg", Some(dir), |display| {
+            let mut cmd = Command::new("Xorg");
+            cmd.arg(display)
+                .arg("-config")
+                .arg(&config)
+                .arg("-logfile")
+                .arg(&log)
+                .args(["-noreset", "-nolisten", "tcp"]);
+            cmd
+        })
+    }
+
+    fn launch(
+        name: &str,
+        config_dir: Option<tempfile::TempDir>,
+        command: impl Fn(&str) -> Command,
+    ) -> XServer {
         // Tests of one binary share a process id: a counter keeps them apart.
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let base = 100 + (std::process::id() % 400) * 8;
@@ -45,16 +118,12 @@ impl XServer {
                 continue;
             }
             let display = format!(":{n}");
-            let mut server = Command::new("Xvfb")
-                .arg(&display)
-                .args(["-screen", "0", &format!("{width}x{height}x24")])
-                .args(["-nolisten", "tcp", "-noreset"])
-                .args(extra)
+            let mut server = command(&display)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()
-                .expect("start Xvfb");
+                .unwrap_or_else(|e| panic!("start {name}: {e}"));
             let deadline = Instant::now() + Duration::from_secs(20);
             loop {
                 if let Ok(Some(_)) = server.try_wait() {
@@ -87,12 +156,13 @@ impl XServer {
                         server,
                         display,
                         clients: Vec::new(),
+                        _config_dir: config_dir,
                     };
                 }
                 if Instant::now() > deadline {
                     let _ = server.kill();
                     let _ = server.wait();
-                    panic!("Xvfb {display} did not come up in 20 s");
+                    panic!("{name} {display} did not come up in 20 s");
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -240,6 +310,17 @@ impl Drop for XServer {
         for c in &mut self.clients {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        // SIGTERM lets the server remove its lock file and socket.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.server.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.server.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
         let _ = self.server.kill();
         let _ = self.server.wait();

@@ -448,3 +448,92 @@ fn a_window_filter_leaves_other_windows_out_of_every_frame() {
         "the windows no longer shared are left out"
     );
 }
+
+#[test]
+fn a_resized_screen_is_followed_and_a_monitor_can_be_shared() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut x = XServer::start_xorg_dummy();
+    x.spawn(
+        "xterm",
+        &[
+            "-geometry",
+            "60x20+700+500",
+            "-e",
+            "sh",
+            "-c",
+            "ls /; exec sleep 600",
+        ],
+    );
+    x.wait_window("xterm");
+    let node = start_node(dir.path(), x.display(), "");
+    let snapshot = dir.path().join("resized.png");
+    let png = snapshot.to_str().unwrap().to_owned();
+
+    let mut args = view_args(&node, "resize");
+    args.extend(["--seconds", "6", "--snapshot", &png]);
+    let viewer = spawn_view(&args);
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = x.run("xrandr", &["-s", "800x600"]);
+    assert!(out.status.success(), "xrandr: {}", text(&out));
+    let screen = x.still_screen();
+    assert_eq!((screen.width(), screen.height()), (800, 600));
+    let out = viewer.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stdout.contains("shared area is now 800x600"),
+        "attendees are told the new size: {stdout}"
+    );
+    let seen = read_png(&snapshot);
+    assert_eq!(
+        differing_pixels(&seen, &x.xwd_root()),
+        0,
+        "and get its pixels"
+    );
+
+    // A RandR monitor, named by the admin API, becomes the shared rectangle.
+    let out = x.run(
+        "xrandr",
+        &[
+            "--setmonitor",
+            "right-half",
+            "400/100x600/150+400+0",
+            "none",
+        ],
+    );
+    assert!(out.status.success(), "xrandr: {}", text(&out));
+    let sessions = http_request(
+        "GET",
+        &format!("{}/api/v1/sessions", node.admin_url),
+        Some(TOKEN),
+        None,
+    );
+    let sessions: serde_json::Value = serde_json::from_str(&sessions.1).unwrap();
+    let session = sessions[0]["id"].as_str().unwrap().to_owned();
+    let (status, monitors) = http_request(
+        "GET",
+        &format!("{}/api/v1/sessions/{session}/monitors", node.admin_url),
+        Some(TOKEN),
+        None,
+    );
+    assert_eq!(status, 200, "{monitors}");
+    assert!(monitors.contains("\"right-half\""), "{monitors}");
+    let (status, body) = http_request(
+        "PUT",
+        &format!("{}/api/v1/sessions/{session}/shared-rect", node.admin_url),
+        Some(TOKEN),
+        Some(r#"{"monitor": "right-half"}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("[400,0,400,600]"), "{body}");
+    let mut args = view_args(&node, "monitor");
+    args.extend(["--seconds", "2", "--snapshot", &png]);
+    let out = view(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    let screen = x.still_screen();
+    assert_eq!(
+        read_png(&snapshot),
+        screen.crop(tandem_codec::Rect::new(400, 0, 400, 600)),
+        "the monitor's area is what is shared"
+    );
+}
