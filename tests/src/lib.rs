@@ -207,6 +207,17 @@ pub fn http_request(
     token: Option<&str>,
     json_body: Option<&str>,
 ) -> (u16, String) {
+    let (status, body) = http_request_bytes(method, url, token, json_body);
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Like [`http_request`], with the body as bytes (PNG snapshots).
+pub fn http_request_bytes(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    json_body: Option<&str>,
+) -> (u16, Vec<u8>) {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").expect("http url");
     let (host, path) = rest
@@ -231,8 +242,12 @@ pub fn http_request(
     write!(stream, "{head}\r\n{body}").unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).expect("read response");
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let body = raw.get(split + 4..).unwrap_or_default();
     let status = head
         .split_whitespace()
         .nth(1)
@@ -244,20 +259,22 @@ pub fn http_request(
     {
         dechunk(body)
     } else {
-        body.to_owned()
+        body.to_vec()
     };
     (status, body)
 }
 
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = body.windows(2).position(|w| w == b"\r\n") {
+        let size = String::from_utf8_lossy(&body[..eol]);
         let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        let rest = &body[eol + 2..];
         if n == 0 || rest.len() < n {
             break;
         }
-        out.push_str(&rest[..n]);
-        body = rest[n..].trim_start_matches("\r\n");
+        out.extend_from_slice(&rest[..n]);
+        body = rest[n..].strip_prefix(b"\r\n").unwrap_or(&rest[n..]);
     }
     out
 }
@@ -325,8 +342,13 @@ pub fn summary(stdout: &str) -> ViewSummary {
 
 /// Reads a PNG written by the viewer.
 pub fn read_png(path: &Path) -> Frame {
-    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    decode_png(&bytes)
+}
+
+/// Decodes an RGBA PNG (a viewer snapshot or the admin frame-buffer route).
+pub fn decode_png(bytes: &[u8]) -> Frame {
+    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
         .read_info()
         .expect("png header");
     let mut buf = vec![0; reader.output_buffer_size()];

@@ -9,8 +9,8 @@ use tandem_capture::FILTER_BACKGROUND;
 use tandem_codec::Frame;
 use tandem_tests::xserver::XServer;
 use tandem_tests::{
-    differing_pixels, http_get, http_request, metric, read_png, spawn_view, summary, text, view,
-    NodeProcess,
+    decode_png, differing_pixels, http_get, http_request, http_request_bytes, metric, read_png,
+    spawn_view, summary, text, view, NodeProcess,
 };
 
 const TOKEN: &str = "x11-desktop-test-token-0123456789";
@@ -535,5 +535,21 @@ fn a_resized_screen_is_followed_and_a_monitor_can_be_shared() {
         read_png(&snapshot),
         screen.crop(tandem_codec::Rect::new(400, 0, 400, 600)),
         "the monitor's area is what is shared"
+    );
+    // The admin frame-buffer snapshot shows the same.
+    let (status, png) = http_request_bytes(
+        "GET",
+        &format!(
+            "{}/api/v1/sessions/{session}/framebuffer.png",
+            node.admin_url
+        ),
+        Some(TOKEN),
+        None,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        decode_png(&png),
+        screen.crop(tandem_codec::Rect::new(400, 0, 400, 600)),
+        "the frame-buffer snapshot is the shared area"
     );
 }
