@@ -182,17 +182,7 @@ impl XServer {
 
     /// Starts an X client on this display; it is killed with the server.
     pub fn spawn(&mut self, program: &str, args: &[&str]) -> u32 {
-        let child = Command::new(program)
-            .args(args)
-            .env("DISPLAY", &self.display)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {program}: {e}"));
-        let pid = child.id();
-        self.clients.push(child);
-        pid
+        self.spawn_env(program, args, &[])
     }
 
     /// Starts an X client with extra environment variables.

@@ -47,6 +47,24 @@ fn view_args<'a>(node: &'a NodeProcess, name: &'a str) -> Vec<&'a str> {
     ]
 }
 
+/// An admin API call with the test's token: (status, body).
+fn api(node: &NodeProcess, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    http_request(
+        method,
+        &format!("{}{path}", node.admin_url),
+        Some(TOKEN),
+        body,
+    )
+}
+
+/// The id of the node's one session.
+fn session_id(node: &NodeProcess) -> String {
+    let (status, body) = api(node, "GET", "/api/v1/sessions", None);
+    assert_eq!(status, 200, "{body}");
+    let sessions: serde_json::Value = serde_json::from_str(&body).unwrap();
+    sessions[0]["id"].as_str().expect("a session").to_owned()
+}
+
 fn metrics(node: &NodeProcess) -> String {
     let (status, body) = http_get(&format!("{}/metrics", node.admin_url));
     assert_eq!(status, 200);
@@ -395,18 +413,11 @@ fn a_window_filter_leaves_other_windows_out_of_every_frame() {
     );
 
     // The admin API lists the windows and changes the filter at run time.
-    let sessions = http_request(
+    let session = session_id(&node);
+    let (status, windows) = api(
+        &node,
         "GET",
-        &format!("{}/api/v1/sessions", node.admin_url),
-        Some(TOKEN),
-        None,
-    );
-    let sessions: serde_json::Value = serde_json::from_str(&sessions.1).unwrap();
-    let session = sessions[0]["id"].as_str().unwrap().to_owned();
-    let (status, windows) = http_request(
-        "GET",
-        &format!("{}/api/v1/sessions/{session}/windows", node.admin_url),
-        Some(TOKEN),
+        &format!("/api/v1/sessions/{session}/windows"),
         None,
     );
     assert_eq!(status, 200, "{windows}");
@@ -422,17 +433,17 @@ fn a_window_filter_leaves_other_windows_out_of_every_frame() {
     };
     assert_eq!(shared_of("keepme"), vec![true, true]);
     assert_eq!(shared_of("hideme"), vec![false]);
-    let (status, body) = http_request(
+    let (status, body) = api(
+        &node,
         "PUT",
-        &format!("{}/api/v1/sessions/{session}/filter", node.admin_url),
-        Some(TOKEN),
+        &format!("/api/v1/sessions/{session}/filter"),
         Some(r#"{"classes": ["hideme"]}"#),
     );
     assert_eq!(status, 200, "{body}");
-    let (status, body) = http_request(
+    let (status, body) = api(
+        &node,
         "PUT",
-        &format!("{}/api/v1/sessions/{session}/filter", node.admin_url),
-        Some(TOKEN),
+        &format!("/api/v1/sessions/{session}/filter"),
         Some(r#"{"classes": []}"#),
     );
     assert_eq!(status, 422, "an empty filter is refused: {body}");
@@ -502,26 +513,19 @@ fn a_resized_screen_is_followed_and_a_monitor_can_be_shared() {
         ],
     );
     assert!(out.status.success(), "xrandr: {}", text(&out));
-    let sessions = http_request(
+    let session = session_id(&node);
+    let (status, monitors) = api(
+        &node,
         "GET",
-        &format!("{}/api/v1/sessions", node.admin_url),
-        Some(TOKEN),
-        None,
-    );
-    let sessions: serde_json::Value = serde_json::from_str(&sessions.1).unwrap();
-    let session = sessions[0]["id"].as_str().unwrap().to_owned();
-    let (status, monitors) = http_request(
-        "GET",
-        &format!("{}/api/v1/sessions/{session}/monitors", node.admin_url),
-        Some(TOKEN),
+        &format!("/api/v1/sessions/{session}/monitors"),
         None,
     );
     assert_eq!(status, 200, "{monitors}");
     assert!(monitors.contains("\"right-half\""), "{monitors}");
-    let (status, body) = http_request(
+    let (status, body) = api(
+        &node,
         "PUT",
-        &format!("{}/api/v1/sessions/{session}/shared-rect", node.admin_url),
-        Some(TOKEN),
+        &format!("/api/v1/sessions/{session}/shared-rect"),
         Some(r#"{"monitor": "right-half"}"#),
     );
     assert_eq!(status, 200, "{body}");

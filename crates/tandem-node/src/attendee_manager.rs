@@ -631,6 +631,25 @@ impl AttendeeManager {
             .ok_or_else(|| not_found("session", id))
     }
 
+    /// Tells the session's attendees and the event stream the shared
+    /// rectangle is now `rect`.
+    fn announce_shared_rect(&mut self, session: &str, rect: Rect) {
+        self.broadcast(
+            session,
+            &ServerMessage::SharedRectChanged {
+                width: rect.width,
+                height: rect.height,
+            },
+        );
+        self.emit(SessionEvent::SharedRectChanged {
+            session: session.to_owned(),
+            x: rect.x,
+            y: rect.y,
+            width: rect.width,
+            height: rect.height,
+        });
+    }
+
     fn broadcast(&mut self, session: &str, msg: &ServerMessage) {
         let ids: Vec<u64> = self
             .attendees
@@ -819,20 +838,7 @@ impl Handler<CaptureNotice> for AttendeeManager {
                 }
                 s.rect = rect;
                 tracing::info!(%session, width = rect.width, height = rect.height, "desktop resized");
-                self.broadcast(
-                    &session,
-                    &ServerMessage::SharedRectChanged {
-                        width: rect.width,
-                        height: rect.height,
-                    },
-                );
-                self.emit(SessionEvent::SharedRectChanged {
-                    session,
-                    x: rect.x,
-                    y: rect.y,
-                    width: rect.width,
-                    height: rect.height,
-                });
+                self.announce_shared_rect(&session, rect);
             }
         }
     }
@@ -991,20 +997,7 @@ impl Handler<ChangeSharedRect> for AttendeeManager {
                         msg.rect.map(|_| [rect.x, rect.y, rect.width, rect.height]);
                     act.registry
                         .do_send(Persist::Session(session.record.clone()));
-                    act.broadcast(
-                        &session_id,
-                        &ServerMessage::SharedRectChanged {
-                            width: rect.width,
-                            height: rect.height,
-                        },
-                    );
-                    act.emit(SessionEvent::SharedRectChanged {
-                        session: session_id.clone(),
-                        x: rect.x,
-                        y: rect.y,
-                        width: rect.width,
-                        height: rect.height,
-                    });
+                    act.announce_shared_rect(&session_id, rect);
                     Ok([rect.x, rect.y, rect.width, rect.height])
                 }),
         )
