@@ -13,7 +13,10 @@ use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand};
 use tandem_node::{Node, NodeConfig, SourceKind};
 use tandem_proto::{ConnectionString, ControlLevel, InputEvent};
-use tandem_viewer::{ViewerEvent, ViewerOptions};
+use tandem_viewer::geometry::ScaleMode;
+use tandem_viewer::live::LiveOptions;
+use tandem_viewer::window::WindowOptions;
+use tandem_viewer::{ViewerError, ViewerEvent, ViewerOptions, ViewerOutcome};
 
 /// Longest text accepted by `--type`.
 const MAX_TYPE_TEXT: usize = 4096;
@@ -78,9 +81,22 @@ struct ViewArgs {
         hide_env_values = true
     )]
     password: String,
-    /// No window: decode and optionally write a snapshot.
+    /// No window: decode and optionally write a snapshot (scripts, tests).
     #[arg(long)]
     headless: bool,
+    /// Window: scale the desktop to the window keeping its aspect ratio
+    /// (`fit`), or show it pixel for pixel with scrolling (`1:1`).
+    #[arg(long, default_value = "fit", value_parser = parse_scale)]
+    scale: ScaleMode,
+    /// Window: initial size WIDTHxHEIGHT in pixels (default: the desktop's).
+    #[arg(long, value_parser = parse_geometry)]
+    geometry: Option<(u32, u32)>,
+    /// Window: show the status overlay (frames per second, bitrate, latency) from the start.
+    #[arg(long)]
+    status: bool,
+    /// Window: do not draw the shared pointer.
+    #[arg(long)]
+    no_pointer: bool,
     /// Stop after this many graphics updates.
     #[arg(long, conflicts_with = "seconds")]
     frames: Option<u64>,
@@ -230,12 +246,26 @@ async fn wait_for_signal() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Largest window asked for with `--geometry`, per side.
+const MAX_WINDOW_SIDE: u32 = 16384;
+
+fn parse_scale(s: &str) -> Result<ScaleMode, String> {
+    s.parse()
+}
+
+fn parse_geometry(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("{s:?} is not WIDTHxHEIGHT, each 1 to {MAX_WINDOW_SIDE}");
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+    let side = |v: &str| {
+        v.parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_WINDOW_SIDE).contains(n))
+            .ok_or_else(bad)
+    };
+    Ok((side(w)?, side(h)?))
+}
+
 fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
-    if !args.headless {
-        return Ok(usage_error(
-            "the window viewer is not available in this build yet; use --headless",
-        ));
-    }
     let ticket: ConnectionString = match args.ticket.parse() {
         Ok(t) => t,
         Err(e) => return Ok(usage_error(&format!("bad connection string: {e}"))),
@@ -269,32 +299,66 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
         (Some(_), _) => return Ok(usage_error("--stall-seconds must be between 0 and 3600")),
         _ => None,
     };
-    let options = ViewerOptions {
-        ticket,
-        name: args.name,
-        password: args.password,
-        frames: args.frames,
-        duration,
-        request_control: args.request_control.then_some(ControlLevel::Interactive),
-        type_text: args.type_text,
-        stall,
-        send_input: args
-            .send_text
-            .iter()
-            .flat_map(|t| t.chars())
-            .flat_map(|c| {
-                let keysym = tandem_viewer::keysym_of(c);
-                [true, false].map(|pressed| InputEvent::Key { keysym, pressed })
-            })
-            .collect(),
-        stop: None,
-    };
+    if !args.headless && (args.type_text.is_some() || args.send_text.is_some() || stall.is_some())
+    {
+        return Ok(usage_error(
+            "--type, --send-text and --stall-after need --headless (in the window, type on the keyboard)",
+        ));
+    }
+    let request_control = args.request_control.then_some(ControlLevel::Interactive);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    let outcome = runtime.block_on(tandem_viewer::run(options, |event| match event {
+    let result = if args.headless {
+        let options = ViewerOptions {
+            ticket,
+            name: args.name,
+            password: args.password,
+            frames: args.frames,
+            duration,
+            request_control,
+            type_text: args.type_text,
+            stall,
+            send_input: args
+                .send_text
+                .iter()
+                .flat_map(|t| t.chars())
+                .flat_map(|c| {
+                    let keysym = tandem_viewer::keysym_of(c);
+                    [true, false].map(|pressed| InputEvent::Key { keysym, pressed })
+                })
+                .collect(),
+            stop: None,
+        };
+        runtime.block_on(tandem_viewer::run(options, print_event))
+    } else {
+        let mut live = LiveOptions::new(ticket, args.name, args.password);
+        live.request_control = request_control;
+        live.frames = args.frames;
+        live.duration = duration;
+        let window = WindowOptions {
+            scale: args.scale,
+            size: args.geometry,
+            status: args.status,
+            pointer: !args.no_pointer,
+        };
+        tandem_viewer::window::run_window(live, window, runtime.handle(), print_event)
+    };
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        Err(e @ ViewerError::Window(_)) => return Err(anyhow::Error::new(e).context(
+            "no window could be opened (is DISPLAY or WAYLAND_DISPLAY set?); --headless needs none",
+        )),
+        Err(e) => return Err(e.into()),
+    };
+    finish_view(&outcome, args.snapshot.as_deref())
+}
+
+/// One line per event on stdout (scripts and tests read them).
+fn print_event(event: ViewerEvent) {
+    match event {
         ViewerEvent::Connected { addr, welcome } => println!(
             "connected to {addr} as attendee {} in session {} ({}x{}, control level {}{})",
             welcome.attendee_id,
@@ -310,7 +374,16 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
         ),
         ViewerEvent::Notice(line) => println!("{line}"),
         ViewerEvent::Update { .. } | ViewerEvent::Cursor { .. } => {}
-    }))?;
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+}
+
+/// The summary lines, the snapshot, and the exit status.
+fn finish_view(
+    outcome: &ViewerOutcome,
+    snapshot: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
     println!(
         "received {} updates ({} key frames, {} catch-ups), last seq {}",
         outcome.updates, outcome.key_frames, outcome.catch_ups, outcome.last_seq
@@ -325,7 +398,7 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
             outcome.cursor_shapes.len()
         );
     }
-    if let Some(path) = &args.snapshot {
+    if let Some(path) = snapshot {
         match &outcome.frame {
             Some(frame) => {
                 tandem_viewer::write_png(frame, path)?;
@@ -342,8 +415,8 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
             ),
         }
     }
-    if let Some((reason, _)) = outcome.disconnected {
-        if reason != tandem_proto::DisconnectReason::ByAttendee {
+    if let Some((reason, _)) = &outcome.disconnected {
+        if *reason != tandem_proto::DisconnectReason::ByAttendee {
             return Ok(ExitCode::from(1));
         }
     }

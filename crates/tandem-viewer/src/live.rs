@@ -1,0 +1,897 @@
+//! The window viewer's network side: one task that owns the connection,
+//! decodes every graphics update, follows control messages, sends the
+//! window's input, and reconnects when the connection is lost (the next
+//! address of the connection string first, then all of them again with
+//! backoff).
+//!
+//! It publishes what the window shows into a [`LiveView`], latest wins: each
+//! decoded frame overwrites the previous one, and the window takes the newest
+//! whenever it is ready to draw. The task never waits for the window, so a
+//! slow window cannot stall the network side; and since updates are decoded
+//! here as they arrive, the node's own latest-wins fan-out sees a reader that
+//! keeps up.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use tandem_codec::{Decoder, Frame};
+use tandem_proto::{
+    ClientMessage, ConnectionString, ControlLevel, CursorPosition, CursorShape, DisconnectReason,
+    InputEvent, RejectReason, ServerMessage,
+};
+use tandem_transport::{write_message, TransportConfig};
+use tokio::sync::mpsc;
+
+use crate::connection::{self, Joined};
+use crate::{ViewerError, ViewerEvent, ViewerOutcome};
+
+/// Pointer images kept per connection; a sender never reuses an id, so the
+/// oldest are dropped past this.
+const MAX_CURSOR_SHAPES: usize = 64;
+
+/// Commands the window may have queued before the client reads them.
+pub const COMMAND_QUEUE: usize = 1024;
+
+/// A connection that lived less than this is counted as a failed attempt,
+/// so a node that accepts and then drops the viewer is retried with backoff.
+const STABLE_CONNECTION: Duration = Duration::from_secs(10);
+
+/// What the window viewer's client does.
+#[derive(Clone, Debug)]
+pub struct LiveOptions {
+    /// Where and what to join.
+    pub ticket: ConnectionString,
+    /// Remote name shown to the sharer.
+    pub name: String,
+    /// The invitation's password.
+    pub password: String,
+    /// Ask for this control level after joining.
+    pub request_control: Option<ControlLevel>,
+    /// Leave after this many graphics updates (scripts).
+    pub frames: Option<u64>,
+    /// Leave after this long (scripts).
+    pub duration: Option<Duration>,
+    /// First wait after every address failed; doubles up to `backoff_max`.
+    pub backoff_initial: Duration,
+    /// Longest wait between rounds of attempts.
+    pub backoff_max: Duration,
+    /// QUIC settings.
+    pub transport: TransportConfig,
+}
+
+impl LiveOptions {
+    /// Options with the usual backoff (0.5 s doubling to 15 s) and a
+    /// 10-second idle timeout, so that a node that vanished without a word
+    /// is noticed quickly.
+    pub fn new(ticket: ConnectionString, name: String, password: String) -> LiveOptions {
+        LiveOptions {
+            ticket,
+            name,
+            password,
+            request_control: None,
+            frames: None,
+            duration: None,
+            backoff_initial: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(15),
+            transport: TransportConfig {
+                idle_timeout: Duration::from_secs(10),
+                keep_alive: Duration::from_secs(2),
+                connect_timeout: Duration::from_secs(4),
+                ..connection::viewer_transport()
+            },
+        }
+    }
+
+    fn backoff(&self, failed_rounds: u32) -> Duration {
+        let factor = 1u32 << failed_rounds.saturating_sub(1).min(16);
+        self.backoff_initial
+            .saturating_mul(factor)
+            .min(self.backoff_max)
+    }
+}
+
+/// What the window asks of the client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Send an input event (dropped unless the attendee is interactive).
+    Input(InputEvent),
+    /// Ask the sharer for a control level (lower levels are given at once).
+    RequestControl(ControlLevel),
+    /// Say goodbye and stop.
+    Leave,
+}
+
+/// Where the connection stands: what the window shows while disconnected
+/// (the Desktop Sharing API's `DisconnectedText`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LinkState {
+    /// Trying an address.
+    Connecting {
+        /// The address being tried.
+        addr: String,
+        /// Its position in the connection string, from 1.
+        index: usize,
+        /// Number of addresses.
+        of: usize,
+        /// Why the previous connection ended, if there was one.
+        lost: Option<String>,
+    },
+    /// Every address failed; waiting before the next round.
+    Waiting {
+        /// When the next round starts.
+        retry_at: Instant,
+        /// Rounds that failed in a row.
+        rounds: u32,
+        /// Why the last attempts failed.
+        why: String,
+    },
+    /// Joined.
+    Connected {
+        /// The node's address.
+        addr: SocketAddr,
+        /// Attendee id given by the node.
+        attendee_id: u64,
+    },
+    /// The viewer is done (the reason, for the user).
+    Ended(String),
+}
+
+impl LinkState {
+    /// Lines telling the user what the viewer is doing, empty when connected.
+    pub fn describe(&self, now: Instant) -> Vec<String> {
+        match self {
+            LinkState::Connected { .. } => Vec::new(),
+            LinkState::Connecting {
+                addr,
+                index,
+                of,
+                lost,
+            } => {
+                let mut lines = Vec::new();
+                if let Some(why) = lost {
+                    lines.push(format!("connection lost: {why}"));
+                }
+                lines.push(format!("connecting to {addr} (address {index} of {of})..."));
+                lines
+            }
+            LinkState::Waiting {
+                retry_at,
+                rounds,
+                why,
+            } => {
+                let secs = retry_at.saturating_duration_since(now).as_secs_f64().ceil();
+                vec![
+                    format!("cannot reach the node: {why}"),
+                    format!("retrying in {secs:.0} s (attempt {})", rounds + 1),
+                ]
+            }
+            LinkState::Ended(reason) => vec![reason.clone()],
+        }
+    }
+}
+
+/// Ever-growing counters the window turns into rates.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Counters {
+    /// Graphics updates decoded.
+    pub updates: u64,
+    /// Bytes of graphics updates received.
+    pub bytes: u64,
+    /// Smoothed time to receive an update's stream, from its first byte
+    /// being accepted to its end.
+    pub transfer: Duration,
+    /// Smoothed decode time of an update.
+    pub decode: Duration,
+    /// The connection's round-trip time estimate.
+    pub rtt: Duration,
+}
+
+/// Everything the window draws from, behind one lock.
+pub struct ViewState {
+    /// Connection state.
+    pub link: LinkState,
+    /// Session id (from the node's welcome).
+    pub session: String,
+    /// The attendee's control level.
+    pub level: ControlLevel,
+    /// Whether the sharer paused the graphics stream.
+    pub paused: bool,
+    /// Desktop size announced by the node.
+    pub desktop: (u32, u32),
+    /// Newest pointer position.
+    pub cursor: Option<CursorPosition>,
+    /// Pointer images by id.
+    pub cursor_shapes: BTreeMap<u32, Arc<CursorShape>>,
+    /// The last short message for the user (control answer, refusal, ...) and when.
+    pub message: Option<(String, Instant)>,
+    /// Counters for the status overlay.
+    pub counters: Counters,
+    /// Bumped on every change the window should redraw for.
+    pub generation: u64,
+    frame: Option<Frame>,
+    frame_fresh: bool,
+    frame_published: Option<Instant>,
+}
+
+impl ViewState {
+    fn new() -> ViewState {
+        ViewState {
+            link: LinkState::Connecting {
+                addr: String::new(),
+                index: 0,
+                of: 0,
+                lost: None,
+            },
+            session: String::new(),
+            level: ControlLevel::None,
+            paused: false,
+            desktop: (0, 0),
+            cursor: None,
+            cursor_shapes: BTreeMap::new(),
+            message: None,
+            counters: Counters::default(),
+            generation: 0,
+            frame: None,
+            frame_fresh: false,
+            frame_published: None,
+        }
+    }
+
+    /// Takes the newest frame if there is one the window has not taken yet:
+    /// swaps it with `into` (so no frame is allocated per update) and
+    /// returns when it was published.
+    pub fn take_frame(&mut self, into: &mut Option<Frame>) -> Option<Instant> {
+        if !self.frame_fresh {
+            return None;
+        }
+        self.frame_fresh = false;
+        std::mem::swap(&mut self.frame, into);
+        self.frame_published
+    }
+
+    /// The current pointer image and position, when shown.
+    pub fn pointer(&self) -> Option<(Arc<CursorShape>, i32, i32)> {
+        let pos = self.cursor?;
+        if !pos.visible {
+            return None;
+        }
+        let shape = self.cursor_shapes.get(&pos.shape)?;
+        Some((shape.clone(), pos.x, pos.y))
+    }
+
+    fn publish_frame(&mut self, frame: &Frame) {
+        match &mut self.frame {
+            Some(slot) if slot.width() == frame.width() && slot.height() == frame.height() => {
+                slot.pixels_mut().copy_from_slice(frame.pixels());
+            }
+            slot => *slot = Some(frame.clone()),
+        }
+        self.frame_fresh = true;
+        self.frame_published = Some(Instant::now());
+    }
+}
+
+/// The state shared by the client task and the window, and how the client
+/// tells the window to look at it.
+pub struct LiveView {
+    state: Mutex<ViewState>,
+    wake: Box<dyn Fn() + Send + Sync>,
+}
+
+impl LiveView {
+    /// A view whose changes call `wake` (which must not block: the window
+    /// side typically posts an event to its loop).
+    pub fn new(wake: impl Fn() + Send + Sync + 'static) -> Arc<LiveView> {
+        Arc::new(LiveView {
+            state: Mutex::new(ViewState::new()),
+            wake: Box::new(wake),
+        })
+    }
+
+    /// Locks the state; hold it briefly.
+    pub fn lock(&self) -> MutexGuard<'_, ViewState> {
+        // The state stays consistent field by field even if a holder panicked.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn update(&self, change: impl FnOnce(&mut ViewState)) {
+        {
+            let mut state = self.lock();
+            change(&mut state);
+            state.generation += 1;
+        }
+        (self.wake)();
+    }
+}
+
+/// A running client.
+pub struct LiveClient {
+    /// Where the window sends input and requests.
+    pub commands: mpsc::Sender<Command>,
+    /// What the window draws.
+    pub view: Arc<LiveView>,
+    /// The task; its result says how viewing ended.
+    pub task: tokio::task::JoinHandle<Result<ViewerOutcome, ViewerError>>,
+}
+
+/// Starts the client on `runtime`. `on_event` sees the same events as the
+/// headless viewer's (one line each for the command line), plus notices
+/// about reconnecting.
+pub fn spawn(
+    options: LiveOptions,
+    view: Arc<LiveView>,
+    runtime: &tokio::runtime::Handle,
+    on_event: impl FnMut(ViewerEvent) + Send + 'static,
+) -> LiveClient {
+    let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
+    let task = runtime.spawn(run(options, view.clone(), rx, on_event));
+    LiveClient {
+        commands,
+        view,
+        task,
+    }
+}
+
+/// How one connection ended.
+enum End {
+    /// The viewer left (window closed, frame count or deadline reached).
+    Left,
+    /// The sharer ended it for good (session closed, attendee disconnected).
+    Closed(DisconnectReason, String),
+    /// Lost: try again.
+    Lost(String),
+}
+
+struct Client<F> {
+    options: LiveOptions,
+    view: Arc<LiveView>,
+    commands: mpsc::Receiver<Command>,
+    on_event: F,
+    outcome: ViewerOutcome,
+    deadline: Option<tokio::time::Instant>,
+    /// Level to ask for again after a reconnection.
+    wanted: Option<ControlLevel>,
+}
+
+/// Why one attempt failed, and whether trying again can help.
+enum AttemptError {
+    /// Worth another try.
+    Retry(String),
+    /// The node's certificate is not the ticket's: another node may still be right.
+    Mismatch(ViewerError),
+    /// Trying again cannot help.
+    Fatal(ViewerError),
+}
+
+async fn run<F: FnMut(ViewerEvent)>(
+    options: LiveOptions,
+    view: Arc<LiveView>,
+    commands: mpsc::Receiver<Command>,
+    on_event: F,
+) -> Result<ViewerOutcome, ViewerError> {
+    let deadline = options.duration.map(|d| tokio::time::Instant::now() + d);
+    let wanted = options.request_control;
+    let mut client = Client {
+        options,
+        view,
+        commands,
+        on_event,
+        outcome: ViewerOutcome::default(),
+        deadline,
+        wanted,
+    };
+    let result = client.run().await;
+    let reason = match &result {
+        Ok(()) => match &client.outcome.disconnected {
+            Some((reason, message)) => connection::bye_line(*reason, message),
+            None => "left the session".to_owned(),
+        },
+        Err(e) => e.to_string(),
+    };
+    client.view.update(|s| s.link = LinkState::Ended(reason));
+    result.map(|()| client.outcome)
+}
+
+impl<F: FnMut(ViewerEvent)> Client<F> {
+    async fn run(&mut self) -> Result<(), ViewerError> {
+        let endpoint = connection::endpoint(&self.options.transport)?;
+        let addrs = self.options.ticket.addrs.clone();
+        let n = addrs.len();
+        if n == 0 {
+            return Err(ViewerError::Unreachable(
+                "the connection string lists no address".into(),
+            ));
+        }
+        // Address to try first, failed rounds in a row, why the last connection ended.
+        let mut first = 0;
+        let mut rounds = 0u32;
+        let mut lost_why: Option<String> = None;
+        let mut ever_joined = false;
+        loop {
+            let mut failures = Vec::new();
+            let mut mismatch = None;
+            let mut joined = None;
+            for k in 0..n {
+                let i = (first + k) % n;
+                let addr = addrs[i].to_string();
+                if ever_joined {
+                    (self.on_event)(ViewerEvent::Notice(format!("reconnecting to {addr}")));
+                }
+                let lost = lost_why.clone();
+                self.view.update(|s| {
+                    s.link = LinkState::Connecting {
+                        addr,
+                        index: i + 1,
+                        of: n,
+                        lost,
+                    }
+                });
+                let result = tokio::select! {
+                    r = attempt(&endpoint, &self.options, i, ever_joined) => r,
+                    () = wait_leave(&mut self.commands, self.deadline, &mut self.wanted) => return Ok(()),
+                };
+                match result {
+                    Ok(found) => {
+                        joined = Some((found, i));
+                        break;
+                    }
+                    Err(AttemptError::Fatal(e)) => return Err(e),
+                    Err(AttemptError::Retry(why)) => failures.push(why),
+                    Err(AttemptError::Mismatch(e)) => {
+                        failures.push(e.to_string());
+                        mismatch = Some(e);
+                    }
+                }
+            }
+            let Some(((conn, addr, joined), i)) = joined else {
+                if !ever_joined {
+                    if let Some(e) = mismatch {
+                        // The ticket is for another node, or someone is in
+                        // between: retrying cannot help.
+                        return Err(e);
+                    }
+                }
+                rounds += 1;
+                let why = failures.join("; ");
+                if !self.back_off(rounds, why).await {
+                    return Ok(());
+                }
+                continue;
+            };
+            ever_joined = true;
+            let started = Instant::now();
+            let end = self.serve(&conn, addr, joined).await;
+            connection::close(&endpoint, &conn).await;
+            match end? {
+                End::Left => return Ok(()),
+                End::Closed(reason, message) => {
+                    self.outcome.disconnected = Some((reason, message));
+                    return Ok(());
+                }
+                End::Lost(why) => {
+                    (self.on_event)(ViewerEvent::Notice(format!("connection lost: {why}")));
+                    // The next address first, then around the list.
+                    first = (i + 1) % n;
+                    if started.elapsed() < STABLE_CONNECTION {
+                        // Joined and dropped at once: back off before
+                        // trying again so that a failing node is not hammered.
+                        rounds += 1;
+                        if !self.back_off(rounds, why.clone()).await {
+                            return Ok(());
+                        }
+                    } else {
+                        rounds = 0;
+                    }
+                    lost_why = Some(why);
+                }
+            }
+        }
+    }
+
+    /// Waits before the next round of attempts, showing why; `false` when
+    /// the viewer is to stop instead.
+    async fn back_off(&mut self, rounds: u32, why: String) -> bool {
+        let wait = self.options.backoff(rounds);
+        (self.on_event)(ViewerEvent::Notice(format!(
+            "cannot reach the node ({why}); retrying in {:.1} s",
+            wait.as_secs_f64()
+        )));
+        let retry_at = Instant::now() + wait;
+        self.view.update(|s| {
+            s.link = LinkState::Waiting {
+                retry_at,
+                rounds,
+                why,
+            }
+        });
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => true,
+            () = wait_leave(&mut self.commands, self.deadline, &mut self.wanted) => false,
+        }
+    }
+
+    /// Views one joined connection until it ends.
+    async fn serve(
+        &mut self,
+        conn: &quinn::Connection,
+        addr: SocketAddr,
+        joined: Joined,
+    ) -> Result<End, ViewerError> {
+        let Joined {
+            mut control_tx,
+            mut control,
+            welcome,
+        } = joined;
+        let mut level = welcome.control_level;
+        (self.on_event)(ViewerEvent::Connected {
+            addr,
+            welcome: welcome.clone(),
+        });
+        self.view.update(|s| {
+            s.link = LinkState::Connected {
+                addr,
+                attendee_id: welcome.attendee_id,
+            };
+            s.session = welcome.session.clone();
+            s.level = welcome.control_level;
+            s.paused = welcome.paused;
+            s.desktop = (welcome.width, welcome.height);
+            s.cursor = None;
+            s.cursor_shapes.clear();
+        });
+        if let Some(wanted) = self.wanted {
+            if wanted != level {
+                if write_message(
+                    &mut control_tx,
+                    &ClientMessage::RequestControl { level: wanted },
+                )
+                .await
+                .is_err()
+                {
+                    return Ok(End::Lost("the control stream failed".into()));
+                }
+            }
+        }
+        let mut decoder = Decoder::new();
+        let mut cursor_seq: Option<u32> = None;
+        let end = loop {
+            if self
+                .options
+                .frames
+                .is_some_and(|n| self.outcome.updates >= n)
+            {
+                break End::Left;
+            }
+            let deadline = self.deadline;
+            // Every branch is cancel safe; a graphics stream is read to its
+            // end in its branch's body, never raced against the others.
+            tokio::select! {
+                _ = sleep_until(deadline) => break End::Left,
+                cmd = self.commands.recv() => match cmd {
+                    None | Some(Command::Leave) => break End::Left,
+                    Some(Command::RequestControl(wanted)) => {
+                        // Remembered so a reconnection asks again; giving
+                        // control back is remembered as not asking.
+                        self.wanted = (wanted > ControlLevel::View).then_some(wanted);
+                        let msg = ClientMessage::RequestControl { level: wanted };
+                        if let Err(e) = write_message(&mut control_tx, &msg).await {
+                            break End::Lost(e.to_string());
+                        }
+                    }
+                    Some(Command::Input(event)) => {
+                        // The window sends input only when interactive, but
+                        // its idea of the level may lag behind the node's.
+                        if level.can_input() {
+                            if let Err(e) = write_message(&mut control_tx, &ClientMessage::Input(event)).await {
+                                break End::Lost(e.to_string());
+                            }
+                        }
+                    }
+                },
+                stream = conn.accept_uni() => {
+                    let accepted = Instant::now();
+                    let mut stream = match stream {
+                        Ok(s) => s,
+                        Err(e) => break End::Lost(e.to_string()),
+                    };
+                    let bytes = match connection::read_update(&mut stream).await {
+                        Ok(Some(bytes)) => bytes,
+                        Ok(None) => continue,
+                        Err(e) => break End::Lost(e.to_string()),
+                    };
+                    let received = Instant::now();
+                    let event = match connection::apply_update(&mut decoder, &bytes, &mut self.outcome) {
+                        Ok(event) => event,
+                        // A node that sends what cannot be decoded: a fresh
+                        // connection starts from a key frame.
+                        Err(e) => break End::Lost(e.to_string()),
+                    };
+                    let decoded = Instant::now();
+                    let rtt = conn.rtt();
+                    if let Some(frame) = decoder.frame() {
+                        let len = bytes.len() as u64;
+                        self.view.update(|s| {
+                            s.publish_frame(frame);
+                            s.desktop = (frame.width(), frame.height());
+                            let c = &mut s.counters;
+                            c.updates += 1;
+                            c.bytes += len;
+                            c.transfer = smooth(c.transfer, received - accepted);
+                            c.decode = smooth(c.decode, decoded - received);
+                            c.rtt = rtt;
+                        });
+                    }
+                    (self.on_event)(event);
+                }
+                datagram = conn.read_datagram() => {
+                    let datagram = match datagram {
+                        Ok(d) => d,
+                        Err(e) => break End::Lost(e.to_string()),
+                    };
+                    let pos = match connection::cursor_datagram(&datagram) {
+                        Ok(pos) => pos,
+                        Err(e) => break End::Lost(e.to_string()),
+                    };
+                    // Datagrams may arrive out of order: keep the newest.
+                    if cursor_seq.is_none_or(|old| pos.seq > old) {
+                        cursor_seq = Some(pos.seq);
+                        self.outcome.cursor = Some(pos);
+                        self.outcome.cursor_moves += 1;
+                        self.view.update(|s| s.cursor = Some(pos));
+                        (self.on_event)(ViewerEvent::Cursor { x: pos.x, y: pos.y, visible: pos.visible, shape: pos.shape });
+                    }
+                }
+                msg = control.next::<ServerMessage>() => {
+                    let msg = match msg {
+                        Ok(Some(msg)) => msg,
+                        Ok(None) => break End::Lost("the node closed the control stream".into()),
+                        Err(e) => break End::Lost(e.to_string()),
+                    };
+                    match msg {
+                        ServerMessage::Bye { reason, message } => {
+                            let line = connection::bye_line(reason, &message);
+                            (self.on_event)(ViewerEvent::Notice(format!("disconnected: {line}")));
+                            if ends_viewing(reason) {
+                                break End::Closed(reason, message);
+                            }
+                            break End::Lost(line);
+                        }
+                        ServerMessage::ControlLevelChanged { level: new } => {
+                            level = new;
+                            (self.on_event)(ViewerEvent::Notice(format!("control level: {new}")));
+                            if self.wanted.is_some_and(|w| w <= new) {
+                                self.wanted = None;
+                            }
+                            self.view.update(|s| {
+                                s.level = new;
+                                s.message = Some((format!("control level: {new}"), Instant::now()));
+                            });
+                        }
+                        ServerMessage::ControlRequestAnswered { requested, granted, message } => {
+                            (self.on_event)(ViewerEvent::Notice(format!("control request: {message}")));
+                            if !granted {
+                                self.wanted = None;
+                            }
+                            let line = match (granted, message.is_empty()) {
+                                (true, _) => format!("request for {requested} control granted"),
+                                (false, true) => format!("request for {requested} control denied"),
+                                (false, false) => format!("request for {requested} control denied: {message}"),
+                            };
+                            self.view.update(|s| s.message = Some((line, Instant::now())));
+                        }
+                        ServerMessage::GraphicsPaused => {
+                            (self.on_event)(ViewerEvent::Notice("graphics paused by the sharer".into()));
+                            self.view.update(|s| s.paused = true);
+                        }
+                        ServerMessage::GraphicsResumed => {
+                            (self.on_event)(ViewerEvent::Notice("graphics resumed".into()));
+                            self.view.update(|s| s.paused = false);
+                        }
+                        ServerMessage::SharedRectChanged { width, height } => {
+                            (self.on_event)(ViewerEvent::Notice(format!("shared area is now {width}x{height}")));
+                            self.view.update(|s| s.desktop = (width, height));
+                        }
+                        ServerMessage::InputRefused { message } => {
+                            (self.on_event)(ViewerEvent::Notice(message.clone()));
+                            self.view.update(|s| s.message = Some((message, Instant::now())));
+                        }
+                        ServerMessage::CursorShape(shape) => {
+                            if let Err(e) = shape.validate() {
+                                break End::Lost(format!("protocol error: {e}"));
+                            }
+                            self.outcome.cursor_shapes.insert(shape.id, shape.clone());
+                            while self.outcome.cursor_shapes.len() > MAX_CURSOR_SHAPES {
+                                self.outcome.cursor_shapes.pop_first();
+                            }
+                            self.view.update(|s| {
+                                s.cursor_shapes.insert(shape.id, Arc::new(shape));
+                                while s.cursor_shapes.len() > MAX_CURSOR_SHAPES {
+                                    s.cursor_shapes.pop_first();
+                                }
+                            });
+                        }
+                        other @ (ServerMessage::Welcome(_) | ServerMessage::Rejected { .. }) => {
+                            break End::Lost(format!("protocol error: unexpected {other:?}"));
+                        }
+                    }
+                }
+            }
+        };
+        if matches!(end, End::Left) {
+            connection::say_bye(&mut control_tx).await;
+        }
+        if let Some(frame) = decoder.frame() {
+            self.outcome.frame = Some(frame.clone());
+        }
+        Ok(end)
+    }
+}
+
+/// Resolves when the window asks to leave or the deadline passes (both
+/// mean "stop"). Input queued meanwhile is dropped, since there is no
+/// connection to send it on; a control request is remembered for the next
+/// connection.
+async fn wait_leave(
+    commands: &mut mpsc::Receiver<Command>,
+    deadline: Option<tokio::time::Instant>,
+    wanted: &mut Option<ControlLevel>,
+) {
+    loop {
+        tokio::select! {
+            _ = sleep_until(deadline) => return,
+            cmd = commands.recv() => match cmd {
+                None | Some(Command::Leave) => return,
+                Some(Command::RequestControl(level)) => {
+                    *wanted = (level > ControlLevel::View).then_some(level);
+                }
+                Some(Command::Input(_)) => {}
+            },
+        }
+    }
+}
+
+/// Connects to address `i` of the ticket and joins.
+async fn attempt(
+    endpoint: &quinn::Endpoint,
+    options: &LiveOptions,
+    i: usize,
+    ever_joined: bool,
+) -> Result<(quinn::Connection, SocketAddr, Joined), AttemptError> {
+    let ticket = &options.ticket;
+    let (conn, addr) =
+        match connection::connect_one(endpoint, &ticket.addrs[i], ticket, &options.transport).await
+        {
+            Ok(found) => found,
+            Err(e @ ViewerError::FingerprintMismatch { .. }) => {
+                return Err(AttemptError::Mismatch(e))
+            }
+            Err(e) => return Err(AttemptError::Retry(e.to_string())),
+        };
+    match connection::join(&conn, ticket, &options.name, &options.password).await {
+        Ok(joined) => Ok((conn, addr, joined)),
+        Err(e) => {
+            conn.close(0u32.into(), b"bye");
+            Err(classify_join_error(e, ever_joined))
+        }
+    }
+}
+
+/// Whether a `Bye` ends viewing for good (the sharer's decision) rather
+/// than a connection to re-establish.
+fn ends_viewing(reason: DisconnectReason) -> bool {
+    match reason {
+        DisconnectReason::BySharer
+        | DisconnectReason::SessionClosed
+        | DisconnectReason::ByAttendee => true,
+        DisconnectReason::Error
+        | DisconnectReason::Timeout
+        | DisconnectReason::NodeShutdown
+        | DisconnectReason::NodeRestarted => false,
+    }
+}
+
+/// A refused or failed join: final when asking again cannot change the
+/// answer. After a first successful join, answers that a node gives while
+/// it restarts or before it notices the old connection is gone (session
+/// not open yet, attendee limit still counting the old connection) are
+/// retried.
+fn classify_join_error(e: ViewerError, ever_joined: bool) -> AttemptError {
+    match e {
+        ViewerError::Rejected { reason, message } => {
+            let transient = match reason {
+                RejectReason::NodeShuttingDown | RejectReason::TooManyAttempts => true,
+                RejectReason::UnknownSession | RejectReason::AttendeeLimitReached => ever_joined,
+                RejectReason::UnsupportedVersion
+                | RejectReason::UnknownInvitation
+                | RejectReason::WrongPassword
+                | RejectReason::InvitationRevoked
+                | RejectReason::SessionClosed
+                | RejectReason::Malformed => false,
+            };
+            let e = ViewerError::Rejected { reason, message };
+            if transient {
+                AttemptError::Retry(e.to_string())
+            } else {
+                AttemptError::Fatal(e)
+            }
+        }
+        other => AttemptError::Retry(other.to_string()),
+    }
+}
+
+/// Exponential smoothing for figures shown to a person.
+fn smooth(old: Duration, new: Duration) -> Duration {
+    if old.is_zero() {
+        new
+    } else {
+        old.mul_f64(0.8) + new.mul_f64(0.2)
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_the_cap() {
+        let ticket: ConnectionString =
+            format!("tandem://127.0.0.1:1/s/a?inv=b&fp={}", "0".repeat(64))
+                .parse()
+                .unwrap();
+        let o = LiveOptions::new(ticket, "n".into(), String::new());
+        assert_eq!(o.backoff(1), Duration::from_millis(500));
+        assert_eq!(o.backoff(2), Duration::from_secs(1));
+        assert_eq!(o.backoff(4), Duration::from_secs(4));
+        assert_eq!(o.backoff(6), Duration::from_secs(15));
+        assert_eq!(o.backoff(1000), Duration::from_secs(15));
+    }
+
+    #[test]
+    fn which_goodbyes_end_viewing() {
+        assert!(ends_viewing(DisconnectReason::SessionClosed));
+        assert!(ends_viewing(DisconnectReason::BySharer));
+        assert!(!ends_viewing(DisconnectReason::NodeShutdown));
+        assert!(!ends_viewing(DisconnectReason::NodeRestarted));
+        assert!(!ends_viewing(DisconnectReason::Timeout));
+    }
+
+    #[test]
+    fn which_refusals_are_retried() {
+        let rejected = |reason| ViewerError::Rejected {
+            reason,
+            message: String::new(),
+        };
+        let retried = |e, ever| matches!(classify_join_error(e, ever), AttemptError::Retry(..));
+        assert!(!retried(rejected(RejectReason::WrongPassword), true));
+        assert!(!retried(rejected(RejectReason::SessionClosed), true));
+        assert!(!retried(rejected(RejectReason::UnknownSession), false));
+        assert!(retried(rejected(RejectReason::UnknownSession), true));
+        assert!(retried(rejected(RejectReason::NodeShuttingDown), false));
+        assert!(retried(ViewerError::ConnectionLost("x".into()), false));
+    }
+
+    #[test]
+    fn frames_are_handed_over_latest_wins() {
+        let view = LiveView::new(|| {});
+        let mut mine = None;
+        assert!(view.lock().take_frame(&mut mine).is_none());
+        view.update(|s| s.publish_frame(&Frame::filled(2, 2, 1)));
+        view.update(|s| s.publish_frame(&Frame::filled(2, 2, 2)));
+        assert!(view.lock().take_frame(&mut mine).is_some());
+        assert_eq!(mine.as_ref().unwrap().get(0, 0), 2, "the newest wins");
+        assert!(view.lock().take_frame(&mut mine).is_none(), "taken once");
+        // The window's old buffer is reused for the next frame.
+        view.update(|s| s.publish_frame(&Frame::filled(2, 2, 3)));
+        assert!(view.lock().take_frame(&mut mine).is_some());
+        assert_eq!(mine.unwrap().get(1, 1), 3);
+    }
+}
