@@ -307,6 +307,126 @@ pub fn spawn_view(args: &[&str]) -> Child {
         .expect("start tandem view")
 }
 
+/// A `tandem view` running in the background whose stdout lines are
+/// collected as they come (a window viewer runs until told to stop).
+/// Killed when dropped.
+pub struct ViewerProcess {
+    child: Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stderr_path: PathBuf,
+}
+
+impl ViewerProcess {
+    /// Starts `tandem view ARGS...` with these extra environment variables;
+    /// stderr goes to a file in `dir`.
+    pub fn spawn(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> ViewerProcess {
+        let stderr_path = dir.join(format!(
+            "viewer-{}.log",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        let stderr = std::fs::File::create(&stderr_path).expect("viewer log");
+        let mut child = Command::new(tandem_bin())
+            .arg("view")
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("start tandem view");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        ViewerProcess {
+            child,
+            lines,
+            stderr_path,
+        }
+    }
+
+    /// Every line printed so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Waits up to `timeout` for a line containing `needle`; returns it.
+    pub fn wait_line(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(l) = self.lines().into_iter().find(|l| l.contains(needle)) {
+                return l;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                // Let the reader thread catch the last lines.
+                std::thread::sleep(Duration::from_millis(200));
+                if let Some(l) = self.lines().into_iter().find(|l| l.contains(needle)) {
+                    return l;
+                }
+                panic!(
+                    "viewer exited ({status}) without printing {needle:?}\n{}",
+                    self.report()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "viewer printed no {needle:?} within {timeout:?}\n{}",
+                self.report()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits up to `timeout` for the viewer to exit; its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                std::thread::sleep(Duration::from_millis(200));
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "viewer still running after {timeout:?}\n{}",
+                self.report()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Asks the viewer to stop (SIGTERM) and waits for it.
+    pub fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.wait_exit(Duration::from_secs(10));
+    }
+
+    /// Its stdout and stderr so far, for assertion messages.
+    pub fn report(&self) -> String {
+        format!(
+            "stdout:\n{}\nstderr:\n{}",
+            self.lines().join("\n"),
+            std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+        )
+    }
+}
+
+impl Drop for ViewerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Counts from the viewer's summary line
 /// `received N updates (K key frames, C catch-ups), last seq S`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

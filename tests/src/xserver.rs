@@ -1,5 +1,6 @@
 //! A private X server for a test: Xvfb on a display number nobody uses, and
-//! X clients (xterm, xclock, xdotool ...) started on it, all killed on drop.
+//! X clients (xterm, xclock, xdotool ...) started on it, all killed on drop;
+//! windows read back with `GetImage` (x11rb).
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -292,6 +293,79 @@ impl XServer {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+}
+
+impl XServer {
+    fn connect(&self) -> x11rb::rust_connection::RustConnection {
+        let (conn, _) = x11rb::connect(Some(&self.display))
+            .unwrap_or_else(|e| panic!("connect to {}: {e}", self.display));
+        conn
+    }
+
+    /// Size of a window, as the X server has it.
+    pub fn window_size(&self, window: u32) -> (u32, u32) {
+        use x11rb::protocol::xproto::ConnectionExt as _;
+        let conn = self.connect();
+        let g = conn
+            .get_geometry(window)
+            .expect("send GetGeometry")
+            .reply()
+            .expect("GetGeometry");
+        (u32::from(g.width), u32::from(g.height))
+    }
+
+    /// What a window shows, read back with `GetImage` (depth 24, 32 bits
+    /// per pixel), as 0x00RRGGBB pixels.
+    pub fn window_image(&self, window: u32) -> Frame {
+        use x11rb::connection::Connection as _;
+        use x11rb::protocol::xproto::{ConnectionExt as _, ImageFormat};
+        let conn = self.connect();
+        let g = conn
+            .get_geometry(window)
+            .expect("send GetGeometry")
+            .reply()
+            .expect("GetGeometry");
+        let image = conn
+            .get_image(ImageFormat::Z_PIXMAP, window, 0, 0, g.width, g.height, !0)
+            .expect("send GetImage")
+            .reply()
+            .expect("GetImage");
+        let format = conn
+            .setup()
+            .pixmap_formats
+            .iter()
+            .find(|f| f.depth == image.depth)
+            .expect("pixmap format of the window's depth");
+        assert_eq!(
+            (image.depth, format.bits_per_pixel),
+            (24, 32),
+            "expected a depth-24 window with 32-bit pixels"
+        );
+        assert_eq!(
+            conn.setup().image_byte_order,
+            x11rb::protocol::xproto::ImageOrder::LSB_FIRST
+        );
+        let (w, h) = (u32::from(g.width), u32::from(g.height));
+        let stride = (w as usize * 32).div_ceil(usize::from(format.scanline_pad))
+            * usize::from(format.scanline_pad)
+            / 8;
+        let mut pixels = Vec::with_capacity((w * h) as usize);
+        for row in image.data.chunks(stride).take(h as usize) {
+            pixels.extend(
+                row[..w as usize * 4]
+                    .chunks_exact(4)
+                    .map(|p| u32::from_le_bytes([p[0], p[1], p[2], p[3]]) & 0x00ff_ffff),
+            );
+        }
+        Frame::from_pixels(w, h, pixels).expect("frame of the window's size")
+    }
+
+    /// The title of a window (`xdotool getwindowname`).
+    pub fn window_name(&self, window: u32) -> String {
+        self.xdotool(&["getwindowname", &window.to_string()])
+            .trim()
+            .to_owned()
     }
 }
 

@@ -338,6 +338,14 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
         live.request_control = request_control;
         live.frames = args.frames;
         live.duration = duration;
+        // SIGINT or SIGTERM: leave the session properly, then close the window.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        live.stop = Some(stop_rx);
+        runtime.spawn(async move {
+            if wait_for_signal().await.is_ok() {
+                stop_tx.send_replace(true);
+            }
+        });
         let window = WindowOptions {
             scale: args.scale,
             size: args.geometry,

@@ -59,6 +59,8 @@ pub struct LiveOptions {
     pub backoff_max: Duration,
     /// QUIC settings.
     pub transport: TransportConfig,
+    /// Leave (saying `Bye`) once this becomes `true` (e.g. on SIGTERM).
+    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl LiveOptions {
@@ -81,6 +83,7 @@ impl LiveOptions {
                 connect_timeout: Duration::from_secs(4),
                 ..connection::viewer_transport()
             },
+            stop: None,
         }
     }
 
@@ -124,7 +127,7 @@ pub enum LinkState {
         retry_at: Instant,
         /// Rounds that failed in a row.
         rounds: u32,
-        /// Why the last attempts failed.
+        /// Why the last attempts failed (a line for the user).
         why: String,
     },
     /// Joined.
@@ -163,7 +166,7 @@ impl LinkState {
             } => {
                 let secs = retry_at.saturating_duration_since(now).as_secs_f64().ceil();
                 vec![
-                    format!("cannot reach the node: {why}"),
+                    why.clone(),
                     format!("retrying in {secs:.0} s (attempt {})", rounds + 1),
                 ]
             }
@@ -353,6 +356,8 @@ struct Client<F> {
     deadline: Option<tokio::time::Instant>,
     /// Level to ask for again after a reconnection.
     wanted: Option<ControlLevel>,
+    /// From the options: leave once it turns `true`.
+    stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// Why one attempt failed, and whether trying again can help.
@@ -366,14 +371,16 @@ enum AttemptError {
 }
 
 async fn run<F: FnMut(ViewerEvent)>(
-    options: LiveOptions,
+    mut options: LiveOptions,
     view: Arc<LiveView>,
     commands: mpsc::Receiver<Command>,
     on_event: F,
 ) -> Result<ViewerOutcome, ViewerError> {
     let deadline = options.duration.map(|d| tokio::time::Instant::now() + d);
     let wanted = options.request_control;
+    let stop = options.stop.take();
     let mut client = Client {
+        stop,
         options,
         view,
         commands,
@@ -430,7 +437,7 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
                 });
                 let result = tokio::select! {
                     r = attempt(&endpoint, &self.options, i, ever_joined) => r,
-                    () = wait_leave(&mut self.commands, self.deadline, &mut self.wanted) => return Ok(()),
+                    () = wait_leave(&mut self.commands, self.deadline, &mut self.stop, &mut self.wanted) => return Ok(()),
                 };
                 match result {
                     Ok(found) => {
@@ -454,7 +461,7 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
                     }
                 }
                 rounds += 1;
-                let why = failures.join("; ");
+                let why = format!("cannot reach the node: {}", failures.join("; "));
                 if !self.back_off(rounds, why).await {
                     return Ok(());
                 }
@@ -478,7 +485,10 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
                         // Joined and dropped at once: back off before
                         // trying again so that a failing node is not hammered.
                         rounds += 1;
-                        if !self.back_off(rounds, why.clone()).await {
+                        if !self
+                            .back_off(rounds, format!("connection lost: {why}"))
+                            .await
+                        {
                             return Ok(());
                         }
                     } else {
@@ -495,7 +505,7 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
     async fn back_off(&mut self, rounds: u32, why: String) -> bool {
         let wait = self.options.backoff(rounds);
         (self.on_event)(ViewerEvent::Notice(format!(
-            "cannot reach the node ({why}); retrying in {:.1} s",
+            "{why}; retrying in {:.1} s",
             wait.as_secs_f64()
         )));
         let retry_at = Instant::now() + wait;
@@ -508,7 +518,7 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
         });
         tokio::select! {
             _ = tokio::time::sleep(wait) => true,
-            () = wait_leave(&mut self.commands, self.deadline, &mut self.wanted) => false,
+            () = wait_leave(&mut self.commands, self.deadline, &mut self.stop, &mut self.wanted) => false,
         }
     }
 
@@ -569,6 +579,7 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
             // end in its branch's body, never raced against the others.
             tokio::select! {
                 _ = sleep_until(deadline) => break End::Left,
+                () = wait_stop(&mut self.stop) => break End::Left,
                 cmd = self.commands.recv() => match cmd {
                     None | Some(Command::Leave) => break End::Left,
                     Some(Command::RequestControl(wanted)) => {
@@ -736,11 +747,13 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
 async fn wait_leave(
     commands: &mut mpsc::Receiver<Command>,
     deadline: Option<tokio::time::Instant>,
+    stop: &mut Option<tokio::sync::watch::Receiver<bool>>,
     wanted: &mut Option<ControlLevel>,
 ) {
     loop {
         tokio::select! {
             _ = sleep_until(deadline) => return,
+            () = wait_stop(stop) => return,
             cmd = commands.recv() => match cmd {
                 None | Some(Command::Leave) => return,
                 Some(Command::RequestControl(level)) => {
@@ -828,6 +841,17 @@ fn smooth(old: Duration, new: Duration) -> Duration {
     } else {
         old.mul_f64(0.8) + new.mul_f64(0.2)
     }
+}
+
+/// Resolves once `stop` turns `true`; never when there is no stop signal.
+async fn wait_stop(stop: &mut Option<tokio::sync::watch::Receiver<bool>>) {
+    if let Some(rx) = stop {
+        if rx.wait_for(|s| *s).await.is_ok() {
+            return;
+        }
+    }
+    // No signal, or its sender is gone: no stop will ever come.
+    std::future::pending::<()>().await
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
