@@ -551,17 +551,10 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
             s.cursor = None;
             s.cursor_shapes.clear();
         });
-        if let Some(wanted) = self.wanted {
-            if wanted != level {
-                if write_message(
-                    &mut control_tx,
-                    &ClientMessage::RequestControl { level: wanted },
-                )
-                .await
-                .is_err()
-                {
-                    return Ok(End::Lost("the control stream failed".into()));
-                }
+        if let Some(wanted) = self.wanted.filter(|w| *w != level) {
+            let msg = ClientMessage::RequestControl { level: wanted };
+            if let Err(e) = write_message(&mut control_tx, &msg).await {
+                return Ok(End::Lost(e.to_string()));
             }
         }
         let mut decoder = Decoder::new();
