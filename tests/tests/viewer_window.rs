@@ -208,8 +208,106 @@ fn the_window_shows_the_shared_frame_bit_for_bit() {
     drop(viewer);
 }
 
+/// Where xev saw its first button press, in root (screen) coordinates.
+fn xev_button_press(log: &Path) -> Option<(u32, u32, u32)> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let event = text.split("ButtonPress event").nth(1)?;
+    let root = event.split("root:(").nth(1)?.split(')').next()?;
+    let (x, y) = root.split_once(',')?;
+    let button = event.split("button ").nth(1)?.split(',').next()?;
+    Some((
+        x.trim().parse().ok()?,
+        y.trim().parse().ok()?,
+        button.trim().parse().ok()?,
+    ))
+}
+
 #[test]
-fn an_interactive_click_lands_on_the_mapped_desktop_pixel() {
+fn an_interactive_click_lands_at_the_right_place_on_a_real_shared_display() {
+    let dir = tempfile::tempdir().unwrap();
+    // The shared display: a real X server with an event tester (xev) and an xterm.
+    let mut shared = XServer::start(640, 400);
+    let xev_log = dir.path().join("xev.log");
+    let mut xev = std::process::Command::new("xev")
+        .args(["-geometry", "300x200+100+50", "-event", "button"])
+        .env("DISPLAY", shared.display())
+        .stdout(std::fs::File::create(&xev_log).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start xev (x11-utils)");
+    shared.spawn("xterm", &["-geometry", "40x4+0+300", "-e", "sh"]);
+    let xterm = shared.wait_window("xterm");
+    let config = format!(
+        r#"data_dir = "{}"
+quic_listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+[source]
+kind = "x11"
+display = "{}"
+[session]
+control_policy = "grant-all"
+"#,
+        dir.path().join("data").display(),
+        shared.display()
+    );
+    let node = NodeProcess::start(dir.path(), &config);
+
+    // The attendee's display: the window scales the 640x400 desktop 2x.
+    let own = XServer::start(1400, 900);
+    let mut viewer = window_viewer(
+        dir.path(),
+        &own,
+        &node,
+        &["--geometry", "1280x800", "--request-control"],
+    );
+    viewer.wait_line("control level: interactive", LONG);
+    let window = own.wait_window("tandem-viewer");
+    let win = window.to_string();
+    own.xdotool(&["windowfocus", "--sync", &win]);
+    // Window pixel (501, 301) shows desktop pixel (250, 150), inside xev's window.
+    own.xdotool(&["mousemove", "--window", &win, "501", "301", "click", "1"]);
+    let deadline = Instant::now() + LONG;
+    let press = loop {
+        if let Some(p) = xev_button_press(&xev_log) {
+            break p;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "xev saw no click: {}\n{}",
+            std::fs::read_to_string(&xev_log).unwrap_or_default(),
+            viewer.report()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(press, (250, 150, 1), "click at the mapped point, button 1");
+    let location = shared.xdotool(&["getmouselocation"]);
+    assert!(
+        location.starts_with("x:250 y:150 "),
+        "shared pointer: {location}"
+    );
+
+    // Keys typed in the window reach the focused xterm of the shared display.
+    shared.xdotool(&["windowfocus", "--sync", &xterm.to_string()]);
+    let typed = dir.path().join("typed.txt");
+    own.xdotool(&[
+        "type",
+        &format!("echo tandem-window > {}\n", typed.display()),
+    ]);
+    let deadline = Instant::now() + LONG;
+    while std::fs::read_to_string(&typed).map_or(true, |t| t != "tandem-window\n") {
+        assert!(
+            Instant::now() < deadline,
+            "the typed command did not run\n{}",
+            viewer.report()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = xev.kill();
+    let _ = xev.wait();
+}
+
+#[test]
+fn an_interactive_click_is_sent_at_the_mapped_desktop_pixel() {
     let dir = tempfile::tempdir().unwrap();
     let node = NodeProcess::start(dir.path(), &config(dir.path(), (320, 200, 3, 5), 0, ""));
     let x = XServer::start(900, 700);
@@ -331,8 +429,14 @@ fn the_viewer_fails_over_to_the_next_address_and_keeps_receiving() {
     let ticket = first.ticket.clone();
 
     let x = XServer::start(800, 600);
-    let mut viewer = window_viewer(dir.path(), &x, &first, &["--scale", "1:1"]);
+    let mut viewer = window_viewer(
+        dir.path(),
+        &x,
+        &first,
+        &["--scale", "1:1", "--request-control"],
+    );
     viewer.wait_line(&format!("connected to 127.0.0.1:{p1}"), LONG);
+    viewer.wait_line("control level: interactive", LONG);
     let window = x.wait_window("tandem-viewer");
     let before = SyntheticDesktop::new(seed, w, h).render(5);
     wait_for_picture(&x, window, &before, dir.path(), "first node");
@@ -346,6 +450,22 @@ fn the_viewer_fails_over_to_the_next_address_and_keeps_receiving() {
     let second = NodeProcess::start(dir.path(), &second_cfg);
     viewer.wait_line(&format!("reconnecting to 127.0.0.1:{p2}"), LONG);
     viewer.wait_line(&format!("connected to 127.0.0.1:{p2}"), LONG);
+    // A new attendee on the new node, which asks again for the level it held.
+    let deadline = Instant::now() + LONG;
+    while viewer
+        .lines()
+        .iter()
+        .filter(|l| l.as_str() == "control level: interactive")
+        .count()
+        < 2
+    {
+        assert!(
+            Instant::now() < deadline,
+            "interactive control not asked for again: {}",
+            viewer.report()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let after = SyntheticDesktop::new(seed, w, h).render(40);
     assert_ne!(differing_pixels(&before, &after), 0);
     wait_for_picture(&x, window, &after, dir.path(), "after failover");

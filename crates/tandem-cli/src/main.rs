@@ -299,8 +299,7 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
         (Some(_), _) => return Ok(usage_error("--stall-seconds must be between 0 and 3600")),
         _ => None,
     };
-    if !args.headless && (args.type_text.is_some() || args.send_text.is_some() || stall.is_some())
-    {
+    if !args.headless && (args.type_text.is_some() || args.send_text.is_some() || stall.is_some()) {
         return Ok(usage_error(
             "--type, --send-text and --stall-after need --headless (in the window, type on the keyboard)",
         ));

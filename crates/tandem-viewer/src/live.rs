@@ -354,7 +354,8 @@ struct Client<F> {
     on_event: F,
     outcome: ViewerOutcome,
     deadline: Option<tokio::time::Instant>,
-    /// Level to ask for again after a reconnection.
+    /// Level asked for or held (above view): asked for again after a
+    /// reconnection. Cleared when denied, given back or taken back.
     wanted: Option<ControlLevel>,
     /// From the options: leave once it turns `true`.
     stop: Option<tokio::sync::watch::Receiver<bool>>,
@@ -663,11 +664,13 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
                             break End::Lost(line);
                         }
                         ServerMessage::ControlLevelChanged { level: new } => {
-                            level = new;
-                            (self.on_event)(ViewerEvent::Notice(format!("control level: {new}")));
-                            if self.wanted.is_some_and(|w| w <= new) {
+                            if self.wanted.is_some_and(|w| level >= w && new < w) {
+                                // The sharer took back what the attendee held:
+                                // a reconnection does not ask for it again.
                                 self.wanted = None;
                             }
+                            level = new;
+                            (self.on_event)(ViewerEvent::Notice(format!("control level: {new}")));
                             self.view.update(|s| {
                                 s.level = new;
                                 s.message = Some((format!("control level: {new}"), Instant::now()));

@@ -144,6 +144,13 @@ pub fn fill_outside(canvas: &mut Canvas<'_>, keep: Area, color: u32) {
     }
 }
 
+/// Halves the brightness of everything (a picture that is no longer live).
+pub fn dim(canvas: &mut Canvas<'_>) {
+    for p in canvas.pixels.iter_mut() {
+        *p = (*p >> 1) & 0x007f_7f7f;
+    }
+}
+
 /// Draws the pointer with its hot spot at desktop point `(x, y)`, scaled
 /// like the desktop, clipped to the drawn desktop. The image is BGRA with
 /// premultiplied alpha.

@@ -439,11 +439,15 @@ impl App {
             width: size.width,
             height: size.height,
         };
+        let connected = matches!(self.link, LinkState::Connected { .. });
         match &self.frame {
             Some(frame) => {
                 self.viewport.set_frame(frame.width(), frame.height());
                 self.scaler.draw(&mut canvas, frame, &self.viewport);
-                if self.show_pointer {
+                if !connected {
+                    // The picture is no longer live: dim it under the banner.
+                    render::dim(&mut canvas);
+                } else if self.show_pointer {
                     if let Some((shape, x, y)) = &self.pointer {
                         render::draw_cursor(&mut canvas, &self.viewport, shape, *x, *y);
                     }
