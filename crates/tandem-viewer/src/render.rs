@@ -322,7 +322,7 @@ mod tests {
 
     fn test_frame(w: u32, h: u32) -> Frame {
         let pixels = (0..w * h)
-            .map(|i| (i * 2_654_435_761) & 0x00ff_ffff)
+            .map(|i: u32| i.wrapping_mul(2_654_435_761) & 0x00ff_ffff)
             .collect();
         Frame::from_pixels(w, h, pixels).unwrap()
     }
