@@ -487,3 +487,39 @@ fn the_viewer_fails_over_to_the_next_address_and_keeps_receiving() {
     viewer.wait_line("disconnected: session closed", LONG);
     assert_eq!(viewer.wait_exit(LONG), Some(1), "{}", viewer.report());
 }
+
+#[test]
+fn a_window_viewer_that_never_reaches_the_node_retries_then_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeProcess::start(dir.path(), &config(dir.path(), (64, 64, 1, 5), 0, ""));
+    let port = tandem_tests::free_udp_port();
+    let dead = node
+        .ticket
+        .replacen(&node.quic_addr, &format!("127.0.0.1:{port}"), 1);
+    let x = XServer::start(640, 480);
+    let mut viewer = ViewerProcess::spawn(
+        dir.path(),
+        &[("DISPLAY", x.display()), ("WAYLAND_DISPLAY", "")],
+        &[
+            &dead,
+            "--name",
+            "lost",
+            "--password",
+            &node.password,
+            "--seconds",
+            "12",
+        ],
+    );
+    // It keeps trying (with backoff) while the window is open...
+    viewer.wait_line("retrying in", LONG);
+    x.wait_window("tandem-viewer");
+    // ...and a script's deadline ends it with the reason.
+    assert_eq!(viewer.wait_exit(LONG), Some(1), "{}", viewer.report());
+    assert!(
+        viewer
+            .report()
+            .contains("tandem: error: cannot reach the node"),
+        "{}",
+        viewer.report()
+    );
+}

@@ -136,7 +136,11 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TANDEM_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,tandem_node=info")),
+                // winit warns about harmless X server quirks (no XSETTINGS
+                // owner, a 0 mm screen) that say nothing to a user.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new("warn,tandem_node=info,winit=error")
+                }),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -417,6 +417,8 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
         let mut rounds = 0u32;
         let mut lost_why: Option<String> = None;
         let mut ever_joined = false;
+        // Why the last round of attempts failed, if one did.
+        let mut unreachable: Option<String> = None;
         loop {
             let mut failures = Vec::new();
             let mut mismatch = None;
@@ -438,7 +440,9 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
                 });
                 let result = tokio::select! {
                     r = attempt(&endpoint, &self.options, i, ever_joined) => r,
-                    () = wait_leave(&mut self.commands, self.deadline, &mut self.stop, &mut self.wanted) => return Ok(()),
+                    () = wait_leave(&mut self.commands, self.deadline, &mut self.stop, &mut self.wanted) => {
+                        return gave_up(ever_joined, &unreachable);
+                    }
                 };
                 match result {
                     Ok(found) => {
@@ -462,9 +466,10 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
                     }
                 }
                 rounds += 1;
+                unreachable = Some(failures.join("; "));
                 let why = format!("cannot reach the node: {}", failures.join("; "));
                 if !self.back_off(rounds, why).await {
-                    return Ok(());
+                    return gave_up(ever_joined, &unreachable);
                 }
                 continue;
             };
@@ -736,6 +741,15 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
     }
 }
 
+/// The end of a viewer stopped while connecting: one that never joined
+/// after a failed round reports why it could not (scripts see exit status 1).
+fn gave_up(ever_joined: bool, unreachable: &Option<String>) -> Result<(), ViewerError> {
+    match unreachable {
+        Some(why) if !ever_joined => Err(ViewerError::Unreachable(why.clone())),
+        _ => Ok(()),
+    }
+}
+
 /// Resolves when the window asks to leave or the deadline passes (both
 /// mean "stop"). Input queued meanwhile is dropped, since there is no
 /// connection to send it on; a control request is remembered for the next
@@ -776,6 +790,7 @@ async fn attempt(
             Err(e @ ViewerError::FingerprintMismatch { .. }) => {
                 return Err(AttemptError::Mismatch(e))
             }
+            Err(ViewerError::Unreachable(why)) => return Err(AttemptError::Retry(why)),
             Err(e) => return Err(AttemptError::Retry(e.to_string())),
         };
     match connection::join(&conn, ticket, &options.name, &options.password).await {
