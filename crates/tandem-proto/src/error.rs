@@ -71,4 +71,21 @@ pub enum ProtoError {
     /// A cursor shape is malformed.
     #[error("invalid cursor shape: {0}")]
     InvalidCursor(&'static str),
+    /// A channel name is empty, too long or uses characters outside `A-Z a-z 0-9 . _ -`.
+    #[error("invalid channel name: expected 1 to 64 characters from A-Z a-z 0-9 . _ -")]
+    InvalidChannelName,
+    /// Channel flags with bits this version does not know.
+    #[error("invalid channel flags {0:#x}: only 0x1 (uncompressed) is known")]
+    InvalidChannelFlags(u32),
+    /// A channel message is larger than [`crate::MAX_CHANNEL_MESSAGE`].
+    #[error("channel message of {len} bytes exceeds the {max}-byte limit")]
+    ChannelMessageTooLarge {
+        /// Size in bytes.
+        len: usize,
+        /// The limit in bytes.
+        max: usize,
+    },
+    /// A channel stream header is cut short.
+    #[error("channel stream header cut short: expected a kind byte and a 4-byte channel id")]
+    InvalidChannelHeader,
 }

@@ -14,11 +14,15 @@
 //! - one unidirectional stream per graphics update, server → client,
 //!   starting with [`graphics_stream_header`] and read with
 //!   [`parse_uni_stream`];
+//! - one unidirectional stream per joined virtual channel and direction,
+//!   starting with [`channel_stream_header`] and carrying [`ChannelFrame`]s
+//!   (see the `channel` module);
 //! - QUIC datagrams, server → client, carrying the pointer position
 //!   ([`CursorPosition`]); the pointer image is a control message.
 //!
 //! A viewer learns where to connect from a [`ConnectionString`].
 
+mod channel;
 mod cursor;
 mod error;
 mod fingerprint;
@@ -27,6 +31,12 @@ mod message;
 mod stream;
 mod ticket;
 
+pub use channel::{
+    channel_stream_header, check_channel_name, is_valid_channel_name, parse_channel_header,
+    ChannelAccess, ChannelFlags, ChannelFrame, ChannelInfo, ChannelPriority,
+    ParseChannelAccessError, CHANNEL_HEADER_LEN, CLIPBOARD_CHANNEL, MAX_CHANNEL_MESSAGE,
+    MAX_CHANNEL_NAME_LEN, STREAM_KIND_CHANNEL,
+};
 pub use cursor::{
     CursorPosition, CursorShape, DATAGRAM_KIND_CURSOR, MAX_CURSOR_SIDE, MAX_DATAGRAM_LEN,
 };

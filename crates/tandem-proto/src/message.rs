@@ -356,6 +356,13 @@ pub enum ClientMessage {
         /// Free text for the log.
         reason: String,
     },
+    /// Join the sharer's channel of this name (the node answers
+    /// `ChannelJoined` or `ChannelJoinRefused`); data then flows on channel
+    /// streams.
+    ChannelJoin {
+        /// Channel name.
+        name: String,
+    },
 }
 
 /// Server -> client, on the control stream. Only ever append variants.
@@ -409,6 +416,37 @@ pub enum ServerMessage {
     },
     /// A pointer image; positions naming its id follow as datagrams.
     CursorShape(crate::CursorShape),
+    /// Answer to `ChannelJoin`: the channel, with this attendee's access.
+    ChannelJoined(crate::ChannelInfo),
+    /// Answer to `ChannelJoin`: no such channel (or the name is invalid).
+    ChannelJoinRefused {
+        /// Name asked for.
+        name: String,
+        /// Why, for the user.
+        message: String,
+    },
+    /// The sharer changed this attendee's access to a joined channel.
+    ChannelAccessChanged {
+        /// Channel id.
+        channel: u32,
+        /// New access.
+        access: crate::ChannelAccess,
+    },
+    /// Messages for this attendee on a channel were dropped because its
+    /// queue was full (also marked in the channel stream where they were lost).
+    ChannelOverflow {
+        /// Channel id.
+        channel: u32,
+        /// Messages dropped since the last notice.
+        dropped: u64,
+    },
+    /// A message from this attendee on a channel was refused.
+    ChannelWriteRefused {
+        /// Channel id.
+        channel: u32,
+        /// Why, for the user.
+        message: String,
+    },
 }
 
 #[cfg(test)]
