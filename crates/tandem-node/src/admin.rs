@@ -549,6 +549,8 @@ pub struct AdminState {
     pub metrics: Arc<Metrics>,
     /// Event stream.
     pub events: EventBus,
+    /// Virtual channels.
+    pub channels: Arc<crate::channels::ChannelHub>,
 }
 
 #[derive(Clone)]

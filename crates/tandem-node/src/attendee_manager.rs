@@ -1392,6 +1392,8 @@ impl Handler<FromAttendee> for AttendeeManager {
                     "protocol error: second hello",
                 );
             }
+            // Channels are the ChannelHub's: the connection task hands joins there.
+            ClientMessage::ChannelJoin { .. } => {}
         }
     }
 }

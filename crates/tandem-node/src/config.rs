@@ -157,6 +157,13 @@ pub struct SessionConfig {
     pub default_control_level: ControlLevel,
     /// How control requests are answered.
     pub control_policy: ControlPolicy,
+    /// Share the text clipboard between an X11 desktop and interactive
+    /// attendees (the API's `EnableClipboardRedirect`); off by default, and
+    /// switchable at run time through the admin API.
+    pub clipboard: bool,
+    /// Largest clipboard text carried, in bytes (at most one channel
+    /// message, 65520); larger copies are refused with an event.
+    pub clipboard_max_bytes: usize,
 }
 
 /// The invitation created when the node starts.
@@ -224,6 +231,8 @@ impl Default for SessionConfig {
             frame_interval_ms: 33,
             default_control_level: ControlLevel::View,
             control_policy: ControlPolicy::Ask,
+            clipboard: false,
+            clipboard_max_bytes: tandem_proto::MAX_CHANNEL_MESSAGE,
         }
     }
 }
@@ -305,6 +314,12 @@ impl NodeConfig {
             return bad(
                 "session.default_control_level may be none or view, never interactive".into(),
             );
+        }
+        if s.clipboard_max_bytes == 0 || s.clipboard_max_bytes > tandem_proto::MAX_CHANNEL_MESSAGE {
+            return bad(format!(
+                "session.clipboard_max_bytes must be between 1 and {}",
+                tandem_proto::MAX_CHANNEL_MESSAGE
+            ));
         }
         if s.name.is_empty() || s.name.len() > 128 {
             return bad("session.name must be 1 to 128 bytes".into());

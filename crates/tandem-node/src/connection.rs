@@ -27,6 +27,7 @@ use crate::attendee_manager::{
     Admitted, AttendeeCommand, AttendeeManager, FromAttendee, Join, Left,
 };
 use crate::capture_actor::CursorReceiver;
+use crate::channels::{AttendeeChannels, ChannelHub};
 use crate::encoder_actor::{CatchUp, EncoderActor, PublishedUpdate, UpdateReceiver};
 use crate::metrics::Metrics;
 
@@ -61,6 +62,8 @@ pub struct ConnectionContext {
     pub metrics: Arc<Metrics>,
     /// Becomes `true` when the node stops.
     pub shutdown: watch::Receiver<bool>,
+    /// Virtual channels.
+    pub channels: Arc<ChannelHub>,
 }
 
 /// Serves one incoming connection to its end.
@@ -148,6 +151,13 @@ async fn serve_admitted(
     } = admitted;
     let attendee = welcome.attendee_id;
     tracing::info!(%peer, %user, attendee, "attendee admitted");
+    let AttendeeChannels {
+        notices: mut channel_notices,
+        streams: mut channel_streams,
+    } = ctx
+        .channels
+        .attach(&welcome.session, attendee, level.clone());
+    let _detach = DetachOnDrop(ctx.channels.clone(), attendee);
     if write_message(&mut control_tx, &ServerMessage::Welcome(welcome))
         .await
         .is_err()
@@ -183,10 +193,12 @@ async fn serve_admitted(
     let graphics = sender.run(bytes_tx);
 
     let manager = ctx.manager.clone();
+    let hub = ctx.channels.clone();
     let control_in = async move {
         loop {
             match reader.next::<ClientMessage>().await {
                 Ok(Some(ClientMessage::Bye { .. })) => return DisconnectReason::ByAttendee,
+                Ok(Some(ClientMessage::ChannelJoin { name })) => hub.join(attendee, &name),
                 Ok(Some(msg)) => manager.do_send(FromAttendee { attendee, msg }),
                 Ok(None) => return DisconnectReason::ByAttendee,
                 Err(error) => {
@@ -203,6 +215,12 @@ async fn serve_admitted(
         loop {
             let cmd = tokio::select! {
                 cmd = commands.recv() => cmd,
+                Some(notice) = channel_notices.recv() => {
+                    if write_message(&mut control_tx, &notice).await.is_err() {
+                        return (DisconnectReason::Error, true);
+                    }
+                    continue;
+                }
                 shape = pointer.next() => {
                     if let Some(shape) = shape {
                         let msg = ServerMessage::CursorShape(shape);
@@ -233,8 +251,34 @@ async fn serve_admitted(
         (DisconnectReason::Error, false)
     };
 
+    // Channel streams: one writer task per joined channel, one reader task
+    // per stream the attendee opens; each blocks only on its own stream.
+    let channel_out = async {
+        while let Some(out) = channel_streams.recv().await {
+            tokio::spawn(crate::channel_streams::write_channel(
+                conn.clone(),
+                out,
+                attendee,
+            ));
+        }
+        std::future::pending::<()>().await
+    };
+    let channel_in = async {
+        while let Ok(recv) = conn.accept_uni().await {
+            tokio::spawn(crate::channel_streams::read_channel(
+                recv,
+                ctx.channels.clone(),
+                attendee,
+            ));
+        }
+        std::future::pending::<()>().await
+    };
+
     let mut shutdown = ctx.shutdown.clone();
     let (reason, tell_manager) = tokio::select! {
+        // Neither ends: they wait forever once their source is done.
+        () = channel_out => (DisconnectReason::Error, true),
+        () = channel_in => (DisconnectReason::Error, true),
         reason = control_in => (reason, true),
         (reason, tell) = control_out => (reason, tell),
         _ = graphics => (DisconnectReason::Error, true),
@@ -268,6 +312,15 @@ async fn serve_admitted(
         conn.close(close_code::NORMAL.into(), b"closed");
     }
     Ok(())
+}
+
+/// Removes the attendee from the channel hub when the connection task ends.
+struct DetachOnDrop(Arc<ChannelHub>, u64);
+
+impl Drop for DetachOnDrop {
+    fn drop(&mut self) {
+        self.0.detach(self.1);
+    }
 }
 
 /// Why a connection the node did not close ended: the attendee closed it,

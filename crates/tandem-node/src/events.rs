@@ -137,6 +137,45 @@ pub enum SessionEvent {
         /// The window.
         window: WindowSummary,
     },
+    /// An attendee sent data on a channel (`OnChannelDataReceived`).
+    ChannelDataReceived {
+        /// Session id.
+        session: String,
+        /// Channel name.
+        channel: String,
+        /// Sender.
+        attendee: u64,
+        /// Message size in bytes.
+        bytes: usize,
+    },
+    /// The sharer sent data on a channel (`OnChannelDataSent`).
+    ChannelDataSent {
+        /// Session id.
+        session: String,
+        /// Channel name.
+        channel: String,
+        /// The one attendee addressed, or none for every reader.
+        attendee: Option<u64>,
+        /// Message size in bytes.
+        bytes: usize,
+        /// Attendees whose queue took the message.
+        queued: usize,
+        /// Attendees whose queue was full: the message was dropped for them.
+        dropped: usize,
+    },
+    /// Clipboard text went between the desktop and attendees.
+    ClipboardTransferred {
+        /// Session id.
+        session: String,
+        /// `to_attendees` (copied on the desktop) or `to_desktop` (pasted by an attendee).
+        direction: String,
+        /// The attendee that sent it (`to_desktop`).
+        attendee: Option<u64>,
+        /// Text size in bytes.
+        bytes: usize,
+        /// Whether it went through (false: refused, e.g. over the size limit).
+        delivered: bool,
+    },
     /// Something failed (`OnError`).
     Error {
         /// Session id, when the error concerns one.
@@ -219,6 +258,9 @@ impl SessionEvent {
             Self::WindowOpened { .. } => "window_opened",
             Self::WindowClosed { .. } => "window_closed",
             Self::WindowUpdated { .. } => "window_updated",
+            Self::ChannelDataReceived { .. } => "channel_data_received",
+            Self::ChannelDataSent { .. } => "channel_data_sent",
+            Self::ClipboardTransferred { .. } => "clipboard_transferred",
             Self::Error { .. } => "error",
         }
     }
@@ -240,7 +282,10 @@ impl SessionEvent {
             | Self::ApplicationClosed { session, .. }
             | Self::WindowOpened { session, .. }
             | Self::WindowClosed { session, .. }
-            | Self::WindowUpdated { session, .. } => Some(session),
+            | Self::WindowUpdated { session, .. }
+            | Self::ChannelDataReceived { session, .. }
+            | Self::ChannelDataSent { session, .. }
+            | Self::ClipboardTransferred { session, .. } => Some(session),
             Self::Error { session, .. } => session.as_deref(),
         }
     }
@@ -252,7 +297,11 @@ impl SessionEvent {
             | Self::AttendeeDisconnected { attendee, .. }
             | Self::AttendeeUpdated { attendee, .. }
             | Self::ControlLevelChangeRequested { attendee, .. }
-            | Self::ControlLevelChangeAnswered { attendee, .. } => Some(*attendee),
+            | Self::ControlLevelChangeAnswered { attendee, .. }
+            | Self::ChannelDataReceived { attendee, .. } => Some(*attendee),
+            Self::ChannelDataSent { attendee, .. } | Self::ClipboardTransferred { attendee, .. } => {
+                *attendee
+            }
             _ => None,
         }
     }

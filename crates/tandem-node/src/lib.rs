@@ -13,6 +13,9 @@
 pub mod admin;
 pub mod attendee_manager;
 pub mod capture_actor;
+pub mod channel_streams;
+pub mod channels;
+pub mod clipboard_bridge;
 pub mod config;
 pub mod connection;
 pub mod encoder_actor;
@@ -110,6 +113,8 @@ pub struct Node {
     pub metrics: Arc<Metrics>,
     /// Event stream.
     pub events: EventBus,
+    /// Virtual channels (create, set access, send, subscribe).
+    pub channels: Arc<channels::ChannelHub>,
     transport: Addr<TransportActor>,
     launcher: SessionLauncher,
     admin: admin::AdminServer,
@@ -161,6 +166,10 @@ impl Node {
             })
         };
 
+        let channels = Arc::new(channels::ChannelHub::new(
+            metrics.clone(),
+            Some(registry_actor.clone()),
+        ));
         // The manager needs the advertised addresses, which need the bound
         // port: create its context first, bind, then start it.
         let manager_ctx = Context::<AttendeeManager>::new();
@@ -170,6 +179,7 @@ impl Node {
             &identity,
             manager_addr.clone(),
             metrics.clone(),
+            channels.clone(),
         )?;
         let quic_addr = transport.local_addr();
         let advertise = advertised_addresses(&config, quic_addr);
@@ -185,6 +195,7 @@ impl Node {
             metrics: metrics.clone(),
             defaults: config.clone(),
             arbiters: Arc::new(std::sync::Mutex::new(Vec::new())),
+            channels: channels.clone(),
         };
         let admin = admin::AdminServer::start(
             &config,
@@ -194,6 +205,7 @@ impl Node {
                 registry: registry_actor.clone(),
                 metrics: metrics.clone(),
                 events: events.clone(),
+                channels: channels.clone(),
             },
         )?;
         let (admin_addr, metrics_addr) = (admin.local_addr(), admin.metrics_addr());
@@ -203,6 +215,7 @@ impl Node {
             registry: registry_actor,
             metrics,
             events,
+            channels,
             transport,
             launcher,
             admin,
@@ -313,6 +326,7 @@ pub struct SessionLauncher {
     /// The node's configuration: defaults for sessions opened later.
     defaults: NodeConfig,
     arbiters: Arc<std::sync::Mutex<Vec<Arbiter>>>,
+    channels: Arc<channels::ChannelHub>,
 }
 
 /// What to share in a session opened at run time.
@@ -436,6 +450,20 @@ impl SessionLauncher {
                 invitations,
             })
             .await??;
+        let clipboard = self.channels.open_session(
+            &info.id,
+            config.session.clipboard,
+            config.session.clipboard_max_bytes,
+        );
+        if config.source.kind == SourceKind::X11 {
+            clipboard_bridge::start(
+                self.channels.clone(),
+                &info.id,
+                config.source.display.clone(),
+                clipboard,
+                config.session.clipboard_max_bytes,
+            );
+        }
         Ok(info)
     }
 }

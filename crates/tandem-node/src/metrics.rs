@@ -56,6 +56,10 @@ pub struct Metrics {
     pub sessions_open: IntGauge,
     /// Events emitted by kind.
     pub events: IntCounterVec,
+    /// Virtual-channel messages by direction and result.
+    pub channel_messages: IntCounterVec,
+    /// Virtual-channel bytes by direction (delivered to a queue or accepted).
+    pub channel_bytes: IntCounterVec,
 }
 
 fn ms_buckets() -> Vec<f64> {
@@ -188,6 +192,16 @@ impl Metrics {
             connections: gauge("tandem_connections", "Open QUIC connections"),
             sessions_open: gauge("tandem_sessions_open", "Sharing sessions open on this node"),
             events: counter_vec("tandem_events_total", "Session events by kind", &["kind"]),
+            channel_messages: counter_vec(
+                "tandem_channel_messages_total",
+                "Virtual-channel messages by direction (to_attendee, from_attendee) and result (queued, dropped, refused, accepted)",
+                &["direction", "result"],
+            ),
+            channel_bytes: counter_vec(
+                "tandem_channel_bytes_total",
+                "Virtual-channel bytes queued to attendees or accepted from them",
+                &["direction"],
+            ),
             registry,
         }
     }

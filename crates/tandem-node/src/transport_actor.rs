@@ -37,6 +37,7 @@ impl TransportActor {
         identity: &Identity,
         manager: Addr<AttendeeManager>,
         metrics: Arc<Metrics>,
+        channels: Arc<crate::channels::ChannelHub>,
     ) -> Result<Self, NodeError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -61,6 +62,7 @@ impl TransportActor {
             manager,
             metrics,
             shutdown: shutdown_rx,
+            channels,
         });
         let accept_endpoint = endpoint.clone();
         runtime.spawn(async move {

@@ -13,6 +13,7 @@
 //! - The top-level windows are tracked from `SubstructureNotify` events for
 //!   the application/window filter and its events.
 
+mod clipboard;
 mod grab;
 mod input;
 mod windows;
@@ -29,6 +30,7 @@ use x11rb::protocol::xproto::{self, ConnectionExt as _, EventMask, ImageOrder, W
 use x11rb::protocol::Event;
 use x11rb::rust_connection::RustConnection;
 
+pub use clipboard::{ClipboardCopy, X11Clipboard};
 pub use input::X11InputSink;
 
 use self::grab::Grabber;
