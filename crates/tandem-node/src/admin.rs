@@ -756,6 +756,7 @@ fn api_routes() -> actix_web::Scope {
         )
         .route("/control-requests/{id}/deny", web::post().to(deny_control))
         .route("/events", web::get().to(events))
+        .configure(crate::admin_channels::routes)
 }
 
 async fn require_token(

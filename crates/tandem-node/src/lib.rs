@@ -11,6 +11,7 @@
 //! for the messages and invariants.
 
 pub mod admin;
+pub mod admin_channels;
 pub mod attendee_manager;
 pub mod capture_actor;
 pub mod channel_streams;
