@@ -727,6 +727,12 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
                         other @ (ServerMessage::Welcome(_) | ServerMessage::Rejected { .. }) => {
                             break End::Lost(format!("protocol error: unexpected {other:?}"));
                         }
+                        // The window joins no channel; the node sends none of these.
+                        ServerMessage::ChannelJoined(_)
+                        | ServerMessage::ChannelJoinRefused { .. }
+                        | ServerMessage::ChannelAccessChanged { .. }
+                        | ServerMessage::ChannelOverflow { .. }
+                        | ServerMessage::ChannelWriteRefused { .. } => {}
                     }
                 }
             }
