@@ -4,6 +4,7 @@
 //! errors are one line on stderr.
 
 mod admin_client;
+mod channel_bridge;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -122,6 +123,11 @@ struct ViewArgs {
     /// the control level (the node must drop it unless interactive).
     #[arg(long, hide = true)]
     send_text: Option<String>,
+    /// Join this virtual channel and bridge it to stdin/stdout, one message
+    /// per line (implies --headless; status lines go to stderr). The
+    /// clipboard is the channel `clipboard`.
+    #[arg(long)]
+    channel: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -303,18 +309,28 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
         (Some(_), _) => return Ok(usage_error("--stall-seconds must be between 0 and 3600")),
         _ => None,
     };
-    if !args.headless && (args.type_text.is_some() || args.send_text.is_some() || stall.is_some()) {
+    if !(args.headless || args.channel.is_some()) && (args.type_text.is_some() || args.send_text.is_some() || stall.is_some()) {
         return Ok(usage_error(
             "--type, --send-text and --stall-after need --headless (in the window, type on the keyboard)",
         ));
     }
+    if let Some(name) = &args.channel {
+        if !tandem_proto::is_valid_channel_name(name) {
+            return Ok(usage_error(
+                "--channel must be 1 to 64 characters from A-Z a-z 0-9 . _ -",
+            ));
+        }
+        // stdout carries the channel's data alone.
+        EVENTS_TO_STDERR.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    let headless = args.headless || args.channel.is_some();
     let request_control = args.request_control.then_some(ControlLevel::Interactive);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    let result = if args.headless {
+    let result = if headless {
         let options = ViewerOptions {
             ticket,
             name: args.name,
@@ -335,7 +351,10 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
                 .collect(),
             stop: None,
         };
-        runtime.block_on(tandem_viewer::run(options, print_event))
+        let link = args
+            .channel
+            .map(|name| channel_bridge::start(name, runtime.handle()));
+        runtime.block_on(tandem_viewer::run_with_channel(options, link, print_event))
     } else {
         let mut live = LiveOptions::new(ticket, args.name, args.password);
         live.request_control = request_control;
@@ -367,10 +386,25 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
     finish_view(&outcome, args.snapshot.as_deref())
 }
 
+/// Set with `--channel`: stdout then carries channel data only, and the
+/// event and summary lines go to stderr.
+static EVENTS_TO_STDERR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Prints one line on stdout, or on stderr when stdout carries a channel.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        if EVENTS_TO_STDERR.load(std::sync::atomic::Ordering::Relaxed) {
+            eprintln!($($arg)*)
+        } else {
+            println!($($arg)*)
+        }
+    };
+}
+
 /// One line per event on stdout (scripts and tests read them).
 fn print_event(event: ViewerEvent) {
     match event {
-        ViewerEvent::Connected { addr, welcome } => println!(
+        ViewerEvent::Connected { addr, welcome } => say!(
             "connected to {addr} as attendee {} in session {} ({}x{}, control level {}{})",
             welcome.attendee_id,
             welcome.session,
@@ -383,7 +417,7 @@ fn print_event(event: ViewerEvent) {
                 ""
             }
         ),
-        ViewerEvent::Notice(line) => println!("{line}"),
+        ViewerEvent::Notice(line) => say!("{line}"),
         ViewerEvent::Update { .. } | ViewerEvent::Cursor { .. } => {}
     }
     use std::io::Write;
@@ -395,12 +429,12 @@ fn finish_view(
     outcome: &ViewerOutcome,
     snapshot: Option<&std::path::Path>,
 ) -> anyhow::Result<ExitCode> {
-    println!(
+    say!(
         "received {} updates ({} key frames, {} catch-ups), last seq {}",
         outcome.updates, outcome.key_frames, outcome.catch_ups, outcome.last_seq
     );
     if let Some(cursor) = outcome.cursor {
-        println!(
+        say!(
             "cursor at {},{} {} after {} moves ({} shapes)",
             cursor.x,
             cursor.y,
@@ -413,7 +447,7 @@ fn finish_view(
         match &outcome.frame {
             Some(frame) => {
                 tandem_viewer::write_png(frame, path)?;
-                println!(
+                say!(
                     "snapshot {}x{} written to {}",
                     frame.width(),
                     frame.height(),

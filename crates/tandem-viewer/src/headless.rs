@@ -6,21 +6,33 @@
 use std::time::Duration;
 
 use tandem_codec::Decoder;
-use tandem_proto::{ClientMessage, ControlLevel, InputEvent, ServerMessage};
+use tandem_proto::{ClientMessage, ControlLevel, InputEvent, ServerMessage, STREAM_KIND_CHANNEL};
 use tandem_transport::{write_message, TransportError};
 
+use crate::channels::{self, ChannelLink, Outgoing};
 use crate::connection::{self, lost};
 use crate::{keysym_of, ViewerError, ViewerEvent, ViewerOptions, ViewerOutcome};
 
 /// Joins and views until a stop condition, the node's goodbye or an error.
 pub async fn run(
     options: ViewerOptions,
+    on_event: impl FnMut(ViewerEvent),
+) -> Result<ViewerOutcome, ViewerError> {
+    run_with_channel(options, None, on_event).await
+}
+
+/// Like [`run`], and also joins a virtual channel: `link.outgoing` is sent
+/// to the sharer, the sharer's messages go to `link.incoming`. A channel the
+/// node refuses to join ends viewing with [`ViewerError::Protocol`].
+pub async fn run_with_channel(
+    options: ViewerOptions,
+    link: Option<ChannelLink>,
     mut on_event: impl FnMut(ViewerEvent),
 ) -> Result<ViewerOutcome, ViewerError> {
     let config = connection::viewer_transport();
     let endpoint = connection::endpoint(&config)?;
     let (conn, addr) = connection::connect_any(&endpoint, &options.ticket, &config).await?;
-    let result = view(&conn, addr, &options, &mut on_event).await;
+    let result = view(&conn, addr, &options, link, &mut on_event).await;
     connection::close(&endpoint, &conn).await;
     result
 }
@@ -29,6 +41,7 @@ async fn view(
     conn: &quinn::Connection,
     addr: std::net::SocketAddr,
     options: &ViewerOptions,
+    link: Option<ChannelLink>,
     on_event: &mut impl FnMut(ViewerEvent),
 ) -> Result<ViewerOutcome, ViewerError> {
     let connection::Joined {
@@ -56,6 +69,23 @@ async fn view(
             .await
             .map_err(lost)?;
     }
+    let (channel_name, mut channel_out, channel_in) = match link {
+        Some(ChannelLink {
+            name,
+            outgoing,
+            incoming,
+        }) => {
+            write_message(
+                &mut control_tx,
+                &ClientMessage::ChannelJoin { name: name.clone() },
+            )
+            .await
+            .map_err(lost)?;
+            (Some(name), Some(outgoing), Some(incoming))
+        }
+        None => (None, None, None),
+    };
+    let mut joined: Option<Outgoing> = None;
     let mut stop = options.stop.clone();
     let mut pending_text = options.type_text.clone();
     let mut outcome = ViewerOutcome::default();
@@ -94,11 +124,42 @@ async fn view(
         tokio::select! {
             _ = tokio::time::sleep_until(sleep_until), if deadline.is_some() => break,
             _ = wait_stop(&mut stop) => break,
+            Some(data) = async {
+                match channel_out.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            }, if joined.is_some() => {
+                if let Some(out) = joined.as_mut() {
+                    out.send(conn, data).await?;
+                }
+            }
             stream = conn.accept_uni() => {
                 let mut stream = stream.map_err(lost)?;
-                let Some(bytes) = connection::read_update(&mut stream).await? else {
+                let mut kind = [0u8; 1];
+                match stream.read_exact(&mut kind).await {
+                    Ok(()) => {}
+                    // Abandoned before its first byte (the node is ending the connection).
+                    Err(quinn::ReadExactError::ReadError(quinn::ReadError::Reset(_))) => continue,
+                    Err(e) => return Err(lost(e)),
+                }
+                if kind[0] == STREAM_KIND_CHANNEL {
+                    let mut id = [0u8; 4];
+                    stream.read_exact(&mut id).await.map_err(lost)?;
+                    match &channel_in {
+                        Some(tx) => {
+                            tokio::spawn(channels::forward_incoming(stream, tx.clone()));
+                        }
+                        None => return Err(ViewerError::Protocol("a channel stream for no joined channel".into())),
+                    }
+                    continue;
+                }
+                let Some(rest) = connection::read_update(&mut stream).await? else {
                     continue;
                 };
+                let mut bytes = Vec::with_capacity(rest.len() + 1);
+                bytes.push(kind[0]);
+                bytes.extend_from_slice(&rest);
                 let event = connection::apply_update(&mut decoder, &bytes, &mut outcome)?;
                 on_event(event);
             }
@@ -134,6 +195,26 @@ async fn view(
                     Ok(Some(ServerMessage::CursorShape(shape))) => {
                         shape.validate().map_err(|e| ViewerError::Protocol(e.to_string()))?;
                         outcome.cursor_shapes.insert(shape.id, shape);
+                    }
+                    Ok(Some(ServerMessage::ChannelJoined(info))) => {
+                        info.validate().map_err(|e| ViewerError::Protocol(e.to_string()))?;
+                        if channel_name.as_deref() != Some(info.name.as_str()) {
+                            return Err(ViewerError::Protocol(format!("joined channel {} that was not asked for", info.name)));
+                        }
+                        on_event(ViewerEvent::Notice(format!("channel {} joined (access {})", info.name, info.access)));
+                        joined = Some(Outgoing::new(info.id));
+                    }
+                    Ok(Some(ServerMessage::ChannelJoinRefused { name, message })) => {
+                        return Err(ViewerError::Protocol(format!("cannot join channel {name}: {message}")));
+                    }
+                    Ok(Some(ServerMessage::ChannelAccessChanged { access, .. })) => {
+                        on_event(ViewerEvent::Notice(format!("channel access: {access}")));
+                    }
+                    Ok(Some(ServerMessage::ChannelOverflow { .. })) => {
+                        on_event(ViewerEvent::Notice("channel: messages dropped by the node (this viewer's queue was full)".into()));
+                    }
+                    Ok(Some(ServerMessage::ChannelWriteRefused { message, .. })) => {
+                        on_event(ViewerEvent::Notice(format!("channel write refused: {message}")));
                     }
                     Ok(Some(other)) => return Err(ViewerError::Protocol(format!("unexpected {other:?}"))),
                     Ok(None) => return Err(lost("the node closed the control stream")),

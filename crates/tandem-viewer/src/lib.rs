@@ -10,6 +10,7 @@
 //!   thread, hands frames over latest-wins and reconnects (next address of
 //!   the connection string, then backoff).
 
+pub mod channels;
 mod connection;
 pub mod geometry;
 mod headless;
@@ -29,7 +30,8 @@ use tandem_proto::{
 };
 use thiserror::Error;
 
-pub use headless::run;
+pub use channels::{ChannelIncoming, ChannelLink};
+pub use headless::{run, run_with_channel};
 pub use keys::keysym_of;
 pub use snapshot::{read_png, write_png};
 
