@@ -282,7 +282,34 @@ impl ChannelHub {
             .ok_or_else(|| not_found("session", session))?;
         s.clipboard.store(enabled, Ordering::Relaxed);
         tracing::info!(session, enabled, "clipboard sharing switched");
+        for (&a, link) in inner.attendees.iter().filter(|(_, l)| l.session == session) {
+            Self::tell_clipboard_access(s, link, a);
+        }
         Ok(())
+    }
+
+    /// Tells an attendee that joined the clipboard channel its access there.
+    fn tell_clipboard_access(s: &SessionChannels, link: &Link, attendee: u64) {
+        let Some(c) = s.channels.get(&CLIPBOARD_CHANNEL_ID) else {
+            return;
+        };
+        if link.joined.contains_key(&CLIPBOARD_CHANNEL_ID) {
+            let _ = link.notices.try_send(ServerMessage::ChannelAccessChanged {
+                channel: CLIPBOARD_CHANNEL_ID,
+                access: effective_access(s, c, link, attendee),
+            });
+        }
+    }
+
+    /// The attendee's control level changed: its clipboard access follows.
+    pub fn level_changed(&self, attendee: u64) {
+        tracing::debug!(attendee, "control level changed: clipboard access");
+        let inner = self.lock();
+        if let Some(link) = inner.attendees.get(&attendee) {
+            if let Some(s) = inner.sessions.get(&link.session) {
+                Self::tell_clipboard_access(s, link, attendee);
+            }
+        }
     }
 
     /// Whether clipboard sharing is on, and its size limit.

@@ -158,6 +158,7 @@ async fn serve_admitted(
         .channels
         .attach(&welcome.session, attendee, level.clone());
     let _detach = DetachOnDrop(ctx.channels.clone(), attendee);
+    let mut level_seen = level.clone();
     if write_message(&mut control_tx, &ServerMessage::Welcome(welcome))
         .await
         .is_err()
@@ -254,7 +255,20 @@ async fn serve_admitted(
     // Channel streams: one writer task per joined channel, one reader task
     // per stream the attendee opens; each blocks only on its own stream.
     let channel_out = async {
-        while let Some(out) = channel_streams.recv().await {
+        let follow_level = async {
+            // The clipboard channel's access follows the control level.
+            while level_seen.changed().await.is_ok() {
+                ctx.channels.level_changed(attendee);
+            }
+            std::future::pending::<()>().await
+        };
+        tokio::pin!(follow_level);
+        loop {
+            let out = tokio::select! {
+                out = channel_streams.recv() => out,
+                () = &mut follow_level => None,
+            };
+            let Some(out) = out else { break };
             tokio::spawn(crate::channel_streams::write_channel(
                 conn.clone(),
                 out,

@@ -553,3 +553,44 @@ async fn a_stuck_reader_delays_neither_graphics_nor_other_channels_nor_other_att
     .await;
     t.node.shutdown().await;
 }
+
+#[actix_rt::test]
+async fn clipboard_access_follows_the_control_level_and_the_switch() {
+    let t = start().await;
+    let hub = &t.node.channels;
+    assert_eq!(hub.clipboard(&t.session).unwrap().0, false, "off by default");
+    let mut c = Client::join(&t, "c", vec![]).await;
+    let info = c.join_channel("clipboard").await;
+    assert_eq!(info.access, ChannelAccess::None);
+    hub.set_clipboard(&t.session, true).unwrap();
+    // Still none: the attendee is not interactive.
+    t.node
+        .manager
+        .send(tandem_node::attendee_manager::SetControlLevel {
+            attendee: c.id,
+            level: tandem_proto::ControlLevel::Interactive,
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    eventually("clipboard read-write", || {
+        c.notices().iter().find_map(|n| match n {
+            ServerMessage::ChannelAccessChanged { access, .. }
+                if *access == ChannelAccess::ReadWrite =>
+            {
+                Some(())
+            }
+            _ => None,
+        })
+    })
+    .await;
+    write_message(
+        &mut c.control_tx,
+        &ClientMessage::RequestControl {
+            level: tandem_proto::ControlLevel::View,
+        },
+    )
+    .await
+    .unwrap();
+    t.node.shutdown().await;
+}
