@@ -5,7 +5,7 @@ CONFIG ?= configs/node.toml
 # driver, whose screen RandR can resize) and X clients for the X11 tests
 # (x11-utils brings xev), the libraries the viewer window loads at run time
 # (winit on X11), promtool for the metrics test.
-TEST_PACKAGES := xvfb xterm x11-apps xdotool x11-utils x11-xserver-utils xserver-xorg-core xserver-xorg-video-dummy libx11-6 libx11-xcb1 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0 prometheus
+TEST_PACKAGES := xvfb xterm x11-apps xdotool x11-utils x11-xserver-utils xserver-xorg-core xserver-xorg-video-dummy libx11-6 libx11-xcb1 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0 prometheus xclip
 APT_MARK := target/.test-packages-installed
 
 .PHONY: run test build lint deps bench x11-figures clean

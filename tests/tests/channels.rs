@@ -101,10 +101,7 @@ fn view_channel_bridges_stdin_and_stdout_to_the_sharer() {
     script.wait_stderr("channel access: read-write", PATIENCE);
 
     // What the script writes on stdin reaches the sharer's stream.
-    let arrivals = SseReader::open(
-        &format!("{}{base}/chat/messages", node.admin_url),
-        TOKEN,
-    );
+    let arrivals = SseReader::open(&format!("{}{base}/chat/messages", node.admin_url), TOKEN);
     // The stream is open once the node answers; a message sent before
     // would not be in it, so send until one arrives.
     let mut sent = 0;
@@ -126,11 +123,19 @@ fn view_channel_bridges_stdin_and_stdout_to_the_sharer() {
 
     // The lurker has no access: its write is refused and never arrives.
     lurker.send_line("let me in");
-    lurker.wait_stderr("channel write refused: no write access to channel chat", PATIENCE);
+    lurker.wait_stderr(
+        "channel write refused: no write access to channel chat",
+        PATIENCE,
+    );
     assert!(arrivals.all().iter().all(|v| v["attendee"] == script_id));
 
     // Sharer -> every reader, then -> one: lines on the script's stdout only.
-    let (status, body) = api(&node, "POST", &format!("{base}/chat/messages"), Some("to everyone"));
+    let (status, body) = api(
+        &node,
+        "POST",
+        &format!("{base}/chat/messages"),
+        Some("to everyone"),
+    );
     assert_eq!(status, 200, "{body}");
     let report: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(report["queued"], 1, "{body}");
@@ -162,7 +167,12 @@ fn view_channel_bridges_stdin_and_stdout_to_the_sharer() {
     );
     assert_eq!(status, 204);
     lurker.wait_stderr("channel access: read", PATIENCE);
-    api(&node, "POST", &format!("{base}/chat/messages"), Some("welcome"));
+    api(
+        &node,
+        "POST",
+        &format!("{base}/chat/messages"),
+        Some("welcome"),
+    );
     assert_eq!(lurker.wait_stdout(1, PATIENCE), vec!["welcome".to_owned()]);
     assert_eq!(script.wait_stdout(3, PATIENCE)[2], "welcome");
 
@@ -175,7 +185,11 @@ fn view_channel_bridges_stdin_and_stdout_to_the_sharer() {
         .iter()
         .find(|c| c["name"] == "chat")
         .unwrap();
-    assert_eq!(chat["access"][script_id.to_string()], "read-write", "{body}");
+    assert_eq!(
+        chat["access"][script_id.to_string()],
+        "read-write",
+        "{body}"
+    );
     assert_eq!(chat["joined"].as_array().unwrap().len(), 2, "{body}");
     let events = SseReader::open(
         &format!("{}/api/v1/events?history=1000", node.admin_url),

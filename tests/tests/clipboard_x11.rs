@@ -103,7 +103,12 @@ fn copies_reach_interactive_attendees_only_and_their_pastes_land_on_the_display(
     let (_, body) = api(&node, "GET", "/api/v1/sessions", None);
     let sessions: serde_json::Value = serde_json::from_str(&body).unwrap();
     let session = sessions[0]["id"].as_str().unwrap().to_owned();
-    let (status, body) = api(&node, "GET", &format!("/api/v1/sessions/{session}/clipboard"), None);
+    let (status, body) = api(
+        &node,
+        "GET",
+        &format!("/api/v1/sessions/{session}/clipboard"),
+        None,
+    );
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(r#""enabled":true"#), "{body}");
 

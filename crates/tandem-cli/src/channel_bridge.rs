@@ -47,7 +47,9 @@ pub fn start(name: String, runtime: &tokio::runtime::Handle) -> ChannelLink {
                     }
                 }
                 ChannelIncoming::Dropped(n) => {
-                    eprintln!("channel {channel}: {n} message(s) dropped by the node (read too slowly)");
+                    eprintln!(
+                        "channel {channel}: {n} message(s) dropped by the node (read too slowly)"
+                    );
                 }
             }
         }
@@ -79,21 +81,28 @@ fn read_stdin(tx: &mpsc::Sender<Vec<u8>>) {
                 "stdin line longer than {MAX_CHANNEL_MESSAGE} bytes: skipped (a channel message is at most that)"
             );
             // Skip to the end of the long line, in bounded pieces.
-            while !complete {
-                let mut rest = Vec::new();
-                match (&mut input)
-                    .take(MAX_CHANNEL_MESSAGE as u64)
-                    .read_until(b'\n', &mut rest)
-                {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) if rest.last() == Some(&b'\n') => break,
-                    Ok(_) => {}
-                }
+            if !complete && skip_line(&mut input).is_none() {
+                return;
             }
             continue;
         }
         if tx.blocking_send(line).is_err() {
             return;
+        }
+    }
+}
+
+/// Skips the rest of a line, in bounded pieces; `None` at the end of input.
+fn skip_line(input: &mut impl BufRead) -> Option<()> {
+    loop {
+        let mut rest = Vec::new();
+        match input
+            .take(MAX_CHANNEL_MESSAGE as u64)
+            .read_until(b'\n', &mut rest)
+        {
+            Ok(0) | Err(_) => return None,
+            Ok(_) if rest.last() == Some(&b'\n') => return Some(()),
+            Ok(_) => {}
         }
     }
 }

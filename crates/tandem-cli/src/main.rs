@@ -309,7 +309,9 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
         (Some(_), _) => return Ok(usage_error("--stall-seconds must be between 0 and 3600")),
         _ => None,
     };
-    if !(args.headless || args.channel.is_some()) && (args.type_text.is_some() || args.send_text.is_some() || stall.is_some()) {
+    if !(args.headless || args.channel.is_some())
+        && (args.type_text.is_some() || args.send_text.is_some() || stall.is_some())
+    {
         return Ok(usage_error(
             "--type, --send-text and --stall-after need --headless (in the window, type on the keyboard)",
         ));
@@ -431,7 +433,10 @@ fn finish_view(
 ) -> anyhow::Result<ExitCode> {
     say!(
         "received {} updates ({} key frames, {} catch-ups), last seq {}",
-        outcome.updates, outcome.key_frames, outcome.catch_ups, outcome.last_seq
+        outcome.updates,
+        outcome.key_frames,
+        outcome.catch_ups,
+        outcome.last_seq
     );
     if let Some(cursor) = outcome.cursor {
         say!(

@@ -105,12 +105,10 @@ async fn create_channel(
     body: web::Json<NewChannel>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
-    let desc = state.channels.create_channel(
-        &id,
-        &body.name,
-        body.priority,
-        ChannelFlags(body.flags),
-    )?;
+    let desc =
+        state
+            .channels
+            .create_channel(&id, &body.name, body.priority, ChannelFlags(body.flags))?;
     Ok(HttpResponse::Created().json(desc))
 }
 

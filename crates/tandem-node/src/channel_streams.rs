@@ -14,11 +14,7 @@ use crate::channels::{ChannelHub, OutgoingChannel};
 
 /// Writes one joined channel's queue to a stream of its own until the queue
 /// closes (the attendee left) or the stream fails.
-pub async fn write_channel(
-    conn: quinn::Connection,
-    out: OutgoingChannel,
-    attendee: u64,
-) {
+pub async fn write_channel(conn: quinn::Connection, out: OutgoingChannel, attendee: u64) {
     let OutgoingChannel {
         id,
         priority,

@@ -235,29 +235,26 @@ impl ChannelHub {
         clipboard_max: usize,
     ) -> Arc<AtomicBool> {
         let mut inner = self.lock();
-        let entry = inner
-            .sessions
-            .entry(session.to_owned())
-            .or_insert_with(|| {
-                let mut channels = BTreeMap::new();
-                channels.insert(
-                    CLIPBOARD_CHANNEL_ID,
-                    Channel {
-                        name: CLIPBOARD_CHANNEL.to_owned(),
-                        priority: ChannelPriority::Normal,
-                        flags: ChannelFlags::default(),
-                        clipboard: true,
-                        access: HashMap::new(),
-                    },
-                );
-                SessionChannels {
-                    channels,
-                    next_id: CLIPBOARD_CHANNEL_ID + 1,
-                    clipboard: Arc::new(AtomicBool::new(clipboard)),
-                    clipboard_max: clipboard_max.min(MAX_CHANNEL_MESSAGE),
-                    desktop_clipboard: None,
-                }
-            });
+        let entry = inner.sessions.entry(session.to_owned()).or_insert_with(|| {
+            let mut channels = BTreeMap::new();
+            channels.insert(
+                CLIPBOARD_CHANNEL_ID,
+                Channel {
+                    name: CLIPBOARD_CHANNEL.to_owned(),
+                    priority: ChannelPriority::Normal,
+                    flags: ChannelFlags::default(),
+                    clipboard: true,
+                    access: HashMap::new(),
+                },
+            );
+            SessionChannels {
+                channels,
+                next_id: CLIPBOARD_CHANNEL_ID + 1,
+                clipboard: Arc::new(AtomicBool::new(clipboard)),
+                clipboard_max: clipboard_max.min(MAX_CHANNEL_MESSAGE),
+                desktop_clipboard: None,
+            }
+        });
         entry.clipboard.clone()
     }
 
@@ -657,7 +654,10 @@ impl ChannelHub {
         };
         let refuse = |link: &Link, message: String| {
             let _ = link.notices.try_send(ServerMessage::ChannelJoinRefused {
-                name: name.chars().take(tandem_proto::MAX_CHANNEL_NAME_LEN).collect(),
+                name: name
+                    .chars()
+                    .take(tandem_proto::MAX_CHANNEL_NAME_LEN)
+                    .collect(),
                 message,
             });
         };
@@ -674,16 +674,13 @@ impl ChannelHub {
             );
         };
         let access = effective_access(s, c, link, attendee);
-        if !link.joined.contains_key(&id) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = link.joined.entry(id) {
             let (tx, queue) = mpsc::channel(CHANNEL_QUEUE);
             let dropped = Arc::new(AtomicU64::new(0));
-            link.joined.insert(
-                id,
-                JoinedQueue {
-                    tx,
-                    dropped: dropped.clone(),
-                },
-            );
+            slot.insert(JoinedQueue {
+                tx,
+                dropped: dropped.clone(),
+            });
             let _ = link.streams.send(OutgoingChannel {
                 id,
                 priority: c.priority,
@@ -692,13 +689,15 @@ impl ChannelHub {
             });
         }
         tracing::info!(attendee, channel = name, id, %access, "channel joined");
-        let _ = link.notices.try_send(ServerMessage::ChannelJoined(ChannelInfo {
-            id,
-            name: name.to_owned(),
-            priority: c.priority,
-            flags: c.flags,
-            access,
-        }));
+        let _ = link
+            .notices
+            .try_send(ServerMessage::ChannelJoined(ChannelInfo {
+                id,
+                name: name.to_owned(),
+                priority: c.priority,
+                flags: c.flags,
+                access,
+            }));
     }
 
     /// A message from an attendee on channel `id`. `Err` is the line to
@@ -716,7 +715,11 @@ impl ChannelHub {
                 .sessions
                 .get(&link.session)
                 .ok_or("the session has no channels")?;
-            let Some(c) = s.channels.get(&id).filter(|_| link.joined.contains_key(&id)) else {
+            let Some(c) = s
+                .channels
+                .get(&id)
+                .filter(|_| link.joined.contains_key(&id))
+            else {
                 refused(&self.metrics);
                 return Err(format!("channel {id} was not joined"));
             };

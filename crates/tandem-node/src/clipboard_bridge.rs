@@ -27,18 +27,26 @@ pub fn start(
 ) {
     let copies_hub = hub.clone();
     let copies_session = session.to_owned();
-    let clipboard = X11Clipboard::start(display.as_deref(), max_bytes, enabled, move |copy| {
-        match copy {
-            ClipboardCopy::Text(text) => copies_hub.clipboard_from_desktop(&copies_session, text),
-            ClipboardCopy::TooLarge => copies_hub.emit_event(SessionEvent::ClipboardTransferred {
-                session: copies_session.clone(),
-                direction: "to_attendees".into(),
-                attendee: None,
-                bytes: max_bytes + 1,
-                delivered: false,
-            }),
-        }
-    });
+    let clipboard =
+        X11Clipboard::start(
+            display.as_deref(),
+            max_bytes,
+            enabled,
+            move |copy| match copy {
+                ClipboardCopy::Text(text) => {
+                    copies_hub.clipboard_from_desktop(&copies_session, text)
+                }
+                ClipboardCopy::TooLarge => {
+                    copies_hub.emit_event(SessionEvent::ClipboardTransferred {
+                        session: copies_session.clone(),
+                        direction: "to_attendees".into(),
+                        attendee: None,
+                        bytes: max_bytes + 1,
+                        delivered: false,
+                    })
+                }
+            },
+        );
     let clipboard = match clipboard {
         Ok(c) => c,
         Err(error) => {

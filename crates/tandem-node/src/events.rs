@@ -299,9 +299,8 @@ impl SessionEvent {
             | Self::ControlLevelChangeRequested { attendee, .. }
             | Self::ControlLevelChangeAnswered { attendee, .. }
             | Self::ChannelDataReceived { attendee, .. } => Some(*attendee),
-            Self::ChannelDataSent { attendee, .. } | Self::ClipboardTransferred { attendee, .. } => {
-                *attendee
-            }
+            Self::ChannelDataSent { attendee, .. }
+            | Self::ClipboardTransferred { attendee, .. } => *attendee,
             _ => None,
         }
     }

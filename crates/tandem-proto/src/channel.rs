@@ -96,7 +96,9 @@ impl ChannelFlags {
 }
 
 /// What an attendee may do on a channel (`CHANNEL_ACCESS_ENUM`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum ChannelAccess {
     /// Receives nothing, sends nothing (the default).
@@ -249,7 +251,9 @@ mod tests {
         assert!(is_valid_channel_name("clipboard"));
         assert!(is_valid_channel_name("com.example_chat-2"));
         assert!(is_valid_channel_name(&"x".repeat(MAX_CHANNEL_NAME_LEN)));
-        assert!(!is_valid_channel_name(&"x".repeat(MAX_CHANNEL_NAME_LEN + 1)));
+        assert!(!is_valid_channel_name(
+            &"x".repeat(MAX_CHANNEL_NAME_LEN + 1)
+        ));
         assert!(!is_valid_channel_name(""));
         assert!(!is_valid_channel_name("a b"));
         assert!(!is_valid_channel_name("é"));
@@ -324,10 +328,7 @@ mod tests {
     #[test]
     fn channel_messages_are_appended() {
         // Existing variants keep their indices; the channel ones come after.
-        let join = postcard::to_allocvec(&ClientMessage::ChannelJoin {
-            name: "c".into(),
-        })
-        .unwrap();
+        let join = postcard::to_allocvec(&ClientMessage::ChannelJoin { name: "c".into() }).unwrap();
         assert_eq!(join[0], 4);
         let joined = postcard::to_allocvec(&ServerMessage::ChannelJoined(ChannelInfo {
             id: 1,

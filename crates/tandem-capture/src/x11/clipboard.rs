@@ -139,12 +139,7 @@ impl X11Clipboard {
     }
 }
 
-fn run(
-    s: &Shared,
-    max_bytes: usize,
-    enabled: &AtomicBool,
-    mut on_copy: impl FnMut(ClipboardCopy),
-) {
+fn run(s: &Shared, max_bytes: usize, enabled: &AtomicBool, mut on_copy: impl FnMut(ClipboardCopy)) {
     loop {
         let event = match s.conn.wait_for_event() {
             Ok(e) => e,
@@ -234,11 +229,7 @@ fn answer(s: &Shared, e: &xproto::SelectionRequestEvent) -> Result<(), CaptureEr
     } else {
         e.property
     };
-    let owned = s
-        .owned
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let owned = s.owned.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let a = &s.atoms;
     let stored = match owned {
         Some(text) if e.selection == a.clipboard => {
