@@ -1095,12 +1095,14 @@ async fn close_session(
     state: web::Data<AdminState>,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
     state
         .manager
         .send(CloseSession {
-            session: id.into_inner(),
+            session: id.clone(),
         })
         .await??;
+    state.channels.close_session(&id);
     Ok(HttpResponse::NoContent().finish())
 }
 
