@@ -53,6 +53,22 @@ fn view_channel_bridges_stdin_and_stdout_to_the_sharer() {
     let session = session_id(&node);
     let base = format!("/api/v1/sessions/{session}/channels");
 
+    // The routes are documented.
+    let (status, doc) = api(&node, "GET", "/api/v1/openapi.json", None);
+    assert_eq!(status, 200);
+    let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
+    for path in [
+        "/api/v1/sessions/{id}/channels",
+        "/api/v1/sessions/{id}/channels/{name}/access/{attendee}",
+        "/api/v1/sessions/{id}/channels/{name}/messages",
+        "/api/v1/sessions/{id}/clipboard",
+    ] {
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+
     // The sharer creates the channel; bad names and unknown channels are clear errors.
     let (status, body) = api(&node, "POST", &base, Some(r#"{"name": "bad name"}"#));
     assert_eq!(status, 422, "{body}");

@@ -820,7 +820,9 @@ async fn metrics(state: web::Data<AdminState>) -> HttpResponse {
     responses((status = 200, description = "OpenAPI 3 document", body = Object)),
     security(("bearer" = [])))]
 async fn openapi() -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::admin_channels::ChannelsApiDoc::openapi());
+    HttpResponse::Ok().json(doc)
 }
 
 // ---------------------------------------------------------------------------

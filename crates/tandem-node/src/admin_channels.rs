@@ -20,8 +20,9 @@ use actix_web::{web, HttpResponse};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tandem_proto::{ChannelAccess, ChannelFlags, ChannelPriority, MAX_CHANNEL_MESSAGE};
+use utoipa::{OpenApi, ToSchema};
 
-use crate::admin::{AdminState, ApiError};
+use crate::admin::{AdminState, ApiError, ErrorBody};
 use crate::channels::Target;
 use crate::error::NodeError;
 
@@ -47,14 +48,31 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/sessions/{id}/clipboard", web::put().to(set_clipboard));
 }
 
+/// The OpenAPI document of these routes (merged into the admin API's).
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        list_channels,
+        create_channel,
+        set_access,
+        send_message,
+        stream_messages,
+        get_clipboard,
+        set_clipboard
+    ),
+    components(schemas(NewChannel, AccessBody, ClipboardBody))
+)]
+pub struct ChannelsApiDoc;
+
 /// `POST channels` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewChannel {
     /// 1 to 64 characters from `A-Z a-z 0-9 . _ -`.
     pub name: String,
     /// `low`, `normal` (default) or `high`.
     #[serde(default)]
+    #[schema(value_type = String)]
     pub priority: ChannelPriority,
     /// Flag bits (1: uncompressed).
     #[serde(default)]
@@ -62,22 +80,24 @@ pub struct NewChannel {
 }
 
 /// `PUT .../access/{attendee}` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccessBody {
     /// `none`, `read` or `read-write`.
+    #[schema(value_type = String)]
     pub access: ChannelAccess,
 }
 
 /// `?attendee=N`: send to that attendee only.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TargetQuery {
     /// Attendee id; absent: every attendee with read access.
     pub attendee: Option<u64>,
 }
 
 /// The clipboard switch.
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClipboardBody {
     /// Whether clipboard sharing is on.
@@ -92,6 +112,11 @@ fn parse_id(text: &str) -> ApiResult<u64> {
         .map_err(|_| NodeError::Invalid(format!("attendee id {text:?} is not a number")).into())
 }
 
+/// The session's channels, with access per attendee and who joined.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/channels", tag = "channels",
+    params(("id" = String, Path, description = "Session id")),
+    responses((status = 200, description = "channels: id, name, priority, flags, builtin, access, joined"), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
 async fn list_channels(
     state: web::Data<AdminState>,
     id: web::Path<String>,
@@ -99,6 +124,11 @@ async fn list_channels(
     Ok(HttpResponse::Ok().json(state.channels.list_channels(&id)?))
 }
 
+/// Creates a channel (attendees cannot).
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/channels", tag = "channels",
+    params(("id" = String, Path, description = "Session id")), request_body = NewChannel,
+    responses((status = 201, description = "the channel"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
 async fn create_channel(
     state: web::Data<AdminState>,
     id: web::Path<String>,
@@ -112,6 +142,11 @@ async fn create_channel(
     Ok(HttpResponse::Created().json(desc))
 }
 
+/// Sets an attendee's access to a channel.
+#[utoipa::path(put, path = "/api/v1/sessions/{id}/channels/{name}/access/{attendee}", tag = "channels",
+    params(("id" = String, Path, description = "Session id"), ("name" = String, Path, description = "Channel name"), ("attendee" = u64, Path, description = "Attendee id")), request_body = AccessBody,
+    responses((status = 204, description = "set"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
 async fn set_access(
     state: web::Data<AdminState>,
     path: web::Path<(String, String, String)>,
@@ -125,6 +160,11 @@ async fn set_access(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Sends the raw body (at most 65520 bytes) to one attendee or every reader.
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/channels/{name}/messages", tag = "channels",
+    params(("id" = String, Path, description = "Session id"), ("name" = String, Path, description = "Channel name"), TargetQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 200, description = "{queued, dropped, not_joined}"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
 async fn send_message(
     state: web::Data<AdminState>,
     path: web::Path<(String, String)>,
@@ -162,6 +202,11 @@ fn arrival_json(a: &crate::channels::ChannelArrival) -> serde_json::Value {
     v
 }
 
+/// Server-sent events of what attendees send on the channel.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/channels/{name}/messages", tag = "channels",
+    params(("id" = String, Path, description = "Session id"), ("name" = String, Path, description = "Channel name")),
+    responses((status = 200, description = "text/event-stream", content_type = "text/event-stream", body = String), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
 async fn stream_messages(
     state: web::Data<AdminState>,
     path: web::Path<(String, String)>,
@@ -212,6 +257,10 @@ async fn stream_messages(
         .streaming(live))
 }
 
+/// Whether clipboard sharing is on.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/clipboard", tag = "channels",
+    params(("id" = String, Path, description = "Session id")), responses((status = 200, body = ClipboardBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
 async fn get_clipboard(
     state: web::Data<AdminState>,
     id: web::Path<String>,
@@ -220,6 +269,10 @@ async fn get_clipboard(
     Ok(HttpResponse::Ok().json(ClipboardBody { enabled, max_bytes }))
 }
 
+/// Turns clipboard sharing on or off.
+#[utoipa::path(put, path = "/api/v1/sessions/{id}/clipboard", tag = "channels",
+    params(("id" = String, Path, description = "Session id")), request_body = ClipboardBody, responses((status = 200, body = ClipboardBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
 async fn set_clipboard(
     state: web::Data<AdminState>,
     id: web::Path<String>,
