@@ -47,6 +47,23 @@ fn session_id(node: &NodeProcess) -> String {
 }
 
 #[test]
+fn view_channel_refuses_a_bad_name_as_a_usage_error() {
+    let out = tandem_tests::tandem(&[
+        "view",
+        "tandem://127.0.0.1:9/s/s?inv=i&fp=0000000000000000000000000000000000000000000000000000000000000000",
+        "--name",
+        "n",
+        "--channel",
+        "bad name",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--channel must be 1 to 64 characters"),
+        "{out:?}"
+    );
+}
+
+#[test]
 fn view_channel_bridges_stdin_and_stdout_to_the_sharer() {
     let dir = tempfile::tempdir().unwrap();
     let node = start_node(dir.path());
@@ -191,6 +208,18 @@ fn view_channel_bridges_stdin_and_stdout_to_the_sharer() {
     );
     assert_eq!(lurker.wait_stdout(1, PATIENCE), vec!["welcome".to_owned()]);
     assert_eq!(script.wait_stdout(3, PATIENCE)[2], "welcome");
+
+    // Bounded sizes, with clear errors: the sharer's message over the limit
+    // is refused; an over-long stdin line is skipped and said so, and the
+    // bridge carries on.
+    let big = "y".repeat(65_521);
+    let (status, body) = api(&node, "POST", &format!("{base}/chat/messages"), Some(&big));
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("65520-byte limit"), "{body}");
+    script.send_line(&big);
+    script.wait_stderr("stdin line longer than 65520 bytes: skipped", PATIENCE);
+    script.send_line("still here");
+    arrivals.wait(PATIENCE, |v| v["text"] == "still here");
 
     // The listing shows access and who joined; events say what was sent.
     let (_, body) = api(&node, "GET", &base, None);
