@@ -73,10 +73,7 @@ impl NodeProcess {
             .arg("node")
             .arg("--config")
             .arg(&config_path)
-            .env(
-                "TANDEM_LOG",
-                std::env::var("TANDEM_TEST_NODE_LOG").unwrap_or_else(|_| "info".into()),
-            )
+            .env("TANDEM_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
