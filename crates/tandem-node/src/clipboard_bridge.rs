@@ -3,6 +3,8 @@
 //! clipboard channel in the [`ChannelHub`]. Copies on the display go to
 //! interactive attendees; pastes from interactive attendees become the
 //! display's clipboard. Nothing is read while the session's switch is off.
+//! Closing the session (the hub forgets it and drops the paste queue) ends
+//! both threads.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -67,6 +69,8 @@ pub fn start(
                     tracing::warn!(session, %error, "paste to the display failed");
                 }
             }
+            // The hub dropped the queue: the session is closed.
+            clipboard.stop();
         });
     if let Err(error) = spawned {
         tracing::warn!(%error, "no paste thread");

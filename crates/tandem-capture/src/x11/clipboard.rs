@@ -43,6 +43,8 @@ struct Atoms {
     text: Atom,
     incr: Atom,
     property: Atom,
+    /// Client message type that tells the thread to end.
+    stop: Atom,
 }
 
 struct Shared {
@@ -105,6 +107,7 @@ impl X11Clipboard {
             text: intern(&conn, "TEXT")?,
             incr: intern(&conn, "INCR")?,
             property: intern(&conn, "TANDEM_CLIPBOARD")?,
+            stop: intern(&conn, "TANDEM_CLIPBOARD_STOP")?,
         };
         conn.xfixes_select_selection_input(
             window,
@@ -125,6 +128,20 @@ impl X11Clipboard {
             .spawn(move || run(&thread_shared, max_bytes, &enabled, on_copy))
             .map_err(|e| x11_error(format!("starting the clipboard thread: {e}")))?;
         Ok(Self { shared })
+    }
+
+    /// Ends the thread (and with the last handle, the connection): the
+    /// session is closed. Text put on the clipboard is no longer served.
+    pub fn stop(&self) {
+        let s = &self.shared;
+        let event = xproto::ClientMessageEvent::new(32, s.window, s.atoms.stop, [0u32; 5]);
+        let sent = s
+            .conn
+            .send_event(false, s.window, EventMask::NO_EVENT, event)
+            .and_then(|_| s.conn.flush());
+        if let Err(error) = sent {
+            tracing::debug!(%error, "clipboard stop not sent");
+        }
     }
 
     /// Puts `text` on the display's clipboard (takes the `CLIPBOARD` selection).
@@ -179,6 +196,11 @@ fn run(s: &Shared, max_bytes: usize, enabled: &AtomicBool, mut on_copy: impl FnM
                 }
             }
             Event::SelectionRequest(e) => answer(s, &e),
+            Event::ClientMessage(e) if e.type_ == s.atoms.stop => {
+                let _ = s.conn.destroy_window(s.window);
+                let _ = s.conn.flush();
+                return;
+            }
             Event::SelectionClear(e) if e.selection == s.atoms.clipboard => {
                 *s.owned.lock().unwrap_or_else(|e| e.into_inner()) = None;
                 Ok(())
