@@ -54,6 +54,13 @@ fn copy_on_display(x: &XServer, text: &str) {
         ],
     );
     assert!(out.status.success(), "xclip failed: {out:?}");
+    // xclip forks before it takes the selection: wait until it owns it, so
+    // the copy happens now and not during a later step of the test.
+    let deadline = Instant::now() + PATIENCE;
+    while display_clipboard(x) != text {
+        assert!(Instant::now() < deadline, "xclip never took the clipboard");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn display_clipboard(x: &XServer) -> String {
