@@ -64,6 +64,15 @@ struct NodeArgs {
     /// X display for --source x11.
     #[arg(long)]
     display: Option<String>,
+    /// Join a cluster: UDP address of the gossip socket.
+    #[arg(long)]
+    cluster_listen: Option<std::net::SocketAddr>,
+    /// Gossip address (host:port) of a cluster member to join through (repeatable).
+    #[arg(long = "cluster-seed")]
+    cluster_seeds: Vec<String>,
+    /// The cluster's shared secret (16 to 256 bytes).
+    #[arg(long, env = "TANDEM_CLUSTER_SECRET", hide_env_values = true)]
+    cluster_secret: Option<String>,
 }
 
 #[derive(Args)]
@@ -186,6 +195,15 @@ fn run_node(args: NodeArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(d) = args.display {
         config.source.display = Some(d);
+    }
+    if let Some(a) = args.cluster_listen {
+        config.cluster.listen = Some(a);
+    }
+    if !args.cluster_seeds.is_empty() {
+        config.cluster.seeds = args.cluster_seeds;
+    }
+    if let Some(s) = args.cluster_secret {
+        config.cluster.secret = Some(s);
     }
     config.validate()?;
     let system = actix::System::new();

@@ -85,6 +85,10 @@ impl ApiError {
     fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, message)
     }
+    /// A 404 with this message (for routes defined in other modules).
+    pub fn not_found_message(message: impl Into<String>) -> Self {
+        Self::not_found(message)
+    }
     fn unprocessable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, message)
     }
@@ -549,6 +553,8 @@ pub struct AdminState {
     pub metrics: Arc<Metrics>,
     /// Event stream.
     pub events: EventBus,
+    /// The cluster directory, when the node is in a cluster.
+    pub cluster: Option<crate::cluster::ClusterView>,
 }
 
 #[derive(Clone)]
@@ -754,6 +760,10 @@ fn api_routes() -> actix_web::Scope {
         )
         .route("/control-requests/{id}/deny", web::post().to(deny_control))
         .route("/events", web::get().to(events))
+        .route(
+            "/cluster/nodes",
+            web::get().to(crate::cluster::admin::list_nodes),
+        )
 }
 
 async fn require_token(

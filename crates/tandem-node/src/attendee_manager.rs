@@ -136,6 +136,8 @@ pub struct AttendeeManager {
     metrics: Arc<Metrics>,
     fingerprint: Fingerprint,
     advertise: Vec<NodeAddr>,
+    /// QUIC addresses of the other live cluster members (for connection strings).
+    cluster_addrs: Vec<NodeAddr>,
     sessions: HashMap<String, Session>,
     invitations: HashMap<String, InvitationRecord>,
     attendees: HashMap<u64, Attendee>,
@@ -157,6 +159,7 @@ impl AttendeeManager {
             metrics,
             fingerprint,
             advertise,
+            cluster_addrs: Vec::new(),
             sessions: HashMap::new(),
             invitations: HashMap::new(),
             attendees: HashMap::new(),
@@ -171,7 +174,7 @@ impl AttendeeManager {
 
     fn connection_string(&self, session: &str, invitation: &str) -> String {
         ConnectionString {
-            addrs: self.advertise.clone(),
+            addrs: crate::cluster::link::ticket_addrs(&self.advertise, &self.cluster_addrs),
             session: session.to_owned(),
             invitation: invitation.to_owned(),
             fingerprint: self.fingerprint,
@@ -1546,5 +1549,19 @@ impl Handler<ShutdownAll> for AttendeeManager {
                 "the node is shutting down",
             );
         }
+    }
+}
+
+/// The QUIC addresses of the other live cluster members changed: new
+/// connection strings list them after this node's own (a viewer fails over
+/// to them when this node dies).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetClusterAddrs(pub Vec<NodeAddr>);
+
+impl Handler<SetClusterAddrs> for AttendeeManager {
+    type Result = ();
+    fn handle(&mut self, msg: SetClusterAddrs, _: &mut Self::Context) {
+        self.cluster_addrs = msg.0;
     }
 }

@@ -42,6 +42,8 @@ pub struct NodeConfig {
     pub invitation: StartupInvitation,
     /// Registry (sled) settings.
     pub registry: RegistrySettings,
+    /// Cluster membership and relays (off unless `cluster.listen` is set).
+    pub cluster: crate::cluster::ClusterSettings,
 }
 
 /// Capture source of the node's sharing session.
@@ -196,6 +198,7 @@ impl Default for NodeConfig {
             session: SessionConfig::default(),
             invitation: StartupInvitation::default(),
             registry: RegistrySettings::default(),
+            cluster: crate::cluster::ClusterSettings::default(),
         }
     }
 }
@@ -369,6 +372,9 @@ impl NodeConfig {
         if self.registry.cache_mib == 0 || self.registry.cache_mib > 64 * 1024 {
             return bad("registry.cache_mib must be between 1 and 65536".into());
         }
+        self.cluster
+            .validate()
+            .or_else(|detail| bad(format!("cluster.{detail}")))?;
         Ok(())
     }
 }

@@ -13,6 +13,7 @@
 pub mod admin;
 pub mod attendee_manager;
 pub mod capture_actor;
+pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod encoder_actor;
@@ -113,6 +114,7 @@ pub struct Node {
     transport: Addr<TransportActor>,
     launcher: SessionLauncher,
     admin: admin::AdminServer,
+    cluster: Option<Addr<cluster::ClusterActor>>,
 }
 
 impl Node {
@@ -186,6 +188,10 @@ impl Node {
             defaults: config.clone(),
             arbiters: Arc::new(std::sync::Mutex::new(Vec::new())),
         };
+        let cluster_channel = config
+            .cluster
+            .enabled()
+            .then(|| cluster::ClusterView::new(node_id.clone(), config.cluster.cluster_id.clone()));
         let admin = admin::AdminServer::start(
             &config,
             admin::AdminState {
@@ -194,9 +200,31 @@ impl Node {
                 registry: registry_actor.clone(),
                 metrics: metrics.clone(),
                 events: events.clone(),
+                cluster: cluster_channel.as_ref().map(|(_, view)| view.clone()),
             },
         )?;
         let (admin_addr, metrics_addr) = (admin.local_addr(), admin.metrics_addr());
+        let cluster = match cluster_channel {
+            Some((directory, _)) => Some(
+                cluster::ClusterActor::start(cluster::ClusterStart {
+                    settings: config.cluster.clone(),
+                    node_id: node_id.clone(),
+                    quic_addr: advertised_addresses(&config, quic_addr)
+                        .into_iter()
+                        .next()
+                        .expect("at least one advertised address"),
+                    admin_addr,
+                    link_addr: None,
+                    fingerprint,
+                    manager: manager.clone(),
+                    metrics: metrics.clone(),
+                    relayed_attendees: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+                    directory,
+                })
+                .await?,
+            ),
+            None => None,
+        };
 
         let node = Node {
             manager,
@@ -206,6 +234,7 @@ impl Node {
             transport,
             launcher,
             admin,
+            cluster,
         };
 
         let mut report = StartupReport {
@@ -285,6 +314,9 @@ impl Node {
     pub async fn shutdown(self) {
         tracing::info!("node shutting down");
         self.admin.stop().await;
+        if let Some(cluster) = &self.cluster {
+            let _ = cluster.send(cluster::LeaveCluster).await;
+        }
         let _ = self.manager.send(ShutdownAll).await;
         let _ = self.transport.send(CloseEndpoint).await;
         if let Err(error) = self.registry.send(Flush).await.unwrap_or(Ok(())) {

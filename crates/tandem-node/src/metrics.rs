@@ -56,6 +56,8 @@ pub struct Metrics {
     pub sessions_open: IntGauge,
     /// Events emitted by kind.
     pub events: IntCounterVec,
+    /// Cluster members, relay links, relayed bytes and relay latency.
+    pub cluster: crate::cluster::ClusterMetrics,
 }
 
 fn ms_buckets() -> Vec<f64> {
@@ -188,6 +190,7 @@ impl Metrics {
             connections: gauge("tandem_connections", "Open QUIC connections"),
             sessions_open: gauge("tandem_sessions_open", "Sharing sessions open on this node"),
             events: counter_vec("tandem_events_total", "Session events by kind", &["kind"]),
+            cluster: crate::cluster::ClusterMetrics::register(&registry),
             registry,
         }
     }
