@@ -4,7 +4,11 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use tandem_tests::{free_udp_port, http_request, NodeProcess};
+use tandem_capture::SyntheticDesktop;
+use tandem_tests::{
+    differing_pixels, free_udp_port, http_request, metric, read_png, spawn_view, summary, text,
+    NodeProcess, ViewerProcess,
+};
 
 const TOKEN: &str = "cluster-test-token-0123456789";
 const SECRET: &str = "cluster-test-secret-0123456789";
@@ -259,4 +263,244 @@ fn a_node_with_another_secret_does_not_join() {
         std::thread::sleep(Duration::from_millis(100));
     }
     drop(intruder);
+}
+
+/// The origin's ticket with `node`'s address first: joining through `node`.
+fn ticket_via(ticket: &str, node: &NodeProcess) -> String {
+    let rest = ticket
+        .strip_prefix("tandem://")
+        .and_then(|t| t.split_once('/'))
+        .map(|(_, rest)| rest)
+        .expect("a tandem:// ticket");
+    format!("tandem://{}/{rest}", node.quic_addr)
+}
+
+fn metrics_text(node: &NodeProcess) -> String {
+    http_request("GET", &format!("{}/metrics", node.admin_url), None, None).1
+}
+
+/// Graphics bytes the origin sent: to its own attendees and over relay links.
+fn origin_egress(node: &NodeProcess) -> f64 {
+    let m = metrics_text(node);
+    metric(&m, "tandem_bytes_sent_total")
+        + metric(&m, "tandem_relayed_bytes_total{direction=\"sent\"}")
+}
+
+fn attendees(node: &NodeProcess) -> Vec<serde_json::Value> {
+    let (status, body) = http_request(
+        "GET",
+        &format!("{}/api/v1/attendees", node.admin_url),
+        Some(TOKEN),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str::<serde_json::Value>(&body)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn attendees_on_two_relays_see_the_origins_frames_bit_for_bit() {
+    let (w, h, seed, freeze) = (333, 201, 11, 40);
+    let cluster = start_cluster((w, h, seed, freeze), 8);
+    let dir = tempfile::tempdir().unwrap();
+    let expected = SyntheticDesktop::new(seed, w, h).render(freeze);
+    let viewers: Vec<_> = cluster
+        .relays
+        .iter()
+        .enumerate()
+        .map(|(i, relay)| {
+            let snap = dir.path().join(format!("via-{i}.png"));
+            let child = spawn_view(&[
+                &ticket_via(&cluster.origin.ticket, relay),
+                "--name",
+                &format!("relayed-{i}"),
+                "--password",
+                "pw",
+                "--headless",
+                "--seconds",
+                "6",
+                "--snapshot",
+                snap.to_str().unwrap(),
+            ]);
+            (child, snap)
+        })
+        .collect();
+    // While they view, the origin lists both, with the node each came through.
+    let relay_ids: Vec<String> = cluster.relays.iter().map(node_id).collect();
+    wait_for(
+        "two relayed attendees at the origin",
+        Duration::from_secs(20),
+        || {
+            let list = attendees(&cluster.origin);
+            list.len() == 2
+                && relay_ids
+                    .iter()
+                    .all(|id| list.iter().any(|a| a["via_node"] == id.as_str()))
+        },
+    );
+    for (child, snap) in viewers {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        let s = summary(&String::from_utf8_lossy(&out.stdout));
+        assert!(s.updates >= 1, "{s:?}");
+        assert_eq!(
+            differing_pixels(&read_png(&snap), &expected),
+            0,
+            "a relayed viewer's frame differs from the origin's source"
+        );
+    }
+    // The origin sent no graphics to attendees itself: only over the links.
+    let m = metrics_text(&cluster.origin);
+    assert_eq!(metric(&m, "tandem_bytes_sent_total"), 0.0);
+    assert!(metric(&m, "tandem_relayed_bytes_total{direction=\"sent\"}") > 0.0);
+    for relay in &cluster.relays {
+        let m = metrics_text(relay);
+        assert!(metric(&m, "tandem_relayed_bytes_total{direction=\"received\"}") > 0.0);
+        assert!(metric(&m, "tandem_bytes_sent_total") > 0.0);
+    }
+}
+
+/// Joins `n` headless attendees spread over the relays (round robin), each
+/// until its first update, and returns the origin's egress afterwards.
+fn egress_for(n: usize) -> (f64, usize) {
+    // A still desktop: every attendee, and every link, needs one key frame.
+    let cluster = start_cluster((640, 400, 5, 1), 64);
+    // In batches: the origin slows down (and past 8, refuses) concurrent
+    // password checks from one address, and every attendee here is 127.0.0.1.
+    for batch in (0..n).collect::<Vec<_>>().chunks(4) {
+        let viewers: Vec<_> = batch
+            .iter()
+            .map(|i| {
+                let relay = &cluster.relays[i % 2];
+                spawn_view(&[
+                    &ticket_via(&cluster.origin.ticket, relay),
+                    "--name",
+                    &format!("a{i}"),
+                    "--password",
+                    "pw",
+                    "--headless",
+                    "--frames",
+                    "1",
+                ])
+            })
+            .collect();
+        for child in viewers {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", text(&out));
+            let s = summary(&String::from_utf8_lossy(&out.stdout));
+            assert_eq!(s.updates, 1, "{s:?}");
+        }
+    }
+    let links = metric(&metrics_text(&cluster.origin), "tandem_relay_links") as usize;
+    (origin_egress(&cluster.origin), links)
+}
+
+#[test]
+fn the_origins_egress_grows_with_relay_links_not_attendees() {
+    let (two, links_two) = egress_for(2);
+    let (forty, links_forty) = egress_for(40);
+    eprintln!("origin egress: 2 attendees {two} bytes, 40 attendees {forty} bytes");
+    assert_eq!(links_two, 2);
+    assert_eq!(links_forty, 2);
+    assert!(two > 0.0);
+    // Direct attendees would cost 20 times more; through two relays the
+    // origin sends the same two streams whatever the number of attendees.
+    assert!(
+        forty < two * 1.5,
+        "origin egress grew with attendees: {two} for 2, {forty} for 40"
+    );
+}
+
+#[test]
+fn killing_the_origin_closes_the_session_for_relayed_attendees() {
+    let cluster = start_cluster((160, 100, 2, 1_000_000), 8);
+    let dir = tempfile::tempdir().unwrap();
+    let mut viewers: Vec<ViewerProcess> = cluster
+        .relays
+        .iter()
+        .enumerate()
+        .map(|(i, relay)| {
+            ViewerProcess::spawn(
+                dir.path(),
+                &[],
+                &[
+                    &ticket_via(&cluster.origin.ticket, relay),
+                    "--name",
+                    &format!("v{i}"),
+                    "--password",
+                    "pw",
+                    "--headless",
+                    "--seconds",
+                    "120",
+                ],
+            )
+        })
+        .collect();
+    wait_for(
+        "both attendees at the origin",
+        Duration::from_secs(20),
+        || attendees(&cluster.origin).len() == 2,
+    );
+    let Cluster {
+        origin,
+        relays,
+        _dir,
+    } = cluster;
+    origin.kill9();
+    for v in &mut viewers {
+        let line = v.wait_line("session closed", Duration::from_secs(30));
+        assert!(line.contains("disconnected"), "{line}");
+        assert!(
+            v.wait_exit(Duration::from_secs(15)).is_some(),
+            "{}",
+            v.report()
+        );
+    }
+    drop(relays);
+}
+
+#[test]
+fn a_node_with_a_wrong_secret_gets_no_relay_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = [free_udp_port(), free_udp_port()];
+    let origin = start_member(&Member {
+        dir: &dir.path().join("a"),
+        gossip: ports[0],
+        seeds: &[ports[1]],
+        secret: SECRET,
+        origin: Some((64, 64, 1, 1)),
+        attendee_limit: 2,
+    });
+    let intruder = start_member(&Member {
+        dir: &dir.path().join("x"),
+        gossip: ports[1],
+        seeds: &[ports[0]],
+        secret: "another-secret-0123456789",
+        origin: None,
+        attendee_limit: 2,
+    });
+    let out = tandem_tests::view(&[
+        &ticket_via(&origin.ticket, &intruder),
+        "--name",
+        "eve",
+        "--password",
+        "pw",
+        "--headless",
+        "--frames",
+        "1",
+    ]);
+    assert!(!out.status.success(), "{}", text(&out));
+    for node in [&origin, &intruder] {
+        let m = metrics_text(node);
+        assert_eq!(metric(&m, "tandem_relay_links"), 0.0);
+        assert_eq!(
+            metric(&m, "tandem_relayed_bytes_total{direction=\"sent\"}")
+                + metric(&m, "tandem_relayed_bytes_total{direction=\"received\"}"),
+            0.0
+        );
+    }
+    assert!(attendees(&origin).is_empty());
 }

@@ -115,6 +115,7 @@ pub struct Node {
     launcher: SessionLauncher,
     admin: admin::AdminServer,
     cluster: Option<Addr<cluster::ClusterActor>>,
+    links: Option<(quinn::Endpoint, watch::Sender<bool>)>,
 }
 
 impl Node {
@@ -150,6 +151,18 @@ impl Node {
                 identity
             }
         };
+        // Members of a cluster present one identity derived from the cluster
+        // secret, so one fingerprint in a connection string pins every member.
+        let identity = match (&config.cluster.secret, config.cluster.enabled()) {
+            (Some(secret), true) => Identity::from_seed(
+                &["tandem".to_owned(), "localhost".to_owned()],
+                cluster::link::hmac_tag(
+                    secret.as_bytes(),
+                    format!("tandem-cluster-identity/{}", config.cluster.cluster_id).as_bytes(),
+                ),
+            )?,
+            _ => identity,
+        };
         let fingerprint = identity.fingerprint();
         let stored_sessions = registry.sessions()?;
         let stored_invitations = registry.invitations(None)?;
@@ -167,11 +180,27 @@ impl Node {
         // port: create its context first, bind, then start it.
         let manager_ctx = Context::<AttendeeManager>::new();
         let manager_addr = manager_ctx.address();
+        let cluster_channel = config
+            .cluster
+            .enabled()
+            .then(|| cluster::ClusterView::new(node_id.clone(), config.cluster.cluster_id.clone()));
+        let relayed_attendees = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let relays = cluster_channel.as_ref().map(|(_, view)| {
+            Arc::new(cluster::relay::Relays::new(
+                node_id.clone(),
+                config.cluster.secret.clone().unwrap_or_default(),
+                fingerprint,
+                view.directory.clone(),
+                metrics.clone(),
+                relayed_attendees.clone(),
+            ))
+        });
         let transport = TransportActor::bind(
             config.quic_listen,
             &identity,
             manager_addr.clone(),
             metrics.clone(),
+            relays,
         )?;
         let quic_addr = transport.local_addr();
         let advertise = advertised_addresses(&config, quic_addr);
@@ -188,10 +217,6 @@ impl Node {
             defaults: config.clone(),
             arbiters: Arc::new(std::sync::Mutex::new(Vec::new())),
         };
-        let cluster_channel = config
-            .cluster
-            .enabled()
-            .then(|| cluster::ClusterView::new(node_id.clone(), config.cluster.cluster_id.clone()));
         let admin = admin::AdminServer::start(
             &config,
             admin::AdminState {
@@ -204,6 +229,36 @@ impl Node {
             },
         )?;
         let (admin_addr, metrics_addr) = (admin.local_addr(), admin.metrics_addr());
+        let (link_shutdown, link_shutdown_rx) = watch::channel(false);
+        let link_addr = match &cluster_channel {
+            Some(_) => {
+                let listen = config
+                    .cluster
+                    .link_listen
+                    .unwrap_or_else(|| SocketAddr::new(config.quic_listen.ip(), 0));
+                let endpoint = cluster::link::start_link_server(
+                    listen,
+                    &identity,
+                    Arc::new(cluster::link::LinkServerContext {
+                        secret: config.cluster.secret.clone().unwrap_or_default(),
+                        manager: manager.clone(),
+                        metrics: metrics.clone(),
+                        shutdown: link_shutdown_rx,
+                    }),
+                )?;
+                let bound = endpoint.local_addr().map_err(|source| NodeError::Io {
+                    context: "reading the relay-link address".into(),
+                    source,
+                })?;
+                let advertised = if bound.ip().is_unspecified() {
+                    SocketAddr::new(std::net::IpAddr::from([127, 0, 0, 1]), bound.port())
+                } else {
+                    bound
+                };
+                Some((endpoint, advertised))
+            }
+            None => None,
+        };
         let cluster = match cluster_channel {
             Some((directory, _)) => Some(
                 cluster::ClusterActor::start(cluster::ClusterStart {
@@ -214,11 +269,11 @@ impl Node {
                         .next()
                         .expect("at least one advertised address"),
                     admin_addr,
-                    link_addr: None,
+                    link_addr: link_addr.as_ref().map(|(_, a)| *a),
                     fingerprint,
                     manager: manager.clone(),
                     metrics: metrics.clone(),
-                    relayed_attendees: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+                    relayed_attendees: relayed_attendees.clone(),
                     directory,
                 })
                 .await?,
@@ -235,6 +290,7 @@ impl Node {
             launcher,
             admin,
             cluster,
+            links: link_addr.map(|(endpoint, _)| (endpoint, link_shutdown)),
         };
 
         let mut report = StartupReport {
@@ -318,6 +374,10 @@ impl Node {
             let _ = cluster.send(cluster::LeaveCluster).await;
         }
         let _ = self.manager.send(ShutdownAll).await;
+        if let Some((endpoint, shutdown)) = &self.links {
+            shutdown.send_replace(true);
+            endpoint.close(0u32.into(), b"node shutting down");
+        }
         let _ = self.transport.send(CloseEndpoint).await;
         if let Err(error) = self.registry.send(Flush).await.unwrap_or(Ok(())) {
             tracing::warn!(%error, "final registry flush failed");

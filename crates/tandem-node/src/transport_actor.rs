@@ -37,6 +37,7 @@ impl TransportActor {
         identity: &Identity,
         manager: Addr<AttendeeManager>,
         metrics: Arc<Metrics>,
+        relays: Option<Arc<crate::cluster::relay::Relays>>,
     ) -> Result<Self, NodeError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -61,6 +62,7 @@ impl TransportActor {
             manager,
             metrics,
             shutdown: shutdown_rx,
+            relays,
         });
         let accept_endpoint = endpoint.clone();
         runtime.spawn(async move {

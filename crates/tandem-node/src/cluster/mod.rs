@@ -14,6 +14,7 @@
 pub mod admin;
 pub mod link;
 pub mod membership;
+pub mod relay;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
