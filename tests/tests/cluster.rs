@@ -504,3 +504,107 @@ fn a_node_with_a_wrong_secret_gets_no_relay_link() {
     }
     assert!(attendees(&origin).is_empty());
 }
+
+#[test]
+fn a_killed_relays_attendee_reconnects_through_another_node_and_keeps_viewing() {
+    // An animated desktop that never freezes: frames keep coming.
+    let cluster = start_cluster((200, 120, 9, 1_000_000), 8);
+    let dir = tempfile::tempdir().unwrap();
+    let (b, c) = (&cluster.relays[0], &cluster.relays[1]);
+    let (b_id, c_id) = (node_id(b), node_id(c));
+    // The ticket lists relay b, then relay c.
+    let via_b = ticket_via(&cluster.origin.ticket, b);
+    let ticket = via_b.replacen(&b.quic_addr, &format!("{},{}", b.quic_addr, c.quic_addr), 1);
+    let mut viewer = ViewerProcess::spawn(
+        dir.path(),
+        &[],
+        &[
+            &ticket,
+            "--name",
+            "roaming",
+            "--password",
+            "pw",
+            "--headless",
+            "--reconnect",
+            "--seconds",
+            "40",
+        ],
+    );
+    let via = |id: &str| {
+        attendees(&cluster.origin)
+            .iter()
+            .any(|a| a["user"] == "roaming" && a["via_node"] == id)
+    };
+    wait_for(
+        "the attendee at the origin through b",
+        Duration::from_secs(20),
+        || via(&b_id),
+    );
+    // The cluster-wide list shows it too, attached to the origin.
+    let (status, body) = http_request(
+        "GET",
+        &format!("{}/api/v1/attendees?scope=cluster", c.admin_url),
+        Some(TOKEN),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let origin_id = node_id(&cluster.origin);
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["user"] == "roaming"
+                && a["node"] == origin_id.as_str()
+                && a["via_node"] == b_id.as_str()),
+        "{list}"
+    );
+    let cli = tandem_tests::tandem(&[
+        "attendees",
+        "--cluster",
+        "--admin",
+        &c.admin_url,
+        "--token",
+        TOKEN,
+    ]);
+    assert!(cli.status.success(), "{}", text(&cli));
+    let table = String::from_utf8_lossy(&cli.stdout);
+    assert!(
+        table.contains("roaming") && table.contains(&b_id) && table.contains("VIA"),
+        "{table}"
+    );
+
+    let Cluster {
+        origin,
+        mut relays,
+        _dir,
+    } = cluster;
+    let c = relays.pop().unwrap();
+    let b = relays.pop().unwrap();
+    b.kill9();
+    // It comes back through c and is admitted by the origin again.
+    wait_for(
+        "the attendee back through c",
+        Duration::from_secs(60),
+        || {
+            attendees(&origin)
+                .iter()
+                .any(|a| a["user"] == "roaming" && a["via_node"] == c_id.as_str())
+        },
+    );
+    viewer.wait_line(
+        &format!("connected to {}", c.quic_addr),
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        viewer.wait_exit(Duration::from_secs(60)),
+        Some(0),
+        "{}",
+        viewer.report()
+    );
+    let out = viewer.lines().join("\n");
+    let s = summary(&out);
+    // One key frame per connection: it kept viewing after the failover.
+    assert!(s.key_frames >= 2, "{s:?}\n{out}");
+    drop(c);
+}

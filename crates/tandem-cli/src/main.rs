@@ -112,6 +112,10 @@ struct ViewArgs {
     /// Stop after this many seconds.
     #[arg(long)]
     seconds: Option<f64>,
+    /// Headless: reconnect like the window does (the next address of the
+    /// connection string when a node is lost) instead of ending.
+    #[arg(long, requires = "headless")]
+    reconnect: bool,
     /// Write the last frame to this PNG file.
     #[arg(long)]
     snapshot: Option<PathBuf>,
@@ -332,7 +336,30 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    let result = if args.headless {
+    let result = if args.headless && args.reconnect {
+        if args.type_text.is_some() || args.send_text.is_some() || stall.is_some() {
+            return Ok(usage_error(
+                "--reconnect takes no --type, --send-text or --stall-after",
+            ));
+        }
+        let mut live = LiveOptions::new(ticket, args.name, args.password);
+        live.request_control = request_control;
+        live.frames = args.frames;
+        live.duration = duration;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        live.stop = Some(stop_rx);
+        runtime.spawn(async move {
+            if wait_for_signal().await.is_ok() {
+                stop_tx.send_replace(true);
+            }
+        });
+        let view = tandem_viewer::live::LiveView::new(|| {});
+        let client = tandem_viewer::live::spawn(live, view, runtime.handle(), print_event);
+        match runtime.block_on(client.task) {
+            Ok(result) => result,
+            Err(e) => return Err(anyhow::anyhow!("the viewer task failed: {e}")),
+        }
+    } else if args.headless {
         let options = ViewerOptions {
             ticket,
             name: args.name,

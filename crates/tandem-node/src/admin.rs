@@ -519,6 +519,8 @@ pub struct DisconnectBody {
 pub struct AttendeeQuery {
     /// `live` (default) or `all`.
     pub state: Option<String>,
+    /// `node` (default) or `cluster`: live attendees of every cluster member.
+    pub scope: Option<String>,
 }
 
 /// `?reason=...` for a disconnect.
@@ -1279,7 +1281,17 @@ async fn revoke_invitation(
 async fn list_attendees(
     state: web::Data<AdminState>,
     query: web::Query<AttendeeQuery>,
+    req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
+    match query.scope.as_deref() {
+        None | Some("node") => {}
+        Some("cluster") => return crate::cluster::admin::cluster_attendees(state, req).await,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "unknown scope {other:?}: expected node or cluster"
+            )))
+        }
+    }
     let all = match query.state.as_deref() {
         None | Some("live") => false,
         Some("all") => true,
