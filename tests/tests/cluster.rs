@@ -24,6 +24,8 @@ struct Member<'a> {
     secret: &'a str,
     origin: Option<(u32, u32, u64, u64)>,
     attendee_limit: u32,
+    /// Gossip port of the member to relay through (a relay of a relay).
+    upstream: Option<u16>,
 }
 
 fn member_config(m: &Member) -> String {
@@ -53,12 +55,17 @@ seeds = [{seeds}]
 secret = "{secret}"
 cluster_id = "test"
 dead_after_ms = {DEAD_AFTER_MS}
+{upstream}
 "#,
         data = m.dir.join("data").display(),
         limit = m.attendee_limit,
         gossip = m.gossip,
         seeds = seeds.join(", "),
         secret = m.secret,
+        upstream = m
+            .upstream
+            .map(|p| format!("upstream = \"127.0.0.1:{p}\""))
+            .unwrap_or_default(),
     )
 }
 
@@ -153,6 +160,7 @@ fn start_cluster(size: (u32, u32, u64, u64), attendee_limit: u32) -> Cluster {
         secret: SECRET,
         origin: Some(size),
         attendee_limit,
+        upstream: None,
     });
     let relays: Vec<NodeProcess> = ["b", "c"]
         .iter()
@@ -165,6 +173,7 @@ fn start_cluster(size: (u32, u32, u64, u64), attendee_limit: u32) -> Cluster {
                 secret: SECRET,
                 origin: None,
                 attendee_limit,
+                upstream: None,
             })
         })
         .collect();
@@ -244,6 +253,7 @@ fn a_node_with_another_secret_does_not_join() {
         secret: SECRET,
         origin: Some((64, 64, 1, 1)),
         attendee_limit: 2,
+        upstream: None,
     });
     let intruder = start_member(&Member {
         dir: &dir.path().join("x"),
@@ -252,6 +262,7 @@ fn a_node_with_another_secret_does_not_join() {
         secret: "another-secret-0123456789",
         origin: None,
         attendee_limit: 2,
+        upstream: None,
     });
     // Both gossip at each other for several detection periods; neither ever
     // lists the other. (Waiting is needed to show an absence: the wait is a
@@ -473,6 +484,7 @@ fn a_node_with_a_wrong_secret_gets_no_relay_link() {
         secret: SECRET,
         origin: Some((64, 64, 1, 1)),
         attendee_limit: 2,
+        upstream: None,
     });
     let intruder = start_member(&Member {
         dir: &dir.path().join("x"),
@@ -481,6 +493,7 @@ fn a_node_with_a_wrong_secret_gets_no_relay_link() {
         secret: "another-secret-0123456789",
         origin: None,
         attendee_limit: 2,
+        upstream: None,
     });
     let out = tandem_tests::view(&[
         &ticket_via(&origin.ticket, &intruder),
@@ -607,4 +620,75 @@ fn a_killed_relays_attendee_reconnects_through_another_node_and_keeps_viewing() 
     // One key frame per connection: it kept viewing after the failover.
     assert!(s.key_frames >= 2, "{s:?}\n{out}");
     drop(c);
+}
+
+#[test]
+fn a_relay_of_a_relay_serves_the_origins_frames_bit_for_bit() {
+    let (w, h, seed, freeze) = (200, 150, 21, 30);
+    let dir = tempfile::tempdir().unwrap();
+    let ports = [free_udp_port(), free_udp_port(), free_udp_port()];
+    let member = |name: &str, i: usize, origin, upstream| {
+        start_member(&Member {
+            dir: &dir.path().join(name),
+            gossip: ports[i],
+            seeds: &[ports[(i + 1) % 3], ports[(i + 2) % 3]],
+            secret: SECRET,
+            origin,
+            attendee_limit: 8,
+            upstream,
+        })
+    };
+    let a = member("a", 0, Some((w, h, seed, freeze)), None);
+    let b = member("b", 1, None, None);
+    // c relays through b, which relays from a.
+    let c = member("c", 2, None, Some(ports[1]));
+    let session = session_id(&a);
+    let a_id = node_id(&a);
+    for node in [&a, &b, &c] {
+        wait_for(
+            "three members and the session",
+            Duration::from_secs(30),
+            || {
+                member_ids(node).len() == 3
+                    && sessions_of(node, &a_id).is_some_and(|s| s.contains(&session))
+            },
+        );
+    }
+    let snap = dir.path().join("chained.png");
+    let out = tandem_tests::view(&[
+        &ticket_via(&a.ticket, &c),
+        "--name",
+        "far",
+        "--password",
+        "pw",
+        "--headless",
+        "--seconds",
+        "5",
+        "--snapshot",
+        snap.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let expected = SyntheticDesktop::new(seed, w, h).render(freeze);
+    assert_eq!(differing_pixels(&read_png(&snap), &expected), 0);
+    // The origin has one link (from b), b has two (to a, from c).
+    assert_eq!(metric(&metrics_text(&a), "tandem_relay_links"), 1.0);
+    assert_eq!(metric(&metrics_text(&b), "tandem_relay_links"), 2.0);
+    assert_eq!(metric(&metrics_text(&c), "tandem_relay_links"), 1.0);
+    // The origin admitted it, naming the node it joined through.
+    let (status, body) = http_request(
+        "GET",
+        &format!("{}/api/v1/attendees?state=all", a.admin_url),
+        Some(TOKEN),
+        None,
+    );
+    assert_eq!(status, 200);
+    let c_id = node_id(&c);
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["user"] == "far" && x["via_node"] == c_id.as_str()),
+        "{list}"
+    );
 }

@@ -193,6 +193,7 @@ impl Node {
                 view.directory.clone(),
                 metrics.clone(),
                 relayed_attendees.clone(),
+                config.cluster.upstream,
             ))
         });
         let transport = TransportActor::bind(
@@ -200,7 +201,7 @@ impl Node {
             &identity,
             manager_addr.clone(),
             metrics.clone(),
-            relays,
+            relays.clone(),
         )?;
         let quic_addr = transport.local_addr();
         let advertise = advertised_addresses(&config, quic_addr);
@@ -244,6 +245,7 @@ impl Node {
                         manager: manager.clone(),
                         metrics: metrics.clone(),
                         shutdown: link_shutdown_rx,
+                        relays: relays.clone(),
                     }),
                 )?;
                 let bound = endpoint.local_addr().map_err(|source| NodeError::Io {

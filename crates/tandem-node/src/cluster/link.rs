@@ -176,6 +176,9 @@ pub struct LinkServerContext {
     pub metrics: Arc<Metrics>,
     /// Becomes `true` when the node stops.
     pub shutdown: watch::Receiver<bool>,
+    /// This node's relays: a link from a relay below may ask for a session
+    /// this node itself relays (chained relays).
+    pub relays: Option<Arc<super::relay::Relays>>,
 }
 
 /// Binds the link endpoint and accepts links on the current runtime.
@@ -327,22 +330,21 @@ async fn serve_subscription(
     session: String,
     ctx: Arc<LinkServerContext>,
 ) {
-    let feed = match ctx
+    let local = ctx
         .manager
         .send(FeedOf {
             session: session.clone(),
         })
-        .await
-    {
-        Ok(Ok(feed)) => feed,
-        _ => {
-            let _ = write_message(
-                &mut tx,
-                &LinkReply::Refused {
-                    message: format!("no session {session} here"),
-                },
-            )
-            .await;
+        .await;
+    let feed = match (local, &ctx.relays) {
+        (Ok(Ok(feed)), _) => Ok(feed),
+        (_, Some(relays)) if relays.should_relay(&session) => relays.feed_of(&session).await,
+        _ => Err(format!("no session {session} here")),
+    };
+    let feed = match feed {
+        Ok(feed) => feed,
+        Err(message) => {
+            let _ = write_message(&mut tx, &LinkReply::Refused { message }).await;
             let _ = tx.finish();
             return;
         }
@@ -424,6 +426,16 @@ async fn serve_link_attendee(
         Ok(Some(ClientMessage::Hello(hello))) => hello,
         _ => return,
     };
+    if let Some(relays) = &ctx.relays {
+        if relays.should_relay(&hello.session) {
+            // A relay below relays through this one: carry it to the origin.
+            let relays = relays.clone();
+            relays
+                .forward_attendee(tx, reader, peer.to_string(), via_node, hello)
+                .await;
+            return;
+        }
+    }
     let join = Join {
         hello,
         peer,

@@ -67,6 +67,11 @@ pub struct ClusterSettings {
     /// UDP address of the relay-link QUIC endpoint (default: the QUIC
     /// listen IP with a port chosen by the system).
     pub link_listen: Option<SocketAddr>,
+    /// Gossip address of a member to relay through instead of linking to
+    /// the origin directly (a relay of a relay). Used while that member is
+    /// live; a member serving a link always links to the origin itself, so
+    /// chains are at most two links long and cannot loop.
+    pub upstream: Option<SocketAddr>,
 }
 
 impl Default for ClusterSettings {
@@ -79,6 +84,7 @@ impl Default for ClusterSettings {
             cluster_id: "tandem".into(),
             dead_after_ms: 3000,
             link_listen: None,
+            upstream: None,
         }
     }
 }

@@ -47,6 +47,8 @@ pub struct Relays {
     /// Where mirror encoders are started (they are actix actors).
     arbiter: actix::ArbiterHandle,
     endpoint: std::sync::Mutex<Option<quinn::Endpoint>>,
+    /// Gossip address of the member to relay through (`cluster.upstream`).
+    upstream: Option<SocketAddr>,
     /// Open links by origin node id; the lock also makes link creation single.
     links: Mutex<HashMap<String, Arc<Link>>>,
 }
@@ -57,6 +59,8 @@ struct Link {
 }
 
 struct Mirror {
+    /// Shared rectangle size, from the origin's answer to the subscription.
+    size: std::sync::Mutex<(u32, u32)>,
     updates: UpdateReceiver,
     encoder: Addr<EncoderActor>,
     decoder: std::sync::Mutex<Decoder>,
@@ -81,6 +85,7 @@ impl Relays {
         directory: watch::Receiver<Arc<Directory>>,
         metrics: Arc<Metrics>,
         relayed_attendees: Arc<AtomicU64>,
+        upstream: Option<SocketAddr>,
     ) -> Self {
         Self {
             node_id,
@@ -91,6 +96,7 @@ impl Relays {
             relayed_attendees,
             arbiter: actix::System::current().arbiter().clone(),
             endpoint: std::sync::Mutex::new(None),
+            upstream,
             links: Mutex::new(HashMap::new()),
         }
     }
@@ -103,9 +109,17 @@ impl Relays {
             .is_some_and(|m| !m.is_self)
     }
 
-    fn origin(&self, session: &str) -> Option<(String, SocketAddr)> {
+    /// The member to link to for `session`: the configured upstream while it
+    /// is live (unless `direct`), else the origin.
+    fn upstream_of(&self, session: &str, direct: bool) -> Option<(String, SocketAddr)> {
         let dir = self.directory.borrow();
-        let m = dir.origin_of(session)?;
+        let origin = dir.origin_of(session)?;
+        let via = self.upstream.filter(|_| !direct).and_then(|gossip| {
+            dir.nodes
+                .iter()
+                .find(|m| !m.is_self && m.gossip_addr == gossip.to_string())
+        });
+        let m = via.unwrap_or(origin);
         Some((m.id.clone(), m.link_addr.as_deref()?.parse().ok()?))
     }
 
@@ -127,9 +141,9 @@ impl Relays {
     }
 
     /// The link to the origin of `session`, opened and authenticated if needed.
-    async fn link_for(self: &Arc<Self>, session: &str) -> Result<Arc<Link>, String> {
+    async fn link_for(self: &Arc<Self>, session: &str, direct: bool) -> Result<Arc<Link>, String> {
         let (origin, addr) = self
-            .origin(session)
+            .upstream_of(session, direct)
             .ok_or_else(|| "no live member originates this session".to_owned())?;
         let mut links = self.links.lock().await;
         if let Some(link) = links.get(&origin) {
@@ -189,6 +203,7 @@ impl Relays {
         let mut reader = MessageReader::new(sub_rx);
         // Registered before subscribing: the first update may come at once.
         let mirror = Arc::new(Mirror {
+            size: std::sync::Mutex::new((0, 0)),
             updates,
             encoder,
             decoder: std::sync::Mutex::new(Decoder::new()),
@@ -207,11 +222,15 @@ impl Relays {
         mirrors.insert(session.to_owned(), mirror.clone());
         drop(mirrors);
         match reader.next::<LinkReply>().await {
-            Ok(Some(LinkReply::Subscribed { .. })) => {
+            Ok(Some(LinkReply::Subscribed { width, height })) => {
                 // Keep reading so the stream's receive side stays drained.
                 tokio::spawn(
                     async move { while let Ok(Some(_)) = reader.next::<LinkReply>().await {} },
                 );
+                *mirror
+                    .size
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = (width, height);
                 Ok(mirror)
             }
             other => {
@@ -222,6 +241,98 @@ impl Relays {
                 })
             }
         }
+    }
+
+    /// The feed of a session this node relays, for a link below it: its
+    /// mirror (subscribed to the origin directly).
+    pub async fn feed_of(
+        self: &Arc<Self>,
+        session: &str,
+    ) -> Result<crate::attendee_manager::SessionFeed, String> {
+        let link = self.link_for(session, true).await?;
+        let mirror = self.mirror(&link, session).await?;
+        let (width, height) = *mirror
+            .size
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(crate::attendee_manager::SessionFeed {
+            updates: mirror.updates.clone(),
+            encoder: mirror.encoder.clone(),
+            width,
+            height,
+        })
+    }
+
+    /// Carries a relayed attendee's control stream, arrived on a link from a
+    /// relay below, on to the origin (directly), message by message.
+    pub async fn forward_attendee(
+        self: &Arc<Self>,
+        mut down_tx: quinn::SendStream,
+        mut down_rx: MessageReader,
+        peer: String,
+        via_node: String,
+        hello: Hello,
+    ) {
+        let session = hello.session.clone();
+        let opened = async {
+            let link = self.link_for(&session, true).await?;
+            let (mut tx, rx) = link.conn.open_bi().await.map_err(|e| e.to_string())?;
+            write_message(&mut tx, &LinkRequest::Attendee { peer, via_node })
+                .await
+                .map_err(|e| e.to_string())?;
+            write_message(&mut tx, &ClientMessage::Hello(hello))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>((tx, MessageReader::new(rx)))
+        };
+        let (mut up_tx, mut up_rx) = match opened.await {
+            Ok(v) => v,
+            Err(message) => {
+                let _ = write_message(
+                    &mut down_tx,
+                    &ServerMessage::Rejected {
+                        reason: RejectReason::UnknownSession,
+                        message,
+                    },
+                )
+                .await;
+                let _ = down_tx.finish();
+                return;
+            }
+        };
+        let up = async {
+            while let Ok(Some(msg)) = down_rx.next::<ClientMessage>().await {
+                if write_message(&mut up_tx, &msg).await.is_err() {
+                    break;
+                }
+            }
+        };
+        let down = async {
+            loop {
+                let (msg, last) = match up_rx.next::<ServerMessage>().await {
+                    Ok(Some(msg)) => {
+                        let bye = matches!(msg, ServerMessage::Bye { .. });
+                        (msg, bye)
+                    }
+                    _ => (
+                        ServerMessage::Bye {
+                            reason: DisconnectReason::SessionClosed,
+                            message: "the origin of the session is gone".into(),
+                        },
+                        true,
+                    ),
+                };
+                if write_message(&mut down_tx, &msg).await.is_err() || last {
+                    let _ = down_tx.finish();
+                    return;
+                }
+            }
+        };
+        tokio::select! {
+            () = up => {}
+            () = down => {}
+        }
+        let _ = up_tx.finish();
     }
 
     /// Reads the link's graphics streams in order and feeds the mirrors.
@@ -291,7 +402,7 @@ impl Relays {
     ) -> Result<(), &'static str> {
         let session = hello.session.clone();
         let started = async {
-            let link = self.link_for(&session).await?;
+            let link = self.link_for(&session, false).await?;
             let mirror = self.mirror(&link, &session).await?;
             let (mut ltx, lrx) = link.conn.open_bi().await.map_err(|e| e.to_string())?;
             write_message(
