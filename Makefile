@@ -18,6 +18,11 @@ run:
 	$(CARGO) build --locked --release -p tandem-cli
 	./target/release/tandem node --config $(CONFIG) --source $(SOURCE)
 
+## Cluster fan-out figures: one node vs an origin with two relays (prints them).
+cluster-load:
+	$(CARGO) build --locked --release -p tandem-cli -p tandem-benches --bin tandem --bin cluster-load
+	./target/release/cluster-load
+
 ## Start a three-node cluster on loopback (configs/cluster/) and print how
 ## to join through each node; Ctrl-C stops all three.
 cluster:
