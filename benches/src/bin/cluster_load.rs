@@ -85,6 +85,16 @@ fn egress(node: &NodeProcess) -> f64 {
             .unwrap_or(0.0)
 }
 
+fn live_attendees(node: &NodeProcess) -> usize {
+    let (_, body) = tandem_tests::http_request(
+        "GET",
+        &format!("{}/api/v1/attendees", node.admin_url),
+        Some(TOKEN),
+        None,
+    );
+    body.matches("\"id\":").count()
+}
+
 fn frames_captured(node: &NodeProcess) -> f64 {
     let (_, m) = http_get(&format!("{}/metrics", node.admin_url));
     metric(&m, "tandem_frames_captured_total")
@@ -103,31 +113,37 @@ fn run(
     let pids: Vec<u32> = nodes.iter().map(|p| p.pid()).collect();
     let cpu0: Vec<f64> = pids.iter().map(|p| cpu_seconds(*p)).collect();
     let (egress0, frames0, t0) = (egress(origin), frames_captured(origin), Instant::now());
-    let viewers: Vec<_> = (0..n)
-        .map(|i| {
-            // Staggered a little: the origin slows down many password checks from one address.
-            if i % 6 == 5 {
-                std::thread::sleep(Duration::from_millis(300));
+    // Joined in groups of four, each group admitted before the next starts:
+    // the origin slows down (and past eight, refuses) concurrent password
+    // checks from one address, and every attendee here is 127.0.0.1.
+    let mut viewers = Vec::new();
+    for i in 0..n {
+        viewers.push(spawn_view(&[
+            &tickets[i % tickets.len()],
+            "--name",
+            &format!("load{i}"),
+            "--password",
+            "pw",
+            "--headless",
+            "--seconds",
+            &seconds.to_string(),
+        ]));
+        if i % 4 == 3 || i + 1 == n {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while live_attendees(origin) < i + 1 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
             }
-            spawn_view(&[
-                &tickets[i % tickets.len()],
-                "--name",
-                &format!("load{i}"),
-                "--password",
-                "pw",
-                "--headless",
-                "--seconds",
-                &seconds.to_string(),
-            ])
-        })
-        .collect();
+        }
+    }
     let mut rates = Vec::new();
+    let mut failed = 0;
     for v in viewers {
         let out = v.wait_with_output().expect("viewer");
         let text = String::from_utf8_lossy(&out.stdout);
         if out.status.success() && text.contains("received ") {
             rates.push(summary(&text).updates as f64 / seconds as f64);
         } else {
+            failed += 1;
             rates.push(0.0);
         }
     }
@@ -142,7 +158,7 @@ fn run(
         .map(|(p, c0)| format!("{:.0}%", (cpu_seconds(*p) - c0) / wall * 100.0))
         .collect();
     println!(
-        "{label:<24} {n:>3} attendees: {served:>3} served at the frame interval (source {source_fps:4.1} fps, mean {mean:4.1} updates/s), node CPU [{}], origin egress {:7.1} kB/s",
+        "{label:<18} {n:>3} attendees: {served:>3} served at the frame interval ({failed} failed to join; source {source_fps:4.1} fps, mean {mean:4.1} updates/s), node CPU [{}], origin egress {:7.1} kB/s",
         cpu.join(", "),
         (egress(origin) - egress0) / wall / 1000.0
     );
