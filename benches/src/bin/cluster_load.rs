@@ -85,14 +85,14 @@ fn egress(node: &NodeProcess) -> f64 {
             .unwrap_or(0.0)
 }
 
-fn live_attendees(node: &NodeProcess) -> usize {
-    let (_, body) = tandem_tests::http_request(
-        "GET",
-        &format!("{}/api/v1/attendees", node.admin_url),
-        Some(TOKEN),
-        None,
-    );
-    body.matches("\"id\":").count()
+/// Joins the node admitted so far (the origin admits relayed attendees too).
+fn admitted(node: &NodeProcess) -> f64 {
+    let (_, m) = http_get(&format!("{}/metrics", node.admin_url));
+    // Absent until the first join.
+    m.lines()
+        .find_map(|l| l.strip_prefix("tandem_joins_total{result=\"admitted\"} "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
 }
 
 fn frames_captured(node: &NodeProcess) -> f64 {
@@ -113,6 +113,7 @@ fn run(
     let pids: Vec<u32> = nodes.iter().map(|p| p.pid()).collect();
     let cpu0: Vec<f64> = pids.iter().map(|p| cpu_seconds(*p)).collect();
     let (egress0, frames0, t0) = (egress(origin), frames_captured(origin), Instant::now());
+    let admitted0 = admitted(origin);
     // Joined in groups of four, each group admitted before the next starts:
     // the origin slows down (and past eight, refuses) concurrent password
     // checks from one address, and every attendee here is 127.0.0.1.
@@ -130,7 +131,7 @@ fn run(
         ]));
         if i % 4 == 3 || i + 1 == n {
             let deadline = Instant::now() + Duration::from_secs(30);
-            while live_attendees(origin) < i + 1 && Instant::now() < deadline {
+            while admitted(origin) - admitted0 < (i + 1) as f64 && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
