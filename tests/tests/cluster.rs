@@ -425,8 +425,9 @@ fn the_origins_egress_grows_with_relay_links_not_attendees() {
     );
 }
 
-#[test]
-fn killing_the_origin_closes_the_session_for_relayed_attendees() {
+/// Stops the origin (`kill -9` or SIGTERM) while two attendees view it
+/// through the two relays; both are told "session closed".
+fn origin_end_closes_the_session_for_relayed_attendees(kill: bool) {
     let cluster = start_cluster((160, 100, 2, 1_000_000), 8);
     let dir = tempfile::tempdir().unwrap();
     let mut viewers: Vec<ViewerProcess> = cluster
@@ -460,7 +461,11 @@ fn killing_the_origin_closes_the_session_for_relayed_attendees() {
         relays,
         _dir,
     } = cluster;
-    origin.kill9();
+    if kill {
+        origin.kill9();
+    } else {
+        assert!(origin.terminate(), "the origin did not stop cleanly");
+    }
     for v in &mut viewers {
         let line = v.wait_line("session closed", Duration::from_secs(30));
         assert!(line.contains("disconnected"), "{line}");
@@ -471,6 +476,16 @@ fn killing_the_origin_closes_the_session_for_relayed_attendees() {
         );
     }
     drop(relays);
+}
+
+#[test]
+fn killing_the_origin_closes_the_session_for_relayed_attendees() {
+    origin_end_closes_the_session_for_relayed_attendees(true);
+}
+
+#[test]
+fn stopping_the_origin_closes_the_session_for_relayed_attendees() {
+    origin_end_closes_the_session_for_relayed_attendees(false);
 }
 
 #[test]
