@@ -116,6 +116,7 @@ pub struct Node {
     admin: admin::AdminServer,
     cluster: Option<Addr<cluster::ClusterActor>>,
     links: Option<(quinn::Endpoint, watch::Sender<bool>)>,
+    relays: Option<Arc<cluster::relay::Relays>>,
 }
 
 impl Node {
@@ -293,6 +294,7 @@ impl Node {
             admin,
             cluster,
             links: link_addr.map(|(endpoint, _)| (endpoint, link_shutdown)),
+            relays,
         };
 
         let mut report = StartupReport {
@@ -376,6 +378,9 @@ impl Node {
             let _ = cluster.send(cluster::LeaveCluster).await;
         }
         let _ = self.manager.send(ShutdownAll).await;
+        if let Some(relays) = &self.relays {
+            relays.close();
+        }
         if let Some((endpoint, shutdown)) = &self.links {
             shutdown.send_replace(true);
             endpoint.close(0u32.into(), b"node shutting down");

@@ -101,6 +101,19 @@ impl Relays {
         }
     }
 
+    /// Closes every link (node shutdown): origins see the relayed attendees
+    /// leave at once instead of after the link's idle timeout.
+    pub fn close(&self) {
+        let endpoint = self
+            .endpoint
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(endpoint) = endpoint {
+            endpoint.close(0u32.into(), b"relay shutting down");
+        }
+    }
+
     /// Whether `session` is originated by another live member.
     pub fn should_relay(&self, session: &str) -> bool {
         self.directory
