@@ -8,7 +8,7 @@ CONFIG ?= configs/node.toml
 TEST_PACKAGES := xvfb xterm x11-apps xdotool x11-utils x11-xserver-utils xserver-xorg-core xserver-xorg-video-dummy libx11-6 libx11-xcb1 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0 prometheus xclip
 APT_MARK := target/.test-packages-installed
 
-.PHONY: run test build lint deps bench x11-figures clean
+.PHONY: run test build lint deps bench x11-figures cluster cluster-load clean
 
 # What `make run` shares: the X display in $DISPLAY when there is one.
 SOURCE ?= $(if $(DISPLAY),x11,synthetic)
@@ -17,6 +17,34 @@ SOURCE ?= $(if $(DISPLAY),x11,synthetic)
 run:
 	$(CARGO) build --locked --release -p tandem-cli
 	./target/release/tandem node --config $(CONFIG) --source $(SOURCE)
+
+## Cluster fan-out figures: one node vs an origin with two relays (prints them).
+cluster-load:
+	$(CARGO) build --locked --release -p tandem-cli -p tandem-benches --bin tandem --bin cluster-load
+	./target/release/cluster-load
+
+## Start a three-node cluster on loopback (configs/cluster/) and print how
+## to join through each node; Ctrl-C stops all three.
+cluster:
+	$(CARGO) build --locked --release -p tandem-cli
+	@mkdir -p target/cluster
+	@./target/release/tandem node --config configs/cluster/node1.toml > target/cluster/node1.out 2> target/cluster/node1.log & \
+	pids="$$!"; \
+	for n in 2 3; do ./target/release/tandem node --config configs/cluster/node$$n.toml > target/cluster/node$$n.out 2> target/cluster/node$$n.log & pids="$$pids $$!"; done; \
+	trap 'kill $$pids 2>/dev/null; wait' INT TERM EXIT; \
+	for i in $$(seq 1 100); do grep -q '^connection string:' target/cluster/node1.out && break; sleep 0.1; done; \
+	ticket=$$(sed -n 's/^connection string: //p' target/cluster/node1.out); \
+	sleep 3; \
+	echo "three nodes: node1 (origin) quic 127.0.0.1:4433 admin http://127.0.0.1:7070, node2 4434/7071, node3 4435/7072"; \
+	echo "logs in target/cluster/; members: curl -s -H 'Authorization: Bearer local-cluster-admin-token' http://127.0.0.1:7070/api/v1/cluster/nodes"; \
+	echo "password: cluster"; \
+	for n in 1 2 3; do \
+	  port=$$((4432+n)); rest=$$(echo "$$ticket" | sed 's|^tandem://[^/]*||'); \
+	  echo "join through node$$n:"; \
+	  echo "  ./target/release/tandem view 'tandem://127.0.0.1:$$port$$rest' --name \"$${USER:-you}\" --password cluster"; \
+	done; \
+	echo "a fresh invitation lists every live member: ./target/release/tandem invite --admin http://127.0.0.1:7070 --token local-cluster-admin-token --password cluster"; \
+	wait
 
 ## Install what the tests need, then run every test, rustfmt and clippy.
 test: deps

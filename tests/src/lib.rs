@@ -65,6 +65,13 @@ impl NodeProcess {
     /// Writes `config` to `dir/node.toml` and starts a node on it; waits
     /// until it has printed its invitation.
     pub fn start(dir: &Path, config: &str) -> NodeProcess {
+        Self::start_until(dir, config, "join with:")
+    }
+
+    /// Like [`NodeProcess::start`], ready once a line starts with `ready`
+    /// (a node without a session prints no invitation: use `admin API on`).
+    /// `ticket` and `password` are empty when the node printed none.
+    pub fn start_until(dir: &Path, config: &str, ready: &str) -> NodeProcess {
         let config_path = dir.join("node.toml");
         std::fs::write(&config_path, config).expect("write config");
         let stderr_path = dir.join(format!("node-{}.log", Instant::now().elapsed().as_nanos()));
@@ -93,7 +100,7 @@ impl NodeProcess {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) => {
-                    let done = line.starts_with("join with:");
+                    let done = line.starts_with(ready);
                     banner.push(line);
                     if done {
                         break;
@@ -114,8 +121,15 @@ impl NodeProcess {
                 .trim()
                 .to_owned()
         };
-        let ticket = field("connection string:");
-        let password = field("password:");
+        let optional = |prefix: &str| {
+            banner
+                .iter()
+                .find_map(|l| l.strip_prefix(prefix))
+                .map(|v| v.trim().to_owned())
+                .unwrap_or_default()
+        };
+        let ticket = optional("connection string:");
+        let password = optional("password:");
         let quic_addr = banner[0]
             .split_whitespace()
             .nth(6)

@@ -64,8 +64,12 @@ pub struct AttendeesArgs {
     #[command(flatten)]
     admin: AdminArgs,
     /// Include disconnected attendees (the history).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "cluster")]
     all: bool,
+    /// Live attendees of every member of the node's cluster, with the node
+    /// each is attached to.
+    #[arg(long)]
+    cluster: bool,
     #[command(subcommand)]
     action: Option<AttendeesAction>,
 }
@@ -328,6 +332,8 @@ pub fn run_attendees(args: AttendeesArgs) -> anyhow::Result<ExitCode> {
     }
     let path = if args.all {
         "/attendees?state=all"
+    } else if args.cluster {
+        "/attendees?scope=cluster"
     } else {
         "/attendees"
     };
@@ -369,6 +375,29 @@ pub fn run_attendees(args: AttendeesArgs) -> anyhow::Result<ExitCode> {
                 "STATE",
                 "DISCONNECTED",
                 "REASON",
+            ],
+            &rows,
+        );
+    } else if args.cluster {
+        let rows: Vec<Vec<String>> = items
+            .iter()
+            .map(|a| {
+                let mut r = vec![text(&a["node"])];
+                r.extend(row(a));
+                r.push(text(&a["via_node"]));
+                r
+            })
+            .collect();
+        print_table(
+            &[
+                "NODE",
+                "ID",
+                "USER",
+                "COMPUTER",
+                "CONNECTED",
+                "IDLE",
+                "LEVEL",
+                "VIA",
             ],
             &rows,
         );

@@ -65,6 +65,15 @@ struct NodeArgs {
     /// X display for --source x11.
     #[arg(long)]
     display: Option<String>,
+    /// Join a cluster: UDP address of the gossip socket.
+    #[arg(long)]
+    cluster_listen: Option<std::net::SocketAddr>,
+    /// Gossip address (host:port) of a cluster member to join through (repeatable).
+    #[arg(long = "cluster-seed")]
+    cluster_seeds: Vec<String>,
+    /// The cluster's shared secret (16 to 256 bytes).
+    #[arg(long, env = "TANDEM_CLUSTER_SECRET", hide_env_values = true)]
+    cluster_secret: Option<String>,
 }
 
 #[derive(Args)]
@@ -104,6 +113,10 @@ struct ViewArgs {
     /// Stop after this many seconds.
     #[arg(long)]
     seconds: Option<f64>,
+    /// Headless: reconnect like the window does (the next address of the
+    /// connection string when a node is lost) instead of ending.
+    #[arg(long, requires = "headless")]
+    reconnect: bool,
     /// Write the last frame to this PNG file.
     #[arg(long)]
     snapshot: Option<PathBuf>,
@@ -192,6 +205,15 @@ fn run_node(args: NodeArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(d) = args.display {
         config.source.display = Some(d);
+    }
+    if let Some(a) = args.cluster_listen {
+        config.cluster.listen = Some(a);
+    }
+    if !args.cluster_seeds.is_empty() {
+        config.cluster.seeds = args.cluster_seeds;
+    }
+    if let Some(s) = args.cluster_secret {
+        config.cluster.secret = Some(s);
     }
     config.validate()?;
     let system = actix::System::new();
@@ -332,7 +354,34 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    let result = if headless {
+    let result = if headless && args.reconnect {
+        if args.type_text.is_some()
+            || args.send_text.is_some()
+            || stall.is_some()
+            || args.channel.is_some()
+        {
+            return Ok(usage_error(
+                "--reconnect takes no --type, --send-text, --stall-after or --channel",
+            ));
+        }
+        let mut live = LiveOptions::new(ticket, args.name, args.password);
+        live.request_control = request_control;
+        live.frames = args.frames;
+        live.duration = duration;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        live.stop = Some(stop_rx);
+        runtime.spawn(async move {
+            if wait_for_signal().await.is_ok() {
+                stop_tx.send_replace(true);
+            }
+        });
+        let view = tandem_viewer::live::LiveView::new(|| {});
+        let client = tandem_viewer::live::spawn(live, view, runtime.handle(), print_event);
+        match runtime.block_on(client.task) {
+            Ok(result) => result,
+            Err(e) => return Err(anyhow::anyhow!("the viewer task failed: {e}")),
+        }
+    } else if headless {
         let options = ViewerOptions {
             ticket,
             name: args.name,

@@ -85,6 +85,10 @@ impl ApiError {
     fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, message)
     }
+    /// A 404 with this message (for routes defined in other modules).
+    pub fn not_found_message(message: impl Into<String>) -> Self {
+        Self::not_found(message)
+    }
     fn unprocessable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, message)
     }
@@ -515,6 +519,8 @@ pub struct DisconnectBody {
 pub struct AttendeeQuery {
     /// `live` (default) or `all`.
     pub state: Option<String>,
+    /// `node` (default) or `cluster`: live attendees of every cluster member.
+    pub scope: Option<String>,
 }
 
 /// `?reason=...` for a disconnect.
@@ -551,6 +557,8 @@ pub struct AdminState {
     pub events: EventBus,
     /// Virtual channels.
     pub channels: Arc<crate::channels::ChannelHub>,
+    /// The cluster directory, when the node is in a cluster.
+    pub cluster: Option<crate::cluster::ClusterView>,
 }
 
 #[derive(Clone)]
@@ -757,6 +765,10 @@ fn api_routes() -> actix_web::Scope {
         .route("/control-requests/{id}/deny", web::post().to(deny_control))
         .route("/events", web::get().to(events))
         .configure(crate::admin_channels::routes)
+        .route(
+            "/cluster/nodes",
+            web::get().to(crate::cluster::admin::list_nodes),
+        )
 }
 
 async fn require_token(
@@ -1276,7 +1288,17 @@ async fn revoke_invitation(
 async fn list_attendees(
     state: web::Data<AdminState>,
     query: web::Query<AttendeeQuery>,
+    req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
+    match query.scope.as_deref() {
+        None | Some("node") => {}
+        Some("cluster") => return crate::cluster::admin::cluster_attendees(state, req).await,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "unknown scope {other:?}: expected node or cluster"
+            )))
+        }
+    }
     let all = match query.state.as_deref() {
         None | Some("live") => false,
         Some("all") => true,

@@ -136,6 +136,8 @@ pub struct AttendeeManager {
     metrics: Arc<Metrics>,
     fingerprint: Fingerprint,
     advertise: Vec<NodeAddr>,
+    /// QUIC addresses of the other live cluster members (for connection strings).
+    cluster_addrs: Vec<NodeAddr>,
     sessions: HashMap<String, Session>,
     invitations: HashMap<String, InvitationRecord>,
     attendees: HashMap<u64, Attendee>,
@@ -157,6 +159,7 @@ impl AttendeeManager {
             metrics,
             fingerprint,
             advertise,
+            cluster_addrs: Vec::new(),
             sessions: HashMap::new(),
             invitations: HashMap::new(),
             attendees: HashMap::new(),
@@ -171,7 +174,7 @@ impl AttendeeManager {
 
     fn connection_string(&self, session: &str, invitation: &str) -> String {
         ConnectionString {
-            addrs: self.advertise.clone(),
+            addrs: crate::cluster::link::ticket_addrs(&self.advertise, &self.cluster_addrs),
             session: session.to_owned(),
             invitation: invitation.to_owned(),
             fingerprint: self.fingerprint,
@@ -321,7 +324,13 @@ impl AttendeeManager {
     /// Admits after the password was checked: rechecks what may have changed
     /// meanwhile and reserves the slot synchronously, so a limit holds under
     /// concurrent joins.
-    fn admit(&mut self, hello: Hello, peer: SocketAddr, id: u64) -> Result<Admitted, Rejection> {
+    fn admit(
+        &mut self,
+        hello: Hello,
+        peer: SocketAddr,
+        via_node: Option<String>,
+        id: u64,
+    ) -> Result<Admitted, Rejection> {
         let session = self
             .sessions
             .get(&hello.session)
@@ -352,7 +361,7 @@ impl AttendeeManager {
             invitation_id: inv.id.clone(),
             user: hello.name.clone(),
             computer: peer.to_string(),
-            via_node: None,
+            via_node,
             control_level: level_name(level).to_owned(),
             connected_at_ms: now_ms(),
             disconnected_at_ms: None,
@@ -1274,6 +1283,8 @@ pub struct Join {
     pub hello: Hello,
     /// Where it came from.
     pub peer: SocketAddr,
+    /// The cluster node it came through, when relayed.
+    pub via_node: Option<String>,
 }
 
 impl Handler<Join> for AttendeeManager {
@@ -1310,7 +1321,7 @@ impl Handler<Join> for AttendeeManager {
         Box::pin(check.into_actor(self).map(move |res, act, _| {
             act.end_check(msg.peer.ip());
             let result = match res {
-                Ok(Some(id)) => act.admit(msg.hello, msg.peer, id),
+                Ok(Some(id)) => act.admit(msg.hello, msg.peer, msg.via_node, id),
                 Ok(None) => {
                     act.record_failure(msg.peer.ip());
                     tracing::info!(peer = %msg.peer, user = %msg.hello.name, "wrong password");
@@ -1548,5 +1559,53 @@ impl Handler<ShutdownAll> for AttendeeManager {
                 "the node is shutting down",
             );
         }
+    }
+}
+
+/// The QUIC addresses of the other live cluster members changed: new
+/// connection strings list them after this node's own (a viewer fails over
+/// to them when this node dies).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetClusterAddrs(pub Vec<NodeAddr>);
+
+impl Handler<SetClusterAddrs> for AttendeeManager {
+    type Result = ();
+    fn handle(&mut self, msg: SetClusterAddrs, _: &mut Self::Context) {
+        self.cluster_addrs = msg.0;
+    }
+}
+
+/// What a relay link needs to carry a session's graphics: its newest update
+/// (latest wins), its encoder (catch-ups, key frames) and its state.
+#[derive(Message)]
+#[rtype(result = "Result<SessionFeed, NodeError>")]
+pub struct FeedOf {
+    /// Session id.
+    pub session: String,
+}
+
+/// The answer to [`FeedOf`].
+pub struct SessionFeed {
+    /// Newest update.
+    pub updates: UpdateReceiver,
+    /// For catch-ups.
+    pub encoder: Addr<EncoderActor>,
+    /// Shared rectangle size.
+    pub width: u32,
+    /// Shared rectangle size.
+    pub height: u32,
+}
+
+impl Handler<FeedOf> for AttendeeManager {
+    type Result = Result<SessionFeed, NodeError>;
+    fn handle(&mut self, msg: FeedOf, _: &mut Self::Context) -> Self::Result {
+        let s = self.session_mut(&msg.session)?;
+        Ok(SessionFeed {
+            updates: s.updates.clone(),
+            encoder: s.encoder.clone(),
+            width: s.rect.width,
+            height: s.rect.height,
+        })
     }
 }

@@ -42,6 +42,8 @@ pub struct NodeConfig {
     pub invitation: StartupInvitation,
     /// Registry (sled) settings.
     pub registry: RegistrySettings,
+    /// Cluster membership and relays (off unless `cluster.listen` is set).
+    pub cluster: crate::cluster::ClusterSettings,
 }
 
 /// Capture source of the node's sharing session.
@@ -203,6 +205,7 @@ impl Default for NodeConfig {
             session: SessionConfig::default(),
             invitation: StartupInvitation::default(),
             registry: RegistrySettings::default(),
+            cluster: crate::cluster::ClusterSettings::default(),
         }
     }
 }
@@ -384,6 +387,9 @@ impl NodeConfig {
         if self.registry.cache_mib == 0 || self.registry.cache_mib > 64 * 1024 {
             return bad("registry.cache_mib must be between 1 and 65536".into());
         }
+        self.cluster
+            .validate()
+            .or_else(|detail| bad(format!("cluster.{detail}")))?;
         Ok(())
     }
 }

@@ -64,6 +64,8 @@ pub struct ConnectionContext {
     pub shutdown: watch::Receiver<bool>,
     /// Virtual channels.
     pub channels: Arc<ChannelHub>,
+    /// Relays sessions other cluster members originate (when clustered).
+    pub relays: Option<Arc<crate::cluster::relay::Relays>>,
 }
 
 /// Serves one incoming connection to its end.
@@ -117,7 +119,22 @@ async fn serve_admitted(
         }
     };
     let user = hello.name.clone();
-    let admitted = match ctx.manager.send(Join { hello, peer }).await {
+    if let Some(relays) = &ctx.relays {
+        if relays.should_relay(&hello.session) {
+            return relays
+                .serve(conn.clone(), peer, control_tx, reader, hello)
+                .await;
+        }
+    }
+    let admitted = match ctx
+        .manager
+        .send(Join {
+            hello,
+            peer,
+            via_node: None,
+        })
+        .await
+    {
         Ok(Ok(admitted)) => admitted,
         Ok(Err(rejection)) => {
             tracing::info!(%peer, %user, reason = ?rejection.reason, "join rejected");
@@ -452,15 +469,17 @@ impl Drop for ResetOnDrop {
     }
 }
 
-struct GraphicsSender {
-    conn: quinn::Connection,
-    updates: UpdateReceiver,
-    level: watch::Receiver<ControlLevel>,
-    encoder: Addr<EncoderActor>,
-    metrics: Arc<Metrics>,
+/// The latest-wins graphics sender of one attendee (also used by relays for
+/// their local attendees, fed from a relayed session's mirror).
+pub(crate) struct GraphicsSender {
+    pub(crate) conn: quinn::Connection,
+    pub(crate) updates: UpdateReceiver,
+    pub(crate) level: watch::Receiver<ControlLevel>,
+    pub(crate) encoder: Addr<EncoderActor>,
+    pub(crate) metrics: Arc<Metrics>,
     /// Sequence number of the last update this attendee has whole.
-    delivered: u64,
-    bytes_sent: u64,
+    pub(crate) delivered: u64,
+    pub(crate) bytes_sent: u64,
 }
 
 impl GraphicsSender {
@@ -469,7 +488,7 @@ impl GraphicsSender {
     /// session's encoder is gone, it stops sending and waits for the control
     /// side to say goodbye and end the connection; returning then would race
     /// with the `Bye` and could end the connection without it.
-    async fn run(mut self, bytes: watch::Sender<u64>) {
+    pub(crate) async fn run(mut self, bytes: watch::Sender<u64>) {
         self.updates.mark_changed();
         loop {
             if self.level.has_changed().is_err() {

@@ -17,6 +17,7 @@ pub mod capture_actor;
 pub mod channel_streams;
 pub mod channels;
 pub mod clipboard_bridge;
+pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod encoder_actor;
@@ -119,6 +120,9 @@ pub struct Node {
     transport: Addr<TransportActor>,
     launcher: SessionLauncher,
     admin: admin::AdminServer,
+    cluster: Option<Addr<cluster::ClusterActor>>,
+    links: Option<(quinn::Endpoint, watch::Sender<bool>)>,
+    relays: Option<Arc<cluster::relay::Relays>>,
 }
 
 impl Node {
@@ -154,6 +158,18 @@ impl Node {
                 identity
             }
         };
+        // Members of a cluster present one identity derived from the cluster
+        // secret, so one fingerprint in a connection string pins every member.
+        let identity = match (&config.cluster.secret, config.cluster.enabled()) {
+            (Some(secret), true) => Identity::from_seed(
+                &["tandem".to_owned(), "localhost".to_owned()],
+                cluster::link::hmac_tag(
+                    secret.as_bytes(),
+                    format!("tandem-cluster-identity/{}", config.cluster.cluster_id).as_bytes(),
+                ),
+            )?,
+            _ => identity,
+        };
         let fingerprint = identity.fingerprint();
         let stored_sessions = registry.sessions()?;
         let stored_invitations = registry.invitations(None)?;
@@ -175,12 +191,29 @@ impl Node {
         // port: create its context first, bind, then start it.
         let manager_ctx = Context::<AttendeeManager>::new();
         let manager_addr = manager_ctx.address();
+        let cluster_channel = config
+            .cluster
+            .enabled()
+            .then(|| cluster::ClusterView::new(node_id.clone(), config.cluster.cluster_id.clone()));
+        let relayed_attendees = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let relays = cluster_channel.as_ref().map(|(_, view)| {
+            Arc::new(cluster::relay::Relays::new(
+                node_id.clone(),
+                config.cluster.secret.clone().unwrap_or_default(),
+                fingerprint,
+                view.directory.clone(),
+                metrics.clone(),
+                relayed_attendees.clone(),
+                config.cluster.upstream,
+            ))
+        });
         let transport = TransportActor::bind(
             config.quic_listen,
             &identity,
             manager_addr.clone(),
             metrics.clone(),
             channels.clone(),
+            relays.clone(),
         )?;
         let quic_addr = transport.local_addr();
         let advertise = advertised_addresses(&config, quic_addr);
@@ -207,9 +240,62 @@ impl Node {
                 metrics: metrics.clone(),
                 events: events.clone(),
                 channels: channels.clone(),
+                cluster: cluster_channel.as_ref().map(|(_, view)| view.clone()),
             },
         )?;
         let (admin_addr, metrics_addr) = (admin.local_addr(), admin.metrics_addr());
+        let (link_shutdown, link_shutdown_rx) = watch::channel(false);
+        let link_addr = match &cluster_channel {
+            Some(_) => {
+                let listen = config
+                    .cluster
+                    .link_listen
+                    .unwrap_or_else(|| SocketAddr::new(config.quic_listen.ip(), 0));
+                let endpoint = cluster::link::start_link_server(
+                    listen,
+                    &identity,
+                    Arc::new(cluster::link::LinkServerContext {
+                        secret: config.cluster.secret.clone().unwrap_or_default(),
+                        manager: manager.clone(),
+                        metrics: metrics.clone(),
+                        shutdown: link_shutdown_rx,
+                        relays: relays.clone(),
+                    }),
+                )?;
+                let bound = endpoint.local_addr().map_err(|source| NodeError::Io {
+                    context: "reading the relay-link address".into(),
+                    source,
+                })?;
+                let advertised = if bound.ip().is_unspecified() {
+                    SocketAddr::new(std::net::IpAddr::from([127, 0, 0, 1]), bound.port())
+                } else {
+                    bound
+                };
+                Some((endpoint, advertised))
+            }
+            None => None,
+        };
+        let cluster = match cluster_channel {
+            Some((directory, _)) => Some(
+                cluster::ClusterActor::start(cluster::ClusterStart {
+                    settings: config.cluster.clone(),
+                    node_id: node_id.clone(),
+                    quic_addr: advertised_addresses(&config, quic_addr)
+                        .into_iter()
+                        .next()
+                        .expect("at least one advertised address"),
+                    admin_addr,
+                    link_addr: link_addr.as_ref().map(|(_, a)| *a),
+                    fingerprint,
+                    manager: manager.clone(),
+                    metrics: metrics.clone(),
+                    relayed_attendees: relayed_attendees.clone(),
+                    directory,
+                })
+                .await?,
+            ),
+            None => None,
+        };
 
         let node = Node {
             manager,
@@ -220,6 +306,9 @@ impl Node {
             transport,
             launcher,
             admin,
+            cluster,
+            links: link_addr.map(|(endpoint, _)| (endpoint, link_shutdown)),
+            relays,
         };
 
         let mut report = StartupReport {
@@ -299,7 +388,17 @@ impl Node {
     pub async fn shutdown(self) {
         tracing::info!("node shutting down");
         self.admin.stop().await;
+        if let Some(cluster) = &self.cluster {
+            let _ = cluster.send(cluster::LeaveCluster).await;
+        }
         let _ = self.manager.send(ShutdownAll).await;
+        if let Some(relays) = &self.relays {
+            relays.close();
+        }
+        if let Some((endpoint, shutdown)) = &self.links {
+            shutdown.send_replace(true);
+            endpoint.close(0u32.into(), b"node shutting down");
+        }
         let _ = self.transport.send(CloseEndpoint).await;
         if let Err(error) = self.registry.send(Flush).await.unwrap_or(Ok(())) {
             tracing::warn!(%error, "final registry flush failed");

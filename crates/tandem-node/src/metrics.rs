@@ -60,6 +60,8 @@ pub struct Metrics {
     pub channel_messages: IntCounterVec,
     /// Virtual-channel bytes by direction (delivered to a queue or accepted).
     pub channel_bytes: IntCounterVec,
+    /// Cluster members, relay links, relayed bytes and relay latency.
+    pub cluster: crate::cluster::ClusterMetrics,
 }
 
 fn ms_buckets() -> Vec<f64> {
@@ -202,6 +204,7 @@ impl Metrics {
                 "Virtual-channel bytes queued to attendees or accepted from them",
                 &["direction"],
             ),
+            cluster: crate::cluster::ClusterMetrics::register(&registry),
             registry,
         }
     }

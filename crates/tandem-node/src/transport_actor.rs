@@ -38,6 +38,7 @@ impl TransportActor {
         manager: Addr<AttendeeManager>,
         metrics: Arc<Metrics>,
         channels: Arc<crate::channels::ChannelHub>,
+        relays: Option<Arc<crate::cluster::relay::Relays>>,
     ) -> Result<Self, NodeError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -63,6 +64,7 @@ impl TransportActor {
             metrics,
             shutdown: shutdown_rx,
             channels,
+            relays,
         });
         let accept_endpoint = endpoint.clone();
         runtime.spawn(async move {

@@ -39,13 +39,24 @@ pub fn server_endpoint(
     identity: &Identity,
     config: &TransportConfig,
 ) -> Result<quinn::Endpoint, TransportError> {
+    server_endpoint_alpn(bind, identity, config, ALPN)
+}
+
+/// Like [`server_endpoint`] with another ALPN (node-to-node relay links use
+/// their own, so an attendee can never open one by mistake).
+pub fn server_endpoint_alpn(
+    bind: SocketAddr,
+    identity: &Identity,
+    config: &TransportConfig,
+    alpn: &[u8],
+) -> Result<quinn::Endpoint, TransportError> {
     let mut tls = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(TransportError::Tls)?
         .with_no_client_auth()
         .with_single_cert(vec![identity.certificate()], identity.private_key()?)
         .map_err(TransportError::Tls)?;
-    tls.alpn_protocols = vec![ALPN.to_vec()];
+    tls.alpn_protocols = vec![alpn.to_vec()];
     let quic = QuicServerConfig::try_from(tls).map_err(TransportError::QuicTls)?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
     server.transport_config(config.to_quinn()?);
@@ -93,6 +104,17 @@ pub async fn connect_with(
     pin: Fingerprint,
     config: &TransportConfig,
 ) -> Result<quinn::Connection, TransportError> {
+    connect_alpn(endpoint, addr, pin, config, ALPN).await
+}
+
+/// Like [`connect_with`] with another ALPN (relay links).
+pub async fn connect_alpn(
+    endpoint: &quinn::Endpoint,
+    addr: SocketAddr,
+    pin: Fingerprint,
+    config: &TransportConfig,
+    alpn: &[u8],
+) -> Result<quinn::Connection, TransportError> {
     let seen = Arc::new(Mutex::new(None));
     let provider = provider();
     let verifier = PinnedServerVerifier {
@@ -106,7 +128,7 @@ pub async fn connect_with(
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
-    tls.alpn_protocols = vec![ALPN.to_vec()];
+    tls.alpn_protocols = vec![alpn.to_vec()];
     let quic = QuicClientConfig::try_from(tls).map_err(TransportError::QuicTls)?;
     let mut client = quinn::ClientConfig::new(Arc::new(quic));
     client.transport_config(config.to_quinn()?);

@@ -49,6 +49,36 @@ impl Identity {
         Ok(identity)
     }
 
+    /// The identity every member of a cluster derives from the same 32-byte
+    /// seed (an HMAC of the cluster secret): an Ed25519 key from the seed and
+    /// a certificate with fixed fields, so every member presents the same
+    /// certificate and one fingerprint in a connection string pins them all.
+    pub fn from_seed(names: &[String], seed: [u8; 32]) -> Result<Identity, TransportError> {
+        // PKCS#8 v1 of an Ed25519 private key (RFC 8410): a fixed prefix and the seed.
+        const PREFIX: [u8; 16] = [
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+            0x04, 0x20,
+        ];
+        let mut pkcs8 = PREFIX.to_vec();
+        pkcs8.extend_from_slice(&seed);
+        let key_pair = rcgen::KeyPair::try_from(pkcs8.as_slice())
+            .map_err(TransportError::CertificateGeneration)?;
+        let names = if names.is_empty() {
+            vec![crate::endpoint::SERVER_NAME.to_owned()]
+        } else {
+            names.to_vec()
+        };
+        let mut params =
+            rcgen::CertificateParams::new(names).map_err(TransportError::CertificateGeneration)?;
+        params.serial_number = Some(rcgen::SerialNumber::from(vec![1u8]));
+        params.not_before = rcgen::date_time_ymd(2025, 1, 1);
+        params.not_after = rcgen::date_time_ymd(4096, 1, 1);
+        let cert = params
+            .self_signed(&key_pair)
+            .map_err(TransportError::CertificateGeneration)?;
+        Identity::from_der(cert.der().to_vec(), key_pair.serialize_der())
+    }
+
     /// Rebuild an identity from stored DER bytes, checking that the
     /// certificate parses, the key is one rustls can sign with, and that
     /// they belong together.
@@ -151,5 +181,20 @@ mod tests {
         let shown = format!("{id:?}");
         assert!(shown.contains(&id.fingerprint().to_string()));
         assert!(!shown.contains("key_der"));
+    }
+}
+
+#[cfg(test)]
+mod seed_tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_gives_the_same_certificate() {
+        let names = vec!["tandem".to_owned()];
+        let a = Identity::from_seed(&names, [7; 32]).unwrap();
+        let b = Identity::from_seed(&names, [7; 32]).unwrap();
+        let c = Identity::from_seed(&names, [8; 32]).unwrap();
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        assert_ne!(a.fingerprint(), c.fingerprint());
     }
 }

@@ -14,7 +14,8 @@ mod stream;
 
 pub use config::TransportConfig;
 pub use endpoint::{
-    client_endpoint, connect, connect_with, init_crypto, server_endpoint, SERVER_NAME,
+    client_endpoint, connect, connect_alpn, connect_with, init_crypto, server_endpoint,
+    server_endpoint_alpn, SERVER_NAME,
 };
 pub use error::TransportError;
 pub use identity::Identity;

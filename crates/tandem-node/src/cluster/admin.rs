@@ -1,0 +1,124 @@
+//! Admin routes of the cluster: `GET /api/v1/cluster/nodes` and
+//! `GET /api/v1/attendees?scope=cluster`.
+//!
+//! Kept apart from `admin.rs` so the cluster's API lives with the cluster;
+//! `admin.rs` only mounts these handlers.
+
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Serialize;
+
+use super::{Directory, MemberInfo};
+use crate::admin::{AdminState, ApiError, Attendee};
+use crate::attendee_manager::ListAttendees;
+
+/// How long a member has to answer a cluster-wide query.
+pub const MEMBER_TIMEOUT: Duration = Duration::from_secs(3);
+/// Largest answer read from a member.
+const MAX_MEMBER_ANSWER: u64 = 16 * 1024 * 1024;
+
+/// The answer of `GET /api/v1/cluster/nodes`.
+#[derive(Debug, Serialize)]
+pub struct ClusterNodes {
+    /// The cluster's name.
+    pub cluster_id: String,
+    /// The node answering.
+    pub self_id: String,
+    /// Live members, this node included.
+    pub nodes: Vec<MemberInfo>,
+}
+
+/// Lists the live members as this node sees them.
+pub async fn list_nodes(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
+    let view = state.cluster.as_ref().ok_or_else(not_clustered)?;
+    let directory: std::sync::Arc<Directory> = view.directory.borrow().clone();
+    Ok(HttpResponse::Ok().json(ClusterNodes {
+        cluster_id: view.cluster_id.clone(),
+        self_id: view.node_id.clone(),
+        nodes: directory.nodes.clone(),
+    }))
+}
+
+/// The error of a cluster route on a node that is in no cluster.
+pub fn not_clustered() -> ApiError {
+    ApiError::not_found_message(
+        "this node is not in a cluster: set cluster.listen (or --cluster-listen)",
+    )
+}
+
+/// Live attendees of every live member, each with the `node` it is attached
+/// to (its session's origin; relayed attendees also name their `via_node`).
+/// Members are asked with the caller's own bearer token, so the admin token
+/// must be the same on every member; a member that does not answer is named
+/// in the `X-Tandem-Unreachable` header and left out.
+pub async fn cluster_attendees(
+    state: web::Data<AdminState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let view = state.cluster.as_ref().ok_or_else(not_clustered)?;
+    let directory: std::sync::Arc<Directory> = view.directory.borrow().clone();
+    let auth = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let mut all: Vec<serde_json::Value> = Vec::new();
+    let mut unreachable: Vec<String> = Vec::new();
+    for member in &directory.nodes {
+        let list: Result<Vec<serde_json::Value>, String> = if member.is_self {
+            let local = state.manager.send(ListAttendees { session: None }).await?;
+            Ok(local
+                .into_iter()
+                .map(|a| serde_json::to_value(Attendee::from(a)).unwrap_or_default())
+                .collect())
+        } else {
+            let Some(admin) = member.admin_addr.clone() else {
+                unreachable.push(member.id.clone());
+                continue;
+            };
+            let auth = auth.clone();
+            web::block(move || fetch_attendees(&admin, &auth))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r)
+        };
+        match list {
+            Ok(list) => {
+                for mut a in list {
+                    if let Some(obj) = a.as_object_mut() {
+                        obj.insert("node".into(), member.id.clone().into());
+                    }
+                    all.push(a);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(member = %member.id, %error, "member did not list its attendees");
+                unreachable.push(member.id.clone());
+            }
+        }
+    }
+    let mut response = HttpResponse::Ok();
+    if !unreachable.is_empty() {
+        response.insert_header(("X-Tandem-Unreachable", unreachable.join(",")));
+    }
+    Ok(response.json(all))
+}
+
+fn fetch_attendees(admin: &str, auth: &str) -> Result<Vec<serde_json::Value>, String> {
+    let agent = ureq::AgentBuilder::new().timeout(MEMBER_TIMEOUT).build();
+    let response = agent
+        .get(&format!("http://{admin}/api/v1/attendees"))
+        .set("Authorization", auth)
+        .call()
+        .map_err(|e| e.to_string())?;
+    let mut body = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(response.into_reader(), MAX_MEMBER_ANSWER),
+        &mut body,
+    )
+    .map_err(|e| e.to_string())?;
+    serde_json::from_slice(&body).map_err(|e| e.to_string())
+}

@@ -1,0 +1,617 @@
+//! Relay links between nodes, origin side: QUIC with ALPN `tandem-link/1`,
+//! authenticated with an HMAC of the cluster secret over a challenge.
+//!
+//! A relay opens one connection per origin and authenticates on its first
+//! bidirectional stream (`Hello` → `Challenge` → `Auth` → `Accepted`); a
+//! wrong answer closes the connection. Then every further bidirectional
+//! stream starts with one [`LinkRequest`]:
+//! - `Subscribe { session }`: the origin answers `Subscribed` and sends the
+//!   session's graphics on unidirectional streams of the link, latest wins
+//!   (catch-ups when the link lags), *once per link* whatever the number of
+//!   attendees behind it, until the relay finishes that stream;
+//! - `Attendee { peer, via_node }`: an attendee's control stream, carried
+//!   through: the relay forwards its `Hello`, the origin admits it as usual
+//!   (invitations, passwords, limits and control levels stay here) and the
+//!   stream then carries the attendee's control messages both ways.
+//!
+//! A graphics stream on a link is `[u16 BE header length][postcard
+//! LinkUpdate][the graphics stream bytes attendees receive]`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Addr;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+use tandem_proto::{ClientMessage, DisconnectReason, NodeAddr, ServerMessage};
+use tandem_transport::{write_message, MessageReader};
+use tokio::sync::watch;
+
+use crate::attendee_manager::{
+    Admitted, AttendeeCommand, AttendeeManager, FeedOf, FromAttendee, Join, Left,
+};
+use crate::encoder_actor::{CatchUp, PublishedUpdate};
+use crate::metrics::Metrics;
+
+/// ALPN of relay links.
+pub const LINK_ALPN: &[u8] = b"tandem-link/1";
+/// Most addresses a connection string may carry.
+const MAX_TICKET_ADDRS: usize = 16;
+/// Time a relay has to authenticate.
+pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest graphics stream on a link (as for attendees).
+pub const MAX_LINK_UPDATE: usize = 64 * 1024 * 1024;
+/// QUIC close code of a link refused for a wrong secret.
+pub const CLOSE_AUTH_FAILED: u32 = 10;
+
+/// First message of each bidirectional stream a relay opens on a link.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum LinkRequest {
+    /// Opens the authentication: who is asking.
+    Hello {
+        /// The relay's node id.
+        node_id: String,
+    },
+    /// Answer to the challenge: HMAC-SHA256 of the secret over
+    /// `tandem-link/1 || nonce || node_id`.
+    Auth {
+        /// The tag.
+        mac: [u8; 32],
+    },
+    /// Send me this session's graphics.
+    Subscribe {
+        /// Session id.
+        session: String,
+    },
+    /// An attendee's control stream, relayed; its `Hello` follows.
+    Attendee {
+        /// The attendee's address as the relay sees it.
+        peer: String,
+        /// The relay's node id.
+        via_node: String,
+    },
+}
+
+/// What the origin answers on a link stream.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum LinkReply {
+    /// Prove you know the secret.
+    Challenge {
+        /// Random bytes.
+        nonce: [u8; 32],
+    },
+    /// Authenticated.
+    Accepted,
+    /// Refused, and why.
+    Refused {
+        /// One line.
+        message: String,
+    },
+    /// Subscribed; graphics follow on unidirectional streams.
+    Subscribed {
+        /// Shared rectangle size.
+        width: u32,
+        /// Shared rectangle size.
+        height: u32,
+    },
+}
+
+/// Header of each graphics stream on a link.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LinkUpdate {
+    /// Session id.
+    pub session: String,
+    /// When the origin captured the frame (unix milliseconds).
+    pub captured_unix_ms: i64,
+}
+
+/// Transport settings of links: a dead peer is noticed within seconds (the
+/// directory usually notices first, after `dead_after_ms`).
+pub fn link_transport_config() -> tandem_transport::TransportConfig {
+    tandem_transport::TransportConfig {
+        idle_timeout: Duration::from_secs(10),
+        keep_alive: Duration::from_secs(1),
+        ..Default::default()
+    }
+}
+
+/// HMAC-SHA256 of `message` under `key`.
+pub fn hmac_tag(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("hmac takes any key length");
+    mac.update(message);
+    mac.finalize().into_bytes().into()
+}
+
+/// The answer to a link challenge.
+pub fn link_mac(secret: &str, nonce: &[u8; 32], node_id: &str) -> [u8; 32] {
+    let mut message = LINK_ALPN.to_vec();
+    message.extend_from_slice(nonce);
+    message.extend_from_slice(node_id.as_bytes());
+    hmac_tag(secret.as_bytes(), &message)
+}
+
+/// Addresses for a connection string: this node's own first, then the other
+/// live members', without duplicates, at most 16.
+pub fn ticket_addrs(own: &[NodeAddr], cluster: &[NodeAddr]) -> Vec<NodeAddr> {
+    let mut out: Vec<NodeAddr> = Vec::new();
+    for a in own.iter().chain(cluster) {
+        if out.len() == MAX_TICKET_ADDRS {
+            break;
+        }
+        if !out.contains(a) {
+            out.push(a.clone());
+        }
+    }
+    out
+}
+
+/// Encodes one graphics stream of a link.
+pub fn link_stream_bytes(header: &LinkUpdate, stream_bytes: &[u8]) -> Vec<u8> {
+    let head = postcard::to_allocvec(header).unwrap_or_default();
+    let mut out = Vec::with_capacity(2 + head.len() + stream_bytes.len());
+    out.extend_from_slice(&(head.len() as u16).to_be_bytes());
+    out.extend_from_slice(&head);
+    out.extend_from_slice(stream_bytes);
+    out
+}
+
+/// Splits one graphics stream of a link into its header and graphics bytes.
+pub fn parse_link_stream(bytes: &[u8]) -> Option<(LinkUpdate, &[u8])> {
+    let len = u16::from_be_bytes([*bytes.first()?, *bytes.get(1)?]) as usize;
+    let head = bytes.get(2..2 + len)?;
+    let header = postcard::from_bytes(head).ok()?;
+    Some((header, &bytes[2 + len..]))
+}
+
+/// What the origin's link server shares.
+pub struct LinkServerContext {
+    /// The cluster secret.
+    pub secret: String,
+    /// The authority on sessions and attendees.
+    pub manager: Addr<AttendeeManager>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Becomes `true` when the node stops.
+    pub shutdown: watch::Receiver<bool>,
+    /// This node's relays: a link from a relay below may ask for a session
+    /// this node itself relays (chained relays).
+    pub relays: Option<Arc<super::relay::Relays>>,
+}
+
+/// Binds the link endpoint and accepts links on the current runtime.
+pub fn start_link_server(
+    listen: SocketAddr,
+    identity: &tandem_transport::Identity,
+    ctx: Arc<LinkServerContext>,
+) -> Result<quinn::Endpoint, crate::NodeError> {
+    let endpoint = tandem_transport::server_endpoint_alpn(
+        listen,
+        identity,
+        &link_transport_config(),
+        LINK_ALPN,
+    )?;
+    let accept = endpoint.clone();
+    tokio::spawn(async move {
+        while let Some(incoming) = accept.accept().await {
+            tokio::spawn(serve_link(incoming, ctx.clone()));
+        }
+    });
+    Ok(endpoint)
+}
+
+struct LinkGauge(Arc<Metrics>);
+impl LinkGauge {
+    fn new(metrics: &Arc<Metrics>) -> Self {
+        metrics.cluster.relay_links.inc();
+        Self(metrics.clone())
+    }
+}
+impl Drop for LinkGauge {
+    fn drop(&mut self) {
+        self.0.cluster.relay_links.dec();
+    }
+}
+
+async fn serve_link(incoming: quinn::Incoming, ctx: Arc<LinkServerContext>) {
+    let peer = incoming.remote_address();
+    let Ok(conn) = incoming.await else { return };
+    let relay = match tokio::time::timeout(AUTH_TIMEOUT, authenticate(&conn, &ctx.secret)).await {
+        Ok(Ok(node)) => node,
+        Ok(Err(reason)) => {
+            tracing::warn!(%peer, reason, "relay link refused");
+            conn.close(CLOSE_AUTH_FAILED.into(), reason.as_bytes());
+            return;
+        }
+        Err(_) => {
+            conn.close(CLOSE_AUTH_FAILED.into(), b"authentication timed out");
+            return;
+        }
+    };
+    tracing::info!(%peer, relay = %relay, "relay link accepted");
+    let _gauge = LinkGauge::new(&ctx.metrics);
+    let mut shutdown = ctx.shutdown.clone();
+    loop {
+        let (tx, rx) = tokio::select! {
+            s = conn.accept_bi() => match s { Ok(s) => s, Err(_) => break },
+            _ = shutdown.wait_for(|s| *s) => break,
+        };
+        let (ctx, conn) = (ctx.clone(), conn.clone());
+        tokio::spawn(async move {
+            let mut reader = MessageReader::new(rx);
+            match reader.next::<LinkRequest>().await {
+                Ok(Some(LinkRequest::Subscribe { session })) => {
+                    serve_subscription(conn, tx, reader, session, ctx).await
+                }
+                Ok(Some(LinkRequest::Attendee { peer, via_node })) => {
+                    let peer = peer.parse().unwrap_or(conn.remote_address());
+                    serve_link_attendee(tx, reader, peer, via_node, ctx).await
+                }
+                _ => {}
+            }
+        });
+    }
+    tracing::info!(%peer, relay = %relay, "relay link closed");
+}
+
+async fn authenticate(conn: &quinn::Connection, secret: &str) -> Result<String, &'static str> {
+    let (mut tx, rx) = conn.accept_bi().await.map_err(|_| "no stream")?;
+    let mut reader = MessageReader::new(rx);
+    let Ok(Some(LinkRequest::Hello { node_id })) = reader.next::<LinkRequest>().await else {
+        return Err("expected hello");
+    };
+    if node_id.is_empty() || node_id.len() > 255 {
+        return Err("bad node id");
+    }
+    let nonce: [u8; 32] = rand::random();
+    write_message(&mut tx, &LinkReply::Challenge { nonce })
+        .await
+        .map_err(|_| "challenge not sent")?;
+    let Ok(Some(LinkRequest::Auth { mac })) = reader.next::<LinkRequest>().await else {
+        return Err("expected auth");
+    };
+    let expected = link_mac(secret, &nonce, &node_id);
+    if !bool::from(mac.ct_eq(&expected)) {
+        let _ = write_message(
+            &mut tx,
+            &LinkReply::Refused {
+                message: "wrong cluster secret".into(),
+            },
+        )
+        .await;
+        return Err("wrong cluster secret");
+    }
+    write_message(&mut tx, &LinkReply::Accepted)
+        .await
+        .map_err(|_| "accept not sent")?;
+    let _ = tx.finish();
+    Ok(node_id)
+}
+
+/// The relay's side of the authentication, on a fresh link.
+pub async fn client_authenticate(
+    conn: &quinn::Connection,
+    node_id: &str,
+    secret: &str,
+) -> Result<(), String> {
+    let fail = |e: &dyn std::fmt::Display| format!("relay link authentication failed: {e}");
+    let (mut tx, rx) = conn.open_bi().await.map_err(|e| fail(&e))?;
+    let mut reader = MessageReader::new(rx);
+    write_message(
+        &mut tx,
+        &LinkRequest::Hello {
+            node_id: node_id.to_owned(),
+        },
+    )
+    .await
+    .map_err(|e| fail(&e))?;
+    let Ok(Some(LinkReply::Challenge { nonce })) = reader.next::<LinkReply>().await else {
+        return Err(fail(&"no challenge"));
+    };
+    let mac = link_mac(secret, &nonce, node_id);
+    write_message(&mut tx, &LinkRequest::Auth { mac })
+        .await
+        .map_err(|e| fail(&e))?;
+    match reader.next::<LinkReply>().await {
+        Ok(Some(LinkReply::Accepted)) => Ok(()),
+        Ok(Some(LinkReply::Refused { message })) => Err(fail(&message)),
+        _ => Err(fail(&"the origin closed the link (wrong cluster secret?)")),
+    }
+}
+
+/// Sends a session's graphics once on this link until the relay finishes the
+/// subscription stream or the link ends; latest wins, like an attendee.
+async fn serve_subscription(
+    conn: quinn::Connection,
+    mut tx: quinn::SendStream,
+    mut reader: MessageReader,
+    session: String,
+    ctx: Arc<LinkServerContext>,
+) {
+    let local = ctx
+        .manager
+        .send(FeedOf {
+            session: session.clone(),
+        })
+        .await;
+    let feed = match (local, &ctx.relays) {
+        (Ok(Ok(feed)), _) => Ok(feed),
+        (_, Some(relays)) if relays.should_relay(&session) => relays.feed_of(&session).await,
+        _ => Err(format!("no session {session} here")),
+    };
+    let feed = match feed {
+        Ok(feed) => feed,
+        Err(message) => {
+            let _ = write_message(&mut tx, &LinkReply::Refused { message }).await;
+            let _ = tx.finish();
+            return;
+        }
+    };
+    if write_message(
+        &mut tx,
+        &LinkReply::Subscribed {
+            width: feed.width,
+            height: feed.height,
+        },
+    )
+    .await
+    .is_err()
+    {
+        return;
+    }
+    let metrics = ctx.metrics.clone();
+    let send = async move {
+        let mut updates = feed.updates;
+        updates.mark_changed();
+        let mut delivered = 0u64;
+        loop {
+            let newest = updates.borrow_and_update().clone();
+            if let Some(newest) = newest {
+                if newest.seq != delivered {
+                    let direct =
+                        newest.base_seq == 0 || (delivered != 0 && newest.base_seq == delivered);
+                    let update: Arc<PublishedUpdate> = if direct {
+                        newest
+                    } else {
+                        match feed.encoder.send(CatchUp { since: delivered }).await {
+                            Ok(Some(u)) => u,
+                            _ => return,
+                        }
+                    };
+                    let header = LinkUpdate {
+                        session: session.clone(),
+                        captured_unix_ms: crate::now_ms()
+                            - update.captured_at.elapsed().as_millis() as i64,
+                    };
+                    let bytes = link_stream_bytes(&header, &update.stream_bytes);
+                    let Ok(mut stream) = conn.open_uni().await else {
+                        return;
+                    };
+                    if stream.write_all(&bytes).await.is_err() || stream.finish().is_err() {
+                        return;
+                    }
+                    delivered = update.seq;
+                    metrics
+                        .cluster
+                        .relayed_bytes
+                        .with_label_values(&["sent"])
+                        .inc_by(bytes.len() as u64);
+                    continue;
+                }
+            }
+            if updates.changed().await.is_err() {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        () = send => {}
+        // The relay ends the subscription by finishing (or resetting) its stream.
+        _ = reader.next::<LinkRequest>() => {}
+    }
+}
+
+/// Serves a relayed attendee's control stream: the same admission and
+/// control as a direct attendee, no graphics (those go once per link).
+async fn serve_link_attendee(
+    mut tx: quinn::SendStream,
+    mut reader: MessageReader,
+    peer: SocketAddr,
+    via_node: String,
+    ctx: Arc<LinkServerContext>,
+) {
+    let hello = match reader.next::<ClientMessage>().await {
+        Ok(Some(ClientMessage::Hello(hello))) => hello,
+        _ => return,
+    };
+    if let Some(relays) = &ctx.relays {
+        if relays.should_relay(&hello.session) {
+            // A relay below relays through this one: carry it to the origin.
+            let relays = relays.clone();
+            relays
+                .forward_attendee(tx, reader, peer.to_string(), via_node, hello)
+                .await;
+            return;
+        }
+    }
+    let join = Join {
+        hello,
+        peer,
+        via_node: Some(via_node.clone()),
+    };
+    let admitted = match ctx.manager.send(join).await {
+        Ok(Ok(admitted)) => admitted,
+        Ok(Err(rejection)) => {
+            let _ = write_message(
+                &mut tx,
+                &ServerMessage::Rejected {
+                    reason: rejection.reason,
+                    message: rejection.message,
+                },
+            )
+            .await;
+            let _ = tx.finish();
+            return;
+        }
+        Err(_) => return,
+    };
+    let Admitted {
+        welcome,
+        mut commands,
+        mut removed,
+        ..
+    } = admitted;
+    let attendee = welcome.attendee_id;
+    tracing::info!(%peer, via = %via_node, attendee, "relayed attendee admitted");
+    if write_message(&mut tx, &ServerMessage::Welcome(welcome))
+        .await
+        .is_err()
+    {
+        ctx.manager.do_send(Left {
+            attendee,
+            reason: DisconnectReason::Error,
+            bytes_sent: 0,
+        });
+        return;
+    }
+    let manager = ctx.manager.clone();
+    let control_in = async move {
+        loop {
+            match reader.next::<ClientMessage>().await {
+                Ok(Some(ClientMessage::Bye { .. })) | Ok(None) => {
+                    return DisconnectReason::ByAttendee
+                }
+                Ok(Some(msg)) => manager.do_send(FromAttendee { attendee, msg }),
+                Err(_) => return DisconnectReason::Error,
+            }
+        }
+    };
+    let control_out = async {
+        while let Some(cmd) = commands.recv().await {
+            match cmd {
+                AttendeeCommand::Send(msg) => {
+                    if write_message(&mut tx, &msg).await.is_err() {
+                        return (DisconnectReason::Error, true);
+                    }
+                }
+                AttendeeCommand::Close(reason, message) => {
+                    let _ = write_message(&mut tx, &ServerMessage::Bye { reason, message }).await;
+                    let _ = tx.finish();
+                    return (reason, false);
+                }
+            }
+        }
+        (DisconnectReason::Error, false)
+    };
+    let mut shutdown = ctx.shutdown.clone();
+    let (reason, tell) = tokio::select! {
+        r = control_in => (r, true),
+        (r, tell) = control_out => (r, tell),
+        _ = shutdown.wait_for(|s| *s) => (DisconnectReason::NodeShutdown, true),
+        r = &mut removed => (r.unwrap_or(DisconnectReason::Error), false),
+    };
+    if tell {
+        ctx.manager.do_send(Left {
+            attendee,
+            reason,
+            bytes_sent: 0,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_streams_round_trip_and_garbage_is_refused() {
+        let header = LinkUpdate {
+            session: "s1".into(),
+            captured_unix_ms: 42,
+        };
+        let bytes = link_stream_bytes(&header, b"payload");
+        let (h, rest) = parse_link_stream(&bytes).unwrap();
+        assert_eq!(h.session, "s1");
+        assert_eq!(h.captured_unix_ms, 42);
+        assert_eq!(rest, b"payload");
+        assert!(parse_link_stream(&[0xff, 0xff, 1]).is_none());
+        assert!(parse_link_stream(&[]).is_none());
+    }
+
+    /// Real QUIC on loopback: a relay with the right secret is accepted,
+    /// one with a wrong secret is refused and its link closed.
+    #[tokio::test(flavor = "current_thread")]
+    async fn only_the_right_secret_opens_a_link() {
+        let identity = tandem_transport::Identity::from_seed(&[], [3; 32]).unwrap();
+        let config = tandem_transport::TransportConfig::default();
+        let server = tandem_transport::server_endpoint_alpn(
+            "127.0.0.1:0".parse().unwrap(),
+            &identity,
+            &config,
+            LINK_ALPN,
+        )
+        .unwrap();
+        let addr = server.local_addr().unwrap();
+        let accept = server.clone();
+        let served = tokio::spawn(async move {
+            let mut results = Vec::new();
+            for _ in 0..2 {
+                let conn = accept.accept().await.unwrap().await.unwrap();
+                let result = authenticate(&conn, "the-right-secret-0123").await;
+                if result.is_err() {
+                    conn.close(CLOSE_AUTH_FAILED.into(), b"refused");
+                }
+                results.push((result, conn));
+            }
+            results
+        });
+        let client =
+            tandem_transport::client_endpoint("127.0.0.1:0".parse().unwrap(), &config).unwrap();
+        let good = tandem_transport::connect_alpn(
+            &client,
+            addr,
+            identity.fingerprint(),
+            &config,
+            LINK_ALPN,
+        )
+        .await
+        .unwrap();
+        client_authenticate(&good, "relay-1", "the-right-secret-0123")
+            .await
+            .unwrap();
+        let bad = tandem_transport::connect_alpn(
+            &client,
+            addr,
+            identity.fingerprint(),
+            &config,
+            LINK_ALPN,
+        )
+        .await
+        .unwrap();
+        let err = client_authenticate(&bad, "relay-2", "a-wrong-secret-012345")
+            .await
+            .unwrap_err();
+        assert!(err.contains("wrong cluster secret"), "{err}");
+        let results = served.await.unwrap();
+        assert_eq!(results[0].0.as_deref(), Ok("relay-1"));
+        assert_eq!(results[1].0, Err("wrong cluster secret"));
+        let closed = tokio::time::timeout(Duration::from_secs(5), bad.closed())
+            .await
+            .unwrap();
+        assert!(
+            matches!(closed, quinn::ConnectionError::ApplicationClosed(ref c) if c.error_code == CLOSE_AUTH_FAILED.into()),
+            "{closed:?}"
+        );
+    }
+
+    #[test]
+    fn the_mac_depends_on_secret_nonce_and_node() {
+        let a = link_mac("secret-one-0123456789", &[1; 32], "n1");
+        assert_eq!(a, link_mac("secret-one-0123456789", &[1; 32], "n1"));
+        assert_ne!(a, link_mac("secret-two-0123456789", &[1; 32], "n1"));
+        assert_ne!(a, link_mac("secret-one-0123456789", &[2; 32], "n1"));
+        assert_ne!(a, link_mac("secret-one-0123456789", &[1; 32], "n2"));
+    }
+}

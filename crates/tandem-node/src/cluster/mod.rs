@@ -1,0 +1,296 @@
+//! Cluster: membership by gossip, the cluster-wide directory, and relays.
+//!
+//! - [`membership`]: the [`ClusterActor`] runs chitchat (gossip over UDP,
+//!   scuttlebutt reconciliation) and publishes this node's id, addresses,
+//!   the sessions it originates and its load; it turns the gossiped state
+//!   into a [`Directory`] of live members, shared through a watch channel.
+//! - [`link`]: node-to-node relay links over QUIC (ALPN `tandem-link/1`),
+//!   authenticated with an HMAC of the cluster secret over a challenge.
+//! - [`admin`]: `GET /api/v1/cluster/nodes`.
+//!
+//! Settings are the `[cluster]` section of the node config; clustering is
+//! off unless `cluster.listen` is set.
+
+pub mod admin;
+pub mod link;
+pub mod membership;
+pub mod relay;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+pub use membership::{ClusterActor, ClusterStart, LeaveCluster, ListMembers};
+
+impl ClusterView {
+    /// A view and the sender that publishes into it.
+    pub fn new(node_id: String, cluster_id: String) -> (watch::Sender<Arc<Directory>>, Self) {
+        let (tx, directory) = watch::channel(Arc::new(Directory::default()));
+        (
+            tx,
+            Self {
+                node_id,
+                cluster_id,
+                directory,
+            },
+        )
+    }
+}
+
+/// Largest number of seed addresses.
+pub const MAX_SEEDS: usize = 64;
+/// Shortest and longest failure detection time.
+pub const DEAD_AFTER_MS_RANGE: std::ops::RangeInclusive<u64> = 300..=600_000;
+
+/// The `[cluster]` section of the node config.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterSettings {
+    /// UDP address of the gossip socket; clustering is off when absent.
+    pub listen: Option<SocketAddr>,
+    /// Gossip address other members use to reach this one (default: `listen`,
+    /// with an unspecified IP replaced by 127.0.0.1).
+    pub advertise: Option<SocketAddr>,
+    /// Gossip addresses (`host:port`) of members to join through.
+    pub seeds: Vec<String>,
+    /// Shared secret of the cluster: authenticates relay links, and members
+    /// with another secret do not merge their gossip with this one.
+    pub secret: Option<String>,
+    /// Name of the cluster: two clusters on one network do not merge.
+    pub cluster_id: String,
+    /// A member whose heartbeat has not advanced for this long is dead: it
+    /// leaves the member list and its sessions leave the directory.
+    pub dead_after_ms: u64,
+    /// UDP address of the relay-link QUIC endpoint (default: the QUIC
+    /// listen IP with a port chosen by the system).
+    pub link_listen: Option<SocketAddr>,
+    /// Gossip address of a member to relay through instead of linking to
+    /// the origin directly (a relay of a relay). Used while that member is
+    /// live; a member serving a link always links to the origin itself, so
+    /// chains are at most two links long and cannot loop.
+    pub upstream: Option<SocketAddr>,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            advertise: None,
+            seeds: Vec::new(),
+            secret: None,
+            cluster_id: "tandem".into(),
+            dead_after_ms: 3000,
+            link_listen: None,
+            upstream: None,
+        }
+    }
+}
+
+impl ClusterSettings {
+    /// Whether the node joins a cluster.
+    pub fn enabled(&self) -> bool {
+        self.listen.is_some()
+    }
+
+    /// Checks values; the error names the key (without the `cluster.` prefix).
+    pub fn validate(&self) -> Result<(), String> {
+        if !DEAD_AFTER_MS_RANGE.contains(&self.dead_after_ms) {
+            return Err(format!(
+                "dead_after_ms must be between {} and {}",
+                DEAD_AFTER_MS_RANGE.start(),
+                DEAD_AFTER_MS_RANGE.end()
+            ));
+        }
+        if self.cluster_id.is_empty()
+            || self.cluster_id.len() > 64
+            || !self
+                .cluster_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err("cluster_id must be 1 to 64 letters, digits, '-', '_' or '.'".into());
+        }
+        if self.seeds.len() > MAX_SEEDS {
+            return Err(format!("seeds may list at most {MAX_SEEDS} addresses"));
+        }
+        for (i, seed) in self.seeds.iter().enumerate() {
+            if seed.len() > 255
+                || seed
+                    .rsplit_once(':')
+                    .is_none_or(|(_, p)| p.parse::<u16>().is_err())
+            {
+                return Err(format!("seeds[{i}] {seed:?} is not host:port"));
+            }
+        }
+        if let Some(secret) = &self.secret {
+            if secret.len() < 16 || secret.len() > 256 {
+                return Err("secret must be 16 to 256 bytes".into());
+            }
+        }
+        if self.enabled() && self.secret.is_none() {
+            return Err(
+                "secret is required when cluster.listen is set (or --cluster-secret)".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The chitchat cluster id: the configured name plus a tag derived from
+    /// the secret, so members with another secret never merge their state
+    /// with ours (chitchat drops messages of another cluster id). The tag is
+    /// an HMAC, so it does not reveal the secret; gossip itself is neither
+    /// encrypted nor signed, and relay links authenticate separately.
+    pub fn gossip_cluster_id(&self) -> String {
+        let secret = self.secret.as_deref().unwrap_or_default();
+        let tag = link::hmac_tag(secret.as_bytes(), b"tandem-gossip-cluster-id");
+        format!("{}/{}", self.cluster_id, &hex::encode(tag)[..16])
+    }
+}
+
+/// One member as the directory shows it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct MemberInfo {
+    /// Node id.
+    pub id: String,
+    /// Gossip address.
+    pub gossip_addr: String,
+    /// QUIC address attendees connect to.
+    pub quic_addr: Option<String>,
+    /// Admin HTTP address.
+    pub admin_addr: Option<String>,
+    /// Relay-link address.
+    pub link_addr: Option<String>,
+    /// Certificate fingerprint (of both QUIC endpoints).
+    pub fingerprint: Option<String>,
+    /// Sessions this member originates.
+    pub sessions: Vec<String>,
+    /// Attendees connected to this member (local and relayed through it).
+    pub attendees: u64,
+    /// Relay links this member has open (both directions).
+    pub relay_links: u64,
+    /// This member is the node answering.
+    pub is_self: bool,
+    /// Milliseconds since its heartbeat last advanced.
+    pub heartbeat_age_ms: u64,
+}
+
+/// Live members, as this node sees them.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Directory {
+    /// Live members, this node included, sorted by id.
+    pub nodes: Vec<MemberInfo>,
+}
+
+impl Directory {
+    /// The live member that originates `session`, when one does.
+    pub fn origin_of(&self, session: &str) -> Option<&MemberInfo> {
+        self.nodes
+            .iter()
+            .find(|n| n.sessions.iter().any(|s| s == session))
+    }
+}
+
+/// What the rest of the node sees of the cluster.
+#[derive(Clone)]
+pub struct ClusterView {
+    /// This node's id.
+    pub node_id: String,
+    /// The cluster's name.
+    pub cluster_id: String,
+    /// The newest directory.
+    pub directory: watch::Receiver<Arc<Directory>>,
+}
+
+/// The cluster's metric families (registered with the node's others).
+#[derive(Clone)]
+pub struct ClusterMetrics {
+    /// Live members (this node included; 0 when clustering is off).
+    pub members: IntGauge,
+    /// Open relay links.
+    pub relay_links: IntGauge,
+    /// Graphics bytes over relay links, by direction (`sent` by an origin,
+    /// `received` by a relay).
+    pub relayed_bytes: IntCounterVec,
+    /// From capture on the origin to receipt on a relay.
+    pub relay_latency_seconds: Histogram,
+}
+
+impl ClusterMetrics {
+    /// Creates the families and registers them in `registry`.
+    pub fn register(registry: &Registry) -> Self {
+        let members =
+            IntGauge::new("tandem_cluster_members", "Live cluster members").expect("valid metric");
+        let relay_links =
+            IntGauge::new("tandem_relay_links", "Open relay links").expect("valid metric");
+        let relayed_bytes = IntCounterVec::new(
+            Opts::new(
+                "tandem_relayed_bytes_total",
+                "Graphics bytes over relay links by direction",
+            ),
+            &["direction"],
+        )
+        .expect("valid metric");
+        let relay_latency_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "tandem_relay_latency_seconds",
+                "From capture on the origin to receipt of the update on a relay",
+            )
+            .buckets(vec![
+                0.001, 0.002, 0.004, 0.008, 0.016, 0.033, 0.066, 0.133, 0.25, 0.5, 1.0, 2.0,
+            ]),
+        )
+        .expect("valid metric");
+        for c in [
+            Box::new(members.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(relay_links.clone()),
+            Box::new(relayed_bytes.clone()),
+            Box::new(relay_latency_seconds.clone()),
+        ] {
+            registry.register(c).expect("unique metric");
+        }
+        for direction in ["sent", "received"] {
+            relayed_bytes.with_label_values(&[direction]);
+        }
+        Self {
+            members,
+            relay_links,
+            relayed_bytes,
+            relay_latency_seconds,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_checked() {
+        let mut s = ClusterSettings::default();
+        s.validate().unwrap();
+        s.listen = Some("127.0.0.1:7000".parse().unwrap());
+        assert!(s.validate().unwrap_err().contains("secret"));
+        s.secret = Some("0123456789abcdef".into());
+        s.validate().unwrap();
+        s.seeds = vec!["nohost".into()];
+        assert!(s.validate().unwrap_err().contains("seeds[0]"));
+        s.seeds = vec!["localhost:7001".into()];
+        s.dead_after_ms = 10;
+        assert!(s.validate().unwrap_err().contains("dead_after_ms"));
+    }
+
+    #[test]
+    fn another_secret_gives_another_gossip_cluster_id() {
+        let mut a = ClusterSettings {
+            secret: Some("0123456789abcdef".into()),
+            ..Default::default()
+        };
+        let first = a.gossip_cluster_id();
+        assert!(first.starts_with("tandem/"));
+        a.secret = Some("0123456789abcdeX".into());
+        assert_ne!(first, a.gossip_cluster_id());
+    }
+}

@@ -1,0 +1,557 @@
+//! Relays, relay side: serving attendees of a session another member
+//! originates.
+//!
+//! When an attendee's hello names a session the directory places on another
+//! live member, its connection task hands it here. The relay opens (or
+//! reuses) one authenticated link to the origin ([`super::link`]), subscribes
+//! once per session to its graphics and keeps a *mirror* of the session: a
+//! decoder fed by the link's updates and a local EncoderActor fed by the
+//! decoded frames, so local attendees are served by the same latest-wins
+//! sender as direct ones, catch-ups included, and the origin sends each
+//! update once per link. The attendee's control stream is carried through a
+//! link stream to the origin, which admits it and stays the authority; the
+//! relay only watches the level changes it forwards (no graphics at `none`).
+//! When the link dies (the origin stopped or was killed), every attendee
+//! relayed through it is told "session closed".
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use tandem_capture::Captured;
+use tandem_codec::{Decoder, EncodedUpdate};
+use tandem_proto::{
+    ClientMessage, DisconnectReason, Fingerprint, Hello, RejectReason, ServerMessage, UniStream,
+};
+use tandem_transport::{write_message, MessageReader};
+use tokio::sync::{watch, Mutex};
+
+use super::link::{parse_link_stream, LinkReply, LinkRequest, LINK_ALPN, MAX_LINK_UPDATE};
+use super::Directory;
+use crate::connection::{GraphicsSender, BYE_DELIVERY};
+use crate::encoder_actor::{EncoderActor, FrameCaptured, UpdateReceiver};
+use crate::metrics::Metrics;
+
+/// How the relay reaches origins and serves their sessions.
+pub struct Relays {
+    node_id: String,
+    secret: String,
+    /// Every member presents the cluster identity: one fingerprint pins all.
+    fingerprint: Fingerprint,
+    directory: watch::Receiver<Arc<Directory>>,
+    metrics: Arc<Metrics>,
+    relayed_attendees: Arc<AtomicU64>,
+    /// Where mirror encoders are started (they are actix actors).
+    arbiter: actix::ArbiterHandle,
+    endpoint: std::sync::Mutex<Option<quinn::Endpoint>>,
+    /// Gossip address of the member to relay through (`cluster.upstream`).
+    upstream: Option<SocketAddr>,
+    /// Open links by origin node id; the lock also makes link creation single.
+    links: Mutex<HashMap<String, Arc<Link>>>,
+}
+
+struct Link {
+    conn: quinn::Connection,
+    mirrors: Mutex<HashMap<String, Arc<Mirror>>>,
+}
+
+struct Mirror {
+    /// Shared rectangle size, from the origin's answer to the subscription.
+    size: std::sync::Mutex<(u32, u32)>,
+    updates: UpdateReceiver,
+    encoder: Addr<EncoderActor>,
+    decoder: std::sync::Mutex<Decoder>,
+    /// Kept open: finishing it ends the subscription.
+    _subscription: quinn::SendStream,
+}
+
+/// Counts an attendee served here through a link while it lives.
+struct RelayedGuard(Arc<AtomicU64>);
+impl Drop for RelayedGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Relays {
+    /// Relays for this node; must be created inside the actix System.
+    pub fn new(
+        node_id: String,
+        secret: String,
+        fingerprint: Fingerprint,
+        directory: watch::Receiver<Arc<Directory>>,
+        metrics: Arc<Metrics>,
+        relayed_attendees: Arc<AtomicU64>,
+        upstream: Option<SocketAddr>,
+    ) -> Self {
+        Self {
+            node_id,
+            secret,
+            fingerprint,
+            directory,
+            metrics,
+            relayed_attendees,
+            arbiter: actix::System::current().arbiter().clone(),
+            endpoint: std::sync::Mutex::new(None),
+            upstream,
+            links: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Closes every link (node shutdown): origins see the relayed attendees
+    /// leave at once instead of after the link's idle timeout.
+    pub fn close(&self) {
+        let endpoint = self
+            .endpoint
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(endpoint) = endpoint {
+            endpoint.close(0u32.into(), b"relay shutting down");
+        }
+    }
+
+    /// Whether `session` is originated by another live member.
+    pub fn should_relay(&self, session: &str) -> bool {
+        self.directory
+            .borrow()
+            .origin_of(session)
+            .is_some_and(|m| !m.is_self)
+    }
+
+    /// The member to link to for `session`: the configured upstream while it
+    /// is live (unless `direct`), else the origin.
+    fn upstream_of(&self, session: &str, direct: bool) -> Option<(String, SocketAddr)> {
+        let dir = self.directory.borrow();
+        let origin = dir.origin_of(session)?;
+        let via = self.upstream.filter(|_| !direct).and_then(|gossip| {
+            dir.nodes
+                .iter()
+                .find(|m| !m.is_self && m.gossip_addr == gossip.to_string())
+        });
+        let m = via.unwrap_or(origin);
+        Some((m.id.clone(), m.link_addr.as_deref()?.parse().ok()?))
+    }
+
+    fn client_endpoint(&self) -> Result<quinn::Endpoint, String> {
+        let mut slot = self
+            .endpoint
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(e) = slot.as_ref() {
+            return Ok(e.clone());
+        }
+        let e = tandem_transport::client_endpoint(
+            SocketAddr::from(([0, 0, 0, 0], 0)),
+            &tandem_transport::TransportConfig::default(),
+        )
+        .map_err(|e| e.to_string())?;
+        *slot = Some(e.clone());
+        Ok(e)
+    }
+
+    /// The link to the origin of `session`, opened and authenticated if needed.
+    async fn link_for(self: &Arc<Self>, session: &str, direct: bool) -> Result<Arc<Link>, String> {
+        let (origin, addr) = self
+            .upstream_of(session, direct)
+            .ok_or_else(|| "no live member originates this session".to_owned())?;
+        let mut links = self.links.lock().await;
+        if let Some(link) = links.get(&origin) {
+            if link.conn.close_reason().is_none() {
+                return Ok(link.clone());
+            }
+            links.remove(&origin);
+        }
+        let endpoint = self.client_endpoint()?;
+        let conn = tandem_transport::connect_alpn(
+            &endpoint,
+            addr,
+            self.fingerprint,
+            &super::link::link_transport_config(),
+            LINK_ALPN,
+        )
+        .await
+        .map_err(|e| format!("cannot reach the origin {origin} at {addr}: {e}"))?;
+        super::link::client_authenticate(&conn, &self.node_id, &self.secret).await?;
+        tracing::info!(%origin, %addr, "relay link opened");
+        let link = Arc::new(Link {
+            conn,
+            mirrors: Mutex::new(HashMap::new()),
+        });
+        links.insert(origin.clone(), link.clone());
+        let (relays, feeding) = (self.clone(), link.clone());
+        tokio::spawn(async move {
+            relays.metrics.cluster.relay_links.inc();
+            relays.feed(&feeding).await;
+            relays.metrics.cluster.relay_links.dec();
+            let mut links = relays.links.lock().await;
+            if links.get(&origin).is_some_and(|l| Arc::ptr_eq(l, &feeding)) {
+                links.remove(&origin);
+            }
+            tracing::info!(%origin, "relay link closed");
+        });
+        Ok(link)
+    }
+
+    /// The mirror of `session` on `link`, subscribed if needed.
+    async fn mirror(&self, link: &Link, session: &str) -> Result<Arc<Mirror>, String> {
+        let mut mirrors = link.mirrors.lock().await;
+        if let Some(m) = mirrors.get(session) {
+            return Ok(m.clone());
+        }
+        let (publish, updates) = watch::channel(None);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let metrics = self.metrics.clone();
+        self.arbiter.spawn_fn(move || {
+            let encoder = SyncArbiter::start(1, move || {
+                EncoderActor::new(publish.clone(), metrics.clone())
+            });
+            let _ = tx.send(encoder);
+        });
+        let encoder = rx.await.map_err(|_| "node shutting down".to_owned())?;
+        let (mut sub, sub_rx) = link.conn.open_bi().await.map_err(|e| e.to_string())?;
+        let mut reader = MessageReader::new(sub_rx);
+        // Registered before subscribing: the first update may come at once.
+        let mirror = Arc::new(Mirror {
+            size: std::sync::Mutex::new((0, 0)),
+            updates,
+            encoder,
+            decoder: std::sync::Mutex::new(Decoder::new()),
+            _subscription: {
+                write_message(
+                    &mut sub,
+                    &LinkRequest::Subscribe {
+                        session: session.to_owned(),
+                    },
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                sub
+            },
+        });
+        mirrors.insert(session.to_owned(), mirror.clone());
+        drop(mirrors);
+        match reader.next::<LinkReply>().await {
+            Ok(Some(LinkReply::Subscribed { width, height })) => {
+                // Keep reading so the stream's receive side stays drained.
+                tokio::spawn(
+                    async move { while let Ok(Some(_)) = reader.next::<LinkReply>().await {} },
+                );
+                *mirror
+                    .size
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = (width, height);
+                Ok(mirror)
+            }
+            other => {
+                link.mirrors.lock().await.remove(session);
+                Err(match other {
+                    Ok(Some(LinkReply::Refused { message })) => message,
+                    _ => "the origin did not answer the subscription".into(),
+                })
+            }
+        }
+    }
+
+    /// The feed of a session this node relays, for a link below it: its
+    /// mirror (subscribed to the origin directly).
+    pub async fn feed_of(
+        self: &Arc<Self>,
+        session: &str,
+    ) -> Result<crate::attendee_manager::SessionFeed, String> {
+        let link = self.link_for(session, true).await?;
+        let mirror = self.mirror(&link, session).await?;
+        let (width, height) = *mirror
+            .size
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(crate::attendee_manager::SessionFeed {
+            updates: mirror.updates.clone(),
+            encoder: mirror.encoder.clone(),
+            width,
+            height,
+        })
+    }
+
+    /// Carries a relayed attendee's control stream, arrived on a link from a
+    /// relay below, on to the origin (directly), message by message.
+    pub async fn forward_attendee(
+        self: &Arc<Self>,
+        mut down_tx: quinn::SendStream,
+        mut down_rx: MessageReader,
+        peer: String,
+        via_node: String,
+        hello: Hello,
+    ) {
+        let session = hello.session.clone();
+        let opened = async {
+            let link = self.link_for(&session, true).await?;
+            let (mut tx, rx) = link.conn.open_bi().await.map_err(|e| e.to_string())?;
+            write_message(&mut tx, &LinkRequest::Attendee { peer, via_node })
+                .await
+                .map_err(|e| e.to_string())?;
+            write_message(&mut tx, &ClientMessage::Hello(hello))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>((tx, MessageReader::new(rx)))
+        };
+        let (mut up_tx, mut up_rx) = match opened.await {
+            Ok(v) => v,
+            Err(message) => {
+                let _ = write_message(
+                    &mut down_tx,
+                    &ServerMessage::Rejected {
+                        reason: RejectReason::UnknownSession,
+                        message,
+                    },
+                )
+                .await;
+                let _ = down_tx.finish();
+                return;
+            }
+        };
+        let up = async {
+            while let Ok(Some(msg)) = down_rx.next::<ClientMessage>().await {
+                if write_message(&mut up_tx, &msg).await.is_err() {
+                    break;
+                }
+            }
+        };
+        let down = async {
+            loop {
+                let (msg, last) = match up_rx.next::<ServerMessage>().await {
+                    Ok(Some(msg)) => {
+                        let bye = matches!(msg, ServerMessage::Bye { .. });
+                        (msg, bye)
+                    }
+                    _ => (
+                        ServerMessage::Bye {
+                            reason: DisconnectReason::SessionClosed,
+                            message: "the origin of the session is gone".into(),
+                        },
+                        true,
+                    ),
+                };
+                if write_message(&mut down_tx, &msg).await.is_err() || last {
+                    let _ = down_tx.finish();
+                    return;
+                }
+            }
+        };
+        tokio::select! {
+            () = up => {}
+            () = down => {}
+        }
+        let _ = up_tx.finish();
+    }
+
+    /// Reads the link's graphics streams in order and feeds the mirrors.
+    async fn feed(&self, link: &Link) {
+        while let Ok(mut recv) = link.conn.accept_uni().await {
+            let bytes = match recv.read_to_end(MAX_LINK_UPDATE).await {
+                Ok(b) => b,
+                Err(_) => continue,
+            };
+            let Some((header, stream)) = parse_link_stream(&bytes) else {
+                tracing::warn!("malformed graphics stream on a relay link");
+                continue;
+            };
+            self.metrics
+                .cluster
+                .relayed_bytes
+                .with_label_values(&["received"])
+                .inc_by(bytes.len() as u64);
+            let age_ms = (crate::now_ms() - header.captured_unix_ms).max(0);
+            self.metrics
+                .cluster
+                .relay_latency_seconds
+                .observe(age_ms as f64 / 1000.0);
+            let Some(mirror) = link.mirrors.lock().await.get(&header.session).cloned() else {
+                continue;
+            };
+            let frame = {
+                let Ok(UniStream::Graphics(payload)) = tandem_proto::parse_uni_stream(stream)
+                else {
+                    continue;
+                };
+                let Ok(update) = EncodedUpdate::from_bytes(payload) else {
+                    continue;
+                };
+                let mut decoder = mirror
+                    .decoder
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Err(error) = decoder.apply(&update) {
+                    tracing::warn!(session = %header.session, %error, "relayed update does not apply");
+                    continue;
+                }
+                decoder.frame().cloned()
+            };
+            let Some(frame) = frame else { continue };
+            let captured_at = Instant::now()
+                .checked_sub(Duration::from_millis(age_ms as u64))
+                .unwrap_or_else(Instant::now);
+            mirror.encoder.do_send(FrameCaptured {
+                captured: Captured {
+                    frame,
+                    damage: None,
+                },
+                captured_at,
+            });
+        }
+    }
+
+    /// Serves one attendee whose hello names a session another member originates.
+    pub async fn serve(
+        self: &Arc<Self>,
+        conn: quinn::Connection,
+        peer: SocketAddr,
+        mut control_tx: quinn::SendStream,
+        mut reader: MessageReader,
+        hello: Hello,
+    ) -> Result<(), &'static str> {
+        let session = hello.session.clone();
+        let started = async {
+            let link = self.link_for(&session, false).await?;
+            let mirror = self.mirror(&link, &session).await?;
+            let (mut ltx, lrx) = link.conn.open_bi().await.map_err(|e| e.to_string())?;
+            write_message(
+                &mut ltx,
+                &LinkRequest::Attendee {
+                    peer: peer.to_string(),
+                    via_node: self.node_id.clone(),
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            write_message(&mut ltx, &ClientMessage::Hello(hello))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>((mirror, ltx, MessageReader::new(lrx)))
+        };
+        let (mirror, mut ltx, mut lreader) = match started.await {
+            Ok(v) => v,
+            Err(message) => {
+                tracing::info!(%peer, %session, %message, "cannot relay");
+                let msg = ServerMessage::Rejected {
+                    reason: RejectReason::UnknownSession,
+                    message,
+                };
+                let _ = write_message(&mut control_tx, &msg).await;
+                let _ = control_tx.finish();
+                let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
+                conn.close(1u32.into(), b"rejected");
+                return Err("cannot relay");
+            }
+        };
+        let level = match lreader.next::<ServerMessage>().await {
+            Ok(Some(ServerMessage::Welcome(welcome))) => {
+                let level = welcome.control_level;
+                if write_message(&mut control_tx, &ServerMessage::Welcome(welcome))
+                    .await
+                    .is_err()
+                {
+                    return Err("welcome not delivered");
+                }
+                level
+            }
+            Ok(Some(msg @ ServerMessage::Rejected { .. })) => {
+                let _ = write_message(&mut control_tx, &msg).await;
+                let _ = control_tx.finish();
+                let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
+                conn.close(1u32.into(), b"rejected");
+                return Err("rejected by the origin");
+            }
+            _ => {
+                conn.close(0u32.into(), b"origin gone");
+                return Err("the origin did not answer");
+            }
+        };
+        self.relayed_attendees.fetch_add(1, Ordering::Relaxed);
+        let _guard = RelayedGuard(self.relayed_attendees.clone());
+        tracing::info!(%peer, session = %session, "attendee relayed");
+        let (level_tx, level_rx) = watch::channel(level);
+        let (bytes_tx, _bytes_rx) = watch::channel(0u64);
+        let graphics = GraphicsSender {
+            conn: conn.clone(),
+            updates: mirror.updates.clone(),
+            level: level_rx,
+            encoder: mirror.encoder.clone(),
+            metrics: self.metrics.clone(),
+            delivered: 0,
+            bytes_sent: 0,
+        }
+        .run(bytes_tx);
+        let up = async {
+            loop {
+                match reader.next::<ClientMessage>().await {
+                    Ok(Some(msg)) => {
+                        let bye = matches!(msg, ClientMessage::Bye { .. });
+                        if write_message(&mut ltx, &msg).await.is_err() || bye {
+                            return;
+                        }
+                    }
+                    _ => return,
+                }
+            }
+        };
+        // The origin leaving the directory (dead for `dead_after_ms`) ends the
+        // session here even before the link itself times out.
+        let mut directory = self.directory.clone();
+        let origin_gone = async move {
+            let _ = directory
+                .wait_for(|d| d.origin_of(&session).is_none_or(|m| m.is_self))
+                .await;
+        };
+        let down = async {
+            tokio::pin!(origin_gone);
+            loop {
+                let next = tokio::select! {
+                    m = lreader.next::<ServerMessage>() => m.ok().flatten(),
+                    () = &mut origin_gone => None,
+                };
+                let msg = match next {
+                    Some(msg) => msg,
+                    None => ServerMessage::Bye {
+                        reason: DisconnectReason::SessionClosed,
+                        message: "the origin of the session is gone".into(),
+                    },
+                };
+                let msg = match msg {
+                    ServerMessage::ControlLevelChanged { level } => {
+                        level_tx.send_replace(level);
+                        msg
+                    }
+                    // The origin stopping ends its session for every relay.
+                    ServerMessage::Bye {
+                        reason: DisconnectReason::NodeShutdown | DisconnectReason::NodeRestarted,
+                        ..
+                    } => ServerMessage::Bye {
+                        reason: DisconnectReason::SessionClosed,
+                        message: "the origin of the session stopped".into(),
+                    },
+                    other => other,
+                };
+                let bye = matches!(msg, ServerMessage::Bye { .. });
+                if write_message(&mut control_tx, &msg).await.is_err() || bye {
+                    let _ = control_tx.finish();
+                    return;
+                }
+            }
+        };
+        tokio::select! {
+            () = up => {}
+            () = down => {}
+            () = graphics => {}
+            _ = conn.closed() => {}
+        }
+        drop(level_tx);
+        let _ = ltx.finish();
+        let _ = tokio::time::timeout(BYE_DELIVERY, conn.closed()).await;
+        conn.close(0u32.into(), b"closed");
+        Ok(())
+    }
+}

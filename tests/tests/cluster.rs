@@ -1,0 +1,709 @@
+//! A cluster of three real `tandem node` processes on loopback: membership
+//! by gossip, the directory of sessions, relays.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tandem_capture::SyntheticDesktop;
+use tandem_tests::{
+    differing_pixels, free_udp_port, http_request, metric, read_png, spawn_view, summary, text,
+    NodeProcess, ViewerProcess,
+};
+
+const TOKEN: &str = "cluster-test-token-0123456789";
+const SECRET: &str = "cluster-test-secret-0123456789";
+/// The failure detection time the nodes are configured with.
+const DEAD_AFTER_MS: u64 = 1500;
+
+/// One member's config. `origin` nodes share a synthetic desktop; the
+/// others have no session of their own (relay-only).
+struct Member<'a> {
+    dir: &'a Path,
+    gossip: u16,
+    seeds: &'a [u16],
+    secret: &'a str,
+    origin: Option<(u32, u32, u64, u64)>,
+    attendee_limit: u32,
+    /// Gossip port of the member to relay through (a relay of a relay).
+    upstream: Option<u16>,
+}
+
+fn member_config(m: &Member) -> String {
+    let seeds: Vec<String> = m
+        .seeds
+        .iter()
+        .map(|p| format!("\"127.0.0.1:{p}\""))
+        .collect();
+    let source = match m.origin {
+        Some((w, h, seed, freeze)) => format!(
+            "[source]\nkind = \"synthetic\"\nwidth = {w}\nheight = {h}\nseed = {seed}\nfreeze_after_frames = {freeze}\n"
+        ),
+        None => "[source]\nkind = \"none\"\n".to_owned(),
+    };
+    format!(
+        r#"data_dir = "{data}"
+quic_listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+admin_token = "{TOKEN}"
+{source}
+[invitation]
+password = "pw"
+attendee_limit = {limit}
+[cluster]
+listen = "127.0.0.1:{gossip}"
+seeds = [{seeds}]
+secret = "{secret}"
+cluster_id = "test"
+dead_after_ms = {DEAD_AFTER_MS}
+{upstream}
+"#,
+        data = m.dir.join("data").display(),
+        limit = m.attendee_limit,
+        gossip = m.gossip,
+        seeds = seeds.join(", "),
+        secret = m.secret,
+        upstream = m
+            .upstream
+            .map(|p| format!("upstream = \"127.0.0.1:{p}\""))
+            .unwrap_or_default(),
+    )
+}
+
+fn start_member(m: &Member) -> NodeProcess {
+    std::fs::create_dir_all(m.dir).unwrap();
+    let ready = if m.origin.is_some() {
+        "join with:"
+    } else {
+        "admin API on"
+    };
+    NodeProcess::start_until(m.dir, &member_config(m), ready)
+}
+
+fn cluster_nodes(node: &NodeProcess) -> serde_json::Value {
+    let (status, body) = http_request(
+        "GET",
+        &format!("{}/api/v1/cluster/nodes", node.admin_url),
+        Some(TOKEN),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn member_ids(node: &NodeProcess) -> Vec<String> {
+    let v = cluster_nodes(node);
+    v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn node_id(node: &NodeProcess) -> String {
+    cluster_nodes(node)["self_id"].as_str().unwrap().to_owned()
+}
+
+/// Sessions the directory of `node` says member `id` originates.
+fn sessions_of(node: &NodeProcess, id: &str) -> Option<Vec<String>> {
+    let v = cluster_nodes(node);
+    v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == id)
+        .map(|n| {
+            n["sessions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_owned())
+                .collect()
+        })
+}
+
+/// Polls `check` until it holds or `timeout` passes; returns how long it took.
+fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if check() {
+            return start.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+/// The session id in a node's banner (`sharing session ID (...)`).
+fn session_id(node: &NodeProcess) -> String {
+    node.banner
+        .iter()
+        .find_map(|l| l.strip_prefix("sharing session "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("a sharing session line")
+        .to_owned()
+}
+
+struct Cluster {
+    _dir: tempfile::TempDir,
+    origin: NodeProcess,
+    relays: Vec<NodeProcess>,
+}
+
+fn start_cluster(size: (u32, u32, u64, u64), attendee_limit: u32) -> Cluster {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = [free_udp_port(), free_udp_port(), free_udp_port()];
+    let origin = start_member(&Member {
+        dir: &dir.path().join("a"),
+        gossip: ports[0],
+        seeds: &[ports[1], ports[2]],
+        secret: SECRET,
+        origin: Some(size),
+        attendee_limit,
+        upstream: None,
+    });
+    let relays: Vec<NodeProcess> = ["b", "c"]
+        .iter()
+        .zip(&ports[1..])
+        .map(|(name, port)| {
+            start_member(&Member {
+                dir: &dir.path().join(name),
+                gossip: *port,
+                seeds: &[ports[0]],
+                secret: SECRET,
+                origin: None,
+                attendee_limit,
+                upstream: None,
+            })
+        })
+        .collect();
+    let all: Vec<&NodeProcess> = std::iter::once(&origin).chain(&relays).collect();
+    let session = session_id(&origin);
+    let origin_id = node_id(&origin);
+    for node in &all {
+        wait_for("three members everywhere", Duration::from_secs(30), || {
+            member_ids(node).len() == 3
+        });
+        wait_for(
+            "the origin's session in every directory",
+            Duration::from_secs(30),
+            || sessions_of(node, &origin_id).is_some_and(|s| s.contains(&session)),
+        );
+    }
+    Cluster {
+        _dir: dir,
+        origin,
+        relays,
+    }
+}
+
+#[test]
+fn membership_reflects_a_stopped_node_and_a_dead_nodes_sessions_leave_the_directory() {
+    let Cluster {
+        _dir,
+        origin,
+        mut relays,
+    } = start_cluster((160, 100, 3, 10), 8);
+    let c = relays.pop().unwrap();
+    let b = relays.pop().unwrap();
+    let c_id = node_id(&c);
+    let origin_id = node_id(&origin);
+    assert!(member_ids(&origin).contains(&c_id));
+
+    // A stopped member leaves everyone's member list within the configured
+    // time (plus gossip rounds and this loop's polling, generously on a
+    // loaded machine).
+    let bound = Duration::from_millis(DEAD_AFTER_MS) + Duration::from_secs(5);
+    assert!(c.terminate(), "node c did not stop cleanly");
+    let took = wait_for("c to leave a's members", bound, || {
+        !member_ids(&origin).contains(&c_id)
+    });
+    wait_for("c to leave b's members", bound, || {
+        !member_ids(&b).contains(&c_id)
+    });
+    eprintln!("a stopped member left a's list after {took:?} (dead_after_ms {DEAD_AFTER_MS})");
+    assert_eq!(member_ids(&b).len(), 2);
+
+    // A killed origin: its session leaves the directory of the survivors.
+    origin.kill9();
+    wait_for(
+        "the dead origin's sessions to leave b's directory",
+        bound,
+        || sessions_of(&b, &origin_id).is_none(),
+    );
+    let v = cluster_nodes(&b);
+    let nodes = v["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 1, "{v}");
+    assert!(
+        nodes
+            .iter()
+            .all(|n| n["sessions"].as_array().unwrap().is_empty()),
+        "{v}"
+    );
+}
+
+#[test]
+fn a_node_with_another_secret_does_not_join() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = [free_udp_port(), free_udp_port()];
+    let a = start_member(&Member {
+        dir: &dir.path().join("a"),
+        gossip: ports[0],
+        seeds: &[ports[1]],
+        secret: SECRET,
+        origin: Some((64, 64, 1, 1)),
+        attendee_limit: 2,
+        upstream: None,
+    });
+    let intruder = start_member(&Member {
+        dir: &dir.path().join("x"),
+        gossip: ports[1],
+        seeds: &[ports[0]],
+        secret: "another-secret-0123456789",
+        origin: None,
+        attendee_limit: 2,
+        upstream: None,
+    });
+    // Both gossip at each other for several detection periods; neither ever
+    // lists the other. (Waiting is needed to show an absence: the wait is a
+    // number of gossip rounds, not a timing assertion.)
+    let until = Instant::now() + Duration::from_millis(DEAD_AFTER_MS * 2);
+    while Instant::now() < until {
+        assert_eq!(member_ids(&a).len(), 1);
+        assert_eq!(member_ids(&intruder).len(), 1);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(intruder);
+}
+
+/// The origin's ticket with `node`'s address first: joining through `node`.
+fn ticket_via(ticket: &str, node: &NodeProcess) -> String {
+    let rest = ticket
+        .strip_prefix("tandem://")
+        .and_then(|t| t.split_once('/'))
+        .map(|(_, rest)| rest)
+        .expect("a tandem:// ticket");
+    format!("tandem://{}/{rest}", node.quic_addr)
+}
+
+fn metrics_text(node: &NodeProcess) -> String {
+    http_request("GET", &format!("{}/metrics", node.admin_url), None, None).1
+}
+
+/// Graphics bytes the origin sent: to its own attendees and over relay links.
+fn origin_egress(node: &NodeProcess) -> f64 {
+    let m = metrics_text(node);
+    metric(&m, "tandem_bytes_sent_total")
+        + metric(&m, "tandem_relayed_bytes_total{direction=\"sent\"}")
+}
+
+fn attendees(node: &NodeProcess) -> Vec<serde_json::Value> {
+    let (status, body) = http_request(
+        "GET",
+        &format!("{}/api/v1/attendees", node.admin_url),
+        Some(TOKEN),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str::<serde_json::Value>(&body)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn attendees_on_two_relays_see_the_origins_frames_bit_for_bit() {
+    let (w, h, seed, freeze) = (333, 201, 11, 40);
+    let cluster = start_cluster((w, h, seed, freeze), 8);
+    let dir = tempfile::tempdir().unwrap();
+    let expected = SyntheticDesktop::new(seed, w, h).render(freeze);
+    let viewers: Vec<_> = cluster
+        .relays
+        .iter()
+        .enumerate()
+        .map(|(i, relay)| {
+            let snap = dir.path().join(format!("via-{i}.png"));
+            let child = spawn_view(&[
+                &ticket_via(&cluster.origin.ticket, relay),
+                "--name",
+                &format!("relayed-{i}"),
+                "--password",
+                "pw",
+                "--headless",
+                "--seconds",
+                "6",
+                "--snapshot",
+                snap.to_str().unwrap(),
+            ]);
+            (child, snap)
+        })
+        .collect();
+    // While they view, the origin lists both, with the node each came through.
+    let relay_ids: Vec<String> = cluster.relays.iter().map(node_id).collect();
+    wait_for(
+        "two relayed attendees at the origin",
+        Duration::from_secs(20),
+        || {
+            let list = attendees(&cluster.origin);
+            list.len() == 2
+                && relay_ids
+                    .iter()
+                    .all(|id| list.iter().any(|a| a["via_node"] == id.as_str()))
+        },
+    );
+    for (child, snap) in viewers {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        let s = summary(&String::from_utf8_lossy(&out.stdout));
+        assert!(s.updates >= 1, "{s:?}");
+        assert_eq!(
+            differing_pixels(&read_png(&snap), &expected),
+            0,
+            "a relayed viewer's frame differs from the origin's source"
+        );
+    }
+    // The origin sent no graphics to attendees itself: only over the links.
+    let m = metrics_text(&cluster.origin);
+    assert_eq!(metric(&m, "tandem_bytes_sent_total"), 0.0);
+    assert!(metric(&m, "tandem_relayed_bytes_total{direction=\"sent\"}") > 0.0);
+    for relay in &cluster.relays {
+        let m = metrics_text(relay);
+        assert!(metric(&m, "tandem_relayed_bytes_total{direction=\"received\"}") > 0.0);
+        assert!(metric(&m, "tandem_bytes_sent_total") > 0.0);
+    }
+}
+
+/// Joins `n` headless attendees spread over the relays (round robin), each
+/// until its first update, and returns the origin's egress afterwards.
+fn egress_for(n: usize) -> (f64, usize) {
+    // A still desktop: every attendee, and every link, needs one key frame.
+    let cluster = start_cluster((640, 400, 5, 1), 64);
+    // In batches: the origin slows down (and past 8, refuses) concurrent
+    // password checks from one address, and every attendee here is 127.0.0.1.
+    for batch in (0..n).collect::<Vec<_>>().chunks(4) {
+        let viewers: Vec<_> = batch
+            .iter()
+            .map(|i| {
+                let relay = &cluster.relays[i % 2];
+                spawn_view(&[
+                    &ticket_via(&cluster.origin.ticket, relay),
+                    "--name",
+                    &format!("a{i}"),
+                    "--password",
+                    "pw",
+                    "--headless",
+                    "--frames",
+                    "1",
+                ])
+            })
+            .collect();
+        for child in viewers {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", text(&out));
+            let s = summary(&String::from_utf8_lossy(&out.stdout));
+            assert_eq!(s.updates, 1, "{s:?}");
+        }
+    }
+    let links = metric(&metrics_text(&cluster.origin), "tandem_relay_links") as usize;
+    (origin_egress(&cluster.origin), links)
+}
+
+#[test]
+fn the_origins_egress_grows_with_relay_links_not_attendees() {
+    let (two, links_two) = egress_for(2);
+    let (forty, links_forty) = egress_for(40);
+    eprintln!("origin egress: 2 attendees {two} bytes, 40 attendees {forty} bytes");
+    assert_eq!(links_two, 2);
+    assert_eq!(links_forty, 2);
+    assert!(two > 0.0);
+    // Direct attendees would cost 20 times more; through two relays the
+    // origin sends the same two streams whatever the number of attendees.
+    assert!(
+        forty < two * 1.5,
+        "origin egress grew with attendees: {two} for 2, {forty} for 40"
+    );
+}
+
+/// Stops the origin (`kill -9` or SIGTERM) while two attendees view it
+/// through the two relays; both are told "session closed".
+fn origin_end_closes_the_session_for_relayed_attendees(kill: bool) {
+    let cluster = start_cluster((160, 100, 2, 1_000_000), 8);
+    let dir = tempfile::tempdir().unwrap();
+    let mut viewers: Vec<ViewerProcess> = cluster
+        .relays
+        .iter()
+        .enumerate()
+        .map(|(i, relay)| {
+            ViewerProcess::spawn(
+                dir.path(),
+                &[],
+                &[
+                    &ticket_via(&cluster.origin.ticket, relay),
+                    "--name",
+                    &format!("v{i}"),
+                    "--password",
+                    "pw",
+                    "--headless",
+                    "--seconds",
+                    "120",
+                ],
+            )
+        })
+        .collect();
+    wait_for(
+        "both attendees at the origin",
+        Duration::from_secs(20),
+        || attendees(&cluster.origin).len() == 2,
+    );
+    let Cluster {
+        origin,
+        relays,
+        _dir,
+    } = cluster;
+    if kill {
+        origin.kill9();
+    } else {
+        assert!(origin.terminate(), "the origin did not stop cleanly");
+    }
+    for v in &mut viewers {
+        let line = v.wait_line("session closed", Duration::from_secs(30));
+        assert!(line.contains("disconnected"), "{line}");
+        assert!(
+            v.wait_exit(Duration::from_secs(15)).is_some(),
+            "{}",
+            v.report()
+        );
+    }
+    drop(relays);
+}
+
+#[test]
+fn killing_the_origin_closes_the_session_for_relayed_attendees() {
+    origin_end_closes_the_session_for_relayed_attendees(true);
+}
+
+#[test]
+fn stopping_the_origin_closes_the_session_for_relayed_attendees() {
+    origin_end_closes_the_session_for_relayed_attendees(false);
+}
+
+#[test]
+fn a_node_with_a_wrong_secret_gets_no_relay_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = [free_udp_port(), free_udp_port()];
+    let origin = start_member(&Member {
+        dir: &dir.path().join("a"),
+        gossip: ports[0],
+        seeds: &[ports[1]],
+        secret: SECRET,
+        origin: Some((64, 64, 1, 1)),
+        attendee_limit: 2,
+        upstream: None,
+    });
+    let intruder = start_member(&Member {
+        dir: &dir.path().join("x"),
+        gossip: ports[1],
+        seeds: &[ports[0]],
+        secret: "another-secret-0123456789",
+        origin: None,
+        attendee_limit: 2,
+        upstream: None,
+    });
+    let out = tandem_tests::view(&[
+        &ticket_via(&origin.ticket, &intruder),
+        "--name",
+        "eve",
+        "--password",
+        "pw",
+        "--headless",
+        "--frames",
+        "1",
+    ]);
+    assert!(!out.status.success(), "{}", text(&out));
+    for node in [&origin, &intruder] {
+        let m = metrics_text(node);
+        assert_eq!(metric(&m, "tandem_relay_links"), 0.0);
+        assert_eq!(
+            metric(&m, "tandem_relayed_bytes_total{direction=\"sent\"}")
+                + metric(&m, "tandem_relayed_bytes_total{direction=\"received\"}"),
+            0.0
+        );
+    }
+    assert!(attendees(&origin).is_empty());
+}
+
+#[test]
+fn a_killed_relays_attendee_reconnects_through_another_node_and_keeps_viewing() {
+    // An animated desktop that never freezes: frames keep coming.
+    let cluster = start_cluster((200, 120, 9, 1_000_000), 8);
+    let dir = tempfile::tempdir().unwrap();
+    let (b, c) = (&cluster.relays[0], &cluster.relays[1]);
+    let (b_id, c_id) = (node_id(b), node_id(c));
+    // The ticket lists relay b, then relay c.
+    let via_b = ticket_via(&cluster.origin.ticket, b);
+    let ticket = via_b.replacen(&b.quic_addr, &format!("{},{}", b.quic_addr, c.quic_addr), 1);
+    let mut viewer = ViewerProcess::spawn(
+        dir.path(),
+        &[],
+        &[
+            &ticket,
+            "--name",
+            "roaming",
+            "--password",
+            "pw",
+            "--headless",
+            "--reconnect",
+            "--seconds",
+            "40",
+        ],
+    );
+    let via = |id: &str| {
+        attendees(&cluster.origin)
+            .iter()
+            .any(|a| a["user"] == "roaming" && a["via_node"] == id)
+    };
+    wait_for(
+        "the attendee at the origin through b",
+        Duration::from_secs(20),
+        || via(&b_id),
+    );
+    // The cluster-wide list shows it too, attached to the origin.
+    let (status, body) = http_request(
+        "GET",
+        &format!("{}/api/v1/attendees?scope=cluster", c.admin_url),
+        Some(TOKEN),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let origin_id = node_id(&cluster.origin);
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["user"] == "roaming"
+                && a["node"] == origin_id.as_str()
+                && a["via_node"] == b_id.as_str()),
+        "{list}"
+    );
+    let cli = tandem_tests::tandem(&[
+        "attendees",
+        "--cluster",
+        "--admin",
+        &c.admin_url,
+        "--token",
+        TOKEN,
+    ]);
+    assert!(cli.status.success(), "{}", text(&cli));
+    let table = String::from_utf8_lossy(&cli.stdout);
+    assert!(
+        table.contains("roaming") && table.contains(&b_id) && table.contains("VIA"),
+        "{table}"
+    );
+
+    let Cluster {
+        origin,
+        mut relays,
+        _dir,
+    } = cluster;
+    let c = relays.pop().unwrap();
+    let b = relays.pop().unwrap();
+    b.kill9();
+    // It comes back through c and is admitted by the origin again.
+    wait_for(
+        "the attendee back through c",
+        Duration::from_secs(60),
+        || {
+            attendees(&origin)
+                .iter()
+                .any(|a| a["user"] == "roaming" && a["via_node"] == c_id.as_str())
+        },
+    );
+    viewer.wait_line(
+        &format!("connected to {}", c.quic_addr),
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        viewer.wait_exit(Duration::from_secs(60)),
+        Some(0),
+        "{}",
+        viewer.report()
+    );
+    let out = viewer.lines().join("\n");
+    let s = summary(&out);
+    // One key frame per connection: it kept viewing after the failover.
+    assert!(s.key_frames >= 2, "{s:?}\n{out}");
+    drop(c);
+}
+
+#[test]
+fn a_relay_of_a_relay_serves_the_origins_frames_bit_for_bit() {
+    let (w, h, seed, freeze) = (200, 150, 21, 30);
+    let dir = tempfile::tempdir().unwrap();
+    let ports = [free_udp_port(), free_udp_port(), free_udp_port()];
+    let member = |name: &str, i: usize, origin, upstream| {
+        start_member(&Member {
+            dir: &dir.path().join(name),
+            gossip: ports[i],
+            seeds: &[ports[(i + 1) % 3], ports[(i + 2) % 3]],
+            secret: SECRET,
+            origin,
+            attendee_limit: 8,
+            upstream,
+        })
+    };
+    let a = member("a", 0, Some((w, h, seed, freeze)), None);
+    let b = member("b", 1, None, None);
+    // c relays through b, which relays from a.
+    let c = member("c", 2, None, Some(ports[1]));
+    let session = session_id(&a);
+    let a_id = node_id(&a);
+    for node in [&a, &b, &c] {
+        wait_for(
+            "three members and the session",
+            Duration::from_secs(30),
+            || {
+                member_ids(node).len() == 3
+                    && sessions_of(node, &a_id).is_some_and(|s| s.contains(&session))
+            },
+        );
+    }
+    let snap = dir.path().join("chained.png");
+    let out = tandem_tests::view(&[
+        &ticket_via(&a.ticket, &c),
+        "--name",
+        "far",
+        "--password",
+        "pw",
+        "--headless",
+        "--seconds",
+        "5",
+        "--snapshot",
+        snap.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let expected = SyntheticDesktop::new(seed, w, h).render(freeze);
+    assert_eq!(differing_pixels(&read_png(&snap), &expected), 0);
+    // The origin has one link (from b), b has two (to a, from c).
+    assert_eq!(metric(&metrics_text(&a), "tandem_relay_links"), 1.0);
+    assert_eq!(metric(&metrics_text(&b), "tandem_relay_links"), 2.0);
+    assert_eq!(metric(&metrics_text(&c), "tandem_relay_links"), 1.0);
+    // The origin admitted it, naming the node it joined through.
+    let (status, body) = http_request(
+        "GET",
+        &format!("{}/api/v1/attendees?state=all", a.admin_url),
+        Some(TOKEN),
+        None,
+    );
+    assert_eq!(status, 200);
+    let c_id = node_id(&c);
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["user"] == "far" && x["via_node"] == c_id.as_str()),
+        "{list}"
+    );
+}
