@@ -110,7 +110,13 @@ fn wait_count(v: &ViewerProcess, needle: &str, n: usize) {
 
 /// The attendee id from the viewer's "connected … as attendee N" line.
 fn attendee_id(v: &mut ViewerProcess) -> u64 {
-    let line = v.wait_line("as attendee", PATIENCE);
+    v.wait_line("as attendee", PATIENCE);
+    // The newest connection's (a reconnection is a new attendee).
+    let line = v
+        .lines()
+        .into_iter()
+        .rfind(|l| l.contains("as attendee"))
+        .expect("a connected line");
     line.split("as attendee ")
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())
@@ -118,7 +124,7 @@ fn attendee_id(v: &mut ViewerProcess) -> u64 {
         .unwrap_or_else(|| panic!("no attendee id in {line:?}"))
 }
 
-fn set_level(node: &NodeProcess, attendee: u64, level: &str) {
+fn set_level(node: &NodeProcess, attendee: u64, level: &str, viewer: &ViewerProcess) {
     let (status, body) = http_request(
         "PUT",
         &format!(
@@ -128,7 +134,7 @@ fn set_level(node: &NodeProcess, attendee: u64, level: &str) {
         Some(TOKEN),
         Some(&format!(r#"{{"level": "{level}"}}"#)),
     );
-    assert_eq!(status, 200, "{body}");
+    assert_eq!(status, 200, "{body}\n{}", viewer.report());
 }
 
 fn need_xclip() {
@@ -148,8 +154,8 @@ fn the_window_shares_the_attendees_clipboard_both_ways_while_interactive() {
 
     let mut driver = window_viewer(dir.path(), &mine, &node, "driver", &["--request-control"]);
     let mut watcher = window_viewer(dir.path(), &theirs, &node, "watcher", &[]);
-    let driver_id = attendee_id(&mut driver);
     driver.wait_line("clipboard sharing on", PATIENCE);
+    let driver_id = attendee_id(&mut driver);
     watcher.wait_line("channel clipboard joined (access none)", PATIENCE);
 
     // A copy on the shared display lands on the interactive attendee's display.
@@ -188,12 +194,12 @@ fn the_window_shares_the_attendees_clipboard_both_ways_while_interactive() {
     assert_eq!(count(&watcher, "clipboard: sent"), 0);
 
     // Control taken back: sharing stops on both sides.
-    set_level(&node, driver_id, "view");
+    set_level(&node, driver_id, "view", &driver);
     wait_count(&driver, "clipboard sharing off", 1);
     copy_on(&mine, "while viewing");
     copy_on(&shared, "shared while viewing");
     // Control given again: sharing resumes, and the next copies travel.
-    set_level(&node, driver_id, "interactive");
+    set_level(&node, driver_id, "interactive", &driver);
     wait_count(&driver, "clipboard sharing on", 2);
     copy_on(&shared, "after the grant");
     wait_clipboard(
@@ -227,6 +233,10 @@ fn the_window_shares_the_attendees_clipboard_both_ways_while_interactive() {
     // The view-only attendee's display never got anything.
     assert_eq!(clipboard_of(&theirs), "view only");
     assert_eq!(count(&watcher, "clipboard: received"), 0);
+    // Joining the channel never cost a connection.
+    for v in [&driver, &watcher] {
+        assert_eq!(count(v, "connection lost"), 0, "{}", v.report());
+    }
     driver.terminate();
     watcher.terminate();
 }

@@ -684,7 +684,11 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
                             if let Err(e) = stream.read_exact(&mut id).await {
                                 break End::Lost(e.to_string());
                             }
-                            if clip.id != Some(u32::from_be_bytes(id)) {
+                            // The node may open the stream before its
+                            // `ChannelJoined` is read here: the clipboard is
+                            // the only channel the window joins.
+                            let id = u32::from_be_bytes(id);
+                            if clipboard.is_none() || clip.id.is_some_and(|joined| joined != id) {
                                 break End::Lost("protocol error: a channel stream for no joined channel".into());
                             }
                             tokio::spawn(channels::forward_incoming(stream, clip_tx.clone()));
