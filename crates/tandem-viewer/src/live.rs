@@ -635,13 +635,13 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
                 copy = next_copy(&mut clipboard) => {
                     match copy {
                         ClipboardCopy::Text(text) => {
-                            let Some(out) = clip.out.as_mut() else { continue };
+                            let Some(out) = clip.out.as_ref() else { continue };
                             let len = text.len();
-                            match out.send(conn, text).await {
-                                Ok(()) => (self.on_event)(ViewerEvent::Notice(format!("clipboard: sent {len} bytes"))),
-                                Err(ViewerError::ConnectionLost(why)) => break End::Lost(why),
-                                Err(e) => (self.on_event)(ViewerEvent::Notice(format!("clipboard: {e}"))),
-                            }
+                            let line = match out.try_send(text) {
+                                Ok(()) => format!("clipboard: sent {len} bytes"),
+                                Err(_) => "clipboard: copy not sent (the connection is not taking it)".to_owned(),
+                            };
+                            (self.on_event)(ViewerEvent::Notice(line));
                         }
                         ClipboardCopy::TooLarge => {
                             let line = format!("clipboard: a copy over {MAX_CLIPBOARD_BYTES} bytes was not shared");
@@ -838,7 +838,11 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
                                 break End::Lost(format!("protocol error: joined channel {} that was not asked for", info.name));
                             }
                             clip.id = Some(info.id);
-                            clip.out = Some(Outgoing::new(info.id));
+                            if clip.out.is_none() {
+                                let (tx, rx) = mpsc::channel(COPIES_IN_FLIGHT);
+                                tokio::spawn(send_copies(conn.clone(), info.id, rx));
+                                clip.out = Some(tx);
+                            }
                             (self.on_event)(ViewerEvent::Notice(format!("channel clipboard joined (access {})", info.access)));
                             if let Some(line) = follow_access(&clipboard, info.access) {
                                 (self.on_event)(ViewerEvent::Notice(line));
@@ -920,13 +924,30 @@ async fn next_copy(clipboard: &mut Option<LocalClipboard>) -> ClipboardCopy {
     }
 }
 
+/// Copies waiting for the clipboard stream; more are dropped with a notice.
+const COPIES_IN_FLIGHT: usize = 4;
+
+/// Writes one connection's clipboard copies in order on a stream of their
+/// own, apart from the client loop, so that a stream the node is slow to
+/// read never holds up graphics. Ends with the connection's client loop
+/// (which drops the sender) or the connection.
+async fn send_copies(conn: quinn::Connection, id: u32, mut copies: mpsc::Receiver<Vec<u8>>) {
+    let mut out = Outgoing::new(id);
+    while let Some(text) = copies.recv().await {
+        if let Err(error) = out.send(&conn, text).await {
+            tracing::info!(%error, "clipboard stream ended");
+            return;
+        }
+    }
+}
+
 /// The clipboard channel on one connection.
 #[derive(Default)]
 struct ClipboardLink {
     /// Channel id, once joined.
     id: Option<u32>,
-    /// Our stream to the sharer, opened on the first copy.
-    out: Option<Outgoing>,
+    /// Copies for the task that writes our stream to the sharer.
+    out: Option<mpsc::Sender<Vec<u8>>>,
     /// The node refused the join: asked again when the attendee becomes interactive.
     refused: bool,
 }
