@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use tandem_tests::channel_viewer::SseReader;
 use tandem_tests::xserver::{which, XServer};
 use tandem_tests::{http_request, NodeProcess, ViewerProcess};
 
@@ -156,6 +157,10 @@ fn the_window_shares_the_attendees_clipboard_both_ways_while_interactive() {
     let mut watcher = window_viewer(dir.path(), &theirs, &node, "watcher", &[]);
     driver.wait_line("clipboard sharing on", PATIENCE);
     let driver_id = attendee_id(&mut driver);
+    let events = SseReader::open(
+        &format!("{}/api/v1/events?history=0", node.admin_url),
+        TOKEN,
+    );
     watcher.wait_line("channel clipboard joined (access none)", PATIENCE);
 
     // A copy on the shared display lands on the interactive attendee's display.
@@ -198,6 +203,15 @@ fn the_window_shares_the_attendees_clipboard_both_ways_while_interactive() {
     wait_count(&driver, "clipboard sharing off", 1);
     copy_on(&mine, "while viewing");
     copy_on(&shared, "shared while viewing");
+    // The node has read the shared copy (and found no reader) before control
+    // is given again; the attendee's display told the viewer of its copy
+    // before that (one event, where the node's path takes several round
+    // trips and started later), while sharing was off.
+    events.wait(PATIENCE, |e| {
+        e["kind"] == "clipboard_transferred"
+            && e["direction"] == "to_attendees"
+            && e["bytes"] == "shared while viewing".len()
+    });
     // Control given again: sharing resumes, and the next copies travel.
     set_level(&node, driver_id, "interactive", &driver);
     wait_count(&driver, "clipboard sharing on", 2);
