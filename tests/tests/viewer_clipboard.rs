@@ -27,6 +27,7 @@ display = "{display}"
 [session]
 control_policy = "grant-all"
 clipboard = true
+clipboard_max_bytes = 1000
 [invitation]
 password = "{PASSWORD}"
 attendee_limit = 8
@@ -247,6 +248,18 @@ fn the_window_shares_the_attendees_clipboard_both_ways_while_interactive() {
     // The view-only attendee's display never got anything.
     assert_eq!(clipboard_of(&theirs), "view only");
     assert_eq!(count(&watcher, "clipboard: received"), 0);
+    // Size limits: the node's (1000 bytes here) refuses the copy, which the
+    // viewer reports; one over a channel message is not even read.
+    copy_on(&mine, &"y".repeat(1500));
+    driver.wait_line("clipboard not sent: clipboard text too large", PATIENCE);
+    copy_on(&mine, &"z".repeat(70_000));
+    driver.wait_line(
+        "clipboard: a copy over 65520 bytes was not shared",
+        PATIENCE,
+    );
+    assert_eq!(clipboard_of(&shared), "mine after the grant");
+    assert_eq!(count(&driver, "clipboard: sent"), 3, "{}", driver.report());
+
     // Joining the channel never cost a connection.
     for v in [&driver, &watcher] {
         assert_eq!(count(v, "connection lost"), 0, "{}", v.report());
