@@ -107,6 +107,11 @@ struct ViewArgs {
     /// Window: do not draw the shared pointer.
     #[arg(long)]
     no_pointer: bool,
+    /// Window: do not share this display's clipboard with the session (by
+    /// default it is shared while the sharer allows it: interactive control
+    /// and clipboard sharing on).
+    #[arg(long)]
+    no_clipboard: bool,
     /// Stop after this many graphics updates.
     #[arg(long, conflicts_with = "seconds")]
     frames: Option<u64>,
@@ -411,6 +416,7 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
         live.request_control = request_control;
         live.frames = args.frames;
         live.duration = duration;
+        live.clipboard = !args.no_clipboard;
         // SIGINT or SIGTERM: leave the session properly, then close the window.
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         live.stop = Some(stop_rx);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tandem_codec::{Decoder, EncodedUpdate};
 use tandem_proto::{
     ClientMessage, ConnectionString, CursorPosition, DisconnectReason, Hello, NodeAddr,
-    ServerMessage, UniStream, Welcome, MAX_UPDATE_BYTES, PROTOCOL_VERSION,
+    ServerMessage, UniStream, Welcome, MAX_GRAPHICS_PAYLOAD, MAX_UPDATE_BYTES, PROTOCOL_VERSION,
 };
 use tandem_transport::{write_message, MessageReader, TransportConfig, TransportError};
 
@@ -154,6 +154,22 @@ pub(crate) fn apply_update(
 ) -> Result<ViewerEvent, ViewerError> {
     let UniStream::Graphics(payload) =
         tandem_proto::parse_uni_stream(bytes).map_err(|e| ViewerError::Protocol(e.to_string()))?;
+    apply_graphics(decoder, payload, outcome)
+}
+
+/// Like [`apply_update`], for a graphics stream whose kind byte was
+/// already read: `payload` is the rest of the stream.
+pub(crate) fn apply_graphics(
+    decoder: &mut Decoder,
+    payload: &[u8],
+    outcome: &mut ViewerOutcome,
+) -> Result<ViewerEvent, ViewerError> {
+    if payload.len() > MAX_GRAPHICS_PAYLOAD {
+        return Err(ViewerError::Protocol(format!(
+            "graphics update of {} bytes exceeds the {MAX_GRAPHICS_PAYLOAD}-byte limit",
+            payload.len()
+        )));
+    }
     let update =
         EncodedUpdate::from_bytes(payload).map_err(|e| ViewerError::Protocol(e.to_string()))?;
     decoder

@@ -11,6 +11,7 @@
 //!   the connection string, then backoff).
 
 pub mod channels;
+pub mod clipboard;
 mod connection;
 pub mod geometry;
 mod headless;
@@ -156,6 +157,9 @@ pub enum ViewerError {
     /// The window could not be opened or drawn (no display, ...).
     #[error("window: {0}")]
     Window(String),
+    /// The attendee's own clipboard could not be used.
+    #[error("clipboard: {0}")]
+    Clipboard(String),
     /// Writing the snapshot failed.
     #[error("cannot write {path}: {detail}")]
     Snapshot {

@@ -16,14 +16,18 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use tandem_capture::x11::ClipboardCopy;
 use tandem_codec::{Decoder, Frame};
 use tandem_proto::{
-    ClientMessage, ConnectionString, ControlLevel, CursorPosition, CursorShape, DisconnectReason,
-    InputEvent, RejectReason, ServerMessage,
+    ChannelAccess, ClientMessage, ConnectionString, ControlLevel, CursorPosition, CursorShape,
+    DisconnectReason, InputEvent, RejectReason, ServerMessage, CLIPBOARD_CHANNEL,
+    STREAM_KIND_CHANNEL, STREAM_KIND_GRAPHICS,
 };
 use tandem_transport::{write_message, TransportConfig};
 use tokio::sync::mpsc;
 
+use crate::channels::{self, ChannelIncoming, Outgoing};
+use crate::clipboard::{LocalClipboard, MAX_CLIPBOARD_BYTES};
 use crate::connection::{self, Joined};
 use crate::{ViewerError, ViewerEvent, ViewerOutcome};
 
@@ -61,6 +65,9 @@ pub struct LiveOptions {
     pub transport: TransportConfig,
     /// Leave (saying `Bye`) once this becomes `true` (e.g. on SIGTERM).
     pub stop: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Share the clipboard of the X display the viewer runs on (`$DISPLAY`)
+    /// with the session's `clipboard` channel, while the node allows it.
+    pub clipboard: bool,
 }
 
 impl LiveOptions {
@@ -84,6 +91,7 @@ impl LiveOptions {
                 ..connection::viewer_transport()
             },
             stop: None,
+            clipboard: false,
         }
     }
 
@@ -359,6 +367,8 @@ struct Client<F> {
     wanted: Option<ControlLevel>,
     /// From the options: leave once it turns `true`.
     stop: Option<tokio::sync::watch::Receiver<bool>>,
+    /// The attendee's display clipboard, when shared (see [`clipboard`](crate::clipboard)).
+    clipboard: Option<LocalClipboard>,
 }
 
 /// Why one attempt failed, and whether trying again can help.
@@ -380,8 +390,15 @@ async fn run<F: FnMut(ViewerEvent)>(
     let deadline = options.duration.map(|d| tokio::time::Instant::now() + d);
     let wanted = options.request_control;
     let stop = options.stop.take();
+    let mut on_event = on_event;
+    let clipboard = if options.clipboard {
+        start_clipboard(&mut on_event).await
+    } else {
+        None
+    };
     let mut client = Client {
         stop,
+        clipboard,
         options,
         view,
         commands,
@@ -565,6 +582,21 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
         }
         let mut decoder = Decoder::new();
         let mut cursor_seq: Option<u32> = None;
+        // The clipboard channel is joined on every connection; the node
+        // answers with the attendee's access and tells every change, so
+        // sharing starts and stops with them.
+        let mut clipboard = self.clipboard.take();
+        let mut clip = ClipboardLink::default();
+        let (clip_tx, mut clip_rx) = mpsc::channel(channels::INCOMING_QUEUE);
+        if clipboard.is_some() {
+            let msg = ClientMessage::ChannelJoin {
+                name: CLIPBOARD_CHANNEL.into(),
+            };
+            if let Err(e) = write_message(&mut control_tx, &msg).await {
+                self.clipboard = clipboard;
+                return Ok(End::Lost(e.to_string()));
+            }
+        }
         let end = loop {
             if self
                 .options
@@ -600,19 +632,77 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
                         }
                     }
                 },
+                copy = next_copy(&mut clipboard) => {
+                    match copy {
+                        ClipboardCopy::Text(text) => {
+                            let Some(out) = clip.out.as_ref() else { continue };
+                            let len = text.len();
+                            let line = match out.try_send(text) {
+                                Ok(()) => format!("clipboard: sent {len} bytes"),
+                                Err(_) => "clipboard: copy not sent (the connection is not taking it)".to_owned(),
+                            };
+                            (self.on_event)(ViewerEvent::Notice(line));
+                        }
+                        ClipboardCopy::TooLarge => {
+                            let line = format!("clipboard: a copy over {MAX_CLIPBOARD_BYTES} bytes was not shared");
+                            (self.on_event)(ViewerEvent::Notice(line.clone()));
+                            self.view.update(|s| s.message = Some((line, Instant::now())));
+                        }
+                    }
+                }
+                Some(item) = clip_rx.recv() => match item {
+                    ChannelIncoming::Data(text) => {
+                        let len = text.len();
+                        if let Some(c) = clipboard.as_mut().filter(|c| c.is_active()) {
+                            match c.put(text) {
+                                Ok(()) => (self.on_event)(ViewerEvent::Notice(format!("clipboard: received {len} bytes"))),
+                                Err(e) => (self.on_event)(ViewerEvent::Notice(e.to_string())),
+                            }
+                        }
+                    }
+                    ChannelIncoming::Dropped(n) => {
+                        (self.on_event)(ViewerEvent::Notice(format!("clipboard: the node dropped {n} copies for this viewer")));
+                    }
+                },
                 stream = conn.accept_uni() => {
                     let accepted = Instant::now();
                     let mut stream = match stream {
                         Ok(s) => s,
                         Err(e) => break End::Lost(e.to_string()),
                     };
+                    let mut kind = [0u8; 1];
+                    match stream.read_exact(&mut kind).await {
+                        Ok(()) => {}
+                        // Abandoned before its first byte (the node is ending the connection).
+                        Err(quinn::ReadExactError::ReadError(quinn::ReadError::Reset(_))) => continue,
+                        Err(e) => break End::Lost(e.to_string()),
+                    }
+                    match kind[0] {
+                        STREAM_KIND_GRAPHICS => {}
+                        STREAM_KIND_CHANNEL => {
+                            let mut id = [0u8; 4];
+                            if let Err(e) = stream.read_exact(&mut id).await {
+                                break End::Lost(e.to_string());
+                            }
+                            // The node may open the stream before its
+                            // `ChannelJoined` is read here: the clipboard is
+                            // the only channel the window joins.
+                            let id = u32::from_be_bytes(id);
+                            if clipboard.is_none() || clip.id.is_some_and(|joined| joined != id) {
+                                break End::Lost("protocol error: a channel stream for no joined channel".into());
+                            }
+                            tokio::spawn(channels::forward_incoming(stream, clip_tx.clone()));
+                            continue;
+                        }
+                        other => break End::Lost(format!("protocol error: unknown stream kind {other}")),
+                    }
                     let bytes = match connection::read_update(&mut stream).await {
                         Ok(Some(bytes)) => bytes,
                         Ok(None) => continue,
                         Err(e) => break End::Lost(e.to_string()),
                     };
                     let received = Instant::now();
-                    let event = match connection::apply_update(&mut decoder, &bytes, &mut self.outcome) {
+                    let event = match connection::apply_graphics(&mut decoder, &bytes, &mut self.outcome) {
                         Ok(event) => event,
                         // A node that sends what cannot be decoded: a fresh
                         // connection starts from a key frame.
@@ -676,6 +766,18 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
                             }
                             level = new;
                             (self.on_event)(ViewerEvent::Notice(format!("control level: {new}")));
+                            if new != ControlLevel::Interactive {
+                                // Stop at once; the node's word on the access follows.
+                                if let Some(line) = follow_access(&clipboard, ChannelAccess::None) {
+                                    (self.on_event)(ViewerEvent::Notice(line));
+                                }
+                            } else if clip.refused {
+                                clip.refused = false;
+                                let msg = ClientMessage::ChannelJoin { name: CLIPBOARD_CHANNEL.into() };
+                                if let Err(e) = write_message(&mut control_tx, &msg).await {
+                                    break End::Lost(e.to_string());
+                                }
+                            }
                             self.view.update(|s| {
                                 s.level = new;
                                 s.message = Some((format!("control level: {new}"), Instant::now()));
@@ -727,16 +829,58 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
                         other @ (ServerMessage::Welcome(_) | ServerMessage::Rejected { .. }) => {
                             break End::Lost(format!("protocol error: unexpected {other:?}"));
                         }
-                        // The window joins no channel; the node sends none of these.
-                        ServerMessage::ChannelJoined(_)
-                        | ServerMessage::ChannelJoinRefused { .. }
-                        | ServerMessage::ChannelAccessChanged { .. }
-                        | ServerMessage::ChannelOverflow { .. }
-                        | ServerMessage::ChannelWriteRefused { .. } => {}
+                        // The window joins only the clipboard channel.
+                        ServerMessage::ChannelJoined(info) => {
+                            if let Err(e) = info.validate() {
+                                break End::Lost(format!("protocol error: {e}"));
+                            }
+                            if clipboard.is_none() || info.name != CLIPBOARD_CHANNEL {
+                                break End::Lost(format!("protocol error: joined channel {} that was not asked for", info.name));
+                            }
+                            clip.id = Some(info.id);
+                            if clip.out.is_none() {
+                                let (tx, rx) = mpsc::channel(COPIES_IN_FLIGHT);
+                                tokio::spawn(send_copies(conn.clone(), info.id, rx));
+                                clip.out = Some(tx);
+                            }
+                            (self.on_event)(ViewerEvent::Notice(format!("channel clipboard joined (access {})", info.access)));
+                            if let Some(line) = follow_access(&clipboard, info.access) {
+                                (self.on_event)(ViewerEvent::Notice(line));
+                            }
+                        }
+                        ServerMessage::ChannelJoinRefused { name, message } => {
+                            (self.on_event)(ViewerEvent::Notice(format!("cannot join channel {name}: {message}")));
+                            if name == CLIPBOARD_CHANNEL {
+                                clip.refused = true;
+                                if let Some(line) = follow_access(&clipboard, ChannelAccess::None) {
+                                    (self.on_event)(ViewerEvent::Notice(line));
+                                }
+                            }
+                        }
+                        ServerMessage::ChannelAccessChanged { channel, access } => {
+                            if clip.id == Some(channel) {
+                                if let Some(line) = follow_access(&clipboard, access) {
+                                    (self.on_event)(ViewerEvent::Notice(line.clone()));
+                                    self.view.update(|s| s.message = Some((line, Instant::now())));
+                                }
+                            }
+                        }
+                        ServerMessage::ChannelOverflow { .. } => {
+                            (self.on_event)(ViewerEvent::Notice("clipboard: copies dropped by the node (this viewer's queue was full)".into()));
+                        }
+                        ServerMessage::ChannelWriteRefused { message, .. } => {
+                            let line = format!("clipboard not sent: {message}");
+                            (self.on_event)(ViewerEvent::Notice(line.clone()));
+                            self.view.update(|s| s.message = Some((line, Instant::now())));
+                        }
                     }
                 }
             }
         };
+        if let Some(line) = follow_access(&clipboard, ChannelAccess::None) {
+            (self.on_event)(ViewerEvent::Notice(line));
+        }
+        self.clipboard = clipboard;
         if matches!(end, End::Left) {
             connection::say_bye(&mut control_tx).await;
         }
@@ -745,6 +889,81 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
         }
         Ok(end)
     }
+}
+
+/// Opens the clipboard of the X display the viewer runs on, if there is
+/// one; the viewer carries on without clipboard sharing otherwise.
+async fn start_clipboard(on_event: &mut impl FnMut(ViewerEvent)) -> Option<LocalClipboard> {
+    if std::env::var_os("DISPLAY").is_none_or(|d| d.is_empty()) {
+        tracing::debug!("no DISPLAY: the clipboard is not shared");
+        return None;
+    }
+    // A few round trips to the local X server: off the runtime's workers.
+    let started = tokio::task::spawn_blocking(|| LocalClipboard::start(None)).await;
+    match started {
+        Ok(Ok(c)) => Some(c),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "the clipboard is not shared");
+            on_event(ViewerEvent::Notice(format!(
+                "clipboard not shared: {error}"
+            )));
+            None
+        }
+        Err(error) => {
+            tracing::warn!(%error, "the clipboard is not shared");
+            None
+        }
+    }
+}
+
+/// The next copy on the attendee's display; never, without a clipboard.
+async fn next_copy(clipboard: &mut Option<LocalClipboard>) -> ClipboardCopy {
+    match clipboard {
+        Some(c) => c.next_copy().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Copies waiting for the clipboard stream; more are dropped with a notice.
+const COPIES_IN_FLIGHT: usize = 4;
+
+/// Writes one connection's clipboard copies in order on a stream of their
+/// own, apart from the client loop, so that a stream the node is slow to
+/// read never holds up graphics. Ends with the connection's client loop
+/// (which drops the sender) or the connection.
+async fn send_copies(conn: quinn::Connection, id: u32, mut copies: mpsc::Receiver<Vec<u8>>) {
+    let mut out = Outgoing::new(id);
+    while let Some(text) = copies.recv().await {
+        if let Err(error) = out.send(&conn, text).await {
+            tracing::info!(%error, "clipboard stream ended");
+            return;
+        }
+    }
+}
+
+/// The clipboard channel on one connection.
+#[derive(Default)]
+struct ClipboardLink {
+    /// Channel id, once joined.
+    id: Option<u32>,
+    /// Copies for the task that writes our stream to the sharer.
+    out: Option<mpsc::Sender<Vec<u8>>>,
+    /// The node refused the join: asked again when the attendee becomes interactive.
+    refused: bool,
+}
+
+/// Turns clipboard sharing on or off after the node said what access the
+/// attendee has; a line for the user when it changes.
+fn follow_access(clipboard: &Option<LocalClipboard>, access: ChannelAccess) -> Option<String> {
+    let c = clipboard.as_ref()?;
+    let on = access == ChannelAccess::ReadWrite;
+    c.set_active(on).then(|| {
+        if on {
+            "clipboard sharing on".to_owned()
+        } else {
+            format!("clipboard sharing off (access {access})")
+        }
+    })
 }
 
 /// The end of a viewer stopped while connecting: one that never joined
