@@ -164,6 +164,26 @@ impl NodeProcess {
             .unwrap_or(0)
     }
 
+    /// The startup sharing session's id, from the node's banner.
+    pub fn session_id(&self) -> String {
+        self.banner
+            .iter()
+            .find_map(|l| l.strip_prefix("sharing session "))
+            .and_then(|l| l.split_whitespace().next())
+            .expect("a sharing session line")
+            .to_owned()
+    }
+
+    /// An admin API call on this node with `token`: (status, body).
+    pub fn api(&self, token: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        http_request(
+            method,
+            &format!("{}{path}", self.admin_url),
+            Some(token),
+            body,
+        )
+    }
+
     /// What the node logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use tandem_tests::channel_viewer::{ChannelViewer, SseReader};
-use tandem_tests::{http_request, NodeProcess};
+use tandem_tests::NodeProcess;
 
 const TOKEN: &str = "channels-test-token-0123456789abcdef";
 const PASSWORD: &str = "channels";
@@ -31,19 +31,7 @@ password = "{PASSWORD}"
 }
 
 fn api(node: &NodeProcess, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
-    http_request(
-        method,
-        &format!("{}{path}", node.admin_url),
-        Some(TOKEN),
-        body,
-    )
-}
-
-fn session_id(node: &NodeProcess) -> String {
-    let (status, body) = api(node, "GET", "/api/v1/sessions", None);
-    assert_eq!(status, 200, "{body}");
-    let sessions: serde_json::Value = serde_json::from_str(&body).unwrap();
-    sessions[0]["id"].as_str().expect("a session").to_owned()
+    node.api(TOKEN, method, path, body)
 }
 
 #[test]
@@ -67,7 +55,7 @@ fn view_channel_refuses_a_bad_name_as_a_usage_error() {
 fn view_channel_bridges_stdin_and_stdout_to_the_sharer() {
     let dir = tempfile::tempdir().unwrap();
     let node = start_node(dir.path());
-    let session = session_id(&node);
+    let session = node.session_id();
     let base = format!("/api/v1/sessions/{session}/channels");
 
     // The routes are documented.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tandem_tests::channel_viewer::{ChannelViewer, SseReader};
 use tandem_tests::xserver::{which, XServer};
-use tandem_tests::{http_request, NodeProcess};
+use tandem_tests::NodeProcess;
 
 const TOKEN: &str = "clipboard-test-token-0123456789abcdef";
 const PASSWORD: &str = "clip";
@@ -35,12 +35,7 @@ password = "{PASSWORD}"
 }
 
 fn api(node: &NodeProcess, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
-    http_request(
-        method,
-        &format!("{}{path}", node.admin_url),
-        Some(TOKEN),
-        body,
-    )
+    node.api(TOKEN, method, path, body)
 }
 
 /// Copies `text` on the display the way an application does: `xclip` takes
@@ -107,9 +102,7 @@ fn copies_reach_interactive_attendees_only_and_their_pastes_land_on_the_display(
     let dir = tempfile::tempdir().unwrap();
     let x = XServer::start(320, 200);
     let node = start_node(dir.path(), x.display());
-    let (_, body) = api(&node, "GET", "/api/v1/sessions", None);
-    let sessions: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let session = sessions[0]["id"].as_str().unwrap().to_owned();
+    let session = node.session_id();
     let (status, body) = api(
         &node,
         "GET",

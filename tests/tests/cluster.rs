@@ -134,16 +134,6 @@ fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) -> D
     panic!("timed out after {timeout:?} waiting for {what}");
 }
 
-/// The session id in a node's banner (`sharing session ID (...)`).
-fn session_id(node: &NodeProcess) -> String {
-    node.banner
-        .iter()
-        .find_map(|l| l.strip_prefix("sharing session "))
-        .and_then(|l| l.split_whitespace().next())
-        .expect("a sharing session line")
-        .to_owned()
-}
-
 struct Cluster {
     _dir: tempfile::TempDir,
     origin: NodeProcess,
@@ -178,7 +168,7 @@ fn start_cluster(size: (u32, u32, u64, u64), attendee_limit: u32) -> Cluster {
         })
         .collect();
     let all: Vec<&NodeProcess> = std::iter::once(&origin).chain(&relays).collect();
-    let session = session_id(&origin);
+    let session = origin.session_id();
     let origin_id = node_id(&origin);
     for node in &all {
         wait_for("three members everywhere", Duration::from_secs(30), || {
@@ -657,7 +647,7 @@ fn a_relay_of_a_relay_serves_the_origins_frames_bit_for_bit() {
     let b = member("b", 1, None, None);
     // c relays through b, which relays from a.
     let c = member("c", 2, None, Some(ports[1]));
-    let session = session_id(&a);
+    let session = a.session_id();
     let a_id = node_id(&a);
     for node in [&a, &b, &c] {
         wait_for(

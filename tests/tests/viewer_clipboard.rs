@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tandem_tests::channel_viewer::SseReader;
 use tandem_tests::xserver::{which, XServer};
-use tandem_tests::{http_request, NodeProcess, ViewerProcess};
+use tandem_tests::{NodeProcess, ViewerProcess};
 
 const TOKEN: &str = "viewer-clipboard-token-0123456789abcdef";
 const PASSWORD: &str = "clip";
@@ -127,13 +127,10 @@ fn attendee_id(v: &mut ViewerProcess) -> u64 {
 }
 
 fn set_level(node: &NodeProcess, attendee: u64, level: &str, viewer: &ViewerProcess) {
-    let (status, body) = http_request(
+    let (status, body) = node.api(
+        TOKEN,
         "PUT",
-        &format!(
-            "{}/api/v1/attendees/{attendee}/control-level",
-            node.admin_url
-        ),
-        Some(TOKEN),
+        &format!("/api/v1/attendees/{attendee}/control-level"),
         Some(&format!(r#"{{"level": "{level}"}}"#)),
     );
     assert_eq!(status, 200, "{body}\n{}", viewer.report());

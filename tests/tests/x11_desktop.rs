@@ -9,8 +9,8 @@ use tandem_capture::FILTER_BACKGROUND;
 use tandem_codec::Frame;
 use tandem_tests::xserver::XServer;
 use tandem_tests::{
-    decode_png, differing_pixels, http_get, http_request, http_request_bytes, metric, read_png,
-    spawn_view, summary, text, view, NodeProcess,
+    decode_png, differing_pixels, http_get, http_request_bytes, metric, read_png, spawn_view,
+    summary, text, view, NodeProcess,
 };
 
 const TOKEN: &str = "x11-desktop-test-token-0123456789";
@@ -47,22 +47,8 @@ fn view_args<'a>(node: &'a NodeProcess, name: &'a str) -> Vec<&'a str> {
     ]
 }
 
-/// An admin API call with the test's token: (status, body).
 fn api(node: &NodeProcess, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
-    http_request(
-        method,
-        &format!("{}{path}", node.admin_url),
-        Some(TOKEN),
-        body,
-    )
-}
-
-/// The id of the node's one session.
-fn session_id(node: &NodeProcess) -> String {
-    let (status, body) = api(node, "GET", "/api/v1/sessions", None);
-    assert_eq!(status, 200, "{body}");
-    let sessions: serde_json::Value = serde_json::from_str(&body).unwrap();
-    sessions[0]["id"].as_str().expect("a session").to_owned()
+    node.api(TOKEN, method, path, body)
 }
 
 fn metrics(node: &NodeProcess) -> String {
@@ -413,7 +399,7 @@ fn a_window_filter_leaves_other_windows_out_of_every_frame() {
     );
 
     // The admin API lists the windows and changes the filter at run time.
-    let session = session_id(&node);
+    let session = node.session_id();
     let (status, windows) = api(
         &node,
         "GET",
@@ -513,7 +499,7 @@ fn a_resized_screen_is_followed_and_a_monitor_can_be_shared() {
         ],
     );
     assert!(out.status.success(), "xrandr: {}", text(&out));
-    let session = session_id(&node);
+    let session = node.session_id();
     let (status, monitors) = api(
         &node,
         "GET",
