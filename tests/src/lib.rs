@@ -221,6 +221,22 @@ impl Drop for NodeProcess {
     }
 }
 
+/// CPU seconds (user + system) used so far by process `pid` (0 when it is gone).
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after ")".
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// Runs `tandem` with these arguments to its end.
 pub fn tandem(args: &[&str]) -> Output {
     Command::new(tandem_bin())

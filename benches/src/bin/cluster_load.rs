@@ -16,27 +16,15 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use tandem_tests::{free_udp_port, http_get, metric, spawn_view, summary, NodeProcess};
+use tandem_tests::{
+    cpu_seconds, free_udp_port, http_get, metric, spawn_view, summary, NodeProcess,
+};
 
 const TOKEN: &str = "cluster-load-token-0123456789";
 const SECRET: &str = "cluster-load-secret-0123456789";
 const WIDTH: u32 = 640;
 const HEIGHT: u32 = 400;
 const FRAME_INTERVAL_MS: f64 = 33.0;
-
-/// CPU seconds (user + system) used so far by process `pid`.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
 
 fn config(dir: &Path, origin: bool, gossip: Option<(u16, Vec<u16>)>) -> String {
     let source = if origin {

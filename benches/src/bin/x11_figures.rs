@@ -14,26 +14,10 @@ use std::time::{Duration, Instant};
 use tandem_capture::x11::{GrabMode, X11Source};
 use tandem_capture::{CaptureSource, Rect};
 use tandem_tests::xserver::XServer;
-use tandem_tests::{http_get, metric, spawn_view, NodeProcess};
+use tandem_tests::{cpu_seconds, http_get, metric, spawn_view, NodeProcess};
 
 const GRABS: u32 = 120;
 const WORKLOAD_SECONDS: u64 = 20;
-
-/// CPU seconds (user + system) used so far by process `pid`.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name, which is in parentheses.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after ")".
-    (ticks(11) + ticks(12)) / 100.0
-}
 
 fn grab_figures(x: &XServer, mode: GrabMode, label: &str) {
     let mut source = X11Source::connect(Some(x.display()), mode).expect("connect");
