@@ -22,13 +22,7 @@ pub struct ChannelViewer {
 impl ChannelViewer {
     /// Starts `tandem view ARGS...` with piped stdin and stdout.
     pub fn spawn(dir: &Path, args: &[&str]) -> ChannelViewer {
-        let stderr_path = dir.join(format!(
-            "channel-viewer-{}.log",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        ));
+        let stderr_path = crate::log_path(dir, "channel-viewer");
         let stderr = std::fs::File::create(&stderr_path).expect("viewer log");
         let mut child = Command::new(tandem_bin())
             .arg("view")

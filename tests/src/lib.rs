@@ -74,7 +74,7 @@ impl NodeProcess {
     pub fn start_until(dir: &Path, config: &str, ready: &str) -> NodeProcess {
         let config_path = dir.join("node.toml");
         std::fs::write(&config_path, config).expect("write config");
-        let stderr_path = dir.join(format!("node-{}.log", Instant::now().elapsed().as_nanos()));
+        let stderr_path = log_path(dir, "node");
         let stderr = std::fs::File::create(&stderr_path).expect("node log");
         let mut child = Command::new(tandem_bin())
             .arg("node")
@@ -237,6 +237,15 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// A fresh log file path in `dir` for a child process (`PREFIX-NANOS.log`).
+pub fn log_path(dir: &Path, prefix: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    dir.join(format!("{prefix}-{nanos}.log"))
+}
+
 /// Runs `tandem` with these arguments to its end.
 pub fn tandem(args: &[&str]) -> Output {
     Command::new(tandem_bin())
@@ -371,13 +380,7 @@ impl ViewerProcess {
     /// Starts `tandem view ARGS...` with these extra environment variables;
     /// stderr goes to a file in `dir`.
     pub fn spawn(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> ViewerProcess {
-        let stderr_path = dir.join(format!(
-            "viewer-{}.log",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        ));
+        let stderr_path = log_path(dir, "viewer");
         let stderr = std::fs::File::create(&stderr_path).expect("viewer log");
         let mut child = Command::new(tandem_bin())
             .arg("view")
