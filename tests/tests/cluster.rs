@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tandem_capture::SyntheticDesktop;
+use tandem_tests::xserver::XServer;
 use tandem_tests::{
     differing_pixels, free_udp_port, http_request, metric, read_png, spawn_view, summary, text,
     NodeProcess, ViewerProcess,
@@ -696,4 +697,98 @@ fn a_relay_of_a_relay_serves_the_origins_frames_bit_for_bit() {
             .any(|x| x["user"] == "far" && x["via_node"] == c_id.as_str()),
         "{list}"
     );
+}
+
+/// An X11 origin's pointer reaches attendees through a relay and through a
+/// relay of a relay: its shape on the control stream, its moves as datagrams.
+#[test]
+fn relayed_attendees_see_the_origins_pointer() {
+    let x = XServer::start(320, 240);
+    x.xdotool(&["mousemove", "100", "100"]);
+    let dir = tempfile::tempdir().unwrap();
+    let ports = [free_udp_port(), free_udp_port(), free_udp_port()];
+    let member = |name: &str, i: usize, upstream| {
+        let m = Member {
+            dir: &dir.path().join(name),
+            gossip: ports[i],
+            seeds: &[ports[(i + 1) % 3], ports[(i + 2) % 3]],
+            secret: SECRET,
+            origin: None,
+            attendee_limit: 8,
+            upstream,
+        };
+        if i != 0 {
+            return start_member(&m);
+        }
+        std::fs::create_dir_all(m.dir).unwrap();
+        let config = member_config(&m).replace(
+            "[source]\nkind = \"none\"\n",
+            &format!("[source]\nkind = \"x11\"\ndisplay = \"{}\"\n", x.display()),
+        );
+        NodeProcess::start_until(m.dir, &config, "join with:")
+    };
+    let a = member("a", 0, None);
+    let b = member("b", 1, None);
+    // c relays through b, which relays from a.
+    let c = member("c", 2, Some(ports[1]));
+    let session = session_id(&a);
+    let a_id = node_id(&a);
+    for node in [&a, &b, &c] {
+        wait_for(
+            "three members and the session",
+            Duration::from_secs(30),
+            || {
+                member_ids(node).len() == 3
+                    && sessions_of(node, &a_id).is_some_and(|s| s.contains(&session))
+            },
+        );
+    }
+    let viewers: Vec<_> = [&b, &c]
+        .iter()
+        .enumerate()
+        .map(|(i, relay)| {
+            spawn_view(&[
+                &ticket_via(&a.ticket, relay),
+                "--name",
+                &format!("pointer-{i}"),
+                "--password",
+                "pw",
+                "--headless",
+                "--seconds",
+                "12",
+            ])
+        })
+        .collect();
+    wait_for(
+        "both relayed attendees at the origin",
+        Duration::from_secs(20),
+        || attendees(&a).len() == 2,
+    );
+    for (px, py) in [(150, 120), (200, 60), (250, 200), (211, 123)] {
+        x.xdotool(&["mousemove", &px.to_string(), &py.to_string()]);
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    for viewer in viewers {
+        let out = viewer.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let line = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("cursor at 211,123 shown after "))
+            .unwrap_or_else(|| panic!("the relayed pointer followed the display's: {stdout}"));
+        let moves: u64 = line.split_whitespace().next().unwrap().parse().unwrap();
+        assert!(moves >= 2, "moves were relayed: {stdout}");
+        assert!(
+            !line.ends_with("(0 shapes)"),
+            "the shape was relayed: {stdout}"
+        );
+    }
+    // The origin sent its pointer only over the link; the relays sent it on.
+    let m = metrics_text(&a);
+    assert_eq!(metric(&m, "tandem_cursor_positions_sent_total"), 0.0);
+    for relay in [&b, &c] {
+        let m = metrics_text(relay);
+        assert!(metric(&m, "tandem_cursor_positions_sent_total") >= 2.0);
+        assert!(metric(&m, "tandem_cursor_shapes_sent_total") >= 1.0);
+    }
 }

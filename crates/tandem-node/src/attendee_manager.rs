@@ -1591,6 +1591,8 @@ pub struct SessionFeed {
     pub updates: UpdateReceiver,
     /// For catch-ups.
     pub encoder: Addr<EncoderActor>,
+    /// The session's pointer.
+    pub cursor: CursorReceiver,
     /// Shared rectangle size.
     pub width: u32,
     /// Shared rectangle size.
@@ -1604,6 +1606,7 @@ impl Handler<FeedOf> for AttendeeManager {
         Ok(SessionFeed {
             updates: s.updates.clone(),
             encoder: s.encoder.clone(),
+            cursor: s.cursor.clone(),
             width: s.rect.width,
             height: s.rect.height,
         })

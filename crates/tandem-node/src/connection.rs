@@ -188,16 +188,7 @@ async fn serve_admitted(
         return Err("welcome not delivered");
     }
 
-    let mut pointer = CursorSender {
-        conn: conn.clone(),
-        cursor,
-        level: level.clone(),
-        metrics: ctx.metrics.clone(),
-        shapes_sent: Vec::new(),
-        seq: 0,
-        repeat_at: None,
-        repeating: false,
-    };
+    let mut pointer = CursorSender::new(conn.clone(), cursor, level.clone(), ctx.metrics.clone());
     let sender = GraphicsSender {
         conn: conn.clone(),
         updates,
@@ -372,7 +363,9 @@ const CURSOR_REPEAT: Duration = Duration::from_millis(300);
 
 /// Sends the session's pointer to one attendee: the image on the control
 /// stream once per shape, positions as datagrams (latest wins, like graphics).
-struct CursorSender {
+/// Also used by relays for their local attendees, fed from a relayed
+/// session's mirror.
+pub(crate) struct CursorSender {
     conn: quinn::Connection,
     cursor: CursorReceiver,
     level: watch::Receiver<ControlLevel>,
@@ -386,12 +379,31 @@ struct CursorSender {
 }
 
 /// Shapes remembered per attendee; older ones are sent again when they come back.
-const MAX_SHAPES_REMEMBERED: usize = 32;
+pub(crate) const MAX_SHAPES_REMEMBERED: usize = 32;
 
 impl CursorSender {
+    /// A sender of `cursor` to the attendee on `conn`, silent while `level` is `none`.
+    pub(crate) fn new(
+        conn: quinn::Connection,
+        cursor: CursorReceiver,
+        level: watch::Receiver<ControlLevel>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            conn,
+            cursor,
+            level,
+            metrics,
+            shapes_sent: Vec::new(),
+            seq: 0,
+            repeat_at: None,
+            repeating: false,
+        }
+    }
+
     /// Waits until a position is due; returns the shape to send first when
     /// the attendee does not have it yet.
-    async fn next(&mut self) -> Option<CursorShape> {
+    pub(crate) async fn next(&mut self) -> Option<CursorShape> {
         loop {
             let repeat = self.repeat_at;
             tokio::select! {
@@ -429,7 +441,7 @@ impl CursorSender {
     }
 
     /// Sends the current position as a datagram (dropped if the peer takes none).
-    fn send_position(&mut self) {
+    pub(crate) fn send_position(&mut self) {
         let Some(current) = self.cursor.borrow().clone() else {
             return;
         };

@@ -8,7 +8,9 @@
 //! - `Subscribe { session }`: the origin answers `Subscribed` and sends the
 //!   session's graphics on unidirectional streams of the link, latest wins
 //!   (catch-ups when the link lags), *once per link* whatever the number of
-//!   attendees behind it, until the relay finishes that stream;
+//!   attendees behind it, until the relay finishes that stream; the
+//!   session's pointer follows on the subscription stream itself
+//!   (`CursorShape` once per shape, then `CursorAt`, latest wins);
 //! - `Attendee { peer, via_node }`: an attendee's control stream, carried
 //!   through: the relay forwards its `Hello`, the origin admits it as usual
 //!   (invitations, passwords, limits and control levels stay here) and the
@@ -26,13 +28,15 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
-use tandem_proto::{ClientMessage, DisconnectReason, NodeAddr, ServerMessage};
+use tandem_proto::{ClientMessage, CursorShape, DisconnectReason, NodeAddr, ServerMessage};
 use tandem_transport::{write_message, MessageReader};
 use tokio::sync::watch;
 
 use crate::attendee_manager::{
     Admitted, AttendeeCommand, AttendeeManager, FeedOf, FromAttendee, Join, Left,
 };
+use crate::capture_actor::CursorReceiver;
+use crate::connection::MAX_SHAPES_REMEMBERED;
 use crate::encoder_actor::{CatchUp, PublishedUpdate};
 use crate::metrics::Metrics;
 
@@ -96,6 +100,21 @@ pub enum LinkReply {
         width: u32,
         /// Shared rectangle size.
         height: u32,
+    },
+    /// A pointer image of the subscribed session, sent before the first
+    /// `CursorAt` naming it (and again if it comes back after many others).
+    CursorShape(CursorShape),
+    /// Where the subscribed session's pointer is now; only the newest is
+    /// sent once the previous one is written.
+    CursorAt {
+        /// Hot spot, from the left edge of the shared rectangle.
+        x: i32,
+        /// Hot spot, from the top edge of the shared rectangle.
+        y: i32,
+        /// Whether it is shown.
+        visible: bool,
+        /// Id of its `CursorShape`.
+        shape: u32,
     },
 }
 
@@ -321,8 +340,9 @@ pub async fn client_authenticate(
     }
 }
 
-/// Sends a session's graphics once on this link until the relay finishes the
-/// subscription stream or the link ends; latest wins, like an attendee.
+/// Sends a session's graphics and pointer once on this link until the relay
+/// finishes the subscription stream or the link ends; latest wins, like an
+/// attendee.
 async fn serve_subscription(
     conn: quinn::Connection,
     mut tx: quinn::SendStream,
@@ -362,6 +382,7 @@ async fn serve_subscription(
         return;
     }
     let metrics = ctx.metrics.clone();
+    let pointer = send_cursor(tx, feed.cursor.clone());
     let send = async move {
         let mut updates = feed.updates;
         updates.mark_changed();
@@ -408,9 +429,45 @@ async fn serve_subscription(
     };
     tokio::select! {
         () = send => {}
+        () = pointer => {}
         // The relay ends the subscription by finishing (or resetting) its stream.
         _ = reader.next::<LinkRequest>() => {}
     }
+}
+
+/// Sends a session's pointer on the subscription stream: each shape once
+/// (while remembered), then the newest position once the previous message
+/// is written. Returns only when the stream fails.
+async fn send_cursor(mut tx: quinn::SendStream, mut cursor: CursorReceiver) {
+    // The current pointer goes first, even if it does not move.
+    cursor.mark_changed();
+    let mut shapes_sent: Vec<u32> = Vec::new();
+    while cursor.changed().await.is_ok() {
+        let Some(current) = cursor.borrow_and_update().clone() else {
+            continue;
+        };
+        if !shapes_sent.contains(&current.shape.id) {
+            if shapes_sent.len() == MAX_SHAPES_REMEMBERED {
+                shapes_sent.remove(0);
+            }
+            shapes_sent.push(current.shape.id);
+            let shape = LinkReply::CursorShape((*current.shape).clone());
+            if write_message(&mut tx, &shape).await.is_err() {
+                return;
+            }
+        }
+        let at = LinkReply::CursorAt {
+            x: current.x,
+            y: current.y,
+            visible: current.visible,
+            shape: current.shape.id,
+        };
+        if write_message(&mut tx, &at).await.is_err() {
+            return;
+        }
+    }
+    // The session's capture is gone: no more pointer; graphics decide the end.
+    std::future::pending().await
 }
 
 /// Serves a relayed attendee's control stream: the same admission and

@@ -11,6 +11,9 @@
 //! update once per link. The attendee's control stream is carried through a
 //! link stream to the origin, which admits it and stays the authority; the
 //! relay only watches the level changes it forwards (no graphics at `none`).
+//! The mirror also keeps the session's pointer, sent by the origin on the
+//! subscription stream, and local attendees get it from the same
+//! [`CursorSender`] as direct ones.
 //! When the link dies (the origin stopped or was killed), every attendee
 //! relayed through it is told "session closed".
 
@@ -24,14 +27,16 @@ use actix::prelude::*;
 use tandem_capture::Captured;
 use tandem_codec::{Decoder, EncodedUpdate};
 use tandem_proto::{
-    ClientMessage, DisconnectReason, Fingerprint, Hello, RejectReason, ServerMessage, UniStream,
+    ClientMessage, CursorShape, DisconnectReason, Fingerprint, Hello, RejectReason, ServerMessage,
+    UniStream,
 };
 use tandem_transport::{write_message, MessageReader};
 use tokio::sync::{watch, Mutex};
 
 use super::link::{parse_link_stream, LinkReply, LinkRequest, LINK_ALPN, MAX_LINK_UPDATE};
 use super::Directory;
-use crate::connection::{GraphicsSender, BYE_DELIVERY};
+use crate::capture_actor::SharedCursor;
+use crate::connection::{CursorSender, GraphicsSender, BYE_DELIVERY, MAX_SHAPES_REMEMBERED};
 use crate::encoder_actor::{EncoderActor, FrameCaptured, UpdateReceiver};
 use crate::metrics::Metrics;
 
@@ -64,8 +69,54 @@ struct Mirror {
     updates: UpdateReceiver,
     encoder: Addr<EncoderActor>,
     decoder: std::sync::Mutex<Decoder>,
+    /// The session's pointer, as the origin last sent it.
+    cursor: watch::Sender<Option<SharedCursor>>,
     /// Kept open: finishing it ends the subscription.
     _subscription: quinn::SendStream,
+}
+
+impl Mirror {
+    /// Applies a pointer message of the subscription stream; `shapes` are
+    /// the images received so far (the newest few, as the origin remembers).
+    fn cursor_from_link(&self, reply: LinkReply, shapes: &mut Vec<Arc<CursorShape>>) {
+        match reply {
+            LinkReply::CursorShape(shape) => {
+                if let Err(error) = shape.validate() {
+                    tracing::warn!(%error, "malformed pointer image on a relay link");
+                    return;
+                }
+                shapes.retain(|s| s.id != shape.id);
+                if shapes.len() == MAX_SHAPES_REMEMBERED {
+                    shapes.remove(0);
+                }
+                shapes.push(Arc::new(shape));
+            }
+            LinkReply::CursorAt {
+                x,
+                y,
+                visible,
+                shape,
+            } => {
+                let Some(shape) = shapes.iter().find(|s| s.id == shape).cloned() else {
+                    return;
+                };
+                let shared = SharedCursor {
+                    x,
+                    y,
+                    visible,
+                    shape,
+                };
+                self.cursor.send_if_modified(|current| {
+                    if current.as_ref() == Some(&shared) {
+                        return false;
+                    }
+                    *current = Some(shared);
+                    true
+                });
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Counts an attendee served here through a link while it lives.
@@ -220,6 +271,7 @@ impl Relays {
             updates,
             encoder,
             decoder: std::sync::Mutex::new(Decoder::new()),
+            cursor: watch::Sender::new(None),
             _subscription: {
                 write_message(
                     &mut sub,
@@ -236,10 +288,15 @@ impl Relays {
         drop(mirrors);
         match reader.next::<LinkReply>().await {
             Ok(Some(LinkReply::Subscribed { width, height })) => {
-                // Keep reading so the stream's receive side stays drained.
-                tokio::spawn(
-                    async move { while let Ok(Some(_)) = reader.next::<LinkReply>().await {} },
-                );
+                // The pointer follows on the subscription stream.
+                let weak = Arc::downgrade(&mirror);
+                tokio::spawn(async move {
+                    let mut shapes = Vec::new();
+                    while let Ok(Some(reply)) = reader.next::<LinkReply>().await {
+                        let Some(mirror) = weak.upgrade() else { return };
+                        mirror.cursor_from_link(reply, &mut shapes);
+                    }
+                });
                 *mirror
                     .size
                     .lock()
@@ -271,6 +328,7 @@ impl Relays {
         Ok(crate::attendee_manager::SessionFeed {
             updates: mirror.updates.clone(),
             encoder: mirror.encoder.clone(),
+            cursor: mirror.cursor.subscribe(),
             width,
             height,
         })
@@ -474,6 +532,11 @@ impl Relays {
         let _guard = RelayedGuard(self.relayed_attendees.clone());
         tracing::info!(%peer, session = %session, "attendee relayed");
         let (level_tx, level_rx) = watch::channel(level);
+        let mut cursor = mirror.cursor.subscribe();
+        // The current pointer goes first, even if it does not move.
+        cursor.mark_changed();
+        let mut pointer =
+            CursorSender::new(conn.clone(), cursor, level_rx.clone(), self.metrics.clone());
         let (bytes_tx, _bytes_rx) = watch::channel(0u64);
         let graphics = GraphicsSender {
             conn: conn.clone(),
@@ -512,6 +575,17 @@ impl Relays {
                 let next = tokio::select! {
                     m = lreader.next::<ServerMessage>() => m.ok().flatten(),
                     () = &mut origin_gone => None,
+                    shape = pointer.next() => {
+                        if let Some(shape) = shape {
+                            let msg = ServerMessage::CursorShape(shape);
+                            if write_message(&mut control_tx, &msg).await.is_err() {
+                                let _ = control_tx.finish();
+                                return;
+                            }
+                        }
+                        pointer.send_position();
+                        continue;
+                    }
                 };
                 let msg = match next {
                     Some(msg) => msg,
