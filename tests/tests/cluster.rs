@@ -731,7 +731,7 @@ fn relayed_attendees_see_the_origins_pointer() {
     let b = member("b", 1, None);
     // c relays through b, which relays from a.
     let c = member("c", 2, Some(ports[1]));
-    let session = session_id(&a);
+    let session = a.session_id();
     let a_id = node_id(&a);
     for node in [&a, &b, &c] {
         wait_for(
