@@ -545,6 +545,9 @@ fn a_killed_relays_attendee_reconnects_through_another_node_and_keeps_viewing() 
             "pw",
             "--headless",
             "--reconnect",
+            // Notice the killed relay within seconds, not the default minute.
+            "--idle-timeout",
+            "6",
             "--seconds",
             "40",
         ],

@@ -58,6 +58,61 @@ pub struct Captured {
     /// unknown: compare everything (always so for a first capture or after
     /// the rectangle changed). `Some(vec![])` means nothing changed.
     pub damage: Option<Vec<Rect>>,
+    /// Areas the source knows moved since the previous capture of the same
+    /// rectangle (an X11 top-level window dragged), in `frame` coordinates,
+    /// oldest first. Hints only: the encoder checks them against the pixels.
+    pub moves: Vec<MoveHint>,
+}
+
+/// `src` of the previous capture is now at (`dst_x`, `dst_y`); both lie
+/// inside the frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MoveHint {
+    /// Where the content was, in frame coordinates.
+    pub src: Rect,
+    /// Where its top-left corner is now.
+    pub dst_x: u32,
+    /// Where its top-left corner is now.
+    pub dst_y: u32,
+}
+
+impl MoveHint {
+    /// The part of a move from `from` to the top-left corner (`to_x`,
+    /// `to_y`) (desktop coordinates, possibly off screen) whose source and
+    /// destination both lie in `area`, in `area`'s coordinates; `None` when
+    /// nothing of it stays visible or it does not move.
+    pub fn within(
+        area: Rect,
+        from: (i64, i64, u32, u32),
+        to_x: i64,
+        to_y: i64,
+    ) -> Option<MoveHint> {
+        let (x, y, width, height) = from;
+        let (dx, dy) = (to_x - x, to_y - y);
+        if (dx, dy) == (0, 0) {
+            return None;
+        }
+        let (ax0, ay0) = (i64::from(area.x), i64::from(area.y));
+        let (ax1, ay1) = (ax0 + i64::from(area.width), ay0 + i64::from(area.height));
+        // Source pixels p with p in area and p + d in area, inside the window.
+        let x0 = x.max(ax0).max(ax0 - dx);
+        let y0 = y.max(ay0).max(ay0 - dy);
+        let x1 = (x + i64::from(width)).min(ax1).min(ax1 - dx);
+        let y1 = (y + i64::from(height)).min(ay1).min(ay1 - dy);
+        if x0 >= x1 || y0 >= y1 {
+            return None;
+        }
+        Some(MoveHint {
+            src: Rect::new(
+                (x0 - ax0) as u32,
+                (y0 - ay0) as u32,
+                (x1 - x0) as u32,
+                (y1 - y0) as u32,
+            ),
+            dst_x: (x0 + dx - ax0) as u32,
+            dst_y: (y0 + dy - ay0) as u32,
+        })
+    }
 }
 
 /// Where desktop pictures come from.
@@ -180,5 +235,46 @@ impl<T: InputSink + ?Sized> InputSink for Box<T> {
 
     fn release_all(&mut self) -> Result<(), CaptureError> {
         (**self).release_all()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_move_inside_the_area_is_kept_whole() {
+        let area = Rect::new(100, 100, 800, 600);
+        let hint = MoveHint::within(area, (200, 150, 80, 40), 212, 153).unwrap();
+        assert_eq!(
+            hint,
+            MoveHint {
+                src: Rect::new(100, 50, 80, 40),
+                dst_x: 112,
+                dst_y: 53,
+            }
+        );
+    }
+
+    #[test]
+    fn a_move_across_the_edge_keeps_what_stays_visible_at_both_ends() {
+        let area = Rect::new(0, 0, 100, 100);
+        // From partly off the left edge to partly off the bottom.
+        let hint = MoveHint::within(area, (-10, 50, 40, 40), 20, 80).unwrap();
+        // Source pixels x in [0, 30), y in [50, 70): their destinations
+        // x + 30 in [30, 60), y + 30 in [80, 100) are inside too.
+        assert_eq!(hint.src, Rect::new(0, 50, 30, 20));
+        assert_eq!((hint.dst_x, hint.dst_y), (30, 80));
+        assert!(hint.dst_x + hint.src.width <= area.width);
+        assert!(hint.dst_y + hint.src.height <= area.height);
+    }
+
+    #[test]
+    fn no_hint_without_motion_or_visible_pixels() {
+        let area = Rect::new(0, 0, 100, 100);
+        assert_eq!(MoveHint::within(area, (10, 10, 20, 20), 10, 10), None);
+        assert_eq!(MoveHint::within(area, (200, 10, 20, 20), 250, 10), None);
+        // Moved entirely out of the area.
+        assert_eq!(MoveHint::within(area, (10, 10, 20, 20), 150, 10), None);
     }
 }

@@ -122,6 +122,11 @@ struct ViewArgs {
     /// connection string when a node is lost) instead of ending.
     #[arg(long, requires = "headless")]
     reconnect: bool,
+    /// Window and --reconnect: seconds a silent node is waited for before the
+    /// next address is tried (1..600, default 60); keep-alives go out every
+    /// third of it, so a shorter wait costs more bytes while idle.
+    #[arg(long, value_name = "SECS")]
+    idle_timeout: Option<u64>,
     /// Write the last frame to this PNG file.
     #[arg(long)]
     snapshot: Option<PathBuf>,
@@ -316,6 +321,17 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
     if args.password.len() > tandem_proto::MAX_PASSWORD_LEN {
         return Ok(usage_error("--password is too long"));
     }
+    let transport = match args.idle_timeout {
+        Some(secs) if !(1..=600).contains(&secs) => {
+            return Ok(usage_error("--idle-timeout must be 1 to 600 seconds"))
+        }
+        Some(secs) => Some(tandem_transport::TransportConfig {
+            idle_timeout: Duration::from_secs(secs),
+            keep_alive: Some(Duration::from_secs(secs).div_f64(3.0)),
+            ..tandem_viewer::live::LiveOptions::default_transport()
+        }),
+        None => None,
+    };
     let duration = match args.seconds {
         Some(s) if !(s > 0.0 && s < 1e7) => return Ok(usage_error("--seconds must be positive")),
         Some(s) => Some(Duration::from_secs_f64(s)),
@@ -373,6 +389,9 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
         live.request_control = request_control;
         live.frames = args.frames;
         live.duration = duration;
+        if let Some(transport) = transport {
+            live.transport = transport;
+        }
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         live.stop = Some(stop_rx);
         runtime.spawn(async move {
@@ -416,6 +435,9 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
         live.request_control = request_control;
         live.frames = args.frames;
         live.duration = duration;
+        if let Some(transport) = transport {
+            live.transport = transport;
+        }
         live.clipboard = !args.no_clipboard;
         // SIGINT or SIGTERM: leave the session properly, then close the window.
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

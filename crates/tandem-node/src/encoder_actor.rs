@@ -96,7 +96,11 @@ impl Handler<FrameCaptured> for EncoderActor {
     type Result = ();
     fn handle(&mut self, msg: FrameCaptured, _: &mut Self::Context) {
         let start = Instant::now();
-        let Captured { frame, damage } = msg.captured;
+        let Captured {
+            frame,
+            damage,
+            moves: _,
+        } = msg.captured;
         let update = self.encoder.encode(frame, damage.as_deref());
         self.metrics
             .encode_seconds

@@ -49,7 +49,8 @@ impl TransportActor {
                 context: "starting the QUIC runtime".into(),
                 source,
             })?;
-        let config = TransportConfig::default();
+        // Attendees send the keep-alives: the node sends none of its own.
+        let config = TransportConfig::server();
         let endpoint = {
             let _guard = runtime.enter();
             tandem_transport::server_endpoint(listen, identity, &config)?

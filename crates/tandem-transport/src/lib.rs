@@ -12,7 +12,7 @@ mod error;
 mod identity;
 mod stream;
 
-pub use config::TransportConfig;
+pub use config::{AckFrequency, TransportConfig, ATTENDEE_IDLE_TIMEOUT, ATTENDEE_KEEP_ALIVE};
 pub use endpoint::{
     client_endpoint, connect, connect_alpn, connect_with, init_crypto, server_endpoint,
     server_endpoint_alpn, SERVER_NAME,

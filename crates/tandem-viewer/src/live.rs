@@ -71,9 +71,10 @@ pub struct LiveOptions {
 }
 
 impl LiveOptions {
-    /// Options with the usual backoff (0.5 s doubling to 15 s) and a
-    /// 10-second idle timeout, so that a node that vanished without a word
-    /// is noticed quickly.
+    /// Options with the usual backoff (0.5 s doubling to 15 s) and the
+    /// attendee transport (a node that vanished without a word is noticed
+    /// within the 60 s idle timeout; keep-alives every 20 s cost an idle
+    /// attendee a few bytes a second; a node that stops says so at once).
     pub fn new(ticket: ConnectionString, name: String, password: String) -> LiveOptions {
         LiveOptions {
             ticket,
@@ -84,14 +85,17 @@ impl LiveOptions {
             duration: None,
             backoff_initial: Duration::from_millis(500),
             backoff_max: Duration::from_secs(15),
-            transport: TransportConfig {
-                idle_timeout: Duration::from_secs(10),
-                keep_alive: Duration::from_secs(2),
-                connect_timeout: Duration::from_secs(4),
-                ..connection::viewer_transport()
-            },
+            transport: Self::default_transport(),
             stop: None,
             clipboard: false,
+        }
+    }
+
+    /// The transport [`LiveOptions::new`] uses.
+    pub fn default_transport() -> TransportConfig {
+        TransportConfig {
+            connect_timeout: Duration::from_secs(4),
+            ..connection::viewer_transport()
         }
     }
 

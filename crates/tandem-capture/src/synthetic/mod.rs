@@ -196,7 +196,11 @@ impl CaptureSource for SyntheticDesktop {
             damaged = damage.as_ref().map(Vec::len),
             "synthetic capture"
         );
-        Ok(Captured { frame, damage })
+        Ok(Captured {
+            frame,
+            damage,
+            moves: Vec::new(),
+        })
     }
 }
 

@@ -34,9 +34,9 @@ pub use clipboard::{ClipboardCopy, X11Clipboard};
 pub use input::X11InputSink;
 
 use self::grab::Grabber;
-use self::windows::{Atoms, WindowTracker};
+use self::windows::{Atoms, WindowMoved, WindowTracker};
 use crate::{
-    CaptureError, CaptureSource, Captured, CursorState, Monitor, WindowEvent, WindowFilter,
+    CaptureError, CaptureSource, Captured, CursorState, Monitor, MoveHint, WindowEvent, WindowFilter,
     WindowInfo, FILTER_BACKGROUND,
 };
 
@@ -45,6 +45,9 @@ const MAX_DAMAGE_RECTS: usize = 32;
 
 /// Most window events kept between two drains (older ones are dropped).
 const MAX_PENDING_WINDOW_EVENTS: usize = 1024;
+/// Windows whose moves are remembered between two grabs; more moved at
+/// once is rare and costs only bytes (the encoder finds no motion there).
+const MAX_MOVE_HINTS: usize = 32;
 
 pub(crate) fn x11_error(e: impl std::fmt::Display) -> CaptureError {
     CaptureError::Backend {
@@ -96,6 +99,9 @@ pub struct X11Source {
     tracker: WindowTracker,
     windows_dirty: bool,
     window_events: Vec<WindowEvent>,
+    /// Windows moved since the last grab, one entry per window (its
+    /// geometry at the last grab, its newest corner).
+    moved: Vec<WindowMoved>,
     filter: Option<WindowFilter>,
     /// Filter mask of the kept rectangle (`true`: shared).
     mask: Option<Vec<bool>>,
@@ -191,6 +197,7 @@ impl X11Source {
             cursor_dirty: true,
             tracker: WindowTracker::default(),
             windows_dirty: true,
+            moved: Vec::new(),
             window_events: Vec::new(),
             filter: None,
             mask: None,
@@ -290,10 +297,19 @@ impl X11Source {
             return Ok(());
         }
         let mut events = Vec::new();
+        let mut moves = Vec::new();
         let moved = self
             .tracker
-            .refresh(&self.conn, self.root, &self.atoms, &mut events)
+            .refresh(&self.conn, self.root, &self.atoms, &mut events, &mut moves)
             .map_err(x11_error)?;
+        for m in moves {
+            // Moved again before a grab: keep where it was at the last grab.
+            if let Some(kept) = self.moved.iter_mut().find(|k| k.id == m.id) {
+                kept.to = m.to;
+            } else if self.moved.len() < MAX_MOVE_HINTS {
+                self.moved.push(m);
+            }
+        }
         self.window_events.extend(events);
         if self.window_events.len() > MAX_PENDING_WINDOW_EVENTS {
             let excess = self.window_events.len() - MAX_PENDING_WINDOW_EVENTS;
@@ -420,8 +436,22 @@ impl CaptureSource for X11Source {
                 .map(|a| Rect::new(a.x - rect.x, a.y - rect.y, a.width, a.height))
                 .collect()
         });
+        // Moves only mean something against the previous grab of this rectangle.
+        let moves = if full {
+            self.moved.clear();
+            Vec::new()
+        } else {
+            self.moved
+                .drain(..)
+                .filter_map(|m| MoveHint::within(rect, m.from, m.to.0, m.to.1))
+                .collect()
+        };
         self.kept = Some((rect, frame.clone()));
-        Ok(Captured { frame, damage })
+        Ok(Captured {
+            frame,
+            damage,
+            moves,
+        })
     }
 
     fn invalidate(&mut self) {

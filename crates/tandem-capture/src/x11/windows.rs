@@ -54,15 +54,17 @@ impl WindowTracker {
         &self.windows
     }
 
-    /// Re-reads the window list and appends what changed to `events`.
-    /// Returns whether any window was opened, closed, moved, resized or
-    /// restacked (which changes a filter's mask).
+    /// Re-reads the window list and appends what changed to `events`, and
+    /// to `moves` each window that kept its size but changed position (id,
+    /// old geometry, new corner). Returns whether any window was opened,
+    /// closed, moved, resized or restacked (which changes a filter's mask).
     pub(super) fn refresh(
         &mut self,
         conn: &RustConnection,
         root: Window,
         atoms: &Atoms,
         events: &mut Vec<WindowEvent>,
+        moves: &mut Vec<WindowMoved>,
     ) -> Result<bool, String> {
         let tree = conn
             .query_tree(root)
@@ -87,6 +89,15 @@ impl WindowTracker {
             }
         }
         for w in &now {
+            if let Some(old) = before.get(&w.id) {
+                if (old.width, old.height) == (w.width, w.height) && (old.x, old.y) != (w.x, w.y) {
+                    moves.push(WindowMoved {
+                        id: w.id,
+                        from: (old.x, old.y, old.width, old.height),
+                        to: (w.x, w.y),
+                    });
+                }
+            }
             match before.get(&w.id) {
                 None => events.push(WindowEvent::WindowOpened(w.clone())),
                 Some(old) if *old != w => events.push(WindowEvent::WindowUpdated(w.clone())),
@@ -127,6 +138,17 @@ impl WindowTracker {
         }
         mask
     }
+}
+
+/// A top-level window that moved without changing size (root coordinates).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct WindowMoved {
+    /// The window.
+    pub(super) id: u32,
+    /// Its old corner and size.
+    pub(super) from: (i64, i64, u32, u32),
+    /// Its new corner.
+    pub(super) to: (i64, i64),
 }
 
 /// One window per application (by process id, else by class), the lowest.

@@ -132,7 +132,7 @@ pub struct LinkUpdate {
 pub fn link_transport_config() -> tandem_transport::TransportConfig {
     tandem_transport::TransportConfig {
         idle_timeout: Duration::from_secs(10),
-        keep_alive: Duration::from_secs(1),
+        keep_alive: Some(Duration::from_secs(1)),
         ..Default::default()
     }
 }

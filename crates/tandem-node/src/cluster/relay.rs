@@ -456,6 +456,7 @@ impl Relays {
                 captured: Captured {
                     frame,
                     damage: None,
+                    moves: Vec::new(),
                 },
                 captured_at,
             });
