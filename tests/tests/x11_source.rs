@@ -246,3 +246,48 @@ fn keysyms_missing_from_the_keymap_are_typed() {
         std::fs::read_to_string(&file).is_ok_and(|t| t == "\u{e9}\u{20ac}\u{fc}\u{e9}\n")
     });
 }
+
+#[test]
+fn a_moved_window_is_reported_as_a_move_hint_of_its_visible_part() {
+    let mut x = XServer::start(640, 480);
+    x.spawn(
+        "xterm",
+        &["-geometry", "40x10+50+60", "-e", "sh", "-c", "exec sleep 600"],
+    );
+    let xterm = x.wait_window("xterm");
+    let mut source = X11Source::connect(Some(x.display()), GrabMode::Auto).unwrap();
+    let shared = Rect::new(20, 20, 600, 440);
+    let window = source
+        .windows()
+        .unwrap()
+        .into_iter()
+        .find(|w| w.id == xterm)
+        .expect("the xterm is listed");
+    let first = source.capture(shared).unwrap();
+    assert!(first.moves.is_empty(), "a first grab has nothing to move");
+
+    x.xdotool(&["windowmove", &xterm.to_string(), "62", "63"]);
+    let mut moves = Vec::new();
+    wait_for("the move to be reported", || {
+        let c = source.capture(shared).unwrap();
+        moves.extend(c.moves);
+        !moves.is_empty()
+    });
+    // Exactly the move, in the shared rectangle's coordinates.
+    assert_eq!(
+        moves,
+        vec![tandem_capture::MoveHint {
+            src: Rect::new(
+                (window.x - 20) as u32,
+                (window.y - 20) as u32,
+                window.width,
+                window.height
+            ),
+            dst_x: 62 - 20,
+            dst_y: 63 - 20,
+        }]
+    );
+    // Nothing more once it rests.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(source.capture(shared).unwrap().moves.is_empty());
+}
