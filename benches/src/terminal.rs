@@ -49,7 +49,15 @@ pub fn size(cols: u32, rows: u32) -> (u32, u32) {
 
 /// Draws a terminal of `cols` x `rows` cells at `(x, y)` showing document
 /// lines `first..first + rows` of `seed`; returns its outer rectangle.
-pub fn draw(frame: &mut Frame, x: u32, y: u32, cols: u32, rows: u32, seed: u64, first: u64) -> Rect {
+pub fn draw(
+    frame: &mut Frame,
+    x: u32,
+    y: u32,
+    cols: u32,
+    rows: u32,
+    seed: u64,
+    first: u64,
+) -> Rect {
     let (w, h) = size(cols, rows);
     let outer = Rect::new(x, y, w, h);
     frame.fill_rect(outer, FRAME_COLOR);

@@ -59,14 +59,22 @@ fn main() {
     let mut typed1 = typed0.clone();
     terminal::draw_char(&mut typed1, tx, ty, col, row, 'k');
     cursor(&mut typed1, col + 1);
-    report("one glyph typed (100x30 terminal)", 10, &delta(&typed0, &typed1, &[]));
+    report(
+        "one glyph typed (100x30 terminal)",
+        10,
+        &delta(&typed0, &typed1, &[]),
+    );
 
     // Scrolling: the same terminal shows the document one line further.
     let mut scroll1 = screen.clone();
     terminal::draw(&mut scroll1, tx, ty, cols, rows, SEED, 1);
     let mut scroll0 = screen.clone();
     terminal::draw(&mut scroll0, tx, ty, cols, rows, SEED, 0);
-    report("100x30 terminal scrolled by one line", 20, &delta(&scroll0, &scroll1, &[]));
+    report(
+        "100x30 terminal scrolled by one line",
+        20,
+        &delta(&scroll0, &scroll1, &[]),
+    );
 
     // Moving: an 80x24 terminal window moved by (12, 3) over the desktop.
     let (mx, my) = (500, 300);
@@ -79,6 +87,14 @@ fn main() {
         dst_x: mx + 12,
         dst_y: my + 3,
     };
-    report("80x24 window moved by (12, 3), with hint", 20, &delta(&moved0, &moved1, &[hint]));
-    report("80x24 window moved by (12, 3), no hint", 20, &delta(&moved0, &moved1, &[]));
+    report(
+        "80x24 window moved by (12, 3), with hint",
+        20,
+        &delta(&moved0, &moved1, &[hint]),
+    );
+    report(
+        "80x24 window moved by (12, 3), no hint",
+        20,
+        &delta(&moved0, &moved1, &[]),
+    );
 }

@@ -5,7 +5,7 @@
 use zstd::bulk::Decompressor;
 
 use crate::tile::{self, TILE_BYTES};
-use crate::update::{validate, SharedStream};
+use crate::update::{validate, SharedStream, MAX_PALETTE};
 use crate::{zst, CodecError, EncodedUpdate, Frame, Rect, TileKind, TileRecord};
 
 /// Rebuilds frames from updates. Holds one zstd context; does no I/O.
@@ -21,6 +21,8 @@ pub struct Decoder {
     framed: Vec<u8>,
     /// The decompressed shared stream.
     stream: Vec<u8>,
+    /// Its values.
+    values: Vec<u32>,
     staging: Vec<u32>,
     seen: Vec<bool>,
 }
@@ -51,6 +53,7 @@ impl Decoder {
             bytes: vec![0; TILE_BYTES],
             framed: Vec::new(),
             stream: Vec::new(),
+            values: Vec::new(),
             staging: Vec::new(),
             seen: Vec::new(),
         }
@@ -95,9 +98,8 @@ impl Decoder {
         }
         // 1. Everything that can fail and reads no picture: the shared
         //    stream and every record's payload, staged.
-        let bpv = update.stream.bytes_per_value();
         if checked.stream_values > 0 {
-            self.unpack_stream(&update.stream, checked.stream_values * bpv)?;
+            self.unpack_stream(&update.stream, checked.stream_values)?;
         }
         self.staging.clear();
         let mut at_stream = 0;
@@ -108,8 +110,7 @@ impl Decoder {
             match &r.kind {
                 TileKind::Pixels(_) | TileKind::Xor(_) => {
                     let n = area.area() as usize;
-                    let src = &self.stream[at_stream * bpv..(at_stream + n) * bpv];
-                    unpack_values(src, bpv, &mut self.staging[start..]);
+                    self.staging[start..].copy_from_slice(&self.values[at_stream..at_stream + n]);
                     at_stream += n;
                 }
                 TileKind::CopyTile { .. } => {}
@@ -202,19 +203,60 @@ impl Decoder {
         Ok(())
     }
 
-    /// The shared stream's bytes into `self.stream`, exactly `len` of them.
-    fn unpack_stream(&mut self, s: &SharedStream, len: usize) -> Result<(), CodecError> {
-        self.stream.clear();
-        if !s.compressed {
-            // Length checked by `validate`.
-            self.stream.extend_from_slice(&s.data);
-            return Ok(());
-        }
-        // `len` is at most 4 bytes per pixel of the frame (one area per tile).
-        self.stream.resize(len, 0);
-        zst::decompress(&mut self.decompressor, &mut self.framed, &s.data, &mut self.stream)
-            .map_err(|reason| CodecError::BadStream { reason })
+    /// The shared stream's `count` values into `self.values`.
+    fn unpack_stream(&mut self, s: &SharedStream, count: usize) -> Result<(), CodecError> {
+        let raw: &[u8] = if s.compressed {
+            // At most 4 bytes per pixel of the frame (one area per tile)
+            // plus a palette.
+            let cap = s.unpacked_len(count, if s.palette { MAX_PALETTE } else { 0 });
+            self.stream.resize(cap, 0);
+            let n = zst::decompress_upto(
+                &mut self.decompressor,
+                &mut self.framed,
+                &s.data,
+                &mut self.stream,
+            )
+            .map_err(|reason| CodecError::BadStream { reason })?;
+            &self.stream[..n]
+        } else {
+            &s.data
+        };
+        unpack(raw, s, count, &mut self.values)
     }
+}
+
+/// Parses a stream's bytes into exactly `count` values.
+fn unpack(
+    raw: &[u8],
+    s: &SharedStream,
+    count: usize,
+    values: &mut Vec<u32>,
+) -> Result<(), CodecError> {
+    let bad = |reason| CodecError::BadStream { reason };
+    let bpv = s.bytes_per_value();
+    values.clear();
+    if !s.palette {
+        if raw.len() != count * bpv {
+            return Err(bad("stream length does not match the records' areas"));
+        }
+        values.resize(count, 0);
+        unpack_values(raw, bpv, values);
+        return Ok(());
+    }
+    let colours = usize::from(*raw.first().ok_or(bad("palette stream is empty"))?) + 1;
+    if raw.len() != s.unpacked_len(count, colours) {
+        return Err(bad("stream length does not match the records' areas"));
+    }
+    let mut palette = [0u32; MAX_PALETTE];
+    unpack_values(&raw[1..1 + colours * bpv], bpv, &mut palette[..colours]);
+    for &i in &raw[1 + colours * bpv..] {
+        let i = usize::from(i);
+        if i >= colours {
+            return Err(bad("palette index out of range"));
+        }
+        values.push(palette[i]);
+    }
+    Ok(())
 }
 
 /// The frame area a record writes: its own area for Pixels and Xor, else the tile.

@@ -72,7 +72,10 @@ struct TileState {
 /// Encodes frames into updates. Holds one zstd context, the previous frame
 /// and per-tile state; does no I/O.
 pub struct Encoder {
+    /// For self-contained tiles (key frames, the catch-up cache).
     compressor: Compressor<'static>,
+    /// For the shared stream of deltas, at a level chosen by its size.
+    stream_compressor: StreamCompressor,
     motion_search: bool,
     frame: Option<Frame>,
     grid: Grid,
@@ -98,6 +101,8 @@ struct Scratch {
     touched: Vec<bool>,
     values: Vec<u32>,
     stream_bytes: Vec<u8>,
+    indices: Vec<u8>,
+    palette: Palette,
     rects: Vec<Rect>,
 }
 
@@ -121,6 +126,11 @@ impl Encoder {
         let compressor = Compressor::new(level).expect("zstd accepts a clamped level");
         Encoder {
             compressor,
+            stream_compressor: StreamCompressor {
+                compressor: Compressor::new(level).expect("zstd accepts a clamped level"),
+                base_level: level,
+                level,
+            },
             motion_search: config.motion_search,
             frame: None,
             grid: Grid::new(0, 0),
@@ -140,6 +150,8 @@ impl Encoder {
                 touched: Vec::new(),
                 values: Vec::new(),
                 stream_bytes: Vec::new(),
+                indices: Vec::new(),
+                palette: Palette::new(),
                 rects: Vec::new(),
             },
             motion: MotionScratch::default(),
@@ -312,7 +324,7 @@ impl Encoder {
             });
             new_state.push((hash, cached));
         }
-        let stream = pack_stream(&mut self.compressor, &mut self.scratch);
+        let stream = pack_stream(&mut self.stream_compressor, &mut self.scratch);
         for (&i, (hash, cached)) in changed_moved.iter().zip(new_state) {
             touched[i] = false;
             self.tiles[i] = TileState {
@@ -547,35 +559,133 @@ fn self_contained_record(
     (kind, hash)
 }
 
+/// The shared stream's zstd context and its current level.
+struct StreamCompressor {
+    compressor: Compressor<'static>,
+    base_level: i32,
+    level: i32,
+}
+
+/// Streams up to this many bytes are compressed at [`SMALL_STREAM_LEVEL`]
+/// at least: on a few kilobytes (a typed word, an exposed text line) the
+/// fast levels miss repeats that level 9 finds, for well under a
+/// millisecond.
+const SMALL_STREAM: usize = 64 * 1024;
+const SMALL_STREAM_LEVEL: i32 = 9;
+/// Streams of up to this many values are tried as a palette.
+const PALETTE_VALUES: usize = 256 * 1024;
+
+impl StreamCompressor {
+    fn compress(&mut self, bytes: &[u8], scratch: &mut Vec<u8>) -> Option<Vec<u8>> {
+        let level = if bytes.len() <= SMALL_STREAM {
+            self.base_level.max(SMALL_STREAM_LEVEL)
+        } else {
+            self.base_level
+        };
+        if level != self.level && self.compressor.set_compression_level(level).is_ok() {
+            self.level = level;
+        }
+        zst::compress(&mut self.compressor, bytes, scratch)
+    }
+}
+
+/// Finds the colours of a stream while there are at most 256 of them
+/// (open addressing over 1024 slots, so a lookup is a multiply and a
+/// compare or two).
+struct Palette {
+    keys: Vec<u32>,
+    /// 0: empty, else index + 1.
+    slots: Vec<u16>,
+    colours: Vec<u32>,
+}
+
+impl Palette {
+    const SLOTS: usize = 1024;
+
+    fn new() -> Palette {
+        Palette {
+            keys: vec![0; Self::SLOTS],
+            slots: vec![0; Self::SLOTS],
+            colours: Vec::with_capacity(crate::update::MAX_PALETTE),
+        }
+    }
+
+    /// Indexes `values` into `out`; false when they have too many colours.
+    fn index(&mut self, values: &[u32], out: &mut Vec<u8>) -> bool {
+        self.slots.fill(0);
+        self.colours.clear();
+        out.clear();
+        out.reserve(values.len());
+        let mut last = None;
+        for &v in values {
+            // Runs of one colour are the common case.
+            if let Some((lv, li)) = last {
+                if lv == v {
+                    out.push(li);
+                    continue;
+                }
+            }
+            let mut h = (v.wrapping_mul(0x9e37_79b1) >> 22) as usize;
+            let i = loop {
+                match self.slots[h] {
+                    0 => {
+                        if self.colours.len() == crate::update::MAX_PALETTE {
+                            return false;
+                        }
+                        self.colours.push(v);
+                        self.keys[h] = v;
+                        self.slots[h] = self.colours.len() as u16;
+                        break self.colours.len() - 1;
+                    }
+                    n if self.keys[h] == v => break usize::from(n) - 1,
+                    _ => h = (h + 1) % Self::SLOTS,
+                }
+            };
+            // At most 256 colours: the index fits a byte.
+            out.push(i as u8);
+            last = Some((v, i as u8));
+        }
+        true
+    }
+}
+
 /// The shared stream of `scratch.values`: 3 bytes a value when every top
-/// byte is zero (the usual 0x00RRGGBB pixels and their XORs), one zstd
-/// frame when that is smaller, else the bytes themselves.
-fn pack_stream(compressor: &mut Compressor<'static>, scratch: &mut Scratch) -> SharedStream {
+/// byte is zero (the usual 0x00RRGGBB pixels and their XORs), a palette and
+/// index bytes when there are at most 256 colours (text), one zstd frame
+/// when that is smaller, else the bytes themselves.
+fn pack_stream(compressor: &mut StreamCompressor, scratch: &mut Scratch) -> SharedStream {
     let values = &scratch.values;
     if values.is_empty() {
         return SharedStream::default();
     }
     let packed24 = values.iter().fold(0, |acc, v| acc | v) >> 24 == 0;
+    let bpv = if packed24 { 3 } else { 4 };
     let bytes = &mut scratch.stream_bytes;
     bytes.clear();
-    if packed24 {
-        bytes.reserve(values.len() * 3);
-        for v in values {
-            bytes.extend_from_slice(&v.to_le_bytes()[..3]);
-        }
+    let palette =
+        values.len() <= PALETTE_VALUES && scratch.palette.index(values, &mut scratch.indices);
+    let put = |bytes: &mut Vec<u8>, v: &u32| bytes.extend_from_slice(&v.to_le_bytes()[..bpv]);
+    if palette {
+        let colours = &scratch.palette.colours;
+        bytes.reserve(1 + colours.len() * bpv + scratch.indices.len());
+        bytes.push((colours.len() - 1) as u8);
+        colours.iter().for_each(|v| put(bytes, v));
+        bytes.extend_from_slice(&scratch.indices);
     } else {
-        bytes.resize(values.len() * 4, 0);
-        tile::pixels_to_bytes(values, bytes);
+        bytes.reserve(values.len() * bpv);
+        values.iter().for_each(|v| put(bytes, v));
     }
-    match zst::compress(compressor, bytes, &mut scratch.output) {
+    match compressor.compress(bytes, &mut scratch.output) {
         Some(data) => SharedStream {
             packed24,
             compressed: true,
+            palette,
             data,
         },
         None => SharedStream {
             packed24,
             compressed: false,
+            palette,
             data: bytes.clone(),
         },
     }
@@ -697,7 +807,15 @@ pub fn search_moves(
 ) -> Vec<CopyRect> {
     assert_eq!((work.width(), work.height()), (new.width(), new.height()));
     let grid = Grid::new(new.width(), new.height());
-    motion::find_moves(work, new, grid, changed, hints, true, &mut MotionScratch::default())
+    motion::find_moves(
+        work,
+        new,
+        grid,
+        changed,
+        hints,
+        true,
+        &mut MotionScratch::default(),
+    )
 }
 
 /// Hasher for keys that already are hashes.

@@ -49,6 +49,4 @@ pub use error::CodecError;
 pub use frame::{Frame, MAX_DIMENSION};
 pub use rect::{CopyRect, Rect, MAX_MOVES};
 pub use tile::{tile_grid, TILE_SIZE};
-pub use update::{
-    EncodedUpdate, SharedStream, TileKind, TileRecord, UPDATE_MAGIC, UPDATE_VERSION,
-};
+pub use update::{EncodedUpdate, SharedStream, TileKind, TileRecord, UPDATE_MAGIC, UPDATE_VERSION};

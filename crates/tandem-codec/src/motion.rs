@@ -142,28 +142,52 @@ fn clip(m: &CopyRect, w: u32, h: u32) -> Option<CopyRect> {
 /// or frame that did not move). `None` when nothing big enough matches.
 fn matching_rows(work: &Frame, new: &Frame, m: &CopyRect) -> Option<CopyRect> {
     let rows = |c0: u32, c1: u32| {
-        let (sx, dx, wd) = ((m.src.x + c0) as usize, (m.dst_x + c0) as usize, (c1 - c0) as usize);
+        let (sx, dx, wd) = (
+            (m.src.x + c0) as usize,
+            (m.dst_x + c0) as usize,
+            (c1 - c0) as usize,
+        );
         let row_matches =
             |r: u32| work.row(m.src.y + r)[sx..sx + wd] == new.row(m.dst_y + r)[dx..dx + wd];
         let (a, b) = longest_run(0..m.src.height, row_matches)?;
-        band(m.src.x + c0, m.src.y + a, c1 - c0, b - a, m.dst_x + c0, m.dst_y + a)
+        band(
+            m.src.x + c0,
+            m.src.y + a,
+            c1 - c0,
+            b - a,
+            m.dst_x + c0,
+            m.dst_y + a,
+        )
     };
     let whole = rows(0, m.src.width);
     if whole.is_some_and(|w| 2 * w.src.height >= m.src.height) {
         return whole;
     }
+    // The widest run of matching columns among a few sample rows, narrowed
+    // by every other sample's run that overlaps most of it (rows that cross
+    // what moved agree on its columns; coincidences beside it do not).
     const SAMPLES: u32 = 8;
-    let mut widest: Option<(u32, u32)> = None;
-    for k in 0..SAMPLES.min(m.src.height) {
-        let r = (2 * k + 1) * m.src.height / (2 * SAMPLES.min(m.src.height));
+    let n = SAMPLES.min(m.src.height);
+    let mut runs = [None; SAMPLES as usize];
+    for (k, run) in runs.iter_mut().enumerate().take(n as usize) {
+        let r = (2 * k as u32 + 1) * m.src.height / (2 * n);
         let (a, b) = (work.row(m.src.y + r), new.row(m.dst_y + r));
         let (sx, dx) = (m.src.x as usize, m.dst_x as usize);
-        let run = longest_run(0..m.src.width, |c| a[sx + c as usize] == b[dx + c as usize]);
-        if let Some((c0, c1)) = run {
-            if widest.is_none_or(|(p, q)| c1 - c0 > q - p) {
-                widest = Some((c0, c1));
+        *run = longest_run(0..m.src.width, |c| a[sx + c as usize] == b[dx + c as usize]);
+    }
+    let mut widest = runs
+        .iter()
+        .flatten()
+        .copied()
+        .max_by_key(|&(c0, c1)| c1 - c0);
+    if let Some((mut c0, mut c1)) = widest {
+        for &(p, q) in runs.iter().flatten() {
+            let (o0, o1) = (p.max(c0), q.min(c1));
+            if o1 > o0 && 2 * (o1 - o0) >= c1 - c0 {
+                (c0, c1) = (o0, o1);
             }
         }
+        widest = Some((c0, c1));
     }
     let cropped = widest.and_then(|(c0, c1)| rows(c0, c1));
     match (whole, cropped) {
@@ -183,10 +207,7 @@ fn band(sx: u32, sy: u32, w: u32, rows: u32, dx: u32, dy: u32) -> Option<CopyRec
 }
 
 /// The longest run `[a, b)` of consecutive values for which `ok` holds.
-fn longest_run(
-    range: std::ops::Range<u32>,
-    mut ok: impl FnMut(u32) -> bool,
-) -> Option<(u32, u32)> {
+fn longest_run(range: std::ops::Range<u32>, mut ok: impl FnMut(u32) -> bool) -> Option<(u32, u32)> {
     let mut best: Option<(u32, u32)> = None;
     let mut start = None;
     let end = range.end;
@@ -229,7 +250,16 @@ fn regions(grid: Grid, changed: &[usize], s: &mut MotionScratch) {
             count += 1;
             let (tx, ty) = grid.coords(j);
             (x0, y0, x1, y1) = (x0.min(tx), y0.min(ty), x1.max(tx), y1.max(ty));
-            for (ox, oy) in [(-1, -1), (0, -1), (1, -1), (-1, 0), (1, 0), (-1, 1), (0, 1), (1, 1)] {
+            for (ox, oy) in [
+                (-1, -1),
+                (0, -1),
+                (1, -1),
+                (-1, 0),
+                (1, 0),
+                (-1, 1),
+                (0, 1),
+                (1, 1),
+            ] {
                 let (nx, ny) = (i64::from(tx) + ox, i64::from(ty) + oy);
                 if nx < 0 || ny < 0 || nx >= tw || ny >= th {
                     continue;
@@ -298,7 +328,11 @@ fn last_diff(a: &[u32], b: &[u32]) -> Option<usize> {
     for (ca, cb) in a.rchunks(16).zip(b.rchunks(16)) {
         let start = end - ca.len();
         if ca != cb {
-            return ca.iter().zip(cb).rposition(|(p, q)| p != q).map(|p| start + p);
+            return ca
+                .iter()
+                .zip(cb)
+                .rposition(|(p, q)| p != q)
+                .map(|p| start + p);
         }
         end = start;
     }

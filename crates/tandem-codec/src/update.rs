@@ -8,7 +8,8 @@
 //! ```text
 //! magic u8 = 0x54 ('T')   version u8 = 2
 //! flags u8: bit 0 copy-rects follow, bit 1 shared stream is zstd,
-//!           bit 2 shared stream holds 3 bytes per value (top bytes all zero)
+//!           bit 2 shared stream holds 3 bytes per value (top bytes all zero),
+//!           bit 3 shared stream is palette-coded
 //! seq varint (>= 1)   gap varint (seq - base_seq, 1..=seq; gap == seq is a key frame)
 //! width varint   height varint
 //! [flags bit 0] move_count varint (1..=256), move_count x
@@ -23,7 +24,9 @@
 //!   kind | 0x10 for Pixels and Xor: the area is the whole tile (no area bytes)
 //! [any Pixels or Xor record] stream_len varint, stream_len bytes: the values
 //!     of every Pixels and Xor record in record order, row by row, little-endian,
-//!     4 or 3 bytes each (flags bit 2), zstd (magic-less) when flags bit 1
+//!     4 or 3 bytes each (flags bit 2); with flags bit 3 instead
+//!     { n-1 u8, n palette values (4 or 3 bytes each), one index u8 per value };
+//!     zstd (magic-less) of that when flags bit 1
 //! ```
 //!
 //! A delta applies, in order: the copy-rects to the attendee's picture
@@ -44,7 +47,10 @@ pub const UPDATE_VERSION: u8 = 2;
 const FLAG_MOVES: u8 = 1;
 const FLAG_STREAM_ZSTD: u8 = 2;
 const FLAG_PACKED24: u8 = 4;
-const KNOWN_FLAGS: u8 = FLAG_MOVES | FLAG_STREAM_ZSTD | FLAG_PACKED24;
+const FLAG_PALETTE: u8 = 8;
+const KNOWN_FLAGS: u8 = FLAG_MOVES | FLAG_STREAM_ZSTD | FLAG_PACKED24 | FLAG_PALETTE;
+/// Most colours of a palette-coded stream (one index byte each).
+pub(crate) const MAX_PALETTE: usize = 256;
 
 /// The smallest possible record (a whole-tile Pixels record of tile 0).
 const MIN_RECORD_LEN: usize = 2;
@@ -94,17 +100,29 @@ pub struct SharedStream {
     /// `data` is a zstd frame without its magic number (else the bytes
     /// themselves, exactly as many as the records need).
     pub compressed: bool,
+    /// The values are coded as a palette (a count byte, up to 256 values)
+    /// and one index byte per value: text and flat content have few colours.
+    pub palette: bool,
     /// The bytes.
     pub data: Vec<u8>,
 }
 
 impl SharedStream {
-    /// Bytes per value.
+    /// Bytes per value (per palette entry when palette-coded).
     pub fn bytes_per_value(&self) -> usize {
         if self.packed24 {
             3
         } else {
             4
+        }
+    }
+
+    /// Uncompressed length for `values` values and `colours` palette entries.
+    pub(crate) fn unpacked_len(&self, values: usize, colours: usize) -> usize {
+        if self.palette {
+            1 + colours * self.bytes_per_value() + values
+        } else {
+            values * self.bytes_per_value()
         }
     }
 }
@@ -243,6 +261,9 @@ impl EncodedUpdate {
         }
         if uses_stream && self.stream.packed24 {
             flags |= FLAG_PACKED24;
+        }
+        if uses_stream && self.stream.palette {
+            flags |= FLAG_PALETTE;
         }
         out.byte(flags);
         out.varint(self.seq);
@@ -398,7 +419,9 @@ impl EncodedUpdate {
             let (tile_x, tile_y) = r.tile(grid)?;
             let tag = r.u8()?;
             let kind = match tag & !WHOLE_TILE {
-                _ if tag & WHOLE_TILE != 0 && !matches!(tag & !WHOLE_TILE, KIND_PIXELS | KIND_XOR) => {
+                _ if tag & WHOLE_TILE != 0
+                    && !matches!(tag & !WHOLE_TILE, KIND_PIXELS | KIND_XOR) =>
+                {
                     return Err(CodecError::UnknownTileKind(tag))
                 }
                 KIND_SOLID => TileKind::Solid(u32::from_le_bytes(r.take()?)),
@@ -435,8 +458,9 @@ impl EncodedUpdate {
         if uses_stream {
             stream.compressed = flags & FLAG_STREAM_ZSTD != 0;
             stream.packed24 = flags & FLAG_PACKED24 != 0;
+            stream.palette = flags & FLAG_PALETTE != 0;
             stream.data = r.blob()?;
-        } else if flags & (FLAG_STREAM_ZSTD | FLAG_PACKED24) != 0 {
+        } else if flags & (FLAG_STREAM_ZSTD | FLAG_PACKED24 | FLAG_PALETTE) != 0 {
             return Err(CodecError::BadStream {
                 reason: "stream flags set but no record uses the stream",
             });
@@ -471,7 +495,10 @@ pub(crate) struct Checked {
 
 /// Checks everything about an update that does not depend on decoder
 /// state. `seen` is scratch space.
-pub(crate) fn validate(update: &EncodedUpdate, seen: &mut Vec<bool>) -> Result<Checked, CodecError> {
+pub(crate) fn validate(
+    update: &EncodedUpdate,
+    seen: &mut Vec<bool>,
+) -> Result<Checked, CodecError> {
     let (width, height) = (update.width, update.height);
     if width > MAX_DIMENSION || height > MAX_DIMENSION {
         return Err(CodecError::BadDimensions { width, height });
@@ -549,7 +576,10 @@ pub(crate) fn validate(update: &EncodedUpdate, seen: &mut Vec<bool>) -> Result<C
                 }
             }
             TileKind::Pixels(a) | TileKind::Xor(a) => {
-                if a.is_empty() || a.right() > u64::from(dst.width) || a.bottom() > u64::from(dst.height) {
+                if a.is_empty()
+                    || a.right() > u64::from(dst.width)
+                    || a.bottom() > u64::from(dst.height)
+                {
                     return Err(bad("area is empty or not inside the tile"));
                 }
                 stream_values += a.area() as usize;
@@ -564,15 +594,22 @@ pub(crate) fn validate(update: &EncodedUpdate, seen: &mut Vec<bool>) -> Result<C
     let s = &update.stream;
     let bad = |reason| CodecError::BadStream { reason };
     if stream_values == 0 {
-        if s.compressed || s.packed24 || !s.data.is_empty() {
+        if s.compressed || s.packed24 || s.palette || !s.data.is_empty() {
             return Err(bad("stream present but no record uses it"));
         }
-    } else {
-        let need = stream_values * s.bytes_per_value();
-        if s.compressed && (s.data.is_empty() || s.data.len() >= need) {
-            return Err(bad("compressed stream is empty or not smaller than its values"));
+    } else if s.compressed {
+        if s.data.is_empty() || s.data.len() >= s.unpacked_len(stream_values, MAX_PALETTE) {
+            return Err(bad(
+                "compressed stream is empty or not smaller than its values",
+            ));
         }
-        if !s.compressed && s.data.len() != need {
+    } else {
+        let colours = if s.palette {
+            usize::from(*s.data.first().ok_or(bad("palette stream is empty"))?) + 1
+        } else {
+            0
+        };
+        if s.data.len() != s.unpacked_len(stream_values, colours) {
             return Err(bad("stream length does not match the records' areas"));
         }
     }
@@ -688,6 +725,7 @@ mod tests {
             stream: SharedStream {
                 packed24: true,
                 compressed: false,
+                palette: false,
                 data: vec![5; (4 + 64 * 6) * 3],
             },
         }
@@ -710,9 +748,18 @@ mod tests {
             assert_eq!(r.varint(), Ok(v));
             assert!(r.bytes.is_empty());
         }
-        assert_eq!(Reader { bytes: &[0x80, 0] }.varint(), Err(CodecError::BadVarint));
-        assert_eq!(Reader { bytes: &[0xff; 10] }.varint(), Err(CodecError::BadVarint));
-        assert_eq!(Reader { bytes: &[0x80] }.varint(), Err(CodecError::Truncated));
+        assert_eq!(
+            Reader { bytes: &[0x80, 0] }.varint(),
+            Err(CodecError::BadVarint)
+        );
+        assert_eq!(
+            Reader { bytes: &[0xff; 10] }.varint(),
+            Err(CodecError::BadVarint)
+        );
+        assert_eq!(
+            Reader { bytes: &[0x80] }.varint(),
+            Err(CodecError::Truncated)
+        );
         for v in [0i64, -1, 1, i64::MIN, i64::MAX, -12345] {
             assert_eq!(unzigzag(zigzag(v)), v);
         }
@@ -779,7 +826,10 @@ mod tests {
         assert_eq!(EncodedUpdate::from_bytes(&b), Err(CodecError::BadMagic(0)));
         let mut b = sample().to_bytes();
         b[2] |= 0x80;
-        assert_eq!(EncodedUpdate::from_bytes(&b), Err(CodecError::BadFlags(0x85)));
+        assert_eq!(
+            EncodedUpdate::from_bytes(&b),
+            Err(CodecError::BadFlags(0x85))
+        );
     }
 
     #[test]
@@ -796,12 +846,18 @@ mod tests {
             let mut u = sample();
             u.moves.push(CopyRect { src, dst_x, dst_y });
             assert!(
-                matches!(validate(&u, &mut Vec::new()), Err(CodecError::BadMove { index: 1, .. })),
+                matches!(
+                    validate(&u, &mut Vec::new()),
+                    Err(CodecError::BadMove { index: 1, .. })
+                ),
                 "{src:?} -> ({dst_x}, {dst_y})"
             );
             // Through the wire too, where the check happens before use.
             let parsed = EncodedUpdate::from_bytes(&u.to_bytes());
-            assert!(matches!(parsed, Err(CodecError::BadMove { index: 1, .. })), "{parsed:?}");
+            assert!(
+                matches!(parsed, Err(CodecError::BadMove { index: 1, .. })),
+                "{parsed:?}"
+            );
         }
         let mut u = sample();
         u.moves = vec![u.moves[0]; MAX_MOVES + 1];
@@ -823,7 +879,10 @@ mod tests {
             })
             .collect();
         key.stream = SharedStream::default();
-        assert_eq!(validate(&key, &mut Vec::new()).err(), Some(CodecError::MovesInKeyFrame));
+        assert_eq!(
+            validate(&key, &mut Vec::new()).err(),
+            Some(CodecError::MovesInKeyFrame)
+        );
         assert_eq!(
             EncodedUpdate::from_bytes(&key.to_bytes()),
             Err(CodecError::MovesInKeyFrame)

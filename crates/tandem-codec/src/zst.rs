@@ -37,14 +37,26 @@ pub(crate) fn decompress(
     z: &[u8],
     out: &mut [u8],
 ) -> Result<(), &'static str> {
+    match decompress_upto(decompressor, framed, z, out)? {
+        n if n == out.len() => Ok(()),
+        _ => Err("decompressed data is too short"),
+    }
+}
+
+/// Decompresses a magic-less frame `z` into at most `out.len()` bytes
+/// (more is an error); returns how many.
+pub(crate) fn decompress_upto(
+    decompressor: &mut Decompressor<'static>,
+    framed: &mut Vec<u8>,
+    z: &[u8],
+    out: &mut [u8],
+) -> Result<usize, &'static str> {
     framed.clear();
     framed.extend_from_slice(&MAGIC);
     framed.extend_from_slice(z);
-    match decompressor.decompress_to_buffer(framed.as_slice(), out) {
-        Ok(n) if n == out.len() => Ok(()),
-        Ok(_) => Err("decompressed data is too short"),
-        Err(_) => Err("invalid or oversized zstd data"),
-    }
+    decompressor
+        .decompress_to_buffer(framed.as_slice(), out)
+        .map_err(|_| "invalid or oversized zstd data")
 }
 
 #[cfg(test)]

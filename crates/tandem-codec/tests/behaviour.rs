@@ -136,7 +136,12 @@ fn moved_tiles_become_copies() {
     let s = searching.encode(f1.clone(), None).unwrap();
     assert_eq!(s.moves.len(), 1, "{:?}", s.moves);
     assert_eq!(s.moves[0].src.y - s.moves[0].dst_y, TILE_SIZE);
-    assert!(s.encoded_len() <= u.encoded_len(), "{} > {}", s.encoded_len(), u.encoded_len());
+    assert!(
+        s.encoded_len() <= u.encoded_len(),
+        "{} > {}",
+        s.encoded_len(),
+        u.encoded_len()
+    );
     // Swapping two tiles reads both sources from the previous frame.
     let mut f2 = f1.clone();
     let a = f1.crop(Rect::new(0, 0, 64, 64));
@@ -199,7 +204,12 @@ fn base_mismatch_leaves_decoder_unchanged() {
 
 /// The Raw bytes of one tile of `f`.
 fn raw_tile(f: &Frame, tx: u32, ty: u32) -> Vec<u8> {
-    let c = f.crop(Rect::new(tx * TILE_SIZE, ty * TILE_SIZE, TILE_SIZE, TILE_SIZE));
+    let c = f.crop(Rect::new(
+        tx * TILE_SIZE,
+        ty * TILE_SIZE,
+        TILE_SIZE,
+        TILE_SIZE,
+    ));
     c.pixels().iter().flat_map(|p| p.to_le_bytes()).collect()
 }
 
@@ -230,12 +240,21 @@ fn bad_payload_after_good_records_changes_nothing() {
     bad.records[0].kind = TileKind::Raw(raw_tile(&f1, 0, 0));
     bad.records[1].kind = TileKind::Zstd(magicless(&raw_tile(&f1, 1, 0)));
     bad.records[2].kind = TileKind::Zstd(magicless(&[0u8; 100]));
-    assert!(matches!(dec.apply(&bad), Err(CodecError::BadPayload { .. })));
+    assert!(matches!(
+        dec.apply(&bad),
+        Err(CodecError::BadPayload { .. })
+    ));
     bad.records[2].kind = TileKind::Zstd(vec![1, 2, 3, 4]);
-    assert!(matches!(dec.apply(&bad), Err(CodecError::BadPayload { .. })));
+    assert!(matches!(
+        dec.apply(&bad),
+        Err(CodecError::BadPayload { .. })
+    ));
     // Too long: more than the tile's bytes.
     bad.records[2].kind = TileKind::Zstd(magicless(&[0u8; 64 * 64 * 4 + 4]));
-    assert!(matches!(dec.apply(&bad), Err(CodecError::BadPayload { .. })));
+    assert!(matches!(
+        dec.apply(&bad),
+        Err(CodecError::BadPayload { .. })
+    ));
     assert_eq!(dec.frame(), Some(&f0));
     assert_eq!(dec.seq(), 1);
     // The repaired update applies.

@@ -42,7 +42,10 @@ fn draw_char(f: &mut Frame, x: u32, y: u32, ch: u8) {
 fn terminal(f: &mut Frame, x: u32, y: u32, cols: u32, rows: u32, first: u64) -> Rect {
     let r = Rect::new(x, y, cols * CELL_W + 4, rows * CELL_H + 4);
     f.fill_rect(r, 0x404a58);
-    f.fill_rect(Rect::new(x + 2, y + 2, cols * CELL_W, rows * CELL_H), 0xffffff);
+    f.fill_rect(
+        Rect::new(x + 2, y + 2, cols * CELL_W, rows * CELL_H),
+        0xffffff,
+    );
     for row in 0..rows {
         for (col, &ch) in text_line(first + u64::from(row), cols).iter().enumerate() {
             draw_char(f, x + 2 + col as u32 * CELL_W, y + 2 + row * CELL_H, ch);
@@ -82,7 +85,10 @@ fn delta(mut enc: Encoder, a: &Frame, b: &Frame, hints: &[CopyRect]) -> (Encoded
     let wire = EncodedUpdate::from_bytes(&u.to_bytes()).unwrap();
     assert_eq!(wire, u);
     dec.apply(&wire).unwrap();
-    assert!(dec.frame() == Some(b), "decoded frame differs from the source");
+    assert!(
+        dec.frame() == Some(b),
+        "decoded frame differs from the source"
+    );
     (u, enc)
 }
 
@@ -130,8 +136,12 @@ fn terminal_scroll_is_a_copy_rect_and_few_bytes() {
     };
     assert!(u.moves.iter().all(touched));
     let mut dec = Decoder::new();
-    dec.apply(&Encoder::new(EncoderConfig::default()).encode(f0.clone(), None).unwrap())
-        .unwrap();
+    dec.apply(
+        &Encoder::new(EncoderConfig::default())
+            .encode(f0.clone(), None)
+            .unwrap(),
+    )
+    .unwrap();
     dec.apply(&c).unwrap();
     assert_eq!(dec.frame(), Some(&f1));
 }
@@ -187,7 +197,11 @@ fn moved_window_with_hint() {
         dst_y: 57,
     };
     let (w, _) = delta(Encoder::new(EncoderConfig::default()), &f0, &f1, &[wide]);
-    let m = w.moves.first().copied().unwrap_or_else(|| panic!("no move"));
+    let m = w
+        .moves
+        .first()
+        .copied()
+        .unwrap_or_else(|| panic!("no move"));
     assert_eq!((m.dst_x - m.src.x, m.dst_y - m.src.y), (12, 3));
     assert!(m.src.area() * 10 >= win.area() * 8, "{m:?}");
 }
@@ -232,7 +246,13 @@ fn wrong_hints_cost_only_bytes() {
     // `delta` checks every copy-rect against the pixels and the decoded frame.
     let (u, _) = delta(Encoder::new(EncoderConfig::default()), &f0, &f1, &hints);
     let (plain, _) = delta(no_motion(), &f0, &f1, &[]);
-    assert!(u.encoded_len() < plain.encoded_len() + 16 * hints.len());
+    assert!(
+        u.encoded_len() * 20 < plain.encoded_len() * 21,
+        "{} B with the hints, {} B without motion, moves {:?}",
+        u.encoded_len(),
+        plain.encoded_len(),
+        u.moves
+    );
     let _ = delta(Encoder::new(EncoderConfig::default()), &f1, &f0, &hints);
 }
 
@@ -258,7 +278,8 @@ fn typed_glyph_is_a_few_dozen_bytes() {
         })
         .sum();
     assert_eq!(coded, u64::from(2 * CELL_W * CELL_H));
-    assert!(u.encoded_len() < 100, "{} bytes", u.encoded_len());
+    assert!(u.encoded_len() < 80, "{} bytes", u.encoded_len());
+    eprintln!("one glyph and the cursor: {} bytes", u.encoded_len());
 }
 
 #[test]
@@ -333,7 +354,10 @@ fn malformed_copy_rects_are_refused_and_change_nothing() {
     }
     let mut u = good.clone();
     u.moves = vec![good.moves[0]; MAX_MOVES + 1];
-    assert!(matches!(dec.apply(&u), Err(CodecError::TooManyMoves { .. })));
+    assert!(matches!(
+        dec.apply(&u),
+        Err(CodecError::TooManyMoves { .. })
+    ));
     assert!(matches!(
         EncodedUpdate::from_bytes(&u.to_bytes()),
         Err(CodecError::TooManyMoves { .. })
@@ -357,7 +381,10 @@ fn truncated_and_padded_updates_with_moves_are_refused() {
     let (_, u) = state_and_delta(&f);
     let bytes = u.to_bytes();
     for n in 0..bytes.len() {
-        assert!(EncodedUpdate::from_bytes(&bytes[..n]).is_err(), "prefix {n}");
+        assert!(
+            EncodedUpdate::from_bytes(&bytes[..n]).is_err(),
+            "prefix {n}"
+        );
     }
     let mut long = bytes.clone();
     long.push(0);
@@ -405,6 +432,7 @@ fn moves_apply_in_order_with_overlap() {
         stream: tandem_codec::SharedStream {
             packed24: false,
             compressed: false,
+            palette: false,
             data: 0xff00_0000u32.to_le_bytes().to_vec(),
         },
     };

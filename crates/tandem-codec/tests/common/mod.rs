@@ -53,7 +53,12 @@ fn inside(f: &Frame, r: Rect) -> Option<Rect> {
         return None;
     }
     let (x, y) = (r.x % w, r.y % h);
-    Some(Rect::new(x, y, 1 + r.width % (w - x), 1 + r.height % (h - y)))
+    Some(Rect::new(
+        x,
+        y,
+        1 + r.width % (w - x),
+        1 + r.height % (h - y),
+    ))
 }
 
 fn clamp_to(v: i64, max: u32) -> u32 {
