@@ -371,3 +371,43 @@ fn replaced_content_is_coded_as_pixels() {
     enc.catch_up(1).unwrap();
     assert_eq!(enc.cache_fills(), (u.records.len() - solid) as u64);
 }
+
+#[test]
+fn bad_palette_streams_change_nothing() {
+    let mut enc = Encoder::new(EncoderConfig::default());
+    let mut dec = Decoder::new();
+    let f0 = Frame::filled(128, 64, 0xffffff);
+    dec.apply(&enc.encode(f0.clone(), None).unwrap()).unwrap();
+    let mut f1 = f0.clone();
+    f1.fill_rect(Rect::new(3, 3, 10, 4), 0x202020);
+    f1.set(5, 5, 0x808080);
+    let u = enc.encode(f1.clone(), None).unwrap();
+    assert!(u.stream.palette, "{:?}", u.stream);
+    // The same values, uncompressed: one count byte, three colours, 40 indices.
+    let mut plain = u.clone();
+    let mut data = vec![2u8];
+    for c in [0x202020u32, 0x808080, 0xffffff] {
+        data.extend_from_slice(&c.to_le_bytes()[..3]);
+    }
+    data.extend((0..40).map(|i| u8::from(i == 22)));
+    plain.stream.compressed = false;
+    plain.stream.data = data.clone();
+    let mut dec2 = Decoder::new();
+    dec2.apply(&enc.catch_up(0).unwrap()).unwrap();
+    // An index past the palette, a count that does not match the length.
+    let mut bad = plain.clone();
+    bad.stream.data[10 + 3] = 3;
+    assert!(matches!(dec.apply(&bad), Err(CodecError::BadStream { .. })));
+    bad.stream.data = data.clone();
+    bad.stream.data[0] = 3;
+    assert!(matches!(dec.apply(&bad), Err(CodecError::BadStream { .. })));
+    // Compressed, the same checks apply after decompression.
+    bad.stream.compressed = true;
+    bad.stream.data = zstd::bulk::compress(&bad.stream.data.clone(), 1).unwrap()[4..].to_vec();
+    assert!(matches!(dec.apply(&bad), Err(CodecError::BadStream { .. })));
+    assert_eq!((dec.seq(), dec.frame()), (1, Some(&f0)));
+    assert_eq!(u.records.len(), 1);
+    assert_eq!(u.records[0].kind, TileKind::Pixels(Rect::new(3, 3, 10, 4)));
+    dec.apply(&plain).unwrap();
+    assert_eq!(dec.frame(), Some(&f1));
+}
