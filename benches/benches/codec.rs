@@ -1,12 +1,14 @@
 //! Codec speed at 1920x1080 on one thread: comparing an unchanged frame,
 //! encoding 1% changed tiles, a full redraw of text and photo-like frames,
-//! and decoding the text redraw. Prints bytes per frame for each case.
+//! a terminal scrolled by one line, a typed glyph, the motion search alone
+//! in its worst cases, and decoding the text redraw. Prints bytes per
+//! frame for each case.
 
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use tandem_benches::{desktop, photo, text_screen, touch_tiles};
-use tandem_codec::{Decoder, EncodedUpdate, Encoder, EncoderConfig, Frame};
+use tandem_benches::{desktop, photo, terminal, text_screen, touch_tiles, XorShift, HEIGHT, WIDTH};
+use tandem_codec::{Decoder, EncodedUpdate, Encoder, EncoderConfig, Frame, Rect, TILE_SIZE};
 
 /// Tiles changed per frame in the "1%" case: 1% of the 510 tiles of 1080p.
 const SMALL_CHANGE_TILES: u32 = 5;
@@ -27,6 +29,84 @@ fn text_frames() -> Vec<Frame> {
 
 fn photo_frames() -> Vec<Frame> {
     (0..3).map(photo).collect()
+}
+
+/// Where the benched 100x30 terminal sits on the desktop.
+const TERM: (u32, u32) = (300, 150);
+
+/// The desktop with a 100x30 terminal scrolled one more line each frame.
+fn scroll_frames() -> Vec<Frame> {
+    (0..12)
+        .map(|first| {
+            let mut f = desktop(1, 0);
+            terminal::draw(&mut f, TERM.0, TERM.1, 100, 30, 12, first);
+            f
+        })
+        .collect()
+}
+
+/// The desktop with a terminal in which one more character is typed each
+/// frame (the last frame wraps around to the first: a line cleared).
+fn typing_frames() -> Vec<Frame> {
+    let mut f = desktop(1, 0);
+    terminal::draw(&mut f, TERM.0, TERM.1, 100, 30, 12, 0);
+    let row = 29;
+    let col0 = terminal::line(12, row, 100).len() as u32 + 1;
+    (0..12)
+        .map(|i| {
+            if i > 0 {
+                terminal::draw_char(&mut f, TERM.0, TERM.1, col0 + i - 1, row as u32, 'k');
+            }
+            f.clone()
+        })
+        .collect()
+}
+
+fn noise(seed: u64) -> Frame {
+    let mut rng = XorShift::new(seed);
+    let mut f = Frame::new(WIDTH, HEIGHT);
+    f.pixels_mut()
+        .iter_mut()
+        .for_each(|p| *p = rng.next_u32() & 0x00ff_ffff);
+    f
+}
+
+/// Worst cases of the motion search, as (name, previous, new) frames.
+fn search_worst_cases() -> Vec<(&'static str, Frame, Frame)> {
+    // Every pixel changed with noise: one region of the whole frame.
+    let all = (noise(1), noise(2));
+    // Many small regions: a 40x40 noise patch in every other tile of every
+    // other tile row (135 regions, each worth searching).
+    let prev = desktop(1, 0);
+    let mut patches = prev.clone();
+    let mut rng = XorShift::new(3);
+    let (tx, ty) = tandem_codec::tile_grid(WIDTH, HEIGHT);
+    for y in (0..ty).step_by(2) {
+        for x in (0..tx).step_by(2) {
+            for py in 0..40.min(HEIGHT - y * TILE_SIZE) {
+                for px in 0..40 {
+                    patches.set(x * TILE_SIZE + px, y * TILE_SIZE + py, rng.next_u32());
+                }
+            }
+        }
+    }
+    // Every row alike (vertical stripes), changed at the far right of every
+    // row and the far left of the first: the hashed rows all match each
+    // other, a full-width verification would fail on every row.
+    let mut stripes = Frame::new(WIDTH, HEIGHT);
+    for (i, p) in stripes.pixels_mut().iter_mut().enumerate() {
+        *p = ((i % WIDTH as usize) as u32 * 2_654_435_761) >> 8;
+    }
+    let mut changed = stripes.clone();
+    changed.fill_rect(Rect::new(WIDTH - 1, 0, 1, HEIGHT), 0x00ff_0000);
+    changed.set(0, 0, 0x0000_ff00);
+    let frames = scroll_frames();
+    vec![
+        ("noise", all.0, all.1),
+        ("many_regions", prev, patches),
+        ("repeated_rows", stripes, changed),
+        ("terminal_scroll", frames[0].clone(), frames[1].clone()),
+    ]
 }
 
 /// Encodes `frames` round-robin, after a first key frame, and returns the
@@ -60,6 +140,8 @@ fn report_sizes(_c: &mut Criterion) {
         ("a: 1% tiles changed", one_percent_frames()),
         ("b: text full redraw", text_frames()),
         ("c: photo-like", photo_frames()),
+        ("d: terminal scrolled by a line", scroll_frames()),
+        ("e: one glyph typed", typing_frames()),
     ] {
         let (key, delta, tiles) = sizes(&frames);
         eprintln!(
@@ -100,6 +182,29 @@ fn encode_benches(c: &mut Criterion) {
     bench_encode(c, "encode_1pct_tiles_1080p", &one_percent_frames());
     bench_encode(c, "encode_text_redraw_1080p", &text_frames());
     bench_encode(c, "encode_photo_1080p", &photo_frames());
+    bench_encode(c, "encode_terminal_scroll_1080p", &scroll_frames());
+    bench_encode(c, "encode_typed_glyph_1080p", &typing_frames());
+}
+
+/// The motion search alone (tile comparison excluded), on its worst cases
+/// and on a real scroll; its budget is 3 ms per 1080p frame.
+fn search_benches(c: &mut Criterion) {
+    for (name, prev, new) in search_worst_cases() {
+        let changed = tandem_codec::changed_tiles(&prev, &new);
+        let found = tandem_codec::search_moves(&mut prev.clone(), &new, &changed, &[]);
+        eprintln!(
+            "motion search {name}: {} changed tiles, {} copy-rects",
+            changed.len(),
+            found.len()
+        );
+        c.bench_function(&format!("motion_search_{name}_1080p"), |b| {
+            b.iter_batched(
+                || prev.clone(),
+                |mut work| tandem_codec::search_moves(&mut work, &new, &changed, &[]),
+                BatchSize::PerIteration,
+            )
+        });
+    }
 }
 
 fn decode_benches(c: &mut Criterion) {
@@ -136,6 +241,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = report_sizes, encode_benches, decode_benches
+    targets = report_sizes, encode_benches, search_benches, decode_benches
 }
 criterion_main!(benches);

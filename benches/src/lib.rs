@@ -3,6 +3,8 @@
 
 use tandem_codec::{Frame, Rect, TILE_SIZE};
 
+pub mod terminal;
+
 /// Width of the benched screen.
 pub const WIDTH: u32 = 1920;
 /// Height of the benched screen.

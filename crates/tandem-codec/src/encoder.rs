@@ -2,25 +2,41 @@
 //! what each tile last looked like and when it changed, and answers
 //! catch-up and key-frame requests from a lazily filled per-tile cache of
 //! self-contained records.
+//!
+//! A delta is built in three steps: copy-rects (verified hints, then
+//! content search, see `motion`) are applied to the previous frame, giving
+//! the picture the attendee will have before the records; tiles are
+//! compared against that moved picture; each changed tile becomes Solid,
+//! CopyTile, or the exact changed sub-rectangle as Pixels or Xor values in
+//! the update's one shared stream, compressed once (so content repeated
+//! across tiles is coded once).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use zstd::bulk::Compressor;
 
+use crate::motion::{self, MotionScratch};
 use crate::tile::{self, Grid, TILE_BYTES};
-use crate::{EncodedUpdate, Frame, Rect, TileKind, TileRecord};
+use crate::update::SharedStream;
+use crate::{zst, CopyRect, EncodedUpdate, Frame, Rect, TileKind, TileRecord};
 
 /// Encoder settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EncoderConfig {
     /// zstd compression level (clamped to zstd's range). Default 1.
     pub zstd_level: i32,
+    /// Search the content for moved and scrolled areas (hints given to
+    /// [`Encoder::encode_with_moves`] are used either way). Default on.
+    pub motion_search: bool,
 }
 
 impl Default for EncoderConfig {
     fn default() -> Self {
-        Self { zstd_level: 1 }
+        Self {
+            zstd_level: 1,
+            motion_search: true,
+        }
     }
 }
 
@@ -31,10 +47,15 @@ pub struct EncodeStats {
     pub tiles_total: u32,
     /// Tiles sent (all of them for a key frame).
     pub tiles_changed: u32,
-    /// Uncompressed size of the tiles sent.
+    /// Uncompressed size of the pixels sent (whole tiles, or the changed
+    /// parts coded in the shared stream).
     pub raw_bytes: u64,
     /// Serialized size of the update (0 when nothing changed).
     pub encoded_bytes: u64,
+    /// Copy-rects sent.
+    pub moves: u32,
+    /// Pixels covered by those copy-rects.
+    pub moved_pixels: u64,
 }
 
 /// What the encoder remembers about one tile of the current frame.
@@ -51,7 +72,11 @@ struct TileState {
 /// Encodes frames into updates. Holds one zstd context, the previous frame
 /// and per-tile state; does no I/O.
 pub struct Encoder {
+    /// For self-contained tiles (key frames, the catch-up cache).
     compressor: Compressor<'static>,
+    /// For the shared stream of deltas, at a level chosen by its size.
+    stream_compressor: StreamCompressor,
+    motion_search: bool,
     frame: Option<Frame>,
     grid: Grid,
     seq: u64,
@@ -61,6 +86,7 @@ pub struct Encoder {
     stats: EncodeStats,
     cache_fills: u64,
     scratch: Scratch,
+    motion: MotionScratch,
 }
 
 /// Reusable buffers, so encoding allocates only the records it returns.
@@ -71,6 +97,13 @@ struct Scratch {
     candidates: Vec<bool>,
     dirty: Vec<bool>,
     changed: Vec<usize>,
+    changed_moved: Vec<usize>,
+    touched: Vec<bool>,
+    values: Vec<u32>,
+    stream_bytes: Vec<u8>,
+    indices: Vec<u8>,
+    palette: Palette,
+    rects: Vec<Rect>,
 }
 
 impl std::fmt::Debug for Encoder {
@@ -93,6 +126,12 @@ impl Encoder {
         let compressor = Compressor::new(level).expect("zstd accepts a clamped level");
         Encoder {
             compressor,
+            stream_compressor: StreamCompressor {
+                compressor: Compressor::new(level).expect("zstd accepts a clamped level"),
+                base_level: level,
+                level,
+            },
+            motion_search: config.motion_search,
             frame: None,
             grid: Grid::new(0, 0),
             seq: 0,
@@ -103,12 +142,26 @@ impl Encoder {
             scratch: Scratch {
                 px: Vec::with_capacity(TILE_BYTES / 4),
                 input: vec![0; TILE_BYTES],
-                output: vec![0; TILE_BYTES],
+                output: Vec::new(),
                 candidates: Vec::new(),
                 dirty: Vec::new(),
                 changed: Vec::new(),
+                changed_moved: Vec::new(),
+                touched: Vec::new(),
+                values: Vec::new(),
+                stream_bytes: Vec::new(),
+                indices: Vec::new(),
+                palette: Palette::new(),
+                rects: Vec::new(),
             },
+            motion: MotionScratch::default(),
         }
+    }
+
+    /// Encodes a new frame, which the encoder keeps as the previous frame:
+    /// [`Encoder::encode_with_moves`] without hints (content search only).
+    pub fn encode(&mut self, frame: Frame, damage: Option<&[Rect]>) -> Option<EncodedUpdate> {
+        self.encode_with_moves(frame, damage, &[])
     }
 
     /// Encodes a new frame, which the encoder keeps as the previous frame.
@@ -118,11 +171,21 @@ impl Encoder {
     /// (the caller promises that; pixels changed outside it may never reach
     /// a decoder). `None` compares every tile.
     ///
+    /// `hints` are candidate copy-rects from the source (a window's old
+    /// and new geometry); they are never trusted: each is clipped to the
+    /// frame and cropped to the rows whose moved pixels really match, or
+    /// dropped. Content search (unless configured off) finds the rest.
+    ///
     /// Returns `None` when nothing changed (seq does not advance). The first
     /// frame or a size change gives a key frame (`base_seq` 0); otherwise
-    /// `base_seq` is the previous seq, seq is one more, and there is one
-    /// record per changed tile (of any kind).
-    pub fn encode(&mut self, frame: Frame, damage: Option<&[Rect]>) -> Option<EncodedUpdate> {
+    /// `base_seq` is the previous seq, seq is one more, and there are
+    /// copy-rects and one record per tile that still differs after them.
+    pub fn encode_with_moves(
+        &mut self,
+        frame: Frame,
+        damage: Option<&[Rect]>,
+        hints: &[CopyRect],
+    ) -> Option<EncodedUpdate> {
         let same_size = self
             .frame
             .as_ref()
@@ -131,12 +194,12 @@ impl Encoder {
             let update = self.encode_size_change(frame);
             return Some(update);
         }
-        let Some(prev) = self.frame.take() else {
+        let Some(mut work) = self.frame.take() else {
             unreachable!("same_size implies a previous frame")
         };
         let grid = self.grid;
         let mut changed = std::mem::take(&mut self.scratch.changed);
-        find_changed(&prev, &frame, grid, damage, &mut self.scratch, &mut changed);
+        find_changed(&work, &frame, grid, damage, &mut self.scratch, &mut changed);
         self.stats = EncodeStats {
             tiles_total: grid.count() as u32,
             ..EncodeStats::default()
@@ -147,60 +210,113 @@ impl Encoder {
             return None;
         }
         let seq = self.seq + 1;
+        // `work` becomes the attendee's picture with the copy-rects applied.
+        let moves = motion::find_moves(
+            &mut work,
+            &frame,
+            grid,
+            &changed,
+            hints,
+            self.motion_search,
+            &mut self.motion,
+        );
+        let mut touched = std::mem::take(&mut self.scratch.touched);
+        touched.clear();
+        touched.resize(grid.count(), false);
+        let mut changed_moved = std::mem::take(&mut self.scratch.changed_moved);
+        if moves.is_empty() {
+            changed_moved.clone_from(&changed);
+        } else {
+            // Only tiles changed before the moves or written by them can
+            // differ from the new frame now.
+            let mut rects = std::mem::take(&mut self.scratch.rects);
+            rects.clear();
+            rects.extend(changed.iter().map(|&i| {
+                let (tx, ty) = grid.coords(i);
+                grid.tile_rect(tx, ty)
+            }));
+            for m in &moves {
+                let d = m.dst();
+                rects.push(d);
+                let (tx0, ty0) = (d.x / crate::TILE_SIZE, d.y / crate::TILE_SIZE);
+                let tx1 = (d.right() as u32 - 1) / crate::TILE_SIZE;
+                let ty1 = (d.bottom() as u32 - 1) / crate::TILE_SIZE;
+                for ty in ty0..=ty1 {
+                    for tx in tx0..=tx1 {
+                        touched[(ty * grid.tiles_x + tx) as usize] = true;
+                    }
+                }
+            }
+            find_changed(
+                &work,
+                &frame,
+                grid,
+                Some(rects.as_slice()),
+                &mut self.scratch,
+                &mut changed_moved,
+            );
+            self.scratch.rects = rects;
+            // CopyTile reads the moved picture: rehash what the moves wrote.
+            for (j, t) in self.tiles.iter_mut().enumerate() {
+                if touched[j] {
+                    let (tx, ty) = grid.coords(j);
+                    let r = grid.tile_rect(tx, ty);
+                    tile::gather(&work, r, &mut self.scratch.px);
+                    t.hash = tile::tile_hash(&self.scratch.px, r.width, r.height);
+                }
+            }
+        }
         let mut copies: Option<HashMap<u64, usize, IdentityBuild>> = None;
-        let mut records = Vec::with_capacity(changed.len());
-        let mut new_state = Vec::with_capacity(changed.len());
+        let mut records = Vec::with_capacity(changed_moved.len());
+        let mut new_state = Vec::with_capacity(changed_moved.len());
         let mut raw_bytes = 0u64;
-        for &i in &changed {
+        let values = &mut self.scratch.values;
+        values.clear();
+        for &i in &changed_moved {
             let (tile_x, tile_y) = grid.coords(i);
             let r = grid.tile_rect(tile_x, tile_y);
-            raw_bytes += r.area() * 4;
             let px = &mut self.scratch.px;
             tile::gather(&frame, r, px);
+            raw_bytes += r.area() * 4;
             let hash = tile::tile_hash(px, r.width, r.height);
-            // Pixels that differ from the first one: 0 means a solid tile,
-            // and it estimates what plain zstd has to code.
-            let background = px[0];
-            let foreground = tile::count_ne(px, background);
-            let kind = if foreground == 0 {
-                TileKind::Solid(background)
-            } else if let Some(j) = find_copy(&mut copies, &self.tiles, &prev, grid, i, r, hash, px)
+            let kind = if tile::count_ne(px, px[0]) == 0 {
+                TileKind::Solid(px[0])
+            } else if let Some(j) = find_copy(&mut copies, &self.tiles, &work, grid, i, r, hash, px)
             {
                 let (src_x, src_y) = grid.coords(j);
                 TileKind::CopyTile { src_x, src_y }
             } else {
-                // One compression per tile: XOR when fewer pixels changed
-                // than the tile has non-background pixels (small edits),
-                // plain zstd otherwise (scrolled or replaced content).
-                let n = px.len() * 4;
-                let input = &mut self.scratch.input[..n];
-                let mut changed_px = 0;
-                let mut off = 0;
-                for row in tile::tile_rows(&prev, r) {
-                    let w = row.len();
-                    changed_px += tile::xor_to_bytes(
-                        &px[off..off + w],
-                        row,
-                        &mut input[off * 4..(off + w) * 4],
-                    );
-                    off += w;
-                }
-                let xor = changed_px < foreground;
-                if !xor {
-                    tile::pixels_to_bytes(px, input);
-                }
-                match compress(&mut self.compressor, input, &mut self.scratch.output) {
-                    Some(z) if xor => TileKind::XorZstd(z),
-                    Some(z) => TileKind::Zstd(z),
-                    None => {
-                        if xor {
-                            tile::pixels_to_bytes(px, input);
-                        }
-                        TileKind::Raw(input.to_vec())
+                // Only the changed part of the tile, as new pixels or as
+                // XOR against the moved picture: XOR when fewer pixels
+                // changed than the part has non-background pixels (small
+                // edits), pixels otherwise (new or replaced content).
+                let Some(a) = motion::diff_bounds(&work, &frame, r) else {
+                    unreachable!("the tile differs from the moved picture")
+                };
+                let start = values.len();
+                let (mut changed_px, mut foreground) = (0, 0);
+                // The tile's corner is background more often than the
+                // part's (which a changed pixel bounds).
+                let background = px[0];
+                for (old, new) in tile::tile_rows(&work, a).zip(tile::tile_rows(&frame, a)) {
+                    for (&p, &q) in old.iter().zip(new) {
+                        changed_px += usize::from(p != q);
+                        foreground += usize::from(q != background);
+                        values.push(p ^ q);
                     }
                 }
+                let rel = Rect::new(a.x - r.x, a.y - r.y, a.width, a.height);
+                if changed_px < foreground {
+                    TileKind::Xor(rel)
+                } else {
+                    values.truncate(start);
+                    for row in tile::tile_rows(&frame, a) {
+                        values.extend_from_slice(row);
+                    }
+                    TileKind::Pixels(rel)
+                }
             };
-            let cached = kind.is_self_contained().then(|| kind.clone());
+            let cached = matches!(kind, TileKind::Solid(_)).then(|| kind.clone());
             records.push(TileRecord {
                 tile_x,
                 tile_y,
@@ -208,25 +324,41 @@ impl Encoder {
             });
             new_state.push((hash, cached));
         }
-        for (&i, (hash, cached)) in changed.iter().zip(new_state) {
+        let stream = pack_stream(&mut self.stream_compressor, &mut self.scratch);
+        for (&i, (hash, cached)) in changed_moved.iter().zip(new_state) {
+            touched[i] = false;
             self.tiles[i] = TileState {
                 last_change: seq,
                 hash,
                 cached,
             };
         }
+        // Tiles a move wrote that now equal the new frame changed too (for
+        // catch-ups); their hash was recomputed from the moved picture.
+        for (t, &touched) in self.tiles.iter_mut().zip(&touched) {
+            if touched {
+                t.last_change = seq;
+                t.cached = None;
+            }
+        }
+        self.scratch.touched = touched;
         self.seq = seq;
         self.frame = Some(frame);
         self.scratch.changed = changed;
+        self.scratch.changed_moved = changed_moved;
         let update = EncodedUpdate {
             seq,
             base_seq: seq - 1,
             width: grid.width,
             height: grid.height,
+            moves,
             records,
+            stream,
         };
         self.stats.tiles_changed = update.records.len() as u32;
         self.stats.raw_bytes = raw_bytes;
+        self.stats.moves = update.moves.len() as u32;
+        self.stats.moved_pixels = update.moves.iter().map(|m| m.src.area()).sum();
         self.stats.encoded_bytes = update.encoded_len() as u64;
         Some(update)
     }
@@ -255,7 +387,9 @@ impl Encoder {
             base_seq: since,
             width: self.grid.width,
             height: self.grid.height,
+            moves: Vec::new(),
             records,
+            stream: SharedStream::default(),
         })
     }
 
@@ -271,7 +405,9 @@ impl Encoder {
             base_seq: 0,
             width: self.grid.width,
             height: self.grid.height,
+            moves: Vec::new(),
             records,
+            stream: SharedStream::default(),
         })
     }
 
@@ -329,13 +465,16 @@ impl Encoder {
             base_seq: 0,
             width: grid.width,
             height: grid.height,
+            moves: Vec::new(),
             records,
+            stream: SharedStream::default(),
         };
         self.stats = EncodeStats {
             tiles_total: grid.count() as u32,
             tiles_changed: grid.count() as u32,
             raw_bytes: u64::from(grid.width) * u64::from(grid.height) * 4,
             encoded_bytes: update.encoded_len() as u64,
+            ..EncodeStats::default()
         };
         update
     }
@@ -366,9 +505,9 @@ impl Encoder {
     }
 }
 
-/// The index of a tile of the previous frame equal to the new content
+/// The tile of the moved picture equal to the new content
 /// `px` of tile `i`, looked up by hash and verified. The hash map of the
-/// previous frame's tiles is built on first use.
+/// moved picture's tiles is built on first use.
 #[allow(clippy::too_many_arguments)]
 fn find_copy(
     copies: &mut Option<HashMap<u64, usize, IdentityBuild>>,
@@ -413,25 +552,142 @@ fn self_contained_record(
     }
     let n = scratch.px.len() * 4;
     tile::pixels_to_bytes(&scratch.px, &mut scratch.input[..n]);
-    let kind = match compress(compressor, &scratch.input[..n], &mut scratch.output) {
+    let kind = match zst::compress(compressor, &scratch.input[..n], &mut scratch.output) {
         Some(z) => TileKind::Zstd(z),
         None => TileKind::Raw(scratch.input[..n].to_vec()),
     };
     (kind, hash)
 }
 
-/// zstd of `input` if it is strictly smaller than `input`, else `None`.
-/// The output buffer is capped so incompressible data fails fast.
-fn compress(
-    compressor: &mut Compressor<'static>,
-    input: &[u8],
-    output: &mut [u8],
-) -> Option<Vec<u8>> {
-    let cap = input.len().checked_sub(1)?;
-    let out = &mut output[..cap];
-    match compressor.compress_to_buffer(input, out) {
-        Ok(len) => Some(out[..len].to_vec()),
-        Err(_) => None,
+/// The shared stream's zstd context and its current level.
+struct StreamCompressor {
+    compressor: Compressor<'static>,
+    base_level: i32,
+    level: i32,
+}
+
+/// Streams up to this many bytes are compressed at [`SMALL_STREAM_LEVEL`]
+/// at least: on a few kilobytes (a typed word, an exposed text line) the
+/// fast levels miss repeats that level 9 finds, for well under a
+/// millisecond.
+const SMALL_STREAM: usize = 64 * 1024;
+const SMALL_STREAM_LEVEL: i32 = 9;
+/// Streams of up to this many values are tried as a palette.
+const PALETTE_VALUES: usize = 256 * 1024;
+
+impl StreamCompressor {
+    fn compress(&mut self, bytes: &[u8], scratch: &mut Vec<u8>) -> Option<Vec<u8>> {
+        let level = if bytes.len() <= SMALL_STREAM {
+            self.base_level.max(SMALL_STREAM_LEVEL)
+        } else {
+            self.base_level
+        };
+        if level != self.level && self.compressor.set_compression_level(level).is_ok() {
+            self.level = level;
+        }
+        zst::compress(&mut self.compressor, bytes, scratch)
+    }
+}
+
+/// Finds the colours of a stream while there are at most 256 of them
+/// (open addressing over 1024 slots, so a lookup is a multiply and a
+/// compare or two).
+struct Palette {
+    keys: Vec<u32>,
+    /// 0: empty, else index + 1.
+    slots: Vec<u16>,
+    colours: Vec<u32>,
+}
+
+impl Palette {
+    const SLOTS: usize = 1024;
+
+    fn new() -> Palette {
+        Palette {
+            keys: vec![0; Self::SLOTS],
+            slots: vec![0; Self::SLOTS],
+            colours: Vec::with_capacity(crate::update::MAX_PALETTE),
+        }
+    }
+
+    /// Indexes `values` into `out`; false when they have too many colours.
+    fn index(&mut self, values: &[u32], out: &mut Vec<u8>) -> bool {
+        self.slots.fill(0);
+        self.colours.clear();
+        out.clear();
+        out.reserve(values.len());
+        let mut last = None;
+        for &v in values {
+            // Runs of one colour are the common case.
+            if let Some((lv, li)) = last {
+                if lv == v {
+                    out.push(li);
+                    continue;
+                }
+            }
+            let mut h = (v.wrapping_mul(0x9e37_79b1) >> 22) as usize;
+            let i = loop {
+                match self.slots[h] {
+                    0 => {
+                        if self.colours.len() == crate::update::MAX_PALETTE {
+                            return false;
+                        }
+                        self.colours.push(v);
+                        self.keys[h] = v;
+                        self.slots[h] = self.colours.len() as u16;
+                        break self.colours.len() - 1;
+                    }
+                    n if self.keys[h] == v => break usize::from(n) - 1,
+                    _ => h = (h + 1) % Self::SLOTS,
+                }
+            };
+            // At most 256 colours: the index fits a byte.
+            out.push(i as u8);
+            last = Some((v, i as u8));
+        }
+        true
+    }
+}
+
+/// The shared stream of `scratch.values`: 3 bytes a value when every top
+/// byte is zero (the usual 0x00RRGGBB pixels and their XORs), a palette and
+/// index bytes when there are at most 256 colours (text), one zstd frame
+/// when that is smaller, else the bytes themselves.
+fn pack_stream(compressor: &mut StreamCompressor, scratch: &mut Scratch) -> SharedStream {
+    let values = &scratch.values;
+    if values.is_empty() {
+        return SharedStream::default();
+    }
+    let packed24 = values.iter().fold(0, |acc, v| acc | v) >> 24 == 0;
+    let bpv = if packed24 { 3 } else { 4 };
+    let bytes = &mut scratch.stream_bytes;
+    bytes.clear();
+    let palette =
+        values.len() <= PALETTE_VALUES && scratch.palette.index(values, &mut scratch.indices);
+    let put = |bytes: &mut Vec<u8>, v: &u32| bytes.extend_from_slice(&v.to_le_bytes()[..bpv]);
+    if palette {
+        let colours = &scratch.palette.colours;
+        bytes.reserve(1 + colours.len() * bpv + scratch.indices.len());
+        bytes.push((colours.len() - 1) as u8);
+        colours.iter().for_each(|v| put(bytes, v));
+        bytes.extend_from_slice(&scratch.indices);
+    } else {
+        bytes.reserve(values.len() * bpv);
+        values.iter().for_each(|v| put(bytes, v));
+    }
+    match compressor.compress(bytes, &mut scratch.output) {
+        Some(data) => SharedStream {
+            packed24,
+            compressed: true,
+            palette,
+            data,
+        },
+        None => SharedStream {
+            packed24,
+            compressed: false,
+            palette,
+            data: bytes.clone(),
+        },
     }
 }
 
@@ -518,6 +774,48 @@ fn find_changed(
                 .map(|(tx, _)| band.start + tx),
         );
     }
+}
+
+/// The tiles that differ between two frames of the same size (for benches
+/// of the motion search: its input).
+///
+/// # Panics
+///
+/// If the sizes differ.
+#[doc(hidden)]
+pub fn changed_tiles(prev: &Frame, new: &Frame) -> Vec<usize> {
+    assert_eq!((prev.width(), prev.height()), (new.width(), new.height()));
+    let mut enc = Encoder::new(EncoderConfig::default());
+    let mut out = Vec::new();
+    let grid = Grid::new(new.width(), new.height());
+    find_changed(prev, new, grid, None, &mut enc.scratch, &mut out);
+    out
+}
+
+/// The encoder's motion search alone (for benches): copy-rects from
+/// `work` towards `new`, each applied to `work` as it is accepted.
+///
+/// # Panics
+///
+/// If the sizes differ.
+#[doc(hidden)]
+pub fn search_moves(
+    work: &mut Frame,
+    new: &Frame,
+    changed: &[usize],
+    hints: &[CopyRect],
+) -> Vec<CopyRect> {
+    assert_eq!((work.width(), work.height()), (new.width(), new.height()));
+    let grid = Grid::new(new.width(), new.height());
+    motion::find_moves(
+        work,
+        new,
+        grid,
+        changed,
+        hints,
+        true,
+        &mut MotionScratch::default(),
+    )
 }
 
 /// Hasher for keys that already are hashes.

@@ -62,7 +62,8 @@ pub enum CodecError {
         /// Tiles without a record.
         missing: u64,
     },
-    /// A key frame holds a record that depends on the previous frame.
+    /// A key frame holds a record that depends on the previous frame or on
+    /// the shared stream.
     #[error("key frame record for tile ({tile_x}, {tile_y}) is not self-contained")]
     NotSelfContained {
         /// Column of the tile.
@@ -105,6 +106,37 @@ pub enum CodecError {
         found_width: u32,
         /// Height in the update.
         found_height: u32,
+    },
+    /// The flags byte has bits this version does not define.
+    #[error("unknown update flags {0:#04x}")]
+    BadFlags(u8),
+    /// A variable-length integer is over-long or does not fit its field.
+    #[error("malformed varint in update header or record")]
+    BadVarint,
+    /// An update carries more copy-rects than [`crate::MAX_MOVES`].
+    #[error("{count} copy-rects in one update, at most {max} allowed")]
+    TooManyMoves {
+        /// Copy-rects given.
+        count: u64,
+        /// The limit.
+        max: usize,
+    },
+    /// A key frame carries copy-rects (it must not depend on any earlier picture).
+    #[error("key frame carries copy-rects")]
+    MovesInKeyFrame,
+    /// A copy-rect is empty or reaches outside the frame.
+    #[error("copy-rect {index} is invalid: {reason}")]
+    BadMove {
+        /// Position of the copy-rect in the update (0 when applied alone).
+        index: usize,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The update's shared pixel stream is malformed or of the wrong size.
+    #[error("bad shared pixel stream: {reason}")]
+    BadStream {
+        /// What is wrong with it.
+        reason: &'static str,
     },
     /// A record's payload is malformed (bad length, bad zstd data, bad copy source).
     #[error("bad payload for tile ({tile_x}, {tile_y}): {reason}")]

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::{CodecError, Rect};
+use crate::{CodecError, CopyRect, Rect};
 
 /// Largest accepted width or height, in pixels.
 pub const MAX_DIMENSION: u32 = 16384;
@@ -229,6 +229,37 @@ impl Frame {
         }
     }
 
+    /// Applies a copy-rect (memmove semantics: the copy reads the picture
+    /// as it was just before it, so source and destination may overlap).
+    /// Refuses, changing nothing, a copy that is empty or does not lie
+    /// entirely inside the frame (`BadMove` with index 0).
+    pub fn copy_rect(&mut self, m: &CopyRect) -> Result<(), CodecError> {
+        if let Some(reason) = m.problem(self.width, self.height) {
+            return Err(CodecError::BadMove { index: 0, reason });
+        }
+        self.copy_rect_unchecked(m);
+        Ok(())
+    }
+
+    /// [`Frame::copy_rect`] for a copy already checked to fit.
+    pub(crate) fn copy_rect_unchecked(&mut self, m: &CopyRect) {
+        let (w, cw) = (self.width as usize, m.src.width as usize);
+        let (sx, sy) = (m.src.x as usize, m.src.y as usize);
+        let (dx, dy) = (m.dst_x as usize, m.dst_y as usize);
+        let mut row = |r: usize| {
+            let s = (sy + r) * w + sx;
+            self.pixels.copy_within(s..s + cw, (dy + r) * w + dx);
+        };
+        // Moving down: copy the bottom row first so no source row is
+        // overwritten before it is read (and the reverse moving up); rows
+        // at the same height are handled by copy_within itself.
+        if dy > sy {
+            (0..m.src.height as usize).rev().for_each(&mut row);
+        } else {
+            (0..m.src.height as usize).for_each(&mut row);
+        }
+    }
+
     fn index(&self, x: u32, y: u32) -> usize {
         y as usize * self.width as usize + x as usize
     }
@@ -284,6 +315,47 @@ mod tests {
         assert_eq!(f.pixels(), &[0x010203, 0x040506]);
         assert_eq!(f.to_rgba8(), vec![1, 2, 3, 255, 4, 5, 6, 255]);
         assert!(Frame::from_rgba8(2, 1, &[0; 7]).is_err());
+    }
+
+    #[test]
+    fn copy_rect_overlapping_reads_the_old_picture() {
+        let mut f = Frame::new(4, 4);
+        for (i, p) in f.pixels_mut().iter_mut().enumerate() {
+            *p = i as u32;
+        }
+        let orig = f.clone();
+        let m = CopyRect {
+            src: Rect::new(0, 0, 3, 3),
+            dst_x: 1,
+            dst_y: 1,
+        };
+        f.copy_rect(&m).unwrap();
+        for y in 1..4 {
+            for x in 1..4 {
+                assert_eq!(f.get(x, y), orig.get(x - 1, y - 1));
+            }
+        }
+        let back = CopyRect {
+            src: Rect::new(1, 1, 3, 3),
+            dst_x: 0,
+            dst_y: 0,
+        };
+        let mut g = orig.clone();
+        g.copy_rect(&back).unwrap();
+        assert_eq!(g.get(0, 0), orig.get(1, 1));
+        assert_eq!(g.get(2, 2), orig.get(3, 3));
+        let out = CopyRect {
+            src: Rect::new(2, 0, 3, 1),
+            dst_x: 0,
+            dst_y: 0,
+        };
+        assert!(matches!(g.copy_rect(&out), Err(CodecError::BadMove { .. })));
+        let empty = CopyRect {
+            src: Rect::new(0, 0, 0, 1),
+            dst_x: 0,
+            dst_y: 0,
+        };
+        assert!(g.copy_rect(&empty).is_err());
     }
 
     #[test]

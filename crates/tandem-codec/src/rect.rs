@@ -1,4 +1,5 @@
-//! Pixel rectangles: damage hints, tile bounds and clipping arithmetic.
+//! Pixel rectangles (damage hints, tile bounds and clipping arithmetic) and
+//! copy-rects (a rectangle of the picture moved elsewhere in it).
 
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +64,46 @@ impl Rect {
     /// One past the bottom edge (no overflow).
     pub(crate) fn bottom(&self) -> u64 {
         u64::from(self.y) + u64::from(self.height)
+    }
+}
+
+/// Most copy-rects one update may carry; more is refused as malformed.
+/// Real screens need a handful (a scrolled pane, a moved window); the
+/// bound keeps a hostile update's copying work to 256 frame areas.
+pub const MAX_MOVES: usize = 256;
+
+/// A copy-rect: the pixels of `src` in the picture are copied so that its
+/// top-left corner lands at `(dst_x, dst_y)`. Source and destination may
+/// overlap; the copy reads the picture as it was just before it (memmove
+/// semantics). Both rectangles must lie entirely inside the frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CopyRect {
+    /// The rectangle read.
+    pub src: Rect,
+    /// Left edge of the rectangle written.
+    pub dst_x: u32,
+    /// Top edge of the rectangle written.
+    pub dst_y: u32,
+}
+
+impl CopyRect {
+    /// The rectangle written (the size of `src` at `(dst_x, dst_y)`).
+    pub fn dst(&self) -> Rect {
+        Rect::new(self.dst_x, self.dst_y, self.src.width, self.src.height)
+    }
+
+    /// Why this copy cannot apply to a `width` x `height` picture, if it cannot.
+    pub(crate) fn problem(&self, width: u32, height: u32) -> Option<&'static str> {
+        let inside = |r: Rect| r.right() <= u64::from(width) && r.bottom() <= u64::from(height);
+        if self.src.is_empty() {
+            Some("zero-area rectangle")
+        } else if !inside(self.src) {
+            Some("source is not inside the frame")
+        } else if !inside(self.dst()) {
+            Some("destination is not inside the frame")
+        } else {
+            None
+        }
     }
 }
 

@@ -66,11 +66,6 @@ impl Grid {
             TILE_SIZE.min(self.height - y),
         )
     }
-
-    /// Raw payload bytes of a tile (which must be in range).
-    pub fn tile_bytes(&self, tile_x: u16, tile_y: u16) -> usize {
-        self.tile_rect(tile_x, tile_y).area() as usize * 4
-    }
 }
 
 /// Row slices of a tile (the rectangle must lie inside the frame).
@@ -112,17 +107,6 @@ pub(crate) fn pixels_to_bytes(px: &[u32], out: &mut [u8]) {
     for (p, o) in px.iter().zip(out.chunks_exact_mut(4)) {
         o.copy_from_slice(&p.to_le_bytes());
     }
-}
-
-/// Little-endian bytes of `a XOR b`, into `out`; returns how many pixels differ.
-pub(crate) fn xor_to_bytes(a: &[u32], b: &[u32], out: &mut [u8]) -> usize {
-    let mut differ = 0u32;
-    for ((p, q), o) in a.iter().zip(b).zip(out.chunks_exact_mut(4)) {
-        let x = p ^ q;
-        differ += u32::from(x != 0);
-        o.copy_from_slice(&x.to_le_bytes());
-    }
-    differ as usize
 }
 
 /// Pixels from little-endian bytes, into `out`.
@@ -176,7 +160,7 @@ mod tests {
         let g = Grid::new(65, 63);
         assert_eq!((g.tiles_x, g.tiles_y), (2, 1));
         assert_eq!(g.tile_rect(1, 0), Rect::new(64, 0, 1, 63));
-        assert_eq!(g.tile_bytes(0, 0), 64 * 63 * 4);
+        assert_eq!(g.tile_rect(0, 0).area(), 64 * 63);
         assert_eq!(Grid::new(0, 10).count(), 0);
         assert_eq!(g.coords(1), (1, 0));
     }

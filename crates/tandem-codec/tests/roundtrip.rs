@@ -1,5 +1,6 @@
 //! Property tests: encode then decode gives the source frames bit for bit,
-//! also through the wire format, catch-ups and key frames.
+//! also through the wire format, catch-ups and key frames, with moved and
+//! scrolled rectangles, right and wrong hints.
 
 mod common;
 
@@ -104,6 +105,51 @@ proptest! {
         let mut stale = Decoder::new();
         stale.apply(&key).unwrap();
         prop_assert_eq!(stale.frame(), live.frame());
+    }
+
+    #[test]
+    fn moves_and_hints_decode_exactly(
+        (w, h, seed) in initial(),
+        steps in prop::collection::vec(
+            (step(), prop::collection::vec(junk_hint(), 0..3), any::<bool>(), any::<bool>()),
+            1..8,
+        ),
+    ) {
+        let mut enc = Encoder::new(EncoderConfig::default());
+        let mut live = Decoder::new();
+        let mut lagging = Decoder::new();
+        let mut cur = start_frame(w, h, seed);
+        let key = enc.encode(cur.clone(), None).unwrap();
+        live.apply(&through_wire(&key)).unwrap();
+        lagging.apply(&key).unwrap();
+        for ((ops, use_damage), junk, right_hints, catches_up) in &steps {
+            let (next, damage, mut hints) = next_frame_with_hints(&cur, ops, *use_damage);
+            if !*right_hints {
+                hints.clear();
+            }
+            hints.extend(junk.iter().copied());
+            if let Some(u) = enc.encode_with_moves(next.clone(), damage.as_deref(), &hints) {
+                prop_assert!(u.moves.len() <= tandem_codec::MAX_MOVES);
+                prop_assert!(!u.is_key_frame() || u.moves.is_empty());
+                prop_assert_eq!(enc.last_stats().moves as usize, u.moves.len());
+                live.apply(&through_wire(&u)).unwrap();
+            }
+            prop_assert_eq!(live.frame(), Some(&next));
+            prop_assert_eq!(live.seq(), enc.seq());
+            if *catches_up {
+                if let Some(c) = enc.catch_up(lagging.seq()) {
+                    prop_assert!(c.is_self_contained());
+                    lagging.apply(&through_wire(&c)).unwrap();
+                }
+                prop_assert_eq!(lagging.frame(), Some(&next));
+            }
+            cur = next;
+        }
+        let key = enc.key_frame().unwrap();
+        prop_assert!(key.is_self_contained());
+        let mut fresh = Decoder::new();
+        fresh.apply(&through_wire(&key)).unwrap();
+        prop_assert_eq!(fresh.frame(), Some(&cur));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use proptest::prelude::*;
-use tandem_codec::{Frame, Rect, TILE_SIZE};
+use tandem_codec::{CopyRect, Frame, Rect, TILE_SIZE};
 
 /// A small deterministic generator, so big frames need few proptest values.
 pub struct XorShift(u64);
@@ -36,6 +36,48 @@ pub enum Op {
     CopyTile { src: (u32, u32), dst: (u32, u32) },
     /// The frame is replaced by one of another size (keeps what fits).
     Resize(u32, u32),
+    /// A window moves: a rectangle (position and size taken modulo the
+    /// frame) is copied by (dx, dy), clamped inside the frame, and what it
+    /// uncovers becomes background.
+    Move { rect: Rect, dx: i32, dy: i32 },
+    /// The content of a rectangle scrolls by `dy` rows (up when negative)
+    /// and the rows it exposes get new text.
+    ScrollRegion { rect: Rect, dy: i32, seed: u64 },
+}
+
+/// `rect` taken modulo the frame size so that it is inside and not empty
+/// (`None` for an empty frame).
+fn inside(f: &Frame, r: Rect) -> Option<Rect> {
+    let (w, h) = (f.width(), f.height());
+    if w == 0 || h == 0 {
+        return None;
+    }
+    let (x, y) = (r.x % w, r.y % h);
+    Some(Rect::new(
+        x,
+        y,
+        1 + r.width % (w - x),
+        1 + r.height % (h - y),
+    ))
+}
+
+fn clamp_to(v: i64, max: u32) -> u32 {
+    v.clamp(0, i64::from(max)) as u32
+}
+
+impl Op {
+    /// The copy-rect a window move makes, as a capture source would hint it.
+    pub fn hint(&self, f: &Frame) -> Option<CopyRect> {
+        let Op::Move { rect, dx, dy } = *self else {
+            return None;
+        };
+        let src = inside(f, rect)?;
+        Some(CopyRect {
+            src,
+            dst_x: clamp_to(i64::from(src.x) + i64::from(dx), f.width() - src.width),
+            dst_y: clamp_to(i64::from(src.y) + i64::from(dy), f.height() - src.height),
+        })
+    }
 }
 
 impl Op {
@@ -90,8 +132,52 @@ impl Op {
                 *f = g;
                 None
             }
+            Op::Move { .. } => {
+                let m = self.hint(f)?;
+                f.copy_rect(&m).expect("a clamped move fits");
+                let (src, dst) = (m.src, m.dst());
+                for y in src.y..src.y + src.height {
+                    for x in src.x..src.x + src.width {
+                        if dst.intersect(&Rect::new(x, y, 1, 1)).is_none() {
+                            f.set(x, y, 0x2b303b);
+                        }
+                    }
+                }
+                Some(bounding(src, dst))
+            }
+            Op::ScrollRegion { rect, dy, seed } => {
+                let r = inside(f, rect)?;
+                let d = (dy.unsigned_abs()).min(r.height);
+                if d == 0 || d == r.height {
+                    draw_text(f, r, seed);
+                    return Some(r);
+                }
+                let keep = r.height - d;
+                let (src_y, dst_y, exposed_y) = if dy < 0 {
+                    (r.y + d, r.y, r.y + keep)
+                } else {
+                    (r.y, r.y + d, r.y)
+                };
+                f.copy_rect(&CopyRect {
+                    src: Rect::new(r.x, src_y, r.width, keep),
+                    dst_x: r.x,
+                    dst_y,
+                })
+                .expect("inside the frame");
+                draw_text(f, Rect::new(r.x, exposed_y, r.width, d), seed);
+                Some(r)
+            }
         }
     }
+}
+
+/// The smallest rectangle holding both.
+pub fn bounding(a: Rect, b: Rect) -> Rect {
+    let x = a.x.min(b.x);
+    let y = a.y.min(b.y);
+    let r = (a.x + a.width).max(b.x + b.width);
+    let bt = (a.y + a.height).max(b.y + b.height);
+    Rect::new(x, y, r - x, bt - y)
 }
 
 /// Light background with dark 5x7 "glyphs" in lines of 12 pixels.
@@ -140,7 +226,15 @@ pub fn op() -> impl Strategy<Value = Op> {
         1 => prop_oneof![Just(64u32), 1u32..130].prop_map(Op::ScrollUp),
         2 => ((0u32..4, 0u32..4), (0u32..4, 0u32..4)).prop_map(|(src, dst)| Op::CopyTile { src, dst }),
         1 => (dim(), dim()).prop_map(|(w, h)| Op::Resize(w, h)),
+        2 => (rect(), -40i32..40, -40i32..40).prop_map(|(rect, dx, dy)| Op::Move { rect, dx, dy }),
+        2 => (rect(), -30i32..30, any::<u64>())
+            .prop_map(|(rect, dy, seed)| Op::ScrollRegion { rect, dy, seed }),
     ]
+}
+
+/// A copy-rect anywhere, even outside any frame: a wrong hint.
+pub fn junk_hint() -> impl Strategy<Value = CopyRect> {
+    (rect(), 0u32..300, 0u32..300).prop_map(|(src, dst_x, dst_y)| CopyRect { src, dst_x, dst_y })
 }
 
 /// One step: a few changes, and whether to pass their damage as a hint.
@@ -161,13 +255,26 @@ pub fn start_frame(w: u32, h: u32, seed: u64) -> Frame {
 
 /// Applies a step; returns the new frame and the damage hint to pass.
 pub fn next_frame(cur: &Frame, ops: &[Op], use_damage: bool) -> (Frame, Option<Vec<Rect>>) {
+    let (f, damage, _) = next_frame_with_hints(cur, ops, use_damage);
+    (f, damage)
+}
+
+/// Like [`next_frame`], also returning the window moves as hints (right
+/// only for the first move of a step: later ops may change what it moved).
+pub fn next_frame_with_hints(
+    cur: &Frame,
+    ops: &[Op],
+    use_damage: bool,
+) -> (Frame, Option<Vec<Rect>>, Vec<CopyRect>) {
     let mut f = cur.clone();
     let mut damage = Vec::new();
+    let mut hints = Vec::new();
     for op in ops {
+        hints.extend(op.hint(&f));
         match op.apply(&mut f) {
             Some(r) => damage.push(r),
             None => damage.push(f.bounds()),
         }
     }
-    (f, use_damage.then_some(damage))
+    (f, use_damage.then_some(damage), hints)
 }

@@ -1,0 +1,430 @@
+//! Motion: the copy-rects of a delta, found between the attendee's picture
+//! (the encoder's previous frame) and the new frame.
+//!
+//! Two sources, both checked against the pixels so that a wrong candidate
+//! costs only bytes, never correctness:
+//! - **hints** from the capture source (X11 knows a top-level window's old
+//!   and new geometry): clipped to the frame, then cropped to the longest
+//!   run of rows whose moved pixels really match;
+//! - **content search** for everything else, above all vertical scrolling
+//!   inside a sub-region of the screen (a terminal, an editor, a browser):
+//!   changed tiles are grouped into 8-connected regions; in each, the exact
+//!   bounds of the changed pixels are found; the rows of a column window of
+//!   those bounds are hashed in both pictures and every new row votes for
+//!   the offsets at which the previous picture had the same row; the best
+//!   offsets are verified on the full width of the bounds and the longest
+//!   matching band of rows becomes a copy-rect.
+//!
+//! Every accepted copy-rect is applied to the working picture at once, so a
+//! later candidate is checked against exactly what the decoder will have at
+//! that point (copy-rects apply in order). The work is bounded: at most
+//! [`MAX_HINTS`] hints and two frame areas of hint rows compared, at most
+//! [`MAX_REGIONS`] regions searched, a window of [`WINDOW`] columns hashed
+//! per row, two offsets verified per region; regions too small for a band
+//! to pay are skipped.
+
+use std::cmp::Reverse;
+
+use crate::tile::{self, Grid};
+use crate::{CopyRect, Frame, Rect, MAX_MOVES};
+
+/// Hints looked at per frame.
+pub(crate) const MAX_HINTS: usize = 32;
+/// Regions of changed tiles searched per frame, largest first.
+pub(crate) const MAX_REGIONS: usize = 16;
+/// Columns of a row hashed for the vote.
+pub(crate) const WINDOW: u32 = 256;
+/// Fewest rows of a copy-rect.
+const MIN_BAND_ROWS: u32 = 4;
+/// Fewest pixels of a copy-rect: below this, coding the pixels costs
+/// about as little as the copy-rect itself.
+const MIN_BAND_AREA: u64 = 2048;
+/// Fewest changed rows in a region worth searching.
+const MIN_REGION_ROWS: u32 = 24;
+/// Previous rows with the same hash one new row votes for.
+const MATCHES_PER_ROW: usize = 4;
+/// Fewest votes for an offset to be verified; also at least an eighth of
+/// the rows that voted, so periodic content (every row alike) whose votes
+/// scatter over many offsets costs no verification.
+const MIN_VOTES: u32 = 3;
+/// Offsets verified per region.
+const OFFSETS_TRIED: usize = 2;
+
+/// Reusable buffers of the search.
+#[derive(Debug, Default)]
+pub(crate) struct MotionScratch {
+    marks: Vec<u8>,
+    stack: Vec<usize>,
+    /// Changed-tile regions: (tile count, pixel bounds of its tiles).
+    regions: Vec<(usize, Rect)>,
+    rows: Vec<(u64, u32)>,
+    votes: Vec<u32>,
+    covered: Vec<(u32, u32)>,
+}
+
+/// Finds copy-rects turning `work` towards `new` and applies each to `work`
+/// as it is accepted. `changed` lists the tiles that differ between them.
+pub(crate) fn find_moves(
+    work: &mut Frame,
+    new: &Frame,
+    grid: Grid,
+    changed: &[usize],
+    hints: &[CopyRect],
+    search: bool,
+    s: &mut MotionScratch,
+) -> Vec<CopyRect> {
+    let mut moves = Vec::new();
+    let (w, h) = (new.width(), new.height());
+    let mut budget = 2 * u64::from(w) * u64::from(h);
+    for hint in hints.iter().take(MAX_HINTS) {
+        let Some(m) = clip(hint, w, h) else {
+            continue;
+        };
+        if (m.src.x, m.src.y) == (m.dst_x, m.dst_y) || m.src.area() > budget {
+            continue;
+        }
+        budget -= m.src.area();
+        if let Some(m) = matching_rows(work, new, &m) {
+            accept(work, &mut moves, m);
+        }
+    }
+    if !search {
+        return moves;
+    }
+    regions(grid, changed, s);
+    for k in 0..s.regions.len().min(MAX_REGIONS) {
+        if moves.len() >= MAX_MOVES {
+            break;
+        }
+        let Some(b) = diff_bounds(work, new, s.regions[k].1) else {
+            continue;
+        };
+        if b.height < MIN_REGION_ROWS || b.area() < 2 * MIN_BAND_AREA {
+            continue;
+        }
+        vertical(work, new, b, s, &mut moves);
+    }
+    moves
+}
+
+fn accept(work: &mut Frame, moves: &mut Vec<CopyRect>, m: CopyRect) {
+    if moves.len() < MAX_MOVES {
+        work.copy_rect_unchecked(&m);
+        moves.push(m);
+    }
+}
+
+/// The part of a hint whose source and destination both lie in a
+/// `w` x `h` frame, or `None` when nothing is left.
+fn clip(m: &CopyRect, w: u32, h: u32) -> Option<CopyRect> {
+    let dx = i64::from(m.dst_x) - i64::from(m.src.x);
+    let dy = i64::from(m.dst_y) - i64::from(m.src.y);
+    let (w, h) = (i64::from(w), i64::from(h));
+    let x0 = i64::from(m.src.x).max(-dx).max(0);
+    let y0 = i64::from(m.src.y).max(-dy).max(0);
+    let x1 = (m.src.right() as i64).min(w).min(w - dx);
+    let y1 = (m.src.bottom() as i64).min(h).min(h - dy);
+    if x0 >= x1 || y0 >= y1 {
+        return None;
+    }
+    // All four are inside the frame, so they fit in u32.
+    Some(CopyRect {
+        src: Rect::new(x0 as u32, y0 as u32, (x1 - x0) as u32, (y1 - y0) as u32),
+        dst_x: (x0 + dx) as u32,
+        dst_y: (y0 + dy) as u32,
+    })
+}
+
+/// `m` cropped to what really moved: its longest run of rows whose pixels
+/// match exactly (`new` at the destination equals `work` at the source);
+/// when that is less than half of it, also tried on the widest run of
+/// matching columns of a few sample rows (a hint that includes a shadow
+/// or frame that did not move). `None` when nothing big enough matches.
+fn matching_rows(work: &Frame, new: &Frame, m: &CopyRect) -> Option<CopyRect> {
+    let rows = |c0: u32, c1: u32| {
+        let (sx, dx, wd) = (
+            (m.src.x + c0) as usize,
+            (m.dst_x + c0) as usize,
+            (c1 - c0) as usize,
+        );
+        let row_matches =
+            |r: u32| work.row(m.src.y + r)[sx..sx + wd] == new.row(m.dst_y + r)[dx..dx + wd];
+        let (a, b) = longest_run(0..m.src.height, row_matches)?;
+        band(
+            m.src.x + c0,
+            m.src.y + a,
+            c1 - c0,
+            b - a,
+            m.dst_x + c0,
+            m.dst_y + a,
+        )
+    };
+    let whole = rows(0, m.src.width);
+    if whole.is_some_and(|w| 2 * w.src.height >= m.src.height) {
+        return whole;
+    }
+    // The widest run of matching columns among a few sample rows, narrowed
+    // by every other sample's run that overlaps most of it (rows that cross
+    // what moved agree on its columns; coincidences beside it do not).
+    const SAMPLES: u32 = 8;
+    let n = SAMPLES.min(m.src.height);
+    let mut runs = [None; SAMPLES as usize];
+    for (k, run) in runs.iter_mut().enumerate().take(n as usize) {
+        let r = (2 * k as u32 + 1) * m.src.height / (2 * n);
+        let (a, b) = (work.row(m.src.y + r), new.row(m.dst_y + r));
+        let (sx, dx) = (m.src.x as usize, m.dst_x as usize);
+        *run = longest_run(0..m.src.width, |c| a[sx + c as usize] == b[dx + c as usize]);
+    }
+    let mut widest = runs
+        .iter()
+        .flatten()
+        .copied()
+        .max_by_key(|&(c0, c1)| c1 - c0);
+    if let Some((mut c0, mut c1)) = widest {
+        for &(p, q) in runs.iter().flatten() {
+            let (o0, o1) = (p.max(c0), q.min(c1));
+            if o1 > o0 && 2 * (o1 - o0) >= c1 - c0 {
+                (c0, c1) = (o0, o1);
+            }
+        }
+        widest = Some((c0, c1));
+    }
+    let cropped = widest.and_then(|(c0, c1)| rows(c0, c1));
+    match (whole, cropped) {
+        (Some(w), Some(c)) if w.src.area() >= c.src.area() => Some(w),
+        (w, None) => w,
+        (_, c) => c,
+    }
+}
+
+/// A copy-rect of a band, if it is big enough to pay.
+fn band(sx: u32, sy: u32, w: u32, rows: u32, dx: u32, dy: u32) -> Option<CopyRect> {
+    (rows >= MIN_BAND_ROWS && u64::from(rows) * u64::from(w) >= MIN_BAND_AREA).then_some(CopyRect {
+        src: Rect::new(sx, sy, w, rows),
+        dst_x: dx,
+        dst_y: dy,
+    })
+}
+
+/// The longest run `[a, b)` of consecutive values for which `ok` holds.
+fn longest_run(range: std::ops::Range<u32>, mut ok: impl FnMut(u32) -> bool) -> Option<(u32, u32)> {
+    let mut best: Option<(u32, u32)> = None;
+    let mut start = None;
+    let end = range.end;
+    for y in range {
+        if ok(y) {
+            start.get_or_insert(y);
+        } else if let Some(a) = start.take() {
+            if best.is_none_or(|(p, q)| y - a > q - p) {
+                best = Some((a, y));
+            }
+        }
+    }
+    if let Some(a) = start {
+        if best.is_none_or(|(p, q)| end - a > q - p) {
+            best = Some((a, end));
+        }
+    }
+    best
+}
+
+/// Groups changed tiles into 8-connected regions, largest first.
+fn regions(grid: Grid, changed: &[usize], s: &mut MotionScratch) {
+    s.marks.clear();
+    s.marks.resize(grid.count(), 0);
+    for &i in changed {
+        s.marks[i] = 1;
+    }
+    s.regions.clear();
+    let (tw, th) = (grid.tiles_x as i64, grid.tiles_y as i64);
+    for &i in changed {
+        if s.marks[i] != 1 {
+            continue;
+        }
+        s.marks[i] = 2;
+        s.stack.push(i);
+        let mut count = 0;
+        let (tx, ty) = grid.coords(i);
+        let (mut x0, mut y0, mut x1, mut y1) = (tx, ty, tx, ty);
+        while let Some(j) = s.stack.pop() {
+            count += 1;
+            let (tx, ty) = grid.coords(j);
+            (x0, y0, x1, y1) = (x0.min(tx), y0.min(ty), x1.max(tx), y1.max(ty));
+            for (ox, oy) in [
+                (-1, -1),
+                (0, -1),
+                (1, -1),
+                (-1, 0),
+                (1, 0),
+                (-1, 1),
+                (0, 1),
+                (1, 1),
+            ] {
+                let (nx, ny) = (i64::from(tx) + ox, i64::from(ty) + oy);
+                if nx < 0 || ny < 0 || nx >= tw || ny >= th {
+                    continue;
+                }
+                let n = (ny * tw + nx) as usize;
+                if s.marks[n] == 1 {
+                    s.marks[n] = 2;
+                    s.stack.push(n);
+                }
+            }
+        }
+        let (a, b) = (grid.tile_rect(x0, y0), grid.tile_rect(x1, y1));
+        let rect = Rect::new(
+            a.x,
+            a.y,
+            (b.right() - u64::from(a.x)) as u32,
+            (b.bottom() - u64::from(a.y)) as u32,
+        );
+        s.regions.push((count, rect));
+    }
+    s.regions.sort_by_key(|&(count, _)| Reverse(count));
+}
+
+/// The exact bounds of the pixels that differ between `a` and `b` inside `r`.
+pub(crate) fn diff_bounds(a: &Frame, b: &Frame, r: Rect) -> Option<Rect> {
+    let (x0, x1) = (r.x as usize, r.right() as usize);
+    let differs = |y: u32| a.row(y)[x0..x1] != b.row(y)[x0..x1];
+    let top = (r.y..r.bottom() as u32).find(|&y| differs(y))?;
+    let bottom = (top..r.bottom() as u32).rev().find(|&y| differs(y))? + 1;
+    // Each row only searches outside the bounds found so far.
+    let (mut left, mut right) = (x1, x0);
+    for y in top..bottom {
+        let (pa, pb) = (&a.row(y)[x0..x1], &b.row(y)[x0..x1]);
+        let l = left - x0;
+        if let Some(p) = first_diff(&pa[..l], &pb[..l]) {
+            left = x0 + p;
+        }
+        let from = right.max(left) - x0;
+        if let Some(q) = last_diff(&pa[from..], &pb[from..]) {
+            right = x0 + from + q + 1;
+        }
+    }
+    Some(Rect::new(
+        left as u32,
+        top,
+        (right - left) as u32,
+        bottom - top,
+    ))
+}
+
+/// Index of the first differing element (compared in chunks first).
+fn first_diff(a: &[u32], b: &[u32]) -> Option<usize> {
+    let mut off = 0;
+    for (ca, cb) in a.chunks(16).zip(b.chunks(16)) {
+        if ca != cb {
+            return ca.iter().zip(cb).position(|(p, q)| p != q).map(|p| off + p);
+        }
+        off += ca.len();
+    }
+    None
+}
+
+/// Index of the last differing element (compared in chunks first).
+fn last_diff(a: &[u32], b: &[u32]) -> Option<usize> {
+    let mut end = a.len();
+    for (ca, cb) in a.rchunks(16).zip(b.rchunks(16)) {
+        let start = end - ca.len();
+        if ca != cb {
+            return ca
+                .iter()
+                .zip(cb)
+                .rposition(|(p, q)| p != q)
+                .map(|p| start + p);
+        }
+        end = start;
+    }
+    None
+}
+
+fn uniform(seg: &[u32]) -> bool {
+    seg.iter().all(|&p| p == seg[0])
+}
+
+/// Vertical motion inside the changed bounds `b`: vote, verify, accept.
+fn vertical(
+    work: &mut Frame,
+    new: &Frame,
+    b: Rect,
+    s: &mut MotionScratch,
+    moves: &mut Vec<CopyRect>,
+) {
+    let x0 = b.x as usize;
+    let wn = b.width as usize;
+    let win = wn.min(WINDOW as usize);
+    let (y0, y1) = (b.y, b.bottom() as u32);
+    let span = (y1 - y0) as i64;
+    // Rows of one colour over the window match everything: they do not vote.
+    s.rows.clear();
+    for y in y0..y1 {
+        let seg = &work.row(y)[x0..x0 + win];
+        if !uniform(seg) {
+            s.rows.push((tile::tile_hash(seg, win as u32, 1), y));
+        }
+    }
+    if s.rows.is_empty() {
+        return;
+    }
+    s.rows.sort_unstable();
+    s.votes.clear();
+    s.votes.resize(2 * span as usize, 0);
+    let mut voters = 0;
+    for y in y0..y1 {
+        let seg = &new.row(y)[x0..x0 + win];
+        if uniform(seg) {
+            continue;
+        }
+        voters += 1;
+        let hash = tile::tile_hash(seg, win as u32, 1);
+        let first = s.rows.partition_point(|e| e.0 < hash);
+        for &(_, py) in s.rows[first..]
+            .iter()
+            .take_while(|e| e.0 == hash)
+            .take(MATCHES_PER_ROW)
+        {
+            // New row y shows what previous row py showed: moved by d.
+            let d = i64::from(y) - i64::from(py);
+            if d != 0 {
+                s.votes[(d + span) as usize] += 1;
+            }
+        }
+    }
+    s.covered.clear();
+    let height = i64::from(new.height());
+    for _ in 0..OFFSETS_TRIED {
+        // Most votes; among equals the smallest move.
+        let Some((i, &v)) = s
+            .votes
+            .iter()
+            .enumerate()
+            .max_by_key(|&(i, &v)| (v, Reverse((i as i64 - span).abs())))
+        else {
+            return;
+        };
+        if v < MIN_VOTES.max(voters / 8) {
+            return;
+        }
+        s.votes[i] = 0;
+        let d = i as i64 - span;
+        let covered = &s.covered;
+        let frame: &Frame = work;
+        let bw = b.width as usize;
+        let row_matches = |y: u32| {
+            let sy = i64::from(y) - d;
+            (0..height).contains(&sy)
+                && !covered.iter().any(|&(a, b)| (a..b).contains(&y))
+                && new.row(y)[x0..x0 + bw] == frame.row(sy as u32)[x0..x0 + bw]
+        };
+        let Some((ra, rb)) = longest_run(y0..y1, row_matches) else {
+            continue;
+        };
+        // The source rows are inside the frame: checked per row above.
+        let sy = (i64::from(ra) - d) as u32;
+        if let Some(m) = band(b.x, sy, b.width, rb - ra, b.x, ra) {
+            accept(work, moves, m);
+            s.covered.push((ra, rb));
+        }
+    }
+}
