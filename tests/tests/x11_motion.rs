@@ -56,7 +56,13 @@ fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
 
 /// A headless attendee that watches for `seconds` and leaves its last
 /// frame in `png`; `extra` adds options.
-fn viewer(node: &NodeProcess, name: &str, seconds: &str, png: &Path, extra: &[&str]) -> std::process::Child {
+fn viewer(
+    node: &NodeProcess,
+    name: &str,
+    seconds: &str,
+    png: &Path,
+    extra: &[&str],
+) -> std::process::Child {
     let mut args = vec![
         node.ticket.as_str(),
         "--name",
@@ -105,9 +111,11 @@ fn a_scrolling_terminal_is_sent_as_copy_rects_and_stays_exact() {
     std::thread::sleep(Duration::from_millis(500));
     let before = counter(&node, "tandem_copy_rects_total");
     std::fs::write(&go, b"").unwrap();
-    wait_for("scrolls sent as copy-rects", Duration::from_secs(20), || {
-        counter(&node, "tandem_copy_rects_total") >= before + 20.0
-    });
+    wait_for(
+        "scrolls sent as copy-rects",
+        Duration::from_secs(20),
+        || counter(&node, "tandem_copy_rects_total") >= before + 20.0,
+    );
     let screen = x.still_screen();
     finish(watching, "the scroll attendee");
     assert!(
@@ -161,7 +169,12 @@ fn a_dragged_window_is_sent_as_copy_rects_and_every_attendee_stays_exact() {
     let before = counter(&node, "tandem_copy_rects_total");
     for step in 1..=20 {
         let (px, py) = (20 + 12 * step, 20 + 3 * step);
-        x.xdotool(&["windowmove", &xterm.to_string(), &px.to_string(), &py.to_string()]);
+        x.xdotool(&[
+            "windowmove",
+            &xterm.to_string(),
+            &px.to_string(),
+            &py.to_string(),
+        ]);
         std::thread::sleep(Duration::from_millis(50));
     }
     wait_for("moves sent as copy-rects", Duration::from_secs(20), || {
@@ -173,7 +186,11 @@ fn a_dragged_window_is_sent_as_copy_rects_and_every_attendee_stays_exact() {
     finish(watching, "the watching attendee");
     finish(stalling, "the stalling attendee");
     assert_eq!(x.xwd_root(), screen, "the display stayed still");
-    for (png, who) in [(&watched, "watching"), (&stalled, "stalled"), (&late, "late")] {
+    for (png, who) in [
+        (&watched, "watching"),
+        (&stalled, "stalled"),
+        (&late, "late"),
+    ] {
         assert_eq!(
             differing_pixels(&read_png(png), &screen),
             0,

@@ -252,7 +252,14 @@ fn a_moved_window_is_reported_as_a_move_hint_of_its_visible_part() {
     let mut x = XServer::start(640, 480);
     x.spawn(
         "xterm",
-        &["-geometry", "40x10+50+60", "-e", "sh", "-c", "exec sleep 600"],
+        &[
+            "-geometry",
+            "40x10+50+60",
+            "-e",
+            "sh",
+            "-c",
+            "exec sleep 600",
+        ],
     );
     let xterm = x.wait_window("xterm");
     let mut source = X11Source::connect(Some(x.display()), GrabMode::Auto).unwrap();

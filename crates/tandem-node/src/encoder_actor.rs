@@ -10,7 +10,7 @@ use std::time::Instant;
 use actix::prelude::*;
 use bytes::Bytes;
 use tandem_capture::Captured;
-use tandem_codec::{EncodedUpdate, Encoder, EncoderConfig, Frame};
+use tandem_codec::{CopyRect, EncodedUpdate, Encoder, EncoderConfig, Frame};
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
@@ -99,9 +99,19 @@ impl Handler<FrameCaptured> for EncoderActor {
         let Captured {
             frame,
             damage,
-            moves: _,
+            moves,
         } = msg.captured;
-        let update = self.encoder.encode(frame, damage.as_deref());
+        let hints: Vec<CopyRect> = moves
+            .iter()
+            .map(|m| CopyRect {
+                src: m.src,
+                dst_x: m.dst_x,
+                dst_y: m.dst_y,
+            })
+            .collect();
+        let update = self
+            .encoder
+            .encode_with_moves(frame, damage.as_deref(), &hints);
         self.metrics
             .encode_seconds
             .observe(start.elapsed().as_secs_f64());
@@ -111,6 +121,8 @@ impl Handler<FrameCaptured> for EncoderActor {
             .tiles_changed
             .inc_by(u64::from(stats.tiles_changed));
         self.metrics.raw_bytes.inc_by(stats.raw_bytes);
+        self.metrics.copy_rects.inc_by(u64::from(stats.moves));
+        self.metrics.moved_pixels.inc_by(stats.moved_pixels);
         self.metrics.encoded_bytes.inc_by(stats.encoded_bytes);
         self.metrics.updates_published.inc();
         self.last_captured_at = msg.captured_at;

@@ -30,6 +30,10 @@ pub struct Metrics {
     pub encoded_bytes: IntCounter,
     /// Tiles found changed.
     pub tiles_changed: IntCounter,
+    /// Copy-rect records sent (scrolled or moved content re-used by attendees).
+    pub copy_rects: IntCounter,
+    /// Pixels those copy-rects moved.
+    pub moved_pixels: IntCounter,
     /// Updates published by encoders.
     pub updates_published: IntCounter,
     /// Live attendees by session and control level.
@@ -157,6 +161,14 @@ impl Metrics {
             ),
             encoded_bytes: counter("tandem_encoded_bytes_total", "Bytes of encoded updates"),
             tiles_changed: counter("tandem_tiles_changed_total", "Tiles found changed"),
+            copy_rects: counter(
+                "tandem_copy_rects_total",
+                "Copy-rect records sent: scrolled or moved content attendees re-use",
+            ),
+            moved_pixels: counter(
+                "tandem_moved_pixels_total",
+                "Pixels moved by copy-rect records instead of being sent",
+            ),
             updates_published: counter(
                 "tandem_updates_published_total",
                 "Updates published by encoders",

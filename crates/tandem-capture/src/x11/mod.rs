@@ -36,8 +36,8 @@ pub use input::X11InputSink;
 use self::grab::Grabber;
 use self::windows::{Atoms, WindowMoved, WindowTracker};
 use crate::{
-    CaptureError, CaptureSource, Captured, CursorState, Monitor, MoveHint, WindowEvent, WindowFilter,
-    WindowInfo, FILTER_BACKGROUND,
+    CaptureError, CaptureSource, Captured, CursorState, Monitor, MoveHint, WindowEvent,
+    WindowFilter, WindowInfo, FILTER_BACKGROUND,
 };
 
 /// More pending damage rectangles than this are merged into their bounding box.

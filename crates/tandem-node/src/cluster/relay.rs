@@ -446,9 +446,22 @@ impl Relays {
                     tracing::warn!(session = %header.session, %error, "relayed update does not apply");
                     continue;
                 }
-                decoder.frame().cloned()
+                // The origin's copy-rects are hints for the mirror's encoder,
+                // whose previous frame is the one they applied to.
+                let moves = update
+                    .moves
+                    .iter()
+                    .map(|m| tandem_capture::MoveHint {
+                        src: m.src,
+                        dst_x: m.dst_x,
+                        dst_y: m.dst_y,
+                    })
+                    .collect::<Vec<_>>();
+                decoder.frame().cloned().map(|frame| (frame, moves))
             };
-            let Some(frame) = frame else { continue };
+            let Some((frame, moves)) = frame else {
+                continue;
+            };
             let captured_at = Instant::now()
                 .checked_sub(Duration::from_millis(age_ms as u64))
                 .unwrap_or_else(Instant::now);
@@ -456,7 +469,7 @@ impl Relays {
                 captured: Captured {
                     frame,
                     damage: None,
-                    moves: Vec::new(),
+                    moves,
                 },
                 captured_at,
             });
