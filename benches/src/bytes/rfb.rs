@@ -545,7 +545,7 @@ pub fn handshake<S: Read + Write>(s: &mut S) -> Result<ServerInit, RfbError> {
     let minor = version
         .strip_prefix("RFB 003.")
         .and_then(|m| m.parse::<u32>().ok());
-    if !minor.is_some_and(|m| m >= 8) {
+    if minor.is_none_or(|m| m < 8) {
         return Err(RfbError::Version(version));
     }
     s.write_all(b"RFB 003.008\n")?;
