@@ -7,8 +7,15 @@ CONFIG ?= configs/node.toml
 # (winit on X11), promtool for the metrics test.
 TEST_PACKAGES := xvfb xterm x11-apps xdotool x11-utils x11-xserver-utils xserver-xorg-core xserver-xorg-video-dummy libx11-6 libx11-xcb1 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0 prometheus xclip
 APT_MARK := target/.test-packages-installed
+# What `make bytes` needs: Xvfb and X clients, the two VNC servers it
+# measures Tandem against (x11vnc; X0tigervnc is in
+# tigervnc-scraping-server), the terminal font and `ip` for the namespace.
+BYTES_PACKAGES := xvfb xterm xdotool x11-utils x11vnc tigervnc-scraping-server fonts-dejavu-core iproute2
+BYTES_MARK := target/.bytes-packages-installed
+# Extra arguments for the bytes tool, e.g. BYTES_ARGS="--phase-seconds 5 --json".
+BYTES_ARGS ?=
 
-.PHONY: run test build lint deps bench x11-figures cluster cluster-load clean
+.PHONY: run test build lint deps bench bytes x11-figures cluster cluster-load clean
 
 # What `make run` shares: the X display in $DISPLAY when there is one.
 SOURCE ?= $(if $(DISPLAY),x11,synthetic)
@@ -69,10 +76,27 @@ x11-figures: deps
 	$(CARGO) build --locked --release -p tandem-cli -p tandem-benches --bin tandem --bin x11-figures
 	./target/release/x11-figures
 
+## Bytes on the wire per phase (idle, typing, scroll, move) for one attendee:
+## tandem, x11vnc and X0tigervnc side by side, counted on a private network
+## namespace's lo (run as root; 20-s phases, BYTES_ARGS="--phase-seconds 5" for a quick run).
+bytes: $(BYTES_MARK)
+	$(CARGO) build --locked --release -p tandem-cli -p tandem-benches --bin tandem --bin bytes
+	./target/release/bytes $(BYTES_ARGS)
+
+$(BYTES_MARK): Makefile
+	$(call install_missing,$(BYTES_PACKAGES))
+	@mkdir -p target && touch $(BYTES_MARK)
+
 deps: $(APT_MARK)
 
 $(APT_MARK): Makefile
-	@missing=""; for p in $(TEST_PACKAGES); do \
+	$(call install_missing,$(TEST_PACKAGES))
+	@mkdir -p target && touch $(APT_MARK)
+
+# Installs those of the Debian packages $(1) that are missing (apt-get,
+# through sudo unless root).
+define install_missing
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -81,7 +105,7 @@ $(APT_MARK): Makefile
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
-	@mkdir -p target && touch $(APT_MARK)
+endef
 
 clean:
 	$(CARGO) clean

@@ -1,5 +1,8 @@
 //! Content generators shared by the benches: text-like desktops, small
-//! localized changes and photo-like images, all deterministic.
+//! localized changes and photo-like images, all deterministic; and the
+//! bytes bench ([`bytes`]: Tandem against VNC servers on the wire).
+
+pub mod bytes;
 
 use tandem_codec::{Frame, Rect, TILE_SIZE};
 
