@@ -61,7 +61,19 @@ fn shared_memory_and_get_image_read_what_xwd_reads() {
 #[test]
 fn damage_reports_what_changed_and_nothing_when_idle() {
     let mut x = XServer::start(800, 600);
-    x.spawn("xterm", &["-geometry", "60x10+100+100"]);
+    // No shell: a prompt drawn late (a loaded machine) would be damage
+    // after the display looked still. The terminal still echoes typing.
+    x.spawn(
+        "xterm",
+        &[
+            "-geometry",
+            "60x10+100+100",
+            "-e",
+            "sh",
+            "-c",
+            "exec sleep 600",
+        ],
+    );
     x.wait_window("xterm");
     x.xdotool(&["mousemove", "200", "150"]);
     let mut source = X11Source::connect(Some(x.display()), GrabMode::Auto).unwrap();

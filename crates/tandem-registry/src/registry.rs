@@ -94,14 +94,10 @@ impl Registry {
     /// node id, created once. A store written by a newer schema is refused with
     /// [`RegistryError::SchemaTooNew`] before anything is written to it.
     pub fn open(path: &Path, config: RegistryConfig) -> Result<Registry, RegistryError> {
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(config.cache_bytes)
-            .open()
-            .map_err(|source| RegistryError::Open {
-                path: path.to_owned(),
-                source,
-            })?;
+        let db = open_db(path, config.cache_bytes).map_err(|source| RegistryError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
 
         // Read-only inspection first: nothing is written before the schema is known.
         let names = db.tree_names();
@@ -615,3 +611,28 @@ fn generate_node_id(path: &Path) -> String {
     path.hash(&mut h);
     format!("{:016x}", h.finish())
 }
+
+/// Opens the sled database, waiting up to [`LOCK_WAIT`] for its file lock:
+/// a database dropped a moment ago (in this process, or by a node that just
+/// exited) keeps the lock until sled's flusher thread has finished.
+fn open_db(path: &Path, cache_bytes: u64) -> Result<sled::Db, sled::Error> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_bytes)
+            .open()
+        {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Longest wait for another holder of the database's file lock to let go.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
