@@ -1012,7 +1012,7 @@ impl Proxy {
         let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let addr = socket.local_addr().unwrap().port();
         let captured = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let recording = std::sync::Arc::new(AtomicBool::new(true));
+        let recording = std::sync::Arc::new(AtomicBool::new(false));
         let (rx, sink, on) = (
             socket.try_clone().unwrap(),
             captured.clone(),
@@ -1085,6 +1085,8 @@ fn a_captured_gossip_datagram_replayed_later_changes_nothing() {
     wait_for("a and b to meet", Duration::from_secs(30), || {
         member_ids(&b).contains(&a_id) && member_ids(&a).len() == 2
     });
+    // Only what b received: a datagram b never saw is not a replay to it.
+    proxy.recording.store(true, Ordering::SeqCst);
     wait_for("a few datagrams captured", Duration::from_secs(30), || {
         proxy.captured().len() >= 4
     });
@@ -1101,9 +1103,21 @@ fn a_captured_gossip_datagram_replayed_later_changes_nothing() {
     // Replayed at once to the member that received them: refused, counted.
     let before = all_gossip_rejected(&b);
     proxy.replay(&captured, pb);
-    wait_for("the replays to be refused", Duration::from_secs(10), || {
-        all_gossip_rejected(&b) >= before + n
-    });
+    let refused = || all_gossip_rejected(&b) >= before + n;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !refused() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        refused(),
+        "{n} replayed, {before} refused before, now {}: {}",
+        all_gossip_rejected(&b),
+        metrics_text(&b)
+            .lines()
+            .filter(|l| l.contains("gossip"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     assert_eq!(all_gossip_rejected(&b), before + n);
     assert!(gossip_rejected(&b, "replayed") > 0.0);
 

@@ -178,7 +178,7 @@ async fn main() {
         let chitchat = handle.chitchat();
         let guard = chitchat.lock().await;
         for id in guard.node_states().keys() {
-            if id.node_id != node_id && learned.insert(id.node_id.to_string()) {
+            if *id.node_id != *node_id && learned.insert(id.node_id.to_string()) {
                 say(&format!("learned member {}", id.node_id));
             }
         }
