@@ -998,10 +998,13 @@ fn a_rogue_member_without_the_secret_stays_out_gets_no_token_and_claims_nothing(
     assert!(!log.contains(TOKEN), "the token was logged");
 }
 
+/// Datagrams with the time they passed.
+type Captured = std::sync::Arc<std::sync::Mutex<Vec<(Instant, Vec<u8>)>>>;
+
 /// A UDP proxy between member a and member b that records what a sends b.
 struct Proxy {
     addr: u16,
-    captured: std::sync::Arc<std::sync::Mutex<Vec<(Instant, Vec<u8>)>>>,
+    captured: Captured,
     recording: std::sync::Arc<std::sync::atomic::AtomicBool>,
     socket: std::net::UdpSocket,
 }
@@ -1011,7 +1014,7 @@ impl Proxy {
         use std::sync::atomic::{AtomicBool, Ordering};
         let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let addr = socket.local_addr().unwrap().port();
-        let captured = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let captured: Captured = Default::default();
         let recording = std::sync::Arc::new(AtomicBool::new(false));
         let (rx, sink, on) = (
             socket.try_clone().unwrap(),
