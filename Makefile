@@ -35,6 +35,8 @@ cluster-load:
 cluster:
 	$(CARGO) build --locked --release -p tandem-cli
 	@mkdir -p target/cluster
+	@# The shared secret: random, in a file only this user reads (never on a command line).
+	@test -s target/cluster/secret || (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > target/cluster/secret)
 	@./target/release/tandem node --config configs/cluster/node1.toml > target/cluster/node1.out 2> target/cluster/node1.log & \
 	pids="$$!"; \
 	for n in 2 3; do ./target/release/tandem node --config configs/cluster/node$$n.toml > target/cluster/node$$n.out 2> target/cluster/node$$n.log & pids="$$pids $$!"; done; \

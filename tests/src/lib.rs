@@ -72,6 +72,16 @@ impl NodeProcess {
     /// (a node without a session prints no invitation: use `admin API on`).
     /// `ticket` and `password` are empty when the node printed none.
     pub fn start_until(dir: &Path, config: &str, ready: &str) -> NodeProcess {
+        Self::start_with_env(dir, config, ready, &[])
+    }
+
+    /// Like [`NodeProcess::start_until`], with extra environment variables.
+    pub fn start_with_env(
+        dir: &Path,
+        config: &str,
+        ready: &str,
+        env: &[(&str, &str)],
+    ) -> NodeProcess {
         let config_path = dir.join("node.toml");
         std::fs::write(&config_path, config).expect("write config");
         let stderr_path = log_path(dir, "node");
@@ -81,6 +91,7 @@ impl NodeProcess {
             .arg("--config")
             .arg(&config_path)
             .env("TANDEM_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()

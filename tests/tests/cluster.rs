@@ -264,6 +264,9 @@ fn a_node_with_another_secret_does_not_join() {
         assert_eq!(member_ids(&intruder).len(), 1);
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Each one's datagrams reached the other and failed authentication.
+    assert!(gossip_rejected(&a, "forged") > 0.0);
+    assert!(gossip_rejected(&intruder, "forged") > 0.0);
     drop(intruder);
 }
 
@@ -794,4 +797,428 @@ fn relayed_attendees_see_the_origins_pointer() {
         assert!(metric(&m, "tandem_cursor_positions_sent_total") >= 2.0);
         assert!(metric(&m, "tandem_cursor_shapes_sent_total") >= 1.0);
     }
+}
+
+// ---- The cluster's trust boundary (issue 13) ----
+
+/// Dropped gossip datagrams of `node`, by reason.
+fn gossip_rejected(node: &NodeProcess, reason: &str) -> f64 {
+    metric(
+        &metrics_text(node),
+        &format!("tandem_cluster_gossip_rejected_total{{reason=\"{reason}\"}}"),
+    )
+}
+
+fn all_gossip_rejected(node: &NodeProcess) -> f64 {
+    ["malformed", "stale", "replayed", "forged"]
+        .iter()
+        .map(|r| gossip_rejected(node, r))
+        .sum()
+}
+
+/// The chitchat cluster id as gossip used to carry it in clear:
+/// `cluster_id/` and the first 16 hex digits of an HMAC of the secret.
+fn clear_gossip_cluster_id(secret: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(b"tandem-gossip-cluster-id");
+    let tag = hex::encode(mac.finalize().into_bytes());
+    format!("test/{}", &tag[..16])
+}
+
+/// A rogue process's output lines, collected by a thread.
+struct Rogue {
+    child: std::process::Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Rogue {
+    fn spawn(args: &[&str]) -> Rogue {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rogue_member"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the rogue member");
+        let stdout = child.stdout.take().unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Rogue { child, lines }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    fn has(&self, prefix: &str) -> bool {
+        self.lines().iter().any(|l| l.starts_with(prefix))
+    }
+}
+
+impl Drop for Rogue {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_rogue_member_without_the_secret_stays_out_gets_no_token_and_claims_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let [pa, pb, progue] = [free_udp_port(), free_udp_port(), free_udp_port()];
+    // The origin also gossips to the rogue's port (as to any seed): the
+    // rogue sees real datagrams and tries to read the cluster id off them.
+    let a = start_member(&Member {
+        dir: &dir.path().join("a"),
+        gossip: pa,
+        seeds: &[pb, progue],
+        secret: SECRET,
+        origin: Some((96, 64, 4, 5)),
+        attendee_limit: 8,
+        upstream: None,
+    });
+    let b = start_member(&Member {
+        dir: &dir.path().join("b"),
+        gossip: pb,
+        seeds: &[pa],
+        secret: SECRET,
+        origin: None,
+        attendee_limit: 8,
+        upstream: None,
+    });
+    let session = a.session_id();
+    let a_id = node_id(&a);
+    for node in [&a, &b] {
+        wait_for(
+            "two members and the session",
+            Duration::from_secs(30),
+            || {
+                member_ids(node).len() == 2
+                    && sessions_of(node, &a_id).is_some_and(|s| s.contains(&session))
+            },
+        );
+    }
+    let fingerprint = cluster_nodes(&a)["nodes"][0]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rejected_before = gossip_rejected(&a, "malformed");
+    // The strongest rogue without the secret: it knows the cluster id as it
+    // used to travel in clear, the cluster's fingerprint and the session.
+    let rogue = Rogue::spawn(&[
+        "--listen",
+        &format!("127.0.0.1:{progue}"),
+        "--seed",
+        &format!("127.0.0.1:{pa}"),
+        "--cluster-id",
+        &clear_gossip_cluster_id(SECRET),
+        "--session",
+        &session,
+        "--fingerprint",
+        &fingerprint,
+        "--node-id",
+        "000-rogue",
+    ]);
+    wait_for("the rogue to gossip", Duration::from_secs(20), || {
+        rogue.has("rogue gossiping on")
+    });
+    let lines = rogue.lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("wire cluster id: unreadable")),
+        "the origin's datagrams reached the rogue, sealed: {lines:?}"
+    );
+    // Its datagrams arrive and are dropped unparsed.
+    wait_for(
+        "the rogue's gossip to be dropped",
+        Duration::from_secs(20),
+        || gossip_rejected(&a, "malformed") > rejected_before,
+    );
+    // For several detection periods it is in no directory, its claim on the
+    // session is nowhere, and it learns nothing of the members. (Waiting
+    // shows an absence: a number of gossip rounds, not a timing assertion.)
+    let until = Instant::now() + Duration::from_millis(DEAD_AFTER_MS * 3);
+    while Instant::now() < until {
+        for node in [&a, &b] {
+            let ids = member_ids(node);
+            assert!(!ids.iter().any(|id| id == "000-rogue"), "{ids:?}");
+            assert_eq!(ids.len(), 2, "{ids:?}");
+            assert!(sessions_of(node, &a_id).is_some_and(|s| s.contains(&session)));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(gossip_rejected(&a, "malformed") > rejected_before);
+    // Cluster-wide queries on both members: both answer, nothing reaches
+    // the rogue's admin or link addresses.
+    for node in [&a, &b] {
+        let (status, body) = http_request(
+            "GET",
+            &format!("{}/api/v1/attendees?scope=cluster", node.admin_url),
+            Some(TOKEN),
+            None,
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    // Direct and relayed joins keep working.
+    for (via, name) in [(&a, "direct"), (&b, "relayed")] {
+        let out = tandem_tests::view(&[
+            &ticket_via(&a.ticket, via),
+            "--name",
+            name,
+            "--password",
+            "pw",
+            "--headless",
+            "--frames",
+            "1",
+        ]);
+        assert!(out.status.success(), "{name}: {}", text(&out));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let lines = rogue.lines();
+    for forbidden in [
+        "admin request",
+        "admin authorization",
+        "link datagram",
+        "quic datagram",
+        "learned member",
+    ] {
+        assert!(
+            !lines.iter().any(|l| l.starts_with(forbidden)),
+            "the rogue got `{forbidden}`: {lines:?}"
+        );
+    }
+    let log = a.log();
+    assert!(!log.contains(TOKEN), "the token was logged");
+}
+
+/// Datagrams with the time they passed.
+type Captured = std::sync::Arc<std::sync::Mutex<Vec<(Instant, Vec<u8>)>>>;
+
+/// A UDP proxy between member a and member b that records what a sends b.
+struct Proxy {
+    addr: u16,
+    captured: Captured,
+    recording: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    socket: std::net::UdpSocket,
+}
+
+impl Proxy {
+    fn start(a: u16, b: u16) -> Proxy {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = socket.local_addr().unwrap().port();
+        let captured: Captured = Default::default();
+        let recording = std::sync::Arc::new(AtomicBool::new(false));
+        let (rx, sink, on) = (
+            socket.try_clone().unwrap(),
+            captured.clone(),
+            recording.clone(),
+        );
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65536];
+            let b_addr: std::net::SocketAddr = format!("127.0.0.1:{b}").parse().unwrap();
+            let a_addr: std::net::SocketAddr = format!("127.0.0.1:{a}").parse().unwrap();
+            while let Ok((n, from)) = rx.recv_from(&mut buf) {
+                if from == b_addr {
+                    let _ = rx.send_to(&buf[..n], a_addr);
+                } else if from == a_addr {
+                    if on.load(Ordering::SeqCst) {
+                        sink.lock()
+                            .unwrap()
+                            .push((Instant::now(), buf[..n].to_vec()));
+                    }
+                    let _ = rx.send_to(&buf[..n], b_addr);
+                }
+            }
+        });
+        Proxy {
+            addr,
+            captured,
+            recording,
+            socket,
+        }
+    }
+
+    fn captured(&self) -> Vec<(Instant, Vec<u8>)> {
+        self.captured.lock().unwrap().clone()
+    }
+
+    /// Sends the captured datagrams to `port` again, from the proxy's address.
+    fn replay(&self, datagrams: &[(Instant, Vec<u8>)], port: u16) {
+        for (_, d) in datagrams {
+            self.socket.send_to(d, ("127.0.0.1", port)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_captured_gossip_datagram_replayed_later_changes_nothing() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let [pa, pb] = [free_udp_port(), free_udp_port()];
+    let proxy = Proxy::start(pa, pb);
+    // a reaches b through the proxy first (its only seed); b has no seed.
+    let a = start_member(&Member {
+        dir: &dir.path().join("a"),
+        gossip: pa,
+        seeds: &[proxy.addr],
+        secret: SECRET,
+        origin: Some((64, 64, 1, 1)),
+        attendee_limit: 2,
+        upstream: None,
+    });
+    let b_member = Member {
+        dir: &dir.path().join("b"),
+        gossip: pb,
+        seeds: &[],
+        secret: SECRET,
+        origin: None,
+        attendee_limit: 2,
+        upstream: None,
+    };
+    let b = start_member(&b_member);
+    let a_id = node_id(&a);
+    wait_for("a and b to meet", Duration::from_secs(30), || {
+        member_ids(&b).contains(&a_id) && member_ids(&a).len() == 2
+    });
+    // Only what b received: a datagram b never saw is not a replay to it.
+    proxy.recording.store(true, Ordering::SeqCst);
+    wait_for("a few datagrams captured", Duration::from_secs(30), || {
+        proxy.captured().len() >= 4
+    });
+    proxy.recording.store(false, Ordering::SeqCst);
+    let captured = proxy.captured();
+    let n = captured.len() as f64;
+    for (_, d) in &captured {
+        assert!(d.starts_with(b"TGS1"), "gossip is sealed");
+        assert!(
+            !d.windows(5).any(|w| w == b"test/"),
+            "the cluster id travels in clear"
+        );
+    }
+    // Replayed at once to the member that received them: refused, counted.
+    let before = all_gossip_rejected(&b);
+    proxy.replay(&captured, pb);
+    let refused = || all_gossip_rejected(&b) >= before + n;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !refused() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        refused(),
+        "{n} replayed, {before} refused before, now {}: {}",
+        all_gossip_rejected(&b),
+        metrics_text(&b)
+            .lines()
+            .filter(|l| l.contains("gossip"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert_eq!(all_gossip_rejected(&b), before + n);
+    assert!(gossip_rejected(&b, "replayed") > 0.0);
+
+    // Later, to a member that has no memory of them (b restarted) and with
+    // their sender dead: they change nothing either.
+    a.kill9();
+    wait_for("a to leave b", Duration::from_secs(30), || {
+        !member_ids(&b).contains(&a_id)
+    });
+    assert!(b.terminate());
+    let newest = captured.iter().map(|(t, _)| *t).max().unwrap();
+    // Past the replay window (twice dead_after, at least 5 s) since capture.
+    while newest.elapsed() < Duration::from_millis(5_500) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let b = start_member(&b_member);
+    assert_eq!(all_gossip_rejected(&b), 0.0);
+    proxy.replay(&captured, pb);
+    wait_for(
+        "the old datagrams to be refused",
+        Duration::from_secs(10),
+        || gossip_rejected(&b, "stale") >= n,
+    );
+    let until = Instant::now() + Duration::from_millis(DEAD_AFTER_MS * 2);
+    while Instant::now() < until {
+        assert_eq!(member_ids(&b), [node_id(&b)]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(all_gossip_rejected(&b), n);
+}
+
+#[test]
+fn members_with_the_secret_from_config_file_or_environment_converge_within_dead_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = [free_udp_port(), free_udp_port(), free_udp_port()];
+    let secret_file = dir.path().join("cluster.secret");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
+    let start = |i: usize, how: &str| {
+        let m = Member {
+            dir: &dir.path().join(format!("m{i}")),
+            gossip: ports[i],
+            seeds: &[ports[(i + 1) % 3]],
+            secret: SECRET,
+            origin: None,
+            attendee_limit: 2,
+            upstream: None,
+        };
+        std::fs::create_dir_all(m.dir).unwrap();
+        let in_config = format!("secret = \"{SECRET}\"");
+        let config = member_config(&m);
+        let (config, env): (String, Vec<(&str, &str)>) = match how {
+            "file" => (
+                config.replace(
+                    &in_config,
+                    &format!("secret_file = \"{}\"", secret_file.display()),
+                ),
+                vec![],
+            ),
+            "env" => (
+                config.replace(&in_config, ""),
+                vec![("TANDEM_CLUSTER_SECRET", SECRET)],
+            ),
+            _ => (config, vec![]),
+        };
+        NodeProcess::start_with_env(m.dir, &config, "admin API on", &env)
+    };
+    let members = [start(0, "config"), start(1, "file"), start(2, "env")];
+    // From the last start, every member lists all three within the
+    // configured time (plus this loop's polling and the HTTP round trips,
+    // generously on a loaded machine).
+    let bound = Duration::from_millis(DEAD_AFTER_MS) + Duration::from_secs(3);
+    let took = wait_for("three members everywhere", bound, || {
+        members.iter().all(|m| member_ids(m).len() == 3)
+    });
+    eprintln!(
+        "three members converged {took:?} after the last start (dead_after_ms {DEAD_AFTER_MS})"
+    );
+    for m in &members {
+        assert_eq!(all_gossip_rejected(m), 0.0);
+    }
+}
+
+#[test]
+fn a_cluster_secret_on_the_command_line_is_refused() {
+    let out = tandem_tests::tandem(&[
+        "node",
+        "--cluster-listen",
+        "127.0.0.1:0",
+        "--cluster-secret",
+        "a-secret-on-the-command-line",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--cluster-secret is refused") && stderr.contains("TANDEM_CLUSTER_SECRET"),
+        "{stderr}"
+    );
 }

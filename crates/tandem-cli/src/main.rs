@@ -71,8 +71,9 @@ struct NodeArgs {
     /// Gossip address (host:port) of a cluster member to join through (repeatable).
     #[arg(long = "cluster-seed")]
     cluster_seeds: Vec<String>,
-    /// The cluster's shared secret (16 to 256 bytes).
-    #[arg(long, env = "TANDEM_CLUSTER_SECRET", hide_env_values = true)]
+    /// Refused: a secret on the command line shows in process listings
+    /// (use cluster.secret_file, cluster.secret or TANDEM_CLUSTER_SECRET).
+    #[arg(long, hide = true, value_name = "REFUSED")]
     cluster_secret: Option<String>,
 }
 
@@ -222,9 +223,18 @@ fn run_node(args: NodeArgs) -> anyhow::Result<ExitCode> {
     if !args.cluster_seeds.is_empty() {
         config.cluster.seeds = args.cluster_seeds;
     }
-    if let Some(s) = args.cluster_secret {
-        config.cluster.secret = Some(s);
+    if args.cluster_secret.is_some() {
+        return Ok(usage_error(
+            "--cluster-secret is refused: a secret on the command line shows in process listings; \
+             set cluster.secret_file (or cluster.secret) in the config file, or TANDEM_CLUSTER_SECRET",
+        ));
     }
+    config
+        .cluster
+        .load_secret(std::env::var(tandem_node::cluster::SECRET_ENV).ok())
+        .map_err(|detail| tandem_node::NodeError::Config {
+            detail: format!("cluster.{detail}"),
+        })?;
     config.validate()?;
     let system = actix::System::new();
     system.block_on(async move {

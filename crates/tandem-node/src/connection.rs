@@ -120,7 +120,7 @@ async fn serve_admitted(
     };
     let user = hello.name.clone();
     if let Some(relays) = &ctx.relays {
-        if relays.should_relay(&hello.session) {
+        if relays.should_relay(&hello.session).await {
             return relays
                 .serve(conn.clone(), peer, control_tx, reader, hello)
                 .await;

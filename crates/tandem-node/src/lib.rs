@@ -128,8 +128,14 @@ pub struct Node {
 impl Node {
     /// Opens the registry, loads or creates the identity, starts every actor
     /// and opens the configured session. Must run inside an actix System.
-    pub async fn start(config: NodeConfig) -> Result<(Node, StartupReport), NodeError> {
+    pub async fn start(mut config: NodeConfig) -> Result<(Node, StartupReport), NodeError> {
         config.validate()?;
+        config
+            .cluster
+            .load_secret(std::env::var(cluster::SECRET_ENV).ok())
+            .map_err(|detail| NodeError::Config {
+                detail: format!("cluster.{detail}"),
+            })?;
         std::fs::create_dir_all(&config.data_dir).map_err(|source| NodeError::Io {
             context: format!("creating data directory {}", config.data_dir.display()),
             source,
@@ -191,7 +197,7 @@ impl Node {
         // port: create its context first, bind, then start it.
         let manager_ctx = Context::<AttendeeManager>::new();
         let manager_addr = manager_ctx.address();
-        let cluster_channel = config
+        let mut cluster_channel = config
             .cluster
             .enabled()
             .then(|| cluster::ClusterView::new(node_id.clone(), config.cluster.cluster_id.clone()));
@@ -205,8 +211,12 @@ impl Node {
                 metrics.clone(),
                 relayed_attendees.clone(),
                 config.cluster.upstream,
+                manager_addr.clone(),
             ))
         });
+        if let (Some((_, view)), Some(relays)) = (cluster_channel.as_mut(), &relays) {
+            view.relays = Some(relays.clone());
+        }
         let transport = TransportActor::bind(
             config.quic_listen,
             &identity,

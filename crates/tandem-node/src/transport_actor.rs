@@ -49,6 +49,10 @@ impl TransportActor {
                 context: "starting the QUIC runtime".into(),
                 source,
             })?;
+        if let Some(relays) = &relays {
+            // Relay links are driven by this runtime too, whoever opens them.
+            relays.set_data_plane(runtime.handle().clone());
+        }
         // Attendees send the keep-alives: the node sends none of its own.
         let config = TransportConfig::server();
         let endpoint = {

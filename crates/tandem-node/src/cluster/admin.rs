@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
@@ -16,8 +15,6 @@ use crate::attendee_manager::ListAttendees;
 
 /// How long a member has to answer a cluster-wide query.
 pub const MEMBER_TIMEOUT: Duration = Duration::from_secs(3);
-/// Largest answer read from a member.
-const MAX_MEMBER_ANSWER: u64 = 16 * 1024 * 1024;
 
 /// The answer of `GET /api/v1/cluster/nodes`.
 #[derive(Debug, Serialize)]
@@ -50,41 +47,51 @@ pub fn not_clustered() -> ApiError {
 
 /// Live attendees of every live member, each with the `node` it is attached
 /// to (its session's origin; relayed attendees also name their `via_node`).
-/// Members are asked with the caller's own bearer token, so the admin token
-/// must be the same on every member; a member that does not answer is named
-/// in the `X-Tandem-Unreachable` header and left out.
+/// Members are asked concurrently over authenticated links (never with the
+/// caller's token, which stays on this node), each within
+/// [`MEMBER_TIMEOUT`]; a member that does not answer is named in the
+/// `X-Tandem-Unreachable` header and left out. The request is taken only
+/// to show that nothing of it (its `Authorization` header) is passed on.
 pub async fn cluster_attendees(
     state: web::Data<AdminState>,
-    req: HttpRequest,
+    _request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let view = state.cluster.as_ref().ok_or_else(not_clustered)?;
     let directory: std::sync::Arc<Directory> = view.directory.borrow().clone();
-    let auth = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let asks = directory.nodes.iter().map(|member| {
+        let state = state.clone();
+        let relays = view.relays.clone();
+        async move {
+            let list = if member.is_self {
+                state
+                    .manager
+                    .send(ListAttendees { session: None })
+                    .await
+                    .map(|local| {
+                        local
+                            .into_iter()
+                            .map(|a| serde_json::to_value(Attendee::from(a)).unwrap_or_default())
+                            .collect()
+                    })
+                    .map_err(|e| e.to_string())
+            } else {
+                match relays {
+                    Some(relays) => {
+                        tokio::time::timeout(MEMBER_TIMEOUT, relays.member_attendees(member))
+                            .await
+                            .unwrap_or_else(|_| {
+                                Err(format!("no answer within {} s", MEMBER_TIMEOUT.as_secs()))
+                            })
+                    }
+                    None => Err("no links on this node".to_owned()),
+                }
+            };
+            (member, list)
+        }
+    });
     let mut all: Vec<serde_json::Value> = Vec::new();
     let mut unreachable: Vec<String> = Vec::new();
-    for member in &directory.nodes {
-        let list: Result<Vec<serde_json::Value>, String> = if member.is_self {
-            let local = state.manager.send(ListAttendees { session: None }).await?;
-            Ok(local
-                .into_iter()
-                .map(|a| serde_json::to_value(Attendee::from(a)).unwrap_or_default())
-                .collect())
-        } else {
-            let Some(admin) = member.admin_addr.clone() else {
-                unreachable.push(member.id.clone());
-                continue;
-            };
-            let auth = auth.clone();
-            web::block(move || fetch_attendees(&admin, &auth))
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r)
-        };
+    for (member, list) in futures::future::join_all(asks).await {
         match list {
             Ok(list) => {
                 for mut a in list {
@@ -105,20 +112,4 @@ pub async fn cluster_attendees(
         response.insert_header(("X-Tandem-Unreachable", unreachable.join(",")));
     }
     Ok(response.json(all))
-}
-
-fn fetch_attendees(admin: &str, auth: &str) -> Result<Vec<serde_json::Value>, String> {
-    let agent = ureq::AgentBuilder::new().timeout(MEMBER_TIMEOUT).build();
-    let response = agent
-        .get(&format!("http://{admin}/api/v1/attendees"))
-        .set("Authorization", auth)
-        .call()
-        .map_err(|e| e.to_string())?;
-    let mut body = Vec::new();
-    std::io::Read::read_to_end(
-        &mut std::io::Read::take(response.into_reader(), MAX_MEMBER_ANSWER),
-        &mut body,
-    )
-    .map_err(|e| e.to_string())?;
-    serde_json::from_slice(&body).map_err(|e| e.to_string())
 }

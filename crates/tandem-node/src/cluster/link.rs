@@ -14,7 +14,11 @@
 //! - `Attendee { peer, via_node }`: an attendee's control stream, carried
 //!   through: the relay forwards its `Hello`, the origin admits it as usual
 //!   (invitations, passwords, limits and control levels stay here) and the
-//!   stream then carries the attendee's control messages both ways.
+//!   stream then carries the attendee's control messages both ways;
+//! - `ListAttendees`: the member answers its live attendees as JSON (as its
+//!   admin API lists them) and finishes the stream. This is how a node
+//!   answers `GET /api/v1/attendees?scope=cluster` without sending its admin
+//!   token anywhere: the link is authenticated both ways by the secret.
 //!
 //! A graphics stream on a link is `[u16 BE header length][postcard
 //! LinkUpdate][the graphics stream bytes attendees receive]`.
@@ -77,6 +81,9 @@ pub enum LinkRequest {
         /// The relay's node id.
         via_node: String,
     },
+    /// A cluster-wide admin query: list your live attendees (JSON, then
+    /// the stream is finished).
+    ListAttendees,
 }
 
 /// What the origin answers on a link stream.
@@ -268,6 +275,7 @@ async fn serve_link(incoming: quinn::Incoming, ctx: Arc<LinkServerContext>) {
                     let peer = peer.parse().unwrap_or(conn.remote_address());
                     serve_link_attendee(tx, reader, peer, via_node, ctx).await
                 }
+                Ok(Some(LinkRequest::ListAttendees)) => serve_attendee_list(tx, &ctx).await,
                 _ => {}
             }
         });
@@ -340,6 +348,22 @@ pub async fn client_authenticate(
     }
 }
 
+/// Answers a cluster-wide admin query: this node's live attendees.
+async fn serve_attendee_list(mut tx: quinn::SendStream, ctx: &LinkServerContext) {
+    let Ok(list) = ctx
+        .manager
+        .send(crate::attendee_manager::ListAttendees { session: None })
+        .await
+    else {
+        return;
+    };
+    let list: Vec<crate::admin::Attendee> = list.into_iter().map(Into::into).collect();
+    let body = serde_json::to_vec(&list).unwrap_or_else(|_| b"[]".to_vec());
+    if tx.write_all(&body).await.is_ok() {
+        let _ = tx.finish();
+    }
+}
+
 /// Sends a session's graphics and pointer once on this link until the relay
 /// finishes the subscription stream or the link ends; latest wins, like an
 /// attendee.
@@ -358,7 +382,9 @@ async fn serve_subscription(
         .await;
     let feed = match (local, &ctx.relays) {
         (Ok(Ok(feed)), _) => Ok(feed),
-        (_, Some(relays)) if relays.should_relay(&session) => relays.feed_of(&session).await,
+        (Ok(Err(_)), Some(relays)) if relays.should_relay(&session).await => {
+            relays.feed_of(&session).await
+        }
         _ => Err(format!("no session {session} here")),
     };
     let feed = match feed {
@@ -484,7 +510,7 @@ async fn serve_link_attendee(
         _ => return,
     };
     if let Some(relays) = &ctx.relays {
-        if relays.should_relay(&hello.session) {
+        if relays.should_relay(&hello.session).await {
             // A relay below relays through this one: carry it to the origin.
             let relays = relays.clone();
             relays

@@ -4,14 +4,21 @@
 //!   scuttlebutt reconciliation) and publishes this node's id, addresses,
 //!   the sessions it originates and its load; it turns the gossiped state
 //!   into a [`Directory`] of live members, shared through a watch channel.
+//! - [`gossip`]: the transport under chitchat: every datagram sealed
+//!   (ChaCha20-Poly1305, keys derived from the secret, replays refused).
 //! - [`link`]: node-to-node relay links over QUIC (ALPN `tandem-link/1`),
-//!   authenticated with an HMAC of the cluster secret over a challenge.
-//! - [`admin`]: `GET /api/v1/cluster/nodes`.
+//!   authenticated with an HMAC of the cluster secret over a challenge; also
+//!   carries cluster-wide admin queries (the admin token never leaves a node).
+//! - [`admin`]: `GET /api/v1/cluster/nodes`, `GET /api/v1/attendees?scope=cluster`.
+//!
+//! Trust: only holders of the secret can read or write gossip, open links or
+//! answer on them (members pin the identity derived from the secret).
 //!
 //! Settings are the `[cluster]` section of the node config; clustering is
 //! off unless `cluster.listen` is set.
 
 pub mod admin;
+pub mod gossip;
 pub mod link;
 pub mod membership;
 pub mod relay;
@@ -35,6 +42,7 @@ impl ClusterView {
                 node_id,
                 cluster_id,
                 directory,
+                relays: None,
             },
         )
     }
@@ -56,9 +64,13 @@ pub struct ClusterSettings {
     pub advertise: Option<SocketAddr>,
     /// Gossip addresses (`host:port`) of members to join through.
     pub seeds: Vec<String>,
-    /// Shared secret of the cluster: authenticates relay links, and members
-    /// with another secret do not merge their gossip with this one.
+    /// Shared secret of the cluster (16 to 256 bytes): seals gossip and
+    /// authenticates relay links. Only from the config file, `secret_file`
+    /// or `TANDEM_CLUSTER_SECRET` (which wins), never the command line.
     pub secret: Option<String>,
+    /// File holding the secret (trailing whitespace ignored; should be
+    /// readable by the node's user only). Not together with `secret`.
+    pub secret_file: Option<std::path::PathBuf>,
     /// Name of the cluster: two clusters on one network do not merge.
     pub cluster_id: String,
     /// A member whose heartbeat has not advanced for this long is dead: it
@@ -81,6 +93,7 @@ impl Default for ClusterSettings {
             advertise: None,
             seeds: Vec::new(),
             secret: None,
+            secret_file: None,
             cluster_id: "tandem".into(),
             dead_after_ms: 3000,
             link_listen: None,
@@ -125,29 +138,79 @@ impl ClusterSettings {
                 return Err(format!("seeds[{i}] {seed:?} is not host:port"));
             }
         }
+        if self.secret.is_some() && self.secret_file.is_some() {
+            return Err("secret and secret_file are both set: keep one".into());
+        }
         if let Some(secret) = &self.secret {
-            if secret.len() < 16 || secret.len() > 256 {
-                return Err("secret must be 16 to 256 bytes".into());
-            }
+            check_secret(secret)?;
+        }
+        Ok(())
+    }
+
+    /// Puts the secret in place: `TANDEM_CLUSTER_SECRET` (given as `env`)
+    /// when set, else the contents of `secret_file`, else `secret`; a
+    /// clustered node without one is an error. The error names the key
+    /// (without the `cluster.` prefix).
+    pub fn load_secret(&mut self, env: Option<String>) -> Result<(), String> {
+        if let Some(secret) = env.filter(|s| !s.is_empty()) {
+            check_secret(&secret).map_err(|e| format!("{e} (from {SECRET_ENV})"))?;
+            self.secret = Some(secret);
+            self.secret_file = None;
+        } else if let Some(path) = self.secret_file.take() {
+            let secret = read_secret_file(&path)?;
+            check_secret(&secret).map_err(|e| format!("{e} (in {})", path.display()))?;
+            self.secret = Some(secret);
         }
         if self.enabled() && self.secret.is_none() {
-            return Err(
-                "secret is required when cluster.listen is set (or --cluster-secret)".into(),
-            );
+            return Err(format!(
+                "secret is required when cluster.listen is set: set cluster.secret_file \
+                 (or cluster.secret) in the config, or {SECRET_ENV}"
+            ));
         }
         Ok(())
     }
 
     /// The chitchat cluster id: the configured name plus a tag derived from
-    /// the secret, so members with another secret never merge their state
-    /// with ours (chitchat drops messages of another cluster id). The tag is
-    /// an HMAC, so it does not reveal the secret; gossip itself is neither
-    /// encrypted nor signed, and relay links authenticate separately.
+    /// the secret. It travels inside sealed datagrams ([`gossip`]), which
+    /// already keep other secrets out; the tag keeps two clusters apart
+    /// even if one day gossip were opened with a shared key.
     pub fn gossip_cluster_id(&self) -> String {
         let secret = self.secret.as_deref().unwrap_or_default();
         let tag = link::hmac_tag(secret.as_bytes(), b"tandem-gossip-cluster-id");
         format!("{}/{}", self.cluster_id, &hex::encode(tag)[..16])
     }
+}
+
+/// The environment variable that holds the cluster secret.
+pub const SECRET_ENV: &str = "TANDEM_CLUSTER_SECRET";
+/// Largest secret file read.
+const MAX_SECRET_FILE: u64 = 4096;
+
+fn check_secret(secret: &str) -> Result<(), String> {
+    if secret.len() < 16 || secret.len() > 256 {
+        return Err("secret must be 16 to 256 bytes".into());
+    }
+    Ok(())
+}
+
+fn read_secret_file(path: &std::path::Path) -> Result<String, String> {
+    let fail = |e: &dyn std::fmt::Display| format!("secret_file {}: {e}", path.display());
+    let meta = std::fs::metadata(path).map_err(|e| fail(&e))?;
+    if meta.len() > MAX_SECRET_FILE {
+        return Err(fail(&format_args!(
+            "{} bytes; a secret file may be at most {MAX_SECRET_FILE}",
+            meta.len()
+        )));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), "the cluster secret file is readable by other users: chmod 600 it");
+        }
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| fail(&e))?;
+    Ok(text.trim_end().to_owned())
 }
 
 /// One member as the directory shows it.
@@ -202,6 +265,8 @@ pub struct ClusterView {
     pub cluster_id: String,
     /// The newest directory.
     pub directory: watch::Receiver<Arc<Directory>>,
+    /// This node's links to other members (cluster-wide admin queries).
+    pub relays: Option<Arc<relay::Relays>>,
 }
 
 /// The cluster's metric families (registered with the node's others).
@@ -216,6 +281,9 @@ pub struct ClusterMetrics {
     pub relayed_bytes: IntCounterVec,
     /// From capture on the origin to receipt on a relay.
     pub relay_latency_seconds: Histogram,
+    /// Gossip datagrams dropped unread, by reason (`malformed`, `stale`,
+    /// `replayed`, `forged`).
+    pub gossip_rejected: IntCounterVec,
 }
 
 impl ClusterMetrics {
@@ -243,22 +311,35 @@ impl ClusterMetrics {
             ]),
         )
         .expect("valid metric");
+        let gossip_rejected = IntCounterVec::new(
+            Opts::new(
+                "tandem_cluster_gossip_rejected_total",
+                "Gossip datagrams dropped without being parsed, by reason",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(members.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(relay_links.clone()),
             Box::new(relayed_bytes.clone()),
             Box::new(relay_latency_seconds.clone()),
+            Box::new(gossip_rejected.clone()),
         ] {
             registry.register(c).expect("unique metric");
         }
         for direction in ["sent", "received"] {
             relayed_bytes.with_label_values(&[direction]);
         }
+        for reason in gossip::REJECT_REASONS {
+            gossip_rejected.with_label_values(&[reason]);
+        }
         Self {
             members,
             relay_links,
             relayed_bytes,
             relay_latency_seconds,
+            gossip_rejected,
         }
     }
 }
@@ -272,14 +353,69 @@ mod tests {
         let mut s = ClusterSettings::default();
         s.validate().unwrap();
         s.listen = Some("127.0.0.1:7000".parse().unwrap());
-        assert!(s.validate().unwrap_err().contains("secret"));
+        assert!(s
+            .clone()
+            .load_secret(None)
+            .unwrap_err()
+            .contains("secret_file"));
+        s.secret = Some("short".into());
+        assert!(s.validate().unwrap_err().contains("16 to 256"));
         s.secret = Some("0123456789abcdef".into());
         s.validate().unwrap();
+        s.clone().load_secret(None).unwrap();
         s.seeds = vec!["nohost".into()];
         assert!(s.validate().unwrap_err().contains("seeds[0]"));
         s.seeds = vec!["localhost:7001".into()];
         s.dead_after_ms = 10;
         assert!(s.validate().unwrap_err().contains("dead_after_ms"));
+    }
+
+    #[test]
+    fn the_secret_comes_from_the_environment_a_file_or_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secret");
+        std::fs::write(&file, "from-the-file-0123456789\n").unwrap();
+        let mut s = ClusterSettings {
+            listen: Some("127.0.0.1:7000".parse().unwrap()),
+            secret_file: Some(file.clone()),
+            ..Default::default()
+        };
+        s.validate().unwrap();
+        let mut from_file = s.clone();
+        from_file.load_secret(None).unwrap();
+        assert_eq!(
+            from_file.secret.as_deref(),
+            Some("from-the-file-0123456789")
+        );
+        let mut from_env = s.clone();
+        from_env
+            .load_secret(Some("from-the-environment-0123".into()))
+            .unwrap();
+        assert_eq!(
+            from_env.secret.as_deref(),
+            Some("from-the-environment-0123")
+        );
+        let mut short = s.clone();
+        assert!(short
+            .load_secret(Some("short".into()))
+            .unwrap_err()
+            .contains(SECRET_ENV));
+        s.secret = Some("in-the-config-0123456789".into());
+        assert!(s.validate().unwrap_err().contains("both"));
+        std::fs::write(&file, "tiny\n").unwrap();
+        let mut tiny = ClusterSettings {
+            secret_file: Some(file.clone()),
+            ..Default::default()
+        };
+        assert!(tiny.load_secret(None).unwrap_err().contains("16 to 256"));
+        let mut missing = ClusterSettings {
+            secret_file: Some(dir.path().join("nope")),
+            ..Default::default()
+        };
+        assert!(missing
+            .load_secret(None)
+            .unwrap_err()
+            .contains("secret_file"));
     }
 
     #[test]

@@ -16,6 +16,13 @@
 //! [`CursorSender`] as direct ones.
 //! When the link dies (the origin stopped or was killed), every attendee
 //! relayed through it is told "session closed".
+//!
+//! Links are opened by a task of their own, never under a lock: joins for
+//! one origin wait for the same opening, joins for others are not delayed.
+//! Opening (connect and authenticate) has a deadline, and a member that
+//! fails is not tried again before a back-off (0.5 s doubling to 30 s).
+//! A session this node shares itself is never relayed, whatever the
+//! directory says.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -33,8 +40,40 @@ use tandem_proto::{
 use tandem_transport::{write_message, MessageReader};
 use tokio::sync::{watch, Mutex};
 
+/// Time to connect to a member and authenticate a link.
+pub const LINK_OPEN_TIMEOUT: Duration = Duration::from_secs(5);
+/// First wait before trying a member whose link failed again (doubles).
+const RETRY_FIRST: Duration = Duration::from_millis(500);
+/// Longest wait before trying a failed member again.
+const RETRY_MAX: Duration = Duration::from_secs(30);
+/// Largest cluster-wide admin answer read from one member.
+pub const MAX_MEMBER_ANSWER: usize = 16 * 1024 * 1024;
+
+/// A member's link as the relay knows it.
+enum LinkSlot {
+    /// Open.
+    Up(Arc<Link>),
+    /// Being opened by a task; its result arrives here.
+    Opening(watch::Receiver<Option<Result<Arc<Link>, String>>>),
+    /// The last opening failed; not tried again before `retry_at`.
+    Failed {
+        addr: SocketAddr,
+        failures: u32,
+        retry_at: Instant,
+        error: String,
+    },
+}
+
+/// Wait before the next try after `failures` failed openings in a row.
+fn retry_after(failures: u32) -> Duration {
+    RETRY_FIRST
+        .saturating_mul(1 << failures.saturating_sub(1).min(16))
+        .min(RETRY_MAX)
+}
+
 use super::link::{parse_link_stream, LinkReply, LinkRequest, LINK_ALPN, MAX_LINK_UPDATE};
-use super::Directory;
+use super::{Directory, MemberInfo};
+use crate::attendee_manager::{AttendeeManager, ListSessions};
 use crate::capture_actor::SharedCursor;
 use crate::connection::{CursorSender, GraphicsSender, BYE_DELIVERY, MAX_SHAPES_REMEMBERED};
 use crate::encoder_actor::{EncoderActor, FrameCaptured, UpdateReceiver};
@@ -54,12 +93,17 @@ pub struct Relays {
     endpoint: std::sync::Mutex<Option<quinn::Endpoint>>,
     /// Gossip address of the member to relay through (`cluster.upstream`).
     upstream: Option<SocketAddr>,
-    /// Open links by origin node id; the lock also makes link creation single.
-    links: Mutex<HashMap<String, Arc<Link>>>,
+    /// Links by member id; never held across an await.
+    links: std::sync::Mutex<HashMap<String, LinkSlot>>,
+    /// The authority on local sessions: those are never relayed.
+    manager: Addr<AttendeeManager>,
+    /// The data-plane runtime: link endpoints and tasks run there.
+    data_plane: std::sync::OnceLock<tokio::runtime::Handle>,
 }
 
 struct Link {
     conn: quinn::Connection,
+    addr: SocketAddr,
     mirrors: Mutex<HashMap<String, Arc<Mirror>>>,
 }
 
@@ -129,6 +173,7 @@ impl Drop for RelayedGuard {
 
 impl Relays {
     /// Relays for this node; must be created inside the actix System.
+    #[allow(clippy::too_many_arguments)] // one call site, in Node::start
     pub fn new(
         node_id: String,
         secret: String,
@@ -137,6 +182,7 @@ impl Relays {
         metrics: Arc<Metrics>,
         relayed_attendees: Arc<AtomicU64>,
         upstream: Option<SocketAddr>,
+        manager: Addr<AttendeeManager>,
     ) -> Self {
         Self {
             node_id,
@@ -148,8 +194,35 @@ impl Relays {
             arbiter: actix::System::current().arbiter().clone(),
             endpoint: std::sync::Mutex::new(None),
             upstream,
-            links: Mutex::new(HashMap::new()),
+            links: std::sync::Mutex::new(HashMap::new()),
+            manager,
+            data_plane: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The runtime that drives link endpoints and tasks (set once).
+    pub fn set_data_plane(&self, handle: tokio::runtime::Handle) {
+        let _ = self.data_plane.set(handle);
+    }
+
+    fn spawn<F>(&self, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        match self.data_plane.get() {
+            Some(handle) => {
+                handle.spawn(task);
+            }
+            None => {
+                tokio::spawn(task);
+            }
+        }
+    }
+
+    fn links(&self) -> std::sync::MutexGuard<'_, HashMap<String, LinkSlot>> {
+        self.links
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Closes every link (node shutdown): origins see the relayed attendees
@@ -165,12 +238,22 @@ impl Relays {
         }
     }
 
-    /// Whether `session` is originated by another live member.
-    pub fn should_relay(&self, session: &str) -> bool {
-        self.directory
+    /// Whether `session` is originated by another live member: never for
+    /// a session this node shares (asked of the manager, which is the
+    /// authority, not the directory, which may lag or be claimed).
+    pub async fn should_relay(&self, session: &str) -> bool {
+        let elsewhere = self
+            .directory
             .borrow()
             .origin_of(session)
-            .is_some_and(|m| !m.is_self)
+            .is_some_and(|m| !m.is_self);
+        if !elsewhere {
+            return false;
+        }
+        match self.manager.send(ListSessions).await {
+            Ok(local) => !local.iter().any(|s| s.id == session),
+            Err(_) => false,
+        }
     }
 
     /// The member to link to for `session`: the configured upstream while it
@@ -195,6 +278,7 @@ impl Relays {
         if let Some(e) = slot.as_ref() {
             return Ok(e.clone());
         }
+        let _runtime = self.data_plane.get().map(|h| h.enter());
         let e = tandem_transport::client_endpoint(
             SocketAddr::from(([0, 0, 0, 0], 0)),
             &tandem_transport::TransportConfig::default(),
@@ -204,18 +288,127 @@ impl Relays {
         Ok(e)
     }
 
-    /// The link to the origin of `session`, opened and authenticated if needed.
+    /// The link to the origin of `session` (or the configured upstream),
+    /// opened and authenticated if needed.
     async fn link_for(self: &Arc<Self>, session: &str, direct: bool) -> Result<Arc<Link>, String> {
-        let (origin, addr) = self
+        let (member, addr) = self
             .upstream_of(session, direct)
             .ok_or_else(|| "no live member originates this session".to_owned())?;
-        let mut links = self.links.lock().await;
-        if let Some(link) = links.get(&origin) {
-            if link.conn.close_reason().is_none() {
-                return Ok(link.clone());
+        self.link_to(&member, addr).await
+    }
+
+    /// The link to `member` at `addr`: the open one, the one being opened,
+    /// or a new opening (unless the member failed and is backing off).
+    async fn link_to(
+        self: &Arc<Self>,
+        member: &str,
+        addr: SocketAddr,
+    ) -> Result<Arc<Link>, String> {
+        let mut opening = {
+            let mut links = self.links();
+            let failures = match links.get(member) {
+                Some(LinkSlot::Up(link))
+                    if link.addr == addr && link.conn.close_reason().is_none() =>
+                {
+                    return Ok(link.clone());
+                }
+                Some(LinkSlot::Opening(rx)) => Err(rx.clone()),
+                Some(LinkSlot::Failed {
+                    addr: failed,
+                    failures,
+                    retry_at,
+                    error,
+                }) if *failed == addr => {
+                    let wait = retry_at.saturating_duration_since(Instant::now());
+                    if !wait.is_zero() {
+                        return Err(format!("{error} (next try in {} ms)", wait.as_millis()));
+                    }
+                    Ok(*failures)
+                }
+                _ => Ok(0),
+            };
+            match failures {
+                Err(rx) => rx,
+                Ok(failures) => {
+                    let (tx, rx) = watch::channel(None);
+                    links.insert(member.to_owned(), LinkSlot::Opening(rx.clone()));
+                    let relays = self.clone();
+                    let member = member.to_owned();
+                    self.spawn(async move { relays.open_link(member, addr, failures, tx).await });
+                    rx
+                }
             }
-            links.remove(&origin);
-        }
+        };
+        let result = opening
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| "the link opening was abandoned".to_owned())?
+            .clone();
+        result.unwrap_or_else(|| Err("the link opening was abandoned".into()))
+    }
+
+    /// Connects to `member` and authenticates within [`LINK_OPEN_TIMEOUT`],
+    /// records the outcome (the link, or the failure and when to retry) and
+    /// tells whoever waits on `done`.
+    async fn open_link(
+        self: Arc<Self>,
+        member: String,
+        addr: SocketAddr,
+        failures: u32,
+        done: watch::Sender<Option<Result<Arc<Link>, String>>>,
+    ) {
+        let opened = tokio::time::timeout(LINK_OPEN_TIMEOUT, self.connect(&member, addr))
+            .await
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "the member {member} at {addr} did not open a link within {} s",
+                    LINK_OPEN_TIMEOUT.as_secs()
+                ))
+            });
+        let result = match opened {
+            Ok(conn) => {
+                tracing::info!(%member, %addr, "relay link opened");
+                let link = Arc::new(Link {
+                    conn,
+                    addr,
+                    mirrors: Mutex::new(HashMap::new()),
+                });
+                self.links()
+                    .insert(member.clone(), LinkSlot::Up(link.clone()));
+                let (relays, feeding) = (self.clone(), link.clone());
+                self.spawn(async move {
+                    relays.metrics.cluster.relay_links.inc();
+                    relays.feed(&feeding).await;
+                    relays.metrics.cluster.relay_links.dec();
+                    let mut links = relays.links();
+                    if matches!(links.get(&member), Some(LinkSlot::Up(l)) if Arc::ptr_eq(l, &feeding)) {
+                        links.remove(&member);
+                    }
+                    tracing::info!(%member, "relay link closed");
+                });
+                Ok(link)
+            }
+            Err(error) => {
+                let failures = failures.saturating_add(1);
+                let wait = retry_after(failures);
+                tracing::warn!(%member, %addr, %error, failures, retry_in_ms = wait.as_millis() as u64, "relay link failed");
+                self.links().insert(
+                    member,
+                    LinkSlot::Failed {
+                        addr,
+                        failures,
+                        retry_at: Instant::now() + wait,
+                        error: error.clone(),
+                    },
+                );
+                Err(error)
+            }
+        };
+        done.send_replace(Some(result));
+    }
+
+    /// A new authenticated link connection to `member` (no deadline of its own).
+    async fn connect(&self, member: &str, addr: SocketAddr) -> Result<quinn::Connection, String> {
         let endpoint = self.client_endpoint()?;
         let conn = tandem_transport::connect_alpn(
             &endpoint,
@@ -225,26 +418,47 @@ impl Relays {
             LINK_ALPN,
         )
         .await
-        .map_err(|e| format!("cannot reach the origin {origin} at {addr}: {e}"))?;
-        super::link::client_authenticate(&conn, &self.node_id, &self.secret).await?;
-        tracing::info!(%origin, %addr, "relay link opened");
-        let link = Arc::new(Link {
-            conn,
-            mirrors: Mutex::new(HashMap::new()),
-        });
-        links.insert(origin.clone(), link.clone());
-        let (relays, feeding) = (self.clone(), link.clone());
-        tokio::spawn(async move {
-            relays.metrics.cluster.relay_links.inc();
-            relays.feed(&feeding).await;
-            relays.metrics.cluster.relay_links.dec();
-            let mut links = relays.links.lock().await;
-            if links.get(&origin).is_some_and(|l| Arc::ptr_eq(l, &feeding)) {
-                links.remove(&origin);
-            }
-            tracing::info!(%origin, "relay link closed");
-        });
-        Ok(link)
+        .map_err(|e| format!("cannot reach the member {member} at {addr}: {e}"))?;
+        if let Err(error) =
+            super::link::client_authenticate(&conn, &self.node_id, &self.secret).await
+        {
+            conn.close(
+                super::link::CLOSE_AUTH_FAILED.into(),
+                b"authentication failed",
+            );
+            return Err(error);
+        }
+        Ok(conn)
+    }
+
+    /// Asks `member`, over a link of its own (authenticated both ways: the
+    /// member proves the cluster identity, this node the secret), for its
+    /// live attendees as the admin API lists them. No deadline of its own.
+    pub async fn member_attendees(
+        &self,
+        member: &MemberInfo,
+    ) -> Result<Vec<serde_json::Value>, String> {
+        let addr: SocketAddr = member
+            .link_addr
+            .as_deref()
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| format!("the member {} has no link address", member.id))?;
+        let conn = self.connect(&member.id, addr).await?;
+        let asked = async {
+            let (mut tx, mut rx) = conn.open_bi().await.map_err(|e| e.to_string())?;
+            write_message(&mut tx, &LinkRequest::ListAttendees)
+                .await
+                .map_err(|e| e.to_string())?;
+            let _ = tx.finish();
+            let body = rx
+                .read_to_end(MAX_MEMBER_ANSWER)
+                .await
+                .map_err(|e| e.to_string())?;
+            serde_json::from_slice::<Vec<serde_json::Value>>(&body).map_err(|e| e.to_string())
+        };
+        let answer = asked.await;
+        conn.close(0u32.into(), b"done");
+        answer
     }
 
     /// The mirror of `session` on `link`, subscribed if needed.
@@ -641,5 +855,20 @@ impl Relays {
         let _ = tokio::time::timeout(BYE_DELIVERY, conn.closed()).await;
         conn.close(0u32.into(), b"closed");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_member_is_retried_ever_later_up_to_a_bound() {
+        let waits: Vec<Duration> = (1..=10).map(retry_after).collect();
+        assert_eq!(waits[0], RETRY_FIRST);
+        assert_eq!(waits[1], RETRY_FIRST * 2);
+        assert!(waits.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(*waits.last().unwrap(), RETRY_MAX);
+        assert_eq!(retry_after(u32::MAX), RETRY_MAX);
     }
 }
