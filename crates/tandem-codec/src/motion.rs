@@ -21,7 +21,8 @@
 //! [`MAX_HINTS`] hints and two frame areas of hint rows compared, at most
 //! [`MAX_REGIONS`] regions searched, a window of [`WINDOW`] columns hashed
 //! per row, two offsets verified per region; regions too small for a band
-//! to pay are skipped.
+//! to pay are skipped, and an offset none of 16 spread rows confirms is
+//! not verified further.
 
 use std::cmp::Reverse;
 
@@ -49,6 +50,8 @@ const MATCHES_PER_ROW: usize = 4;
 const MIN_VOTES: u32 = 3;
 /// Offsets verified per region.
 const OFFSETS_TRIED: usize = 2;
+/// Rows probed before an offset is verified on every row.
+const PROBES: u32 = 16;
 
 /// Reusable buffers of the search.
 #[derive(Debug, Default)]
@@ -417,6 +420,14 @@ fn vertical(
                 && !covered.iter().any(|&(a, b)| (a..b).contains(&y))
                 && new.row(y)[x0..x0 + bw] == frame.row(sy as u32)[x0..x0 + bw]
         };
+        // Sixteen spread rows first: an offset that matches none of them
+        // is not worth reading every row to its end (periodic or noisy
+        // content can vote well for an offset that does not hold).
+        let rows = y1 - y0;
+        let step = rows.div_ceil(PROBES).max(1);
+        if !(y0..y1).step_by(step as usize).any(row_matches) {
+            continue;
+        }
         let Some((ra, rb)) = longest_run(y0..y1, row_matches) else {
             continue;
         };
