@@ -50,6 +50,8 @@ const MATCHES_PER_ROW: usize = 4;
 const MIN_VOTES: u32 = 3;
 /// Offsets verified per region.
 const OFFSETS_TRIED: usize = 2;
+/// Largest changed bounds searched for 2D motion: a quarter of 1080p.
+const MAX_2D_AREA: u64 = 1920 * 1080 / 4;
 /// Rows probed before an offset is verified on every row.
 const PROBES: u32 = 16;
 
@@ -105,9 +107,90 @@ pub(crate) fn find_moves(
         if b.height < MIN_REGION_ROWS || b.area() < 2 * MIN_BAND_AREA {
             continue;
         }
+        let before = moves.len();
         vertical(work, new, b, s, &mut moves);
+        if moves.len() == before && b.area() <= MAX_2D_AREA {
+            two_d(work, new, b, &mut moves);
+        }
     }
     moves
+}
+
+/// Any (dx, dy) motion inside the changed bounds `b` (a window dragged
+/// without a hint): a textured 32-pixel segment of a few new rows is
+/// looked for in the previous picture within 64 rows, nearest rows first, and the first offsets found are
+/// checked like hints (cropped to the rows and columns that match). Only
+/// for bounds of at most [`MAX_2D_AREA`] pixels, four candidates at most,
+/// and only a band of at least a quarter of the rows of `b` is kept.
+fn two_d(work: &mut Frame, new: &Frame, b: Rect, moves: &mut Vec<CopyRect>) {
+    const SEG: u32 = 32;
+    const REACH: i64 = 64;
+    const CANDIDATES: usize = 4;
+    if b.width < 2 * SEG || b.height < MIN_BAND_ROWS {
+        return;
+    }
+    let (w, h) = (new.width(), new.height());
+    let mut tried: Vec<(i64, i64)> = Vec::with_capacity(CANDIDATES);
+    for quarter in [2, 1, 3] {
+        // The first segment with some texture at or below the quarter row
+        // (text has blank rows between its lines).
+        let y0 = b.y + b.height * quarter / 4;
+        let probe = (y0..(y0 + 16).min(b.bottom() as u32))
+            .flat_map(|y| [2, 1, 3].map(|q| (b.x + (b.width - SEG) * q / 4, y)))
+            .find(|&(x, y)| {
+                let seg = &new.row(y)[x as usize..(x + SEG) as usize];
+                tile::count_ne(seg, seg[0]) >= SEG as usize / 4
+            });
+        let Some((xs, ys)) = probe else {
+            continue;
+        };
+        let seg = &new.row(ys)[xs as usize..(xs + SEG) as usize];
+        // Nearest rows first: most moves are small.
+        let rows = (0..=REACH)
+            .flat_map(|k| [i64::from(ys) - k, i64::from(ys) + k])
+            .skip(1)
+            .filter(|&y| y >= i64::from(b.y) && y < b.bottom() as i64);
+        for y in rows {
+            let row = work.row(y as u32);
+            for x in b.x..=(b.right() as u32 - SEG) {
+                let x0 = x as usize;
+                if row[x0] != seg[0] || row[x0..x0 + SEG as usize] != *seg {
+                    continue;
+                }
+                let d = (i64::from(xs) - i64::from(x), i64::from(ys) - y);
+                if d == (0, 0) || tried.contains(&d) {
+                    continue;
+                }
+                tried.push(d);
+                // What moved lies in `b` before and after: try `b` moved back.
+                let cand = CopyRect {
+                    src: Rect::new(
+                        (i64::from(b.x) - d.0).max(0) as u32,
+                        (i64::from(b.y) - d.1).max(0) as u32,
+                        b.width,
+                        b.height,
+                    ),
+                    dst_x: 0,
+                    dst_y: 0,
+                };
+                let cand = CopyRect {
+                    dst_x: (i64::from(cand.src.x) + d.0).max(0) as u32,
+                    dst_y: (i64::from(cand.src.y) + d.1).max(0) as u32,
+                    ..cand
+                };
+                // Text repeats: a band that explains little of `b` (a few
+                // blank rows between lines) is a coincidence, not the move.
+                let found = clip(&cand, w, h).and_then(|m| matching_rows(work, new, &m));
+                if let Some(m) = found.filter(|m| 4 * m.src.height >= b.height) {
+                    accept(work, moves, m);
+                    return;
+                }
+                if tried.len() == CANDIDATES {
+                    return;
+                }
+            }
+        }
+    }
 }
 
 fn accept(work: &mut Frame, moves: &mut Vec<CopyRect>, m: CopyRect) {
