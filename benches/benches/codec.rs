@@ -110,8 +110,37 @@ fn search_worst_cases() -> Vec<(&'static str, Frame, Frame)> {
     let mut scrolled = Frame::new(WIDTH, HEIGHT);
     scrolled.blit(&scrolled_prev, 0, 5);
     scrolled.fill_rect(Rect::new(WIDTH - 1, 0, 1, HEIGHT), 0x0012_3456);
+    // Four separate noise regions of just under a quarter of the frame
+    // each: every one goes through the vertical vote and the 2D search.
+    let quiet = desktop(1, 0);
+    let mut quarters = quiet.clone();
+    let mut rng = XorShift::new(5);
+    for (qx, qy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+        let r = Rect::new(qx * 1024, qy * 576, 896, 448);
+        for y in r.y..r.y + r.height {
+            for x in r.x..(r.x + r.width).min(WIDTH) {
+                quarters.set(x, y, rng.next_u32() & 0x00ff_ffff);
+            }
+        }
+    }
+    // The same four regions of vertical stripes shifted by one pixel: the
+    // 2D probe segment is found at every stripe period.
+    let mut striped_quiet = quiet.clone();
+    let mut striped = quiet.clone();
+    for (qx, qy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+        let r = Rect::new(qx * 1024, qy * 576, 896, 448);
+        for y in r.y..r.y + r.height {
+            for x in r.x..(r.x + r.width).min(WIDTH) {
+                let stripe = |x: u32| (x % 16) * 0x0010_0f0e;
+                striped_quiet.set(x, y, stripe(x));
+                striped.set(x, y, stripe(x + 1) ^ u32::from(y % 97 == 0));
+            }
+        }
+    }
     let frames = scroll_frames();
     vec![
+        ("quarter_noise_regions", quiet, quarters),
+        ("quarter_stripe_regions", striped_quiet, striped),
         ("noise", all.0, all.1),
         ("many_regions", prev, patches),
         ("repeated_rows", stripes, changed),

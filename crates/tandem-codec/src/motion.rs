@@ -20,7 +20,7 @@
 //! that point (copy-rects apply in order). The work is bounded: at most
 //! [`MAX_HINTS`] hints and two frame areas of hint rows compared, at most
 //! [`MAX_REGIONS`] regions searched, a window of [`WINDOW`] columns hashed
-//! per row, two offsets verified per region; regions too small for a band
+//! per row (the vote stops after 64 rows without any match), two offsets verified per region; regions too small for a band
 //! to pay are skipped, and an offset none of 16 spread rows confirms is
 //! not verified further.
 
@@ -33,8 +33,11 @@ use crate::{CopyRect, Frame, Rect, MAX_MOVES};
 pub(crate) const MAX_HINTS: usize = 32;
 /// Regions of changed tiles searched per frame, largest first.
 pub(crate) const MAX_REGIONS: usize = 16;
-/// Columns of a row hashed for the vote.
-pub(crate) const WINDOW: u32 = 256;
+/// Columns of a row hashed for the vote (16 terminal cells).
+pub(crate) const WINDOW: u32 = 128;
+/// New rows that may vote without a single match before the vote stops
+/// (noise, replaced content).
+const BARREN_ROWS: u32 = 64;
 /// Fewest rows of a copy-rect.
 const MIN_BAND_ROWS: u32 = 4;
 /// Fewest pixels of a copy-rect: below this, coding the pixels costs
@@ -97,6 +100,8 @@ pub(crate) fn find_moves(
         return moves;
     }
     regions(grid, changed, s);
+    // Pixels of 2D candidates checked per frame, all regions together.
+    let mut budget_2d = MAX_2D_AREA;
     for k in 0..s.regions.len().min(MAX_REGIONS) {
         if moves.len() >= MAX_MOVES {
             break;
@@ -110,28 +115,31 @@ pub(crate) fn find_moves(
         let before = moves.len();
         vertical(work, new, b, s, &mut moves);
         if moves.len() == before && b.area() <= MAX_2D_AREA {
-            two_d(work, new, b, &mut moves);
+            two_d(work, new, b, &mut moves, &mut budget_2d);
         }
     }
     moves
 }
 
 /// Any (dx, dy) motion inside the changed bounds `b` (a window dragged
-/// without a hint): a textured 32-pixel segment of a few new rows is
-/// looked for in the previous picture within 64 rows, nearest rows first, and the first offsets found are
+/// without a hint): a textured 32-pixel segment of two new rows is looked
+/// for in the previous picture within 48 rows and 64 columns, nearest rows
+/// first (larger moves need a hint), and the first offsets found are
 /// checked like hints (cropped to the rows and columns that match). Only
-/// for bounds of at most [`MAX_2D_AREA`] pixels, four candidates at most,
+/// for bounds of at most [`MAX_2D_AREA`] pixels, two candidates at most,
+/// [`MAX_2D_AREA`] candidate pixels per frame over all regions (`budget`),
 /// and only a band of at least a quarter of the rows of `b` is kept.
-fn two_d(work: &mut Frame, new: &Frame, b: Rect, moves: &mut Vec<CopyRect>) {
+fn two_d(work: &mut Frame, new: &Frame, b: Rect, moves: &mut Vec<CopyRect>, budget: &mut u64) {
     const SEG: u32 = 32;
-    const REACH: i64 = 64;
-    const CANDIDATES: usize = 4;
+    const REACH_X: u32 = 64;
+    const REACH_Y: i64 = 48;
+    const CANDIDATES: usize = 2;
     if b.width < 2 * SEG || b.height < MIN_BAND_ROWS {
         return;
     }
     let (w, h) = (new.width(), new.height());
     let mut tried: Vec<(i64, i64)> = Vec::with_capacity(CANDIDATES);
-    for quarter in [2, 1, 3] {
+    for quarter in [2, 1] {
         // The first segment with some texture at or below the quarter row
         // (text has blank rows between its lines).
         let y0 = b.y + b.height * quarter / 4;
@@ -145,14 +153,16 @@ fn two_d(work: &mut Frame, new: &Frame, b: Rect, moves: &mut Vec<CopyRect>) {
             continue;
         };
         let seg = &new.row(ys)[xs as usize..(xs + SEG) as usize];
+        let x_lo = xs.saturating_sub(REACH_X).max(b.x);
+        let x_hi = (xs + REACH_X).min(b.right() as u32 - SEG);
         // Nearest rows first: most moves are small.
-        let rows = (0..=REACH)
+        let rows = (0..=REACH_Y)
             .flat_map(|k| [i64::from(ys) - k, i64::from(ys) + k])
             .skip(1)
             .filter(|&y| y >= i64::from(b.y) && y < b.bottom() as i64);
         for y in rows {
-            let row = work.row(y as u32);
-            for x in b.x..=(b.right() as u32 - SEG) {
+            let row = &work.row(y as u32)[..];
+            for x in x_lo..=x_hi {
                 let x0 = x as usize;
                 if row[x0] != seg[0] || row[x0..x0 + SEG as usize] != *seg {
                     continue;
@@ -180,7 +190,14 @@ fn two_d(work: &mut Frame, new: &Frame, b: Rect, moves: &mut Vec<CopyRect>) {
                 };
                 // Text repeats: a band that explains little of `b` (a few
                 // blank rows between lines) is a coincidence, not the move.
-                let found = clip(&cand, w, h).and_then(|m| matching_rows(work, new, &m));
+                let Some(cand) = clip(&cand, w, h) else {
+                    continue;
+                };
+                if cand.src.area() > *budget {
+                    return;
+                }
+                *budget -= cand.src.area();
+                let found = matching_rows(work, new, &cand);
                 if let Some(m) = found.filter(|m| 4 * m.src.height >= b.height) {
                     accept(work, moves, m);
                     return;
@@ -456,13 +473,16 @@ fn vertical(
     s.rows.sort_unstable();
     s.votes.clear();
     s.votes.resize(2 * span as usize, 0);
-    let mut voters = 0;
+    let (mut voters, mut matched) = (0, 0u32);
     for y in y0..y1 {
         let seg = &new.row(y)[x0..x0 + win];
         if uniform(seg) {
             continue;
         }
         voters += 1;
+        if voters > BARREN_ROWS && matched == 0 {
+            return;
+        }
         let hash = tile::tile_hash(seg, win as u32, 1);
         let first = s.rows.partition_point(|e| e.0 < hash);
         for &(_, py) in s.rows[first..]
@@ -474,6 +494,7 @@ fn vertical(
             let d = i64::from(y) - i64::from(py);
             if d != 0 {
                 s.votes[(d + span) as usize] += 1;
+                matched += 1;
             }
         }
     }
