@@ -133,7 +133,7 @@ fn two_d(work: &mut Frame, new: &Frame, b: Rect, moves: &mut Vec<CopyRect>, budg
     const SEG: u32 = 32;
     const REACH_X: u32 = 64;
     const REACH_Y: i64 = 48;
-    const CANDIDATES: usize = 2;
+    const CANDIDATES: usize = 4;
     if b.width < 2 * SEG || b.height < MIN_BAND_ROWS {
         return;
     }
@@ -161,7 +161,7 @@ fn two_d(work: &mut Frame, new: &Frame, b: Rect, moves: &mut Vec<CopyRect>, budg
             .skip(1)
             .filter(|&y| y >= i64::from(b.y) && y < b.bottom() as i64);
         for y in rows {
-            let row = &work.row(y as u32)[..];
+            let row = work.row(y as u32);
             for x in x_lo..=x_hi {
                 let x0 = x as usize;
                 if row[x0] != seg[0] || row[x0..x0 + SEG as usize] != *seg {
@@ -240,9 +240,10 @@ fn clip(m: &CopyRect, w: u32, h: u32) -> Option<CopyRect> {
 
 /// `m` cropped to what really moved: its longest run of rows whose pixels
 /// match exactly (`new` at the destination equals `work` at the source);
-/// when that is less than half of it, also tried on the widest run of
-/// matching columns of a few sample rows (a hint that includes a shadow
-/// or frame that did not move). `None` when nothing big enough matches.
+/// when that is less than half of it, also tried on the columns that match
+/// in the rows crossing what moved (a hint that includes a shadow or frame
+/// that did not move). `None` when nothing big enough matches. Costs at
+/// most three comparisons of `m`'s area.
 fn matching_rows(work: &Frame, new: &Frame, m: &CopyRect) -> Option<CopyRect> {
     let rows = |c0: u32, c1: u32| {
         let (sx, dx, wd) = (
@@ -266,32 +267,29 @@ fn matching_rows(work: &Frame, new: &Frame, m: &CopyRect) -> Option<CopyRect> {
     if whole.is_some_and(|w| 2 * w.src.height >= m.src.height) {
         return whole;
     }
-    // The widest run of matching columns among a few sample rows, narrowed
-    // by every other sample's run that overlaps most of it (rows that cross
-    // what moved agree on its columns; coincidences beside it do not).
-    const SAMPLES: u32 = 8;
-    let n = SAMPLES.min(m.src.height);
-    let mut runs = [None; SAMPLES as usize];
-    for (k, run) in runs.iter_mut().enumerate().take(n as usize) {
-        let r = (2 * k as u32 + 1) * m.src.height / (2 * n);
+    // The columns that match in the rows that cross what moved: the
+    // widest run of matching columns of any row, narrowed to the latest
+    // start and the earliest end among the rows whose run covers three
+    // quarters of it (coincidences beside what moved differ row by row).
+    let (sx, dx) = (m.src.x as usize, m.dst_x as usize);
+    let run_of = |r: u32| {
         let (a, b) = (work.row(m.src.y + r), new.row(m.dst_y + r));
-        let (sx, dx) = (m.src.x as usize, m.dst_x as usize);
-        *run = longest_run(0..m.src.width, |c| a[sx + c as usize] == b[dx + c as usize]);
-    }
-    let mut widest = runs
-        .iter()
-        .flatten()
-        .copied()
-        .max_by_key(|&(c0, c1)| c1 - c0);
-    if let Some((mut c0, mut c1)) = widest {
-        for &(p, q) in runs.iter().flatten() {
-            let (o0, o1) = (p.max(c0), q.min(c1));
-            if o1 > o0 && 2 * (o1 - o0) >= c1 - c0 {
-                (c0, c1) = (o0, o1);
-            }
-        }
-        widest = Some((c0, c1));
-    }
+        longest_run(0..m.src.width, |c| a[sx + c as usize] == b[dx + c as usize])
+    };
+    let widest = (0..m.src.height)
+        .filter_map(run_of)
+        .max_by_key(|&(c0, c1)| c1 - c0)
+        .and_then(|(w0, w1)| {
+            let need = 3 * (w1 - w0) / 4;
+            (0..m.src.height)
+                .filter_map(run_of)
+                .filter(|&(p, q)| q.min(w1).saturating_sub(p.max(w0)) >= need)
+                .fold(None, |acc: Option<(u32, u32)>, (p, q)| match acc {
+                    None => Some((p, q)),
+                    Some((c0, c1)) => Some((c0.max(p), c1.min(q))),
+                })
+                .filter(|&(c0, c1)| c1 > c0)
+        });
     let cropped = widest.and_then(|(c0, c1)| rows(c0, c1));
     match (whole, cropped) {
         (Some(w), Some(c)) if w.src.area() >= c.src.area() => Some(w),
