@@ -243,7 +243,7 @@ fn clip(m: &CopyRect, w: u32, h: u32) -> Option<CopyRect> {
 /// when that is less than half of it, also tried on the columns that match
 /// in the rows crossing what moved (a hint that includes a shadow or frame
 /// that did not move). `None` when nothing big enough matches. Costs at
-/// most three comparisons of `m`'s area.
+/// most two comparisons of `m`'s area and one of 64 of its rows.
 fn matching_rows(work: &Frame, new: &Frame, m: &CopyRect) -> Option<CopyRect> {
     let rows = |c0: u32, c1: u32| {
         let (sx, dx, wd) = (
@@ -268,7 +268,7 @@ fn matching_rows(work: &Frame, new: &Frame, m: &CopyRect) -> Option<CopyRect> {
         return whole;
     }
     // The columns that match in the rows that cross what moved: the
-    // widest run of matching columns of any row, narrowed to the latest
+    // widest run of matching columns of a sampled row, narrowed to the latest
     // start and the earliest end among the rows whose run covers three
     // quarters of it (coincidences beside what moved differ row by row).
     let (sx, dx) = (m.src.x as usize, m.dst_x as usize);
@@ -276,13 +276,17 @@ fn matching_rows(work: &Frame, new: &Frame, m: &CopyRect) -> Option<CopyRect> {
         let (a, b) = (work.row(m.src.y + r), new.row(m.dst_y + r));
         longest_run(0..m.src.width, |c| a[sx + c as usize] == b[dx + c as usize])
     };
-    let widest = (0..m.src.height)
-        .filter_map(run_of)
+    // About 64 rows spread over `m` are enough to see what moved.
+    let step = (m.src.height / 64).max(1) as usize;
+    let runs: Vec<(u32, u32)> = (0..m.src.height).step_by(step).filter_map(run_of).collect();
+    let widest = runs
+        .iter()
+        .copied()
         .max_by_key(|&(c0, c1)| c1 - c0)
         .and_then(|(w0, w1)| {
             let need = 3 * (w1 - w0) / 4;
-            (0..m.src.height)
-                .filter_map(run_of)
+            runs.iter()
+                .copied()
                 .filter(|&(p, q)| q.min(w1).saturating_sub(p.max(w0)) >= need)
                 .fold(None, |acc: Option<(u32, u32)>, (p, q)| match acc {
                     None => Some((p, q)),
