@@ -91,20 +91,60 @@ fn search_worst_cases() -> Vec<(&'static str, Frame, Frame)> {
         }
     }
     // Every row alike (vertical stripes), changed at the far right of every
-    // row and the far left of the first: the hashed rows all match each
-    // other, a full-width verification would fail on every row.
+    // row and in the last column of every tile of the first tile row (so
+    // the whole frame is one region whose changed bounds start at x = 0):
+    // the hashed rows all match each other and vote for scattered offsets.
     let mut stripes = Frame::new(WIDTH, HEIGHT);
     for (i, p) in stripes.pixels_mut().iter_mut().enumerate() {
-        *p = ((i % WIDTH as usize) as u32 * 2_654_435_761) >> 8;
+        *p = ((i % WIDTH as usize) as u32).wrapping_mul(2_654_435_761) >> 8;
     }
     let mut changed = stripes.clone();
     changed.fill_rect(Rect::new(WIDTH - 1, 0, 1, HEIGHT), 0x00ff_0000);
-    changed.set(0, 0, 0x0000_ff00);
+    for x in (0..WIDTH).step_by(TILE_SIZE as usize) {
+        changed.set(x, 0, 0x0000_ff00);
+    }
+    // Everything scrolled by 5 rows but the last column of every row
+    // changed: one offset gets nearly every vote and its verification
+    // reads every row to its end before failing.
+    let scrolled_prev = noise(4);
+    let mut scrolled = Frame::new(WIDTH, HEIGHT);
+    scrolled.blit(&scrolled_prev, 0, 5);
+    scrolled.fill_rect(Rect::new(WIDTH - 1, 0, 1, HEIGHT), 0x0012_3456);
+    // Four separate noise regions of just under a quarter of the frame
+    // each: every one goes through the vertical vote and the 2D search.
+    let quiet = desktop(1, 0);
+    let mut quarters = quiet.clone();
+    let mut rng = XorShift::new(5);
+    for (qx, qy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+        let r = Rect::new(qx * 1024, qy * 576, 896, 448);
+        for y in r.y..r.y + r.height {
+            for x in r.x..(r.x + r.width).min(WIDTH) {
+                quarters.set(x, y, rng.next_u32() & 0x00ff_ffff);
+            }
+        }
+    }
+    // The same four regions of vertical stripes shifted by one pixel: the
+    // 2D probe segment is found at every stripe period.
+    let mut striped_quiet = quiet.clone();
+    let mut striped = quiet.clone();
+    for (qx, qy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+        let r = Rect::new(qx * 1024, qy * 576, 896, 448);
+        for y in r.y..r.y + r.height {
+            for x in r.x..(r.x + r.width).min(WIDTH) {
+                let stripe = |x: u32| (x % 16) * 0x0010_0f0e;
+                striped_quiet.set(x, y, stripe(x));
+                striped.set(x, y, stripe(x + 1) ^ u32::from(y % 97 == 0));
+            }
+        }
+    }
     let frames = scroll_frames();
     vec![
+        ("quarter_noise_regions", quiet, quarters),
+        ("quarter_stripe_regions", striped_quiet, striped),
         ("noise", all.0, all.1),
         ("many_regions", prev, patches),
         ("repeated_rows", stripes, changed),
+        ("scroll_failing_at_row_ends", scrolled_prev, scrolled),
         ("terminal_scroll", frames[0].clone(), frames[1].clone()),
     ]
 }

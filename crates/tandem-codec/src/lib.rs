@@ -7,9 +7,9 @@
 //!    moved by any offset (a window dragged, text scrolled inside a
 //!    terminal or a browser). Hints from the source
 //!    ([`Encoder::encode_with_moves`]) and a bounded content search (row
-//!    hashes voting for a vertical offset) propose them; every one is
-//!    verified on the pixels, so a wrong hint costs bytes, never
-//!    correctness.
+//!    hashes voting for a vertical offset, then a row segment looked for
+//!    nearby for a 2D move) propose them; every one is verified on the
+//!    pixels, so a wrong hint costs bytes, never correctness.
 //! 2. **Tile records** against the picture with the copy-rects applied
 //!    (tiles compared whole rows first, so an unchanged frame costs one pass
 //!    of `memcmp`): a solid colour, a copy of another tile (found by tile
@@ -17,7 +17,8 @@
 //!    pixels or as XOR against what the attendee has.
 //! 3. **One shared stream**: the pixel and XOR values of every record of
 //!    the update, in one zstd frame (3 bytes a value when the top bytes are
-//!    all zero), so a glyph repeated across tiles is coded once.
+//!    all zero, a palette of index bytes when there are at most 256
+//!    colours), so a glyph repeated across tiles is coded once.
 //!
 //! The header is varints, so a one-glyph update is a few dozen bytes. Key
 //! frames and catch-ups carry no copy-rects and only self-contained

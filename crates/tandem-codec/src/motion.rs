@@ -20,8 +20,9 @@
 //! that point (copy-rects apply in order). The work is bounded: at most
 //! [`MAX_HINTS`] hints and two frame areas of hint rows compared, at most
 //! [`MAX_REGIONS`] regions searched, a window of [`WINDOW`] columns hashed
-//! per row, two offsets verified per region; regions too small for a band
-//! to pay are skipped.
+//! per row (the vote stops after 64 rows without any match), two offsets verified per region; regions too small for a band
+//! to pay are skipped, and an offset none of 16 spread rows confirms is
+//! not verified further.
 
 use std::cmp::Reverse;
 
@@ -32,8 +33,11 @@ use crate::{CopyRect, Frame, Rect, MAX_MOVES};
 pub(crate) const MAX_HINTS: usize = 32;
 /// Regions of changed tiles searched per frame, largest first.
 pub(crate) const MAX_REGIONS: usize = 16;
-/// Columns of a row hashed for the vote.
-pub(crate) const WINDOW: u32 = 256;
+/// Columns of a row hashed for the vote (16 terminal cells).
+pub(crate) const WINDOW: u32 = 128;
+/// New rows that may vote without a single match before the vote stops
+/// (noise, replaced content).
+const BARREN_ROWS: u32 = 64;
 /// Fewest rows of a copy-rect.
 const MIN_BAND_ROWS: u32 = 4;
 /// Fewest pixels of a copy-rect: below this, coding the pixels costs
@@ -49,6 +53,10 @@ const MATCHES_PER_ROW: usize = 4;
 const MIN_VOTES: u32 = 3;
 /// Offsets verified per region.
 const OFFSETS_TRIED: usize = 2;
+/// Largest changed bounds searched for 2D motion: a quarter of 1080p.
+const MAX_2D_AREA: u64 = 1920 * 1080 / 4;
+/// Rows probed before an offset is verified on every row.
+const PROBES: u32 = 16;
 
 /// Reusable buffers of the search.
 #[derive(Debug, Default)]
@@ -92,6 +100,8 @@ pub(crate) fn find_moves(
         return moves;
     }
     regions(grid, changed, s);
+    // Pixels of 2D candidates checked per frame, all regions together.
+    let mut budget_2d = MAX_2D_AREA;
     for k in 0..s.regions.len().min(MAX_REGIONS) {
         if moves.len() >= MAX_MOVES {
             break;
@@ -102,9 +112,102 @@ pub(crate) fn find_moves(
         if b.height < MIN_REGION_ROWS || b.area() < 2 * MIN_BAND_AREA {
             continue;
         }
+        let before = moves.len();
         vertical(work, new, b, s, &mut moves);
+        if moves.len() == before && b.area() <= MAX_2D_AREA {
+            two_d(work, new, b, &mut moves, &mut budget_2d);
+        }
     }
     moves
+}
+
+/// Any (dx, dy) motion inside the changed bounds `b` (a window dragged
+/// without a hint): a textured 32-pixel segment of two new rows is looked
+/// for in the previous picture within 48 rows and 64 columns, nearest rows
+/// first (larger moves need a hint), and the first offsets found are
+/// checked like hints (cropped to the rows and columns that match). Only
+/// for bounds of at most [`MAX_2D_AREA`] pixels, two candidates at most,
+/// [`MAX_2D_AREA`] candidate pixels per frame over all regions (`budget`),
+/// and only a band of at least a quarter of the rows of `b` is kept.
+fn two_d(work: &mut Frame, new: &Frame, b: Rect, moves: &mut Vec<CopyRect>, budget: &mut u64) {
+    const SEG: u32 = 32;
+    const REACH_X: u32 = 64;
+    const REACH_Y: i64 = 48;
+    const CANDIDATES: usize = 4;
+    if b.width < 2 * SEG || b.height < MIN_BAND_ROWS {
+        return;
+    }
+    let (w, h) = (new.width(), new.height());
+    let mut tried: Vec<(i64, i64)> = Vec::with_capacity(CANDIDATES);
+    for quarter in [2, 1] {
+        // The first segment with some texture at or below the quarter row
+        // (text has blank rows between its lines).
+        let y0 = b.y + b.height * quarter / 4;
+        let probe = (y0..(y0 + 16).min(b.bottom() as u32))
+            .flat_map(|y| [2, 1, 3].map(|q| (b.x + (b.width - SEG) * q / 4, y)))
+            .find(|&(x, y)| {
+                let seg = &new.row(y)[x as usize..(x + SEG) as usize];
+                tile::count_ne(seg, seg[0]) >= SEG as usize / 4
+            });
+        let Some((xs, ys)) = probe else {
+            continue;
+        };
+        let seg = &new.row(ys)[xs as usize..(xs + SEG) as usize];
+        let x_lo = xs.saturating_sub(REACH_X).max(b.x);
+        let x_hi = (xs + REACH_X).min(b.right() as u32 - SEG);
+        // Nearest rows first: most moves are small.
+        let rows = (0..=REACH_Y)
+            .flat_map(|k| [i64::from(ys) - k, i64::from(ys) + k])
+            .skip(1)
+            .filter(|&y| y >= i64::from(b.y) && y < b.bottom() as i64);
+        for y in rows {
+            let row = work.row(y as u32);
+            for x in x_lo..=x_hi {
+                let x0 = x as usize;
+                if row[x0] != seg[0] || row[x0..x0 + SEG as usize] != *seg {
+                    continue;
+                }
+                let d = (i64::from(xs) - i64::from(x), i64::from(ys) - y);
+                if d == (0, 0) || tried.contains(&d) {
+                    continue;
+                }
+                tried.push(d);
+                // What moved lies in `b` before and after: try `b` moved back.
+                let cand = CopyRect {
+                    src: Rect::new(
+                        (i64::from(b.x) - d.0).max(0) as u32,
+                        (i64::from(b.y) - d.1).max(0) as u32,
+                        b.width,
+                        b.height,
+                    ),
+                    dst_x: 0,
+                    dst_y: 0,
+                };
+                let cand = CopyRect {
+                    dst_x: (i64::from(cand.src.x) + d.0).max(0) as u32,
+                    dst_y: (i64::from(cand.src.y) + d.1).max(0) as u32,
+                    ..cand
+                };
+                // Text repeats: a band that explains little of `b` (a few
+                // blank rows between lines) is a coincidence, not the move.
+                let Some(cand) = clip(&cand, w, h) else {
+                    continue;
+                };
+                if cand.src.area() > *budget {
+                    return;
+                }
+                *budget -= cand.src.area();
+                let found = matching_rows(work, new, &cand);
+                if let Some(m) = found.filter(|m| 4 * m.src.height >= b.height) {
+                    accept(work, moves, m);
+                    return;
+                }
+                if tried.len() == CANDIDATES {
+                    return;
+                }
+            }
+        }
+    }
 }
 
 fn accept(work: &mut Frame, moves: &mut Vec<CopyRect>, m: CopyRect) {
@@ -137,9 +240,10 @@ fn clip(m: &CopyRect, w: u32, h: u32) -> Option<CopyRect> {
 
 /// `m` cropped to what really moved: its longest run of rows whose pixels
 /// match exactly (`new` at the destination equals `work` at the source);
-/// when that is less than half of it, also tried on the widest run of
-/// matching columns of a few sample rows (a hint that includes a shadow
-/// or frame that did not move). `None` when nothing big enough matches.
+/// when that is less than half of it, also tried on the columns that match
+/// in the rows crossing what moved (a hint that includes a shadow or frame
+/// that did not move). `None` when nothing big enough matches. Costs at
+/// most two comparisons of `m`'s area and one of 64 of its rows.
 fn matching_rows(work: &Frame, new: &Frame, m: &CopyRect) -> Option<CopyRect> {
     let rows = |c0: u32, c1: u32| {
         let (sx, dx, wd) = (
@@ -163,32 +267,33 @@ fn matching_rows(work: &Frame, new: &Frame, m: &CopyRect) -> Option<CopyRect> {
     if whole.is_some_and(|w| 2 * w.src.height >= m.src.height) {
         return whole;
     }
-    // The widest run of matching columns among a few sample rows, narrowed
-    // by every other sample's run that overlaps most of it (rows that cross
-    // what moved agree on its columns; coincidences beside it do not).
-    const SAMPLES: u32 = 8;
-    let n = SAMPLES.min(m.src.height);
-    let mut runs = [None; SAMPLES as usize];
-    for (k, run) in runs.iter_mut().enumerate().take(n as usize) {
-        let r = (2 * k as u32 + 1) * m.src.height / (2 * n);
+    // The columns that match in the rows that cross what moved: the
+    // widest run of matching columns of a sampled row, narrowed to the latest
+    // start and the earliest end among the rows whose run covers three
+    // quarters of it (coincidences beside what moved differ row by row).
+    let (sx, dx) = (m.src.x as usize, m.dst_x as usize);
+    let run_of = |r: u32| {
         let (a, b) = (work.row(m.src.y + r), new.row(m.dst_y + r));
-        let (sx, dx) = (m.src.x as usize, m.dst_x as usize);
-        *run = longest_run(0..m.src.width, |c| a[sx + c as usize] == b[dx + c as usize]);
-    }
-    let mut widest = runs
+        longest_run(0..m.src.width, |c| a[sx + c as usize] == b[dx + c as usize])
+    };
+    // About 64 rows spread over `m` are enough to see what moved.
+    let step = (m.src.height / 64).max(1) as usize;
+    let runs: Vec<(u32, u32)> = (0..m.src.height).step_by(step).filter_map(run_of).collect();
+    let widest = runs
         .iter()
-        .flatten()
         .copied()
-        .max_by_key(|&(c0, c1)| c1 - c0);
-    if let Some((mut c0, mut c1)) = widest {
-        for &(p, q) in runs.iter().flatten() {
-            let (o0, o1) = (p.max(c0), q.min(c1));
-            if o1 > o0 && 2 * (o1 - o0) >= c1 - c0 {
-                (c0, c1) = (o0, o1);
-            }
-        }
-        widest = Some((c0, c1));
-    }
+        .max_by_key(|&(c0, c1)| c1 - c0)
+        .and_then(|(w0, w1)| {
+            let need = 3 * (w1 - w0) / 4;
+            runs.iter()
+                .copied()
+                .filter(|&(p, q)| q.min(w1).saturating_sub(p.max(w0)) >= need)
+                .fold(None, |acc: Option<(u32, u32)>, (p, q)| match acc {
+                    None => Some((p, q)),
+                    Some((c0, c1)) => Some((c0.max(p), c1.min(q))),
+                })
+                .filter(|&(c0, c1)| c1 > c0)
+        });
     let cropped = widest.and_then(|(c0, c1)| rows(c0, c1));
     match (whole, cropped) {
         (Some(w), Some(c)) if w.src.area() >= c.src.area() => Some(w),
@@ -370,13 +475,16 @@ fn vertical(
     s.rows.sort_unstable();
     s.votes.clear();
     s.votes.resize(2 * span as usize, 0);
-    let mut voters = 0;
+    let (mut voters, mut matched) = (0, 0u32);
     for y in y0..y1 {
         let seg = &new.row(y)[x0..x0 + win];
         if uniform(seg) {
             continue;
         }
         voters += 1;
+        if voters > BARREN_ROWS && matched == 0 {
+            return;
+        }
         let hash = tile::tile_hash(seg, win as u32, 1);
         let first = s.rows.partition_point(|e| e.0 < hash);
         for &(_, py) in s.rows[first..]
@@ -388,6 +496,7 @@ fn vertical(
             let d = i64::from(y) - i64::from(py);
             if d != 0 {
                 s.votes[(d + span) as usize] += 1;
+                matched += 1;
             }
         }
     }
@@ -417,6 +526,14 @@ fn vertical(
                 && !covered.iter().any(|&(a, b)| (a..b).contains(&y))
                 && new.row(y)[x0..x0 + bw] == frame.row(sy as u32)[x0..x0 + bw]
         };
+        // Sixteen spread rows first: an offset that matches none of them
+        // is not worth reading every row to its end (periodic or noisy
+        // content can vote well for an offset that does not hold).
+        let rows = y1 - y0;
+        let step = rows.div_ceil(PROBES).max(1);
+        if !(y0..y1).step_by(step as usize).any(row_matches) {
+            continue;
+        }
         let Some((ra, rb)) = longest_run(y0..y1, row_matches) else {
             continue;
         };

@@ -442,3 +442,20 @@ fn moves_apply_in_order_with_overlap() {
         .unwrap();
     assert_eq!(dec.frame(), Some(&expected));
 }
+
+#[test]
+fn moved_window_found_without_hint() {
+    let base = desktop(800, 600);
+    let (mut f0, mut f1) = (base.clone(), base.clone());
+    let win = terminal(&mut f0, 100, 60, 80, 24, 3);
+    terminal(&mut f1, 112, 63, 80, 24, 3);
+    let (u, _) = delta(Encoder::new(EncoderConfig::default()), &f0, &f1, &[]);
+    let m = u
+        .moves
+        .iter()
+        .find(|m| (m.dst_x - m.src.x, m.dst_y - m.src.y) == (12, 3))
+        .unwrap_or_else(|| panic!("no (12, 3) move in {:?}", u.moves));
+    assert!(m.src.area() * 10 >= win.area() * 8, "{m:?}");
+    let (plain, _) = delta(no_motion(), &f0, &f1, &[]);
+    assert!(u.encoded_len() * 5 < plain.encoded_len());
+}
