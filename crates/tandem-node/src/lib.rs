@@ -25,6 +25,7 @@ pub mod error;
 pub mod events;
 pub mod input_log;
 pub mod metrics;
+pub mod openapi;
 pub mod passwords;
 pub mod registry_actor;
 pub mod transport_actor;
@@ -226,6 +227,7 @@ impl Node {
         let transport = transport.start();
         let launcher = SessionLauncher {
             manager: manager.clone(),
+            registry: registry_actor.clone(),
             metrics: metrics.clone(),
             defaults: config.clone(),
             arbiters: Arc::new(std::sync::Mutex::new(Vec::new())),
@@ -422,6 +424,8 @@ impl Node {
 #[derive(Clone)]
 pub struct SessionLauncher {
     manager: Addr<AttendeeManager>,
+    /// Where capture and encoder actors send `error` events.
+    registry: Addr<SessionRegistry>,
     metrics: Arc<Metrics>,
     /// The node's configuration: defaults for sessions opened later.
     defaults: NodeConfig,
@@ -512,8 +516,10 @@ impl SessionLauncher {
         let encoder = {
             let metrics = self.metrics.clone();
             let publish = publish.clone();
+            let (session, events) = (record.id.clone(), self.registry.clone().recipient());
             SyncArbiter::start(1, move || {
                 EncoderActor::new(publish.clone(), metrics.clone())
+                    .with_events(session.clone(), events.clone())
             })
         };
         let arbiter = Arbiter::new();
@@ -523,6 +529,7 @@ impl SessionLauncher {
                 encoder: encoder.clone(),
                 cursor: cursor_tx,
                 notices: self.manager.clone().recipient(),
+                events: self.registry.clone().recipient(),
             };
             let interval = Duration::from_millis(u64::from(record.frame_interval_ms));
             let filter = config.source.filter.clone();
