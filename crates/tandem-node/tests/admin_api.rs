@@ -792,7 +792,8 @@ fn desktop_routes_on_a_source_without_windows() {
         &format!("/api/v1/sessions/{id}/shared-rect"),
         Some(json!({"monitor": "HDMI-9"})),
     );
-    assert_eq!(status, 422, "{text}");
+    // Which monitors exist is the desktop's state: a conflict.
+    assert_eq!(status, 409, "{text}");
     assert!(error_of(&text).contains("screen"), "{text}");
     let (status, text) = node.call(
         "PUT",
@@ -808,7 +809,8 @@ fn desktop_routes_on_a_source_without_windows() {
         &format!("/api/v1/sessions/{id}/filter"),
         Some(json!({"classes": ["XTerm"]})),
     );
-    assert_eq!(status, 422, "{text}");
+    // A schema-valid filter this kind of source cannot apply: a conflict.
+    assert_eq!(status, 409, "{text}");
     assert!(error_of(&text).contains("window filters"), "{text}");
     let too_many: Vec<u32> = (0..65).collect();
     let (status, text) = node.call(
