@@ -94,7 +94,8 @@ fn check_config_accepts_a_good_config_and_names_what_is_wrong() {
 #[test]
 fn the_printed_join_command_works_pasted_in_a_shell_without_user() {
     let dir = tempfile::tempdir().unwrap();
-    let node = NodeProcess::start(dir.path(), &node_config(dir.path()));
+    // Ready once the indented command after "join with:" is printed.
+    let node = NodeProcess::start_until(dir.path(), &node_config(dir.path()), "  ");
     let at = node
         .banner
         .iter()
