@@ -119,8 +119,13 @@ fn schemathesis_finds_no_contract_failure() {
         .as_object()
         .unwrap()
         .values()
-        .map(|item| item.as_object().unwrap().len())
-        .sum();
+        .map(|item| {
+            let methods = ["get", "put", "post", "delete", "patch", "options", "head", "trace"];
+            methods.iter().filter(|m| item.get(**m).is_some()).count()
+        })
+        .sum::<usize>()
+        // schemathesis does not test the document it was given.
+        - 1;
     assert!(
         report.contains(&format!("{operations} selected / {operations} total")),
         "every one of the {operations} operations tested: {report}"

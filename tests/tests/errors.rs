@@ -46,16 +46,35 @@ password = "{PASSWORD}"
     );
     let node = NodeProcess::start(dir.path(), &config);
     let session = node.session_id();
-    for code in ["capture_failed", "source_lost", "encoder_failed", "registry_write_failed"] {
-        assert_eq!(errors_total(&node, code), 0.0, "{code} before anything failed");
+    for code in [
+        "capture_failed",
+        "source_lost",
+        "encoder_failed",
+        "registry_write_failed",
+    ] {
+        assert_eq!(
+            errors_total(&node, code),
+            0.0,
+            "{code} before anything failed"
+        );
     }
     // A first attendee sees the desktop.
     let out = view(&[
-        &node.ticket, "--name", "before", "--password", PASSWORD, "--headless", "--frames", "1",
+        &node.ticket,
+        "--name",
+        "before",
+        "--password",
+        PASSWORD,
+        "--headless",
+        "--frames",
+        "1",
     ]);
     assert!(out.status.success(), "{}", text(&out));
 
-    let events = SseReader::open(&format!("{}/api/v1/events?history=0", node.admin_url), TOKEN);
+    let events = SseReader::open(
+        &format!("{}/api/v1/events?history=0", node.admin_url),
+        TOKEN,
+    );
     // Let the stream attach before the failure.
     std::thread::sleep(Duration::from_millis(300));
     let killed = Command::new("kill")
@@ -72,11 +91,11 @@ password = "{PASSWORD}"
         e["kind"] == "error" && e["code"] == "source_lost"
     });
     assert_eq!(lost["session"], session.as_str(), "{lost}");
+    assert!(lost["message"].as_str().unwrap().contains("lost"), "{lost}");
     assert!(
-        lost["message"].as_str().unwrap().contains("lost"),
-        "{lost}"
+        lost["seq"].as_u64().unwrap() > 0,
+        "stored in the event log: {lost}"
     );
-    assert!(lost["seq"].as_u64().unwrap() > 0, "stored in the event log: {lost}");
     // Once each: a dead source does not flood the stream.
     std::thread::sleep(Duration::from_secs(1));
     let errors: Vec<_> = events
@@ -96,7 +115,14 @@ password = "{PASSWORD}"
     assert!(body.contains(&session), "{body}");
     // ...the last picture to a new attendee...
     let out = view(&[
-        &node.ticket, "--name", "after", "--password", PASSWORD, "--headless", "--frames", "1",
+        &node.ticket,
+        "--name",
+        "after",
+        "--password",
+        PASSWORD,
+        "--headless",
+        "--frames",
+        "1",
     ]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(summary(&String::from_utf8_lossy(&out.stdout)).key_frames, 1);

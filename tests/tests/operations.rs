@@ -16,7 +16,9 @@ const TOKEN: &str = "operations-test-token-0123456789";
 const PASSWORD: &str = "operations";
 
 fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path)
 }
 
 fn node_config(dir: &Path) -> String {
@@ -50,7 +52,12 @@ fn check_config_accepts_a_good_config_and_names_what_is_wrong() {
     assert!(!dir.path().join("data").exists());
     // The shipped config is valid too.
     let shipped = repo("configs/node.toml");
-    let out = tandem(&["node", "--config", shipped.to_str().unwrap(), "--check-config"]);
+    let out = tandem(&[
+        "node",
+        "--config",
+        shipped.to_str().unwrap(),
+        "--check-config",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 
     for (name, body, needle) in [
@@ -60,7 +67,11 @@ fn check_config_accepts_a_good_config_and_names_what_is_wrong() {
             "[session]\nframe_interval_ms = 1\n",
             "frame_interval_ms",
         ),
-        ("syntax.toml", "[source\nkind = 1\n", "invalid configuration"),
+        (
+            "syntax.toml",
+            "[source\nkind = 1\n",
+            "invalid configuration",
+        ),
         (
             "level.toml",
             "[session]\ndefault_control_level = \"interactive\"\n",
@@ -77,7 +88,12 @@ fn check_config_accepts_a_good_config_and_names_what_is_wrong() {
         assert!(out.stdout.is_empty(), "{name}: {}", text(&out));
     }
     // Flags are checked with the file: a missing file, a bad override.
-    let out = tandem(&["node", "--config", "/nonexistent/tandem.toml", "--check-config"]);
+    let out = tandem(&[
+        "node",
+        "--config",
+        "/nonexistent/tandem.toml",
+        "--check-config",
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let out = tandem(&[
         "node",
@@ -88,7 +104,11 @@ fn check_config_accepts_a_good_config_and_names_what_is_wrong() {
         "--check-config",
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("secret"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("secret"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -101,7 +121,12 @@ fn the_printed_join_command_works_pasted_in_a_shell_without_user() {
         .iter()
         .position(|l| l == "join with:")
         .expect("a join line");
-    let command = node.banner.get(at + 1).expect("the command").trim().to_owned();
+    let command = node
+        .banner
+        .get(at + 1)
+        .expect("the command")
+        .trim()
+        .to_owned();
     assert!(!command.contains('$'), "no shell variable in {command:?}");
     assert!(!command.contains("--name"), "--name defaults: {command:?}");
     // Pasted as is into sh with an empty environment (no USER, HOME or
@@ -264,7 +289,10 @@ fn every_dashboard_panel_passes_promtool_and_has_data_from_a_real_prometheus() {
     let prometheus = Prometheus(
         Command::new("prometheus")
             .arg(format!("--config.file={}", prom_config.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("tsdb").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .stdout(Stdio::null())
             .stderr(log)
@@ -281,7 +309,14 @@ fn every_dashboard_panel_passes_promtool_and_has_data_from_a_real_prometheus() {
     // The scripted session: two attendees watch, one with a wrong password
     // is turned away.
     let out = view(&[
-        &node.ticket, "--name", "wrong", "--password", "not-it", "--headless", "--seconds", "2",
+        &node.ticket,
+        "--name",
+        "wrong",
+        "--password",
+        "not-it",
+        "--headless",
+        "--seconds",
+        "2",
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let watchers: Vec<Child> = ["ann", "bob"]
@@ -289,8 +324,15 @@ fn every_dashboard_panel_passes_promtool_and_has_data_from_a_real_prometheus() {
         .map(|name| {
             Command::new(tandem_bin())
                 .args([
-                    "view", &node.ticket, "--name", name, "--password", PASSWORD, "--headless",
-                    "--seconds", "8",
+                    "view",
+                    &node.ticket,
+                    "--name",
+                    name,
+                    "--password",
+                    PASSWORD,
+                    "--headless",
+                    "--seconds",
+                    "8",
                 ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())

@@ -700,7 +700,9 @@ pub fn run_attendees(args: AttendeesArgs) -> anyhow::Result<ExitCode> {
             let body = reason.map(|r| json!({ "reason": r }));
             client.call("DELETE", &format!("/attendees/{id}"), body)?;
             let v = json!({ "attendee": id, "disconnected": true });
-            return report(args.admin.json, &v, || format!("attendee {id} disconnected"));
+            return report(args.admin.json, &v, || {
+                format!("attendee {id} disconnected")
+            });
         }
         Some(AttendeesAction::Level { id, level }) => {
             let v = client.call(
@@ -709,10 +711,7 @@ pub fn run_attendees(args: AttendeesArgs) -> anyhow::Result<ExitCode> {
                 Some(json!({ "level": level.as_str() })),
             )?;
             return report(args.admin.json, &v, || {
-                format!(
-                    "attendee {id} control level {}",
-                    text(&v["control_level"])
-                )
+                format!("attendee {id} control level {}", text(&v["control_level"]))
             });
         }
         None => {}
@@ -903,7 +902,11 @@ pub fn run_channels(args: ChannelsArgs) -> anyhow::Result<ExitCode> {
     let client = Client::new(&args.admin)?;
     match args.action {
         ChannelsAction::List { session } => {
-            let list = client.call("GET", &format!("/sessions/{}/channels", seg(&session)), None)?;
+            let list = client.call(
+                "GET",
+                &format!("/sessions/{}/channels", seg(&session)),
+                None,
+            )?;
             if json_out {
                 print_json(&list)?;
                 return Ok(ExitCode::SUCCESS);
@@ -947,14 +950,18 @@ pub fn run_channels(args: ChannelsArgs) -> anyhow::Result<ExitCode> {
                 PriorityArg::Normal => "normal",
                 PriorityArg::High => "high",
             };
-            let body = json!({ "name": name, "priority": priority, "flags": u32::from(uncompressed) });
+            let body =
+                json!({ "name": name, "priority": priority, "flags": u32::from(uncompressed) });
             let v = client.call(
                 "POST",
                 &format!("/sessions/{}/channels", seg(&session)),
                 Some(body),
             )?;
             report(json_out, &v, || {
-                format!("channel {name} created in session {session} (id {})", text(&v["id"]))
+                format!(
+                    "channel {name} created in session {session} (id {})",
+                    text(&v["id"])
+                )
             })
         }
         ChannelsAction::Access {
@@ -995,7 +1002,11 @@ pub fn run_channels(args: ChannelsArgs) -> anyhow::Result<ExitCode> {
                 );
                 return Ok(ExitCode::from(2));
             }
-            let mut path = format!("/sessions/{}/channels/{}/messages", seg(&session), seg(&name));
+            let mut path = format!(
+                "/sessions/{}/channels/{}/messages",
+                seg(&session),
+                seg(&name)
+            );
             if let Some(a) = attendee {
                 path.push_str(&format!("?attendee={a}"));
             }

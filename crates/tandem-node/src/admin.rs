@@ -550,11 +550,19 @@ pub struct NewInvitation {
     pub attendee_limit: Option<u32>,
     /// Authorization string, unique per session (1..255 bytes, no control
     /// characters); generated when absent.
-    #[schema(min_length = 1, max_length = 255, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub auth_string: Option<String>,
     /// Group name, unique per session (1..255 bytes, no control
     /// characters); generated when absent.
-    #[schema(min_length = 1, max_length = 255, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub group: Option<String>,
 }
 
@@ -875,10 +883,7 @@ impl AdminServer {
 /// One path and the methods it answers; any other method answers 405 with
 /// an `Allow` header listing these (without this, actix would fall through
 /// to the app's 404).
-pub(crate) fn resource(
-    path: &str,
-    routes: Vec<(Method, actix_web::Route)>,
-) -> actix_web::Resource {
+pub(crate) fn resource(path: &str, routes: Vec<(Method, actix_web::Route)>) -> actix_web::Resource {
     let allow = routes
         .iter()
         .map(|(m, _)| m.as_str())
@@ -980,10 +985,7 @@ fn api_routes() -> actix_web::Scope {
             "/invitations/{id}/revoke",
             vec![post(to().to(revoke_invitation))],
         ))
-        .service(resource(
-            "/attendees",
-            vec![get(to().to(list_attendees))],
-        ))
+        .service(resource("/attendees", vec![get(to().to(list_attendees))]))
         .service(resource(
             "/attendees/{id}",
             vec![delete(to().to(disconnect_attendee))],

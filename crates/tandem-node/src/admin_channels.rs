@@ -71,8 +71,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         get_clipboard,
         set_clipboard
     ),
-    components(schemas(NewChannel, AccessBody, ClipboardSwitch, ClipboardState,
-        PriorityName, AccessName, crate::channels::ChannelDesc, crate::channels::SendReport))
+    components(schemas(
+        NewChannel,
+        AccessBody,
+        ClipboardSwitch,
+        ClipboardState,
+        PriorityName,
+        AccessName,
+        crate::channels::ChannelDesc,
+        crate::channels::SendReport
+    ))
 )]
 pub struct ChannelsApiDoc;
 
@@ -180,15 +188,12 @@ async fn create_channel(
     body: JsonObject<NewChannel>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
-    let desc =
-        state
-            .channels
-            .create_channel(
-                &id,
-                &body.name,
-                body.priority.unwrap_or_default(),
-                ChannelFlags(body.flags.unwrap_or(0)),
-            )?;
+    let desc = state.channels.create_channel(
+        &id,
+        &body.name,
+        body.priority.unwrap_or_default(),
+        ChannelFlags(body.flags.unwrap_or(0)),
+    )?;
     Ok(HttpResponse::Created().json(desc))
 }
 

@@ -189,13 +189,13 @@ fn add_shared_statuses(doc: &mut Value) {
                 add.push(("404", error_response("Unknown id")));
             }
             if params.iter().any(|p| p == "query") {
-                add.push(("400", error_response("A query parameter is malformed or out of range")));
+                add.push((
+                    "400",
+                    error_response("A query parameter is malformed or out of range"),
+                ));
             }
             if !body_types.is_empty() {
-                add.push((
-                    "413",
-                    error_response("The body is larger than 64 KiB"),
-                ));
+                add.push(("413", error_response("The body is larger than 64 KiB")));
                 add.push(("422", error_response("A value is invalid")));
             }
             if body_types.iter().any(|t| t == "application/json") {
@@ -240,7 +240,8 @@ fn patch_schemas(doc: &mut Value) {
     // A window filter names at least one class, pid or window; each class
     // is 1 to 128 bytes.
     let filter = schema_mut(doc, "WindowFilterBody");
-    filter["properties"]["classes"]["items"] = json!({"type": "string", "minLength": 1, "maxLength": 128});
+    filter["properties"]["classes"]["items"] =
+        json!({"type": "string", "minLength": 1, "maxLength": 128});
     filter["anyOf"] = json!([
         {"required": ["classes"], "properties": {"classes": {"minItems": 1}}},
         {"required": ["pids"], "properties": {"pids": {"minItems": 1}}},
@@ -404,7 +405,10 @@ mod tests {
         let doc = document();
         let op = &doc["paths"]["/api/v1/invitations"]["post"]["responses"];
         for status in ["400", "401", "413", "422"] {
-            assert!(op.get(status).is_some(), "POST /api/v1/invitations lacks {status}");
+            assert!(
+                op.get(status).is_some(),
+                "POST /api/v1/invitations lacks {status}"
+            );
         }
     }
 }

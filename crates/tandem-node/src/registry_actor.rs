@@ -61,7 +61,10 @@ impl SessionRegistry {
         );
         self.metrics.events.with_label_values(&[kind]).inc();
         if let SessionEvent::Error { code, .. } = event {
-            self.metrics.errors.with_label_values(&[code.as_str()]).inc();
+            self.metrics
+                .errors
+                .with_label_values(&[code.as_str()])
+                .inc();
         }
     }
 

@@ -506,7 +506,9 @@ fn openapi_document_lists_every_route() {
 fn methods_a_path_lacks_answer_405_with_the_documented_allow() {
     let node = TestNode::start();
     let doc = node.json("GET", "/api/v1/openapi.json", None);
-    let all = ["GET", "PUT", "POST", "DELETE", "PATCH", "OPTIONS", "TRACE", "HEAD"];
+    let all = [
+        "GET", "PUT", "POST", "DELETE", "PATCH", "OPTIONS", "TRACE", "HEAD",
+    ];
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(20))
         .build();
