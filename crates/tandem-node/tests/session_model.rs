@@ -1172,7 +1172,10 @@ async fn a_shared_rect_outside_the_desktop_is_refused_not_widened() {
         .await
         .unwrap();
     // Refused as a conflict with the desktop's size (HTTP 409).
-    assert!(matches!(outside, Err(NodeError::Conflict(_))), "{outside:?}");
+    assert!(
+        matches!(outside, Err(NodeError::Conflict(_))),
+        "{outside:?}"
+    );
     let v = t.viewer("watcher", |_| {});
     v.connected().await;
     let w = v.welcome().unwrap();
