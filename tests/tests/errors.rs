@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tandem_tests::channel_viewer::SseReader;
 use tandem_tests::xserver::XServer;
-use tandem_tests::{http_get, summary, text, view, NodeProcess};
+use tandem_tests::{http_get, summary, tandem, text, view, NodeProcess};
 
 const TOKEN: &str = "errors-test-token-0123456789";
 const PASSWORD: &str = "errors";
@@ -70,6 +70,21 @@ password = "{PASSWORD}"
         "1",
     ]);
     assert!(out.status.success(), "{}", text(&out));
+
+    // The CLI's window filter on a real X display (the synthetic desktop
+    // has no windows): set, shown, removed.
+    let cli = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--admin", &node.admin_url, "--token", TOKEN]);
+        let out = tandem(&all);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let set = cli(&["sessions", "filter", &session, "--class", "XTerm"]);
+    assert!(set.contains("classes XTerm"), "{set}");
+    let shown = cli(&["sessions", "filter", &session, "--json"]);
+    assert!(shown.contains("\"XTerm\""), "{shown}");
+    cli(&["sessions", "filter", &session, "--clear"]);
 
     let events = SseReader::open(
         &format!("{}/api/v1/events?history=0", node.admin_url),
