@@ -4,8 +4,10 @@ CONFIG ?= configs/node.toml
 # Debian packages the test suite needs: X servers (Xvfb; Xorg with the dummy
 # driver, whose screen RandR can resize) and X clients for the X11 tests
 # (x11-utils brings xev), the libraries the viewer window loads at run time
-# (winit on X11), promtool for the metrics test.
-TEST_PACKAGES := xvfb xterm x11-apps xdotool x11-utils x11-xserver-utils xserver-xorg-core xserver-xorg-video-dummy libx11-6 libx11-xcb1 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0 prometheus xclip
+# (winit on X11), prometheus and promtool for the metrics and dashboard
+# tests, systemd-analyze for the unit file, python3-venv for the API
+# contract test's virtualenv.
+TEST_PACKAGES := xvfb xterm x11-apps xdotool x11-utils x11-xserver-utils xserver-xorg-core xserver-xorg-video-dummy libx11-6 libx11-xcb1 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0 prometheus xclip systemd python3-venv
 APT_MARK := target/.test-packages-installed
 # What `make bytes` needs: Xvfb and X clients, the two VNC servers it
 # measures Tandem against (x11vnc; X0tigervnc is in
@@ -15,7 +17,13 @@ BYTES_MARK := target/.bytes-packages-installed
 # Extra arguments for the bytes tool, e.g. BYTES_ARGS="--phase-seconds 5 --json".
 BYTES_ARGS ?=
 
-.PHONY: run test build lint deps bench bytes x11-figures cluster cluster-load clean
+# schemathesis and openapi-spec-validator for tests/tests/api_contract.rs,
+# every package pinned in the requirements file, in a virtualenv of our own.
+VENV := target/venv
+API_REQUIREMENTS := tests/api/requirements.txt
+VENV_MARK := $(VENV)/.installed
+
+.PHONY: run test api-contract build lint deps bench bytes x11-figures cluster cluster-load clean
 
 # What `make run` shares: the X display in $DISPLAY when there is one.
 SOURCE ?= $(if $(DISPLAY),x11,synthetic)
@@ -62,6 +70,12 @@ test: deps
 	$(CARGO) test --locked --workspace
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
+## The admin API's contract alone: openapi-spec-validator and schemathesis
+## against a real node (also part of `make test`).
+api-contract: deps
+	$(CARGO) build --locked -p tandem-cli
+	$(CARGO) test --locked -p tandem-tests --test api_contract
+
 build:
 	$(CARGO) build --locked --workspace
 
@@ -89,7 +103,12 @@ $(BYTES_MARK): Makefile
 	$(call install_missing,$(BYTES_PACKAGES))
 	@mkdir -p target && touch $(BYTES_MARK)
 
-deps: $(APT_MARK)
+deps: $(APT_MARK) $(VENV_MARK)
+
+$(VENV_MARK): $(API_REQUIREMENTS) | $(APT_MARK)
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(API_REQUIREMENTS)
+	@touch $@
 
 $(APT_MARK): Makefile
 	$(call install_missing,$(TEST_PACKAGES))

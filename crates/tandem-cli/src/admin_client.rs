@@ -1,6 +1,10 @@
 //! The admin-client subcommands (`invite`, `sessions`, `attendees`,
-//! `invitations`): a small blocking HTTP client of a node's admin API that
-//! prints `net session`-like tables, or the API's JSON with `--json`.
+//! `invitations`, `requests`, `channels`): a small blocking HTTP client of a
+//! node's admin API that prints `net session`-like tables or one line per
+//! action, or the API's JSON with `--json`.
+//!
+//! Exit status: 0 done, 1 the node refused or could not be reached (one line
+//! with the API's error), 2 a usage error (clap, or a value checked here).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,6 +60,193 @@ pub struct InviteArgs {
 pub struct SessionsArgs {
     #[command(flatten)]
     admin: AdminArgs,
+    #[command(subcommand)]
+    action: Option<SessionsAction>,
+}
+
+/// What to do to a session.
+#[derive(Subcommand, Debug)]
+pub enum SessionsAction {
+    /// Pause the session's graphics for every attendee.
+    Pause {
+        /// Session id.
+        id: String,
+    },
+    /// Resume a paused session.
+    Resume {
+        /// Session id.
+        id: String,
+    },
+    /// Change the shared rectangle: the whole desktop, a monitor, or X,Y,WIDTH,HEIGHT.
+    SharedRect {
+        /// Session id.
+        id: String,
+        /// Share the whole desktop.
+        #[arg(long, conflicts_with_all = ["monitor", "rect"])]
+        full: bool,
+        /// Share this monitor (a name the session's desktop lists).
+        #[arg(long, conflicts_with = "rect")]
+        monitor: Option<String>,
+        /// Share this rectangle: X,Y,WIDTH,HEIGHT in desktop pixels.
+        #[arg(long, value_parser = parse_rect)]
+        rect: Option<[u32; 4]>,
+    },
+    /// Show the window filter, set it (--class, --pid, --window) or remove it (--clear).
+    Filter {
+        /// Session id.
+        id: String,
+        /// Share windows of this WM_CLASS instance or class (repeatable).
+        #[arg(long = "class")]
+        classes: Vec<String>,
+        /// Share windows of this process id (repeatable).
+        #[arg(long = "pid")]
+        pids: Vec<u32>,
+        /// Share this X window id, decimal or 0x hex (repeatable).
+        #[arg(long = "window", value_parser = parse_window_id)]
+        windows: Vec<u32>,
+        /// Remove the filter: share every window again.
+        #[arg(long, conflicts_with_all = ["classes", "pids", "windows"])]
+        clear: bool,
+    },
+    /// Show clipboard sharing, or turn it on or off.
+    Clipboard {
+        /// Session id.
+        id: String,
+        /// `on` or `off`; absent: show.
+        state: Option<Switch>,
+    },
+}
+
+/// On or off.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum Switch {
+    /// On.
+    On,
+    /// Off.
+    Off,
+}
+
+/// A control level, as the API names it.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum LevelArg {
+    /// Connected, no graphics, no input.
+    None,
+    /// Watches.
+    View,
+    /// Watches and drives mouse and keyboard.
+    Interactive,
+}
+
+impl LevelArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::View => "view",
+            Self::Interactive => "interactive",
+        }
+    }
+}
+
+/// `tandem requests`: pending control requests.
+#[derive(Args, Debug)]
+pub struct RequestsArgs {
+    #[command(flatten)]
+    admin: AdminArgs,
+    #[command(subcommand)]
+    action: Option<RequestsAction>,
+}
+
+/// What to do to a control request.
+#[derive(Subcommand, Debug)]
+pub enum RequestsAction {
+    /// Grant an attendee's pending control request.
+    Grant {
+        /// Attendee id.
+        id: u64,
+    },
+    /// Deny an attendee's pending control request.
+    Deny {
+        /// Attendee id.
+        id: u64,
+    },
+}
+
+/// `tandem channels`: a session's virtual channels.
+#[derive(Args, Debug)]
+pub struct ChannelsArgs {
+    #[command(flatten)]
+    admin: AdminArgs,
+    #[command(subcommand)]
+    action: ChannelsAction,
+}
+
+/// What to do with channels.
+#[derive(Subcommand, Debug)]
+pub enum ChannelsAction {
+    /// List a session's channels, with each attendee's access.
+    List {
+        /// Session id.
+        session: String,
+    },
+    /// Create a channel.
+    Create {
+        /// Session id.
+        session: String,
+        /// Channel name: 1 to 64 characters from A-Z a-z 0-9 . _ -.
+        name: String,
+        /// QUIC priority of its streams.
+        #[arg(long, value_enum, default_value = "normal")]
+        priority: PriorityArg,
+        /// Send its messages uncompressed.
+        #[arg(long)]
+        uncompressed: bool,
+    },
+    /// Set an attendee's access to a channel.
+    Access {
+        /// Session id.
+        session: String,
+        /// Channel name.
+        name: String,
+        /// Attendee id.
+        attendee: u64,
+        /// `none`, `read` or `read-write`.
+        #[arg(value_enum)]
+        access: AccessArg,
+    },
+    /// Send one message (the text as given) to one attendee or every reader.
+    Send {
+        /// Session id.
+        session: String,
+        /// Channel name.
+        name: String,
+        /// The message.
+        message: String,
+        /// Only to this attendee.
+        #[arg(long)]
+        attendee: Option<u64>,
+    },
+}
+
+/// A channel's priority.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum PriorityArg {
+    /// Below normal.
+    Low,
+    /// The default.
+    Normal,
+    /// Like graphics.
+    High,
+}
+
+/// An attendee's access to a channel.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum AccessArg {
+    /// Nothing.
+    None,
+    /// Receives.
+    Read,
+    /// Receives and sends.
+    ReadWrite,
 }
 
 /// `tandem attendees`.
@@ -85,6 +276,14 @@ pub enum AttendeesAction {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Set an attendee's control level (also answers its pending request).
+    Level {
+        /// Attendee id.
+        id: u64,
+        /// The level.
+        #[arg(value_enum)]
+        level: LevelArg,
+    },
 }
 
 /// `tandem invitations`.
@@ -104,6 +303,14 @@ pub enum InvitationsAction {
         /// Invitation id.
         id: String,
     },
+}
+
+/// A request body.
+enum Body {
+    /// JSON.
+    Json(Value),
+    /// Raw bytes (a channel message).
+    Bytes(Vec<u8>),
 }
 
 /// A connection to one node's admin API.
@@ -137,13 +344,20 @@ impl Client {
     }
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        self.send(method, path, body.map(Body::Json))
+    }
+
+    fn send(&self, method: &str, path: &str, body: Option<Body>) -> anyhow::Result<Value> {
         let url = format!("{}/api/v1{path}", self.base);
         let req = self
             .agent
             .request(method, &url)
             .set("Authorization", &format!("Bearer {}", self.token));
         let result = match body {
-            Some(b) => req.send_json(b),
+            Some(Body::Json(b)) => req.send_json(b),
+            Some(Body::Bytes(b)) => req
+                .set("Content-Type", "application/octet-stream")
+                .send_bytes(&b),
             None => req.call(),
         };
         match result {
@@ -273,12 +487,169 @@ pub fn run_invite(args: InviteArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `tandem sessions`.
+/// One path segment, percent-encoded (ids come from the command line).
+fn seg(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `X,Y,WIDTH,HEIGHT`.
+fn parse_rect(s: &str) -> Result<[u32; 4], String> {
+    let parts: Vec<Option<u32>> = s.split(',').map(|p| p.trim().parse().ok()).collect();
+    match parts.as_slice() {
+        [Some(x), Some(y), Some(w), Some(h)] if *w > 0 && *h > 0 => Ok([*x, *y, *w, *h]),
+        _ => Err(format!(
+            "{s:?} is not X,Y,WIDTH,HEIGHT (non-negative integers, width and height at least 1)"
+        )),
+    }
+}
+
+/// An X window id: decimal or `0x` hexadecimal.
+fn parse_window_id(s: &str) -> Result<u32, String> {
+    let parsed = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    parsed.map_err(|_| format!("{s:?} is not a window id (decimal or 0x hex)"))
+}
+
+/// Prints the API's JSON with `--json`, else `line`.
+fn report(json: bool, v: &Value, line: impl FnOnce() -> String) -> anyhow::Result<ExitCode> {
+    if json {
+        print_json(v)?;
+    } else {
+        println!("{}", line());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The session actions.
+fn run_session_action(
+    args: &AdminArgs,
+    client: &Client,
+    action: SessionsAction,
+) -> anyhow::Result<ExitCode> {
+    match action {
+        SessionsAction::Pause { id } => {
+            let s = client.call("POST", &format!("/sessions/{}/pause", seg(&id)), None)?;
+            report(args.json, &s, || format!("session {id} paused"))
+        }
+        SessionsAction::Resume { id } => {
+            let s = client.call("POST", &format!("/sessions/{}/resume", seg(&id)), None)?;
+            report(args.json, &s, || format!("session {id} resumed"))
+        }
+        SessionsAction::SharedRect {
+            id,
+            full,
+            monitor,
+            rect,
+        } => {
+            let body = match (full, monitor, rect) {
+                (true, None, None) => json!({ "full": true }),
+                (false, Some(name), None) => json!({ "monitor": name }),
+                (false, None, Some([x, y, width, height])) => {
+                    json!({ "x": x, "y": y, "width": width, "height": height })
+                }
+                _ => {
+                    eprintln!("tandem: usage error: give one of --full, --monitor NAME or --rect X,Y,WIDTH,HEIGHT");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let v = client.call(
+                "PUT",
+                &format!("/sessions/{}/shared-rect", seg(&id)),
+                Some(body),
+            )?;
+            let r = &v["shared_rect"];
+            report(args.json, &v, || {
+                format!(
+                    "session {id} shares {}x{} at {},{}",
+                    text(&r[2]),
+                    text(&r[3]),
+                    text(&r[0]),
+                    text(&r[1])
+                )
+            })
+        }
+        SessionsAction::Filter {
+            id,
+            classes,
+            pids,
+            windows,
+            clear,
+        } => {
+            let path = format!("/sessions/{}/filter", seg(&id));
+            if clear {
+                client.call("DELETE", &path, None)?;
+                let v = json!({ "session": id, "filter": null });
+                return report(args.json, &v, || {
+                    format!("session {id} shares every window")
+                });
+            }
+            let v = if classes.is_empty() && pids.is_empty() && windows.is_empty() {
+                client.call("GET", &path, None)?
+            } else {
+                let body = json!({ "classes": classes, "pids": pids, "windows": windows });
+                client.call("PUT", &path, Some(body))?
+            };
+            let list = |key: &str| {
+                v[key]
+                    .as_array()
+                    .map(|a| a.iter().map(text).collect::<Vec<_>>().join(","))
+                    .filter(|l| !l.is_empty())
+                    .unwrap_or_else(|| "-".into())
+            };
+            report(args.json, &v, || {
+                format!(
+                    "session {id} shares only classes {} pids {} windows {}",
+                    list("classes"),
+                    list("pids"),
+                    list("windows")
+                )
+            })
+        }
+        SessionsAction::Clipboard { id, state } => {
+            let path = format!("/sessions/{}/clipboard", seg(&id));
+            let v = match state {
+                None => client.call("GET", &path, None)?,
+                Some(s) => client.call(
+                    "PUT",
+                    &path,
+                    Some(json!({ "enabled": matches!(s, Switch::On) })),
+                )?,
+            };
+            report(args.json, &v, || {
+                format!(
+                    "session {id} clipboard sharing {} (at most {} bytes)",
+                    if v["enabled"].as_bool() == Some(true) {
+                        "on"
+                    } else {
+                        "off"
+                    },
+                    text(&v["max_bytes"])
+                )
+            })
+        }
+    }
+}
+
+/// `tandem sessions` and its actions.
 pub fn run_sessions(args: SessionsArgs) -> anyhow::Result<ExitCode> {
     if let Some(code) = check_url(&args.admin) {
         return Ok(code);
     }
-    let list = Client::new(&args.admin)?.call("GET", "/sessions", None)?;
+    let client = Client::new(&args.admin)?;
+    if let Some(action) = args.action {
+        return run_session_action(&args.admin, &client, action);
+    }
+    let list = client.call("GET", "/sessions", None)?;
     if args.admin.json {
         print_json(&list)?;
         return Ok(ExitCode::SUCCESS);
@@ -324,11 +695,26 @@ pub fn run_attendees(args: AttendeesArgs) -> anyhow::Result<ExitCode> {
         return Ok(code);
     }
     let client = Client::new(&args.admin)?;
-    if let Some(AttendeesAction::Disconnect { id, reason }) = args.action {
-        let body = reason.map(|r| json!({ "reason": r }));
-        client.call("DELETE", &format!("/attendees/{id}"), body)?;
-        println!("attendee {id} disconnected");
-        return Ok(ExitCode::SUCCESS);
+    match args.action {
+        Some(AttendeesAction::Disconnect { id, reason }) => {
+            let body = reason.map(|r| json!({ "reason": r }));
+            client.call("DELETE", &format!("/attendees/{id}"), body)?;
+            let v = json!({ "attendee": id, "disconnected": true });
+            return report(args.admin.json, &v, || {
+                format!("attendee {id} disconnected")
+            });
+        }
+        Some(AttendeesAction::Level { id, level }) => {
+            let v = client.call(
+                "PUT",
+                &format!("/attendees/{id}/control-level"),
+                Some(json!({ "level": level.as_str() })),
+            )?;
+            return report(args.admin.json, &v, || {
+                format!("attendee {id} control level {}", text(&v["control_level"]))
+            });
+        }
+        None => {}
     }
     let path = if args.all {
         "/attendees?state=all"
@@ -459,6 +845,184 @@ pub fn run_invitations(args: InvitationsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `tandem requests` and `tandem requests grant|deny ID`.
+pub fn run_requests(args: RequestsArgs) -> anyhow::Result<ExitCode> {
+    if let Some(code) = check_url(&args.admin) {
+        return Ok(code);
+    }
+    let client = Client::new(&args.admin)?;
+    if let Some(action) = args.action {
+        let (id, verb, granted) = match action {
+            RequestsAction::Grant { id } => (id, "grant", true),
+            RequestsAction::Deny { id } => (id, "deny", false),
+        };
+        client.call("POST", &format!("/control-requests/{id}/{verb}"), None)?;
+        let v = json!({ "attendee": id, "granted": granted });
+        return report(args.admin.json, &v, || {
+            format!(
+                "control request of attendee {id} {}",
+                if granted { "granted" } else { "denied" }
+            )
+        });
+    }
+    let list = client.call("GET", "/control-requests", None)?;
+    if args.admin.json {
+        print_json(&list)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = list
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|a| {
+            vec![
+                text(&a["id"]),
+                text(&a["user"]),
+                text(&a["computer"]),
+                text(&a["session"]),
+                text(&a["control_level"]),
+                text(&a["pending_request"]),
+            ]
+        })
+        .collect();
+    print_table(
+        &["ID", "USER", "COMPUTER", "SESSION", "LEVEL", "REQUESTED"],
+        &rows,
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `tandem channels list|create|access|send`.
+pub fn run_channels(args: ChannelsArgs) -> anyhow::Result<ExitCode> {
+    if let Some(code) = check_url(&args.admin) {
+        return Ok(code);
+    }
+    let json_out = args.admin.json;
+    let client = Client::new(&args.admin)?;
+    match args.action {
+        ChannelsAction::List { session } => {
+            let list = client.call(
+                "GET",
+                &format!("/sessions/{}/channels", seg(&session)),
+                None,
+            )?;
+            if json_out {
+                print_json(&list)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let rows: Vec<Vec<String>> = list
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .map(|c| {
+                    let access = c["access"]
+                        .as_object()
+                        .map(|m| {
+                            m.iter()
+                                .map(|(who, a)| format!("{who}:{}", text(a)))
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        })
+                        .filter(|l| !l.is_empty())
+                        .unwrap_or_else(|| "-".into());
+                    vec![
+                        text(&c["id"]),
+                        text(&c["name"]),
+                        text(&c["priority"]),
+                        text(&c["flags"]),
+                        access,
+                    ]
+                })
+                .collect();
+            print_table(&["ID", "NAME", "PRIORITY", "FLAGS", "ACCESS"], &rows);
+            Ok(ExitCode::SUCCESS)
+        }
+        ChannelsAction::Create {
+            session,
+            name,
+            priority,
+            uncompressed,
+        } => {
+            let priority = match priority {
+                PriorityArg::Low => "low",
+                PriorityArg::Normal => "normal",
+                PriorityArg::High => "high",
+            };
+            let body =
+                json!({ "name": name, "priority": priority, "flags": u32::from(uncompressed) });
+            let v = client.call(
+                "POST",
+                &format!("/sessions/{}/channels", seg(&session)),
+                Some(body),
+            )?;
+            report(json_out, &v, || {
+                format!(
+                    "channel {name} created in session {session} (id {})",
+                    text(&v["id"])
+                )
+            })
+        }
+        ChannelsAction::Access {
+            session,
+            name,
+            attendee,
+            access,
+        } => {
+            let access = match access {
+                AccessArg::None => "none",
+                AccessArg::Read => "read",
+                AccessArg::ReadWrite => "read-write",
+            };
+            client.call(
+                "PUT",
+                &format!(
+                    "/sessions/{}/channels/{}/access/{attendee}",
+                    seg(&session),
+                    seg(&name)
+                ),
+                Some(json!({ "access": access })),
+            )?;
+            let v = json!({ "session": session, "channel": name, "attendee": attendee, "access": access });
+            report(json_out, &v, || {
+                format!("attendee {attendee} has {access} access to channel {name}")
+            })
+        }
+        ChannelsAction::Send {
+            session,
+            name,
+            message,
+            attendee,
+        } => {
+            if message.len() > tandem_proto::MAX_CHANNEL_MESSAGE {
+                eprintln!(
+                    "tandem: usage error: a channel message is at most {} bytes",
+                    tandem_proto::MAX_CHANNEL_MESSAGE
+                );
+                return Ok(ExitCode::from(2));
+            }
+            let mut path = format!(
+                "/sessions/{}/channels/{}/messages",
+                seg(&session),
+                seg(&name)
+            );
+            if let Some(a) = attendee {
+                path.push_str(&format!("?attendee={a}"));
+            }
+            let v = client.send("POST", &path, Some(Body::Bytes(message.into_bytes())))?;
+            report(json_out, &v, || {
+                format!(
+                    "sent to channel {name}: queued {}, dropped {}, not joined {}",
+                    text(&v["queued"]),
+                    text(&v["dropped"]),
+                    text(&v["not_joined"])
+                )
+            })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -468,6 +1032,22 @@ mod tests {
         assert_eq!(hms(&json!(0)), "00:00:00");
         assert_eq!(hms(&json!(3725)), "01:02:05");
         assert_eq!(hms(&Value::Null), "-");
+    }
+
+    #[test]
+    fn rects_and_window_ids_parse() {
+        assert_eq!(parse_rect("1,2,30,40"), Ok([1, 2, 30, 40]));
+        assert!(parse_rect("1,2,0,40").is_err());
+        assert!(parse_rect("1,2,3").is_err());
+        assert_eq!(parse_window_id("0x1c00002"), Ok(0x1c00002));
+        assert_eq!(parse_window_id("42"), Ok(42));
+        assert!(parse_window_id("x").is_err());
+    }
+
+    #[test]
+    fn path_segments_are_escaped() {
+        assert_eq!(seg("abc-1._~"), "abc-1._~");
+        assert_eq!(seg("a/b c"), "a%2Fb%20c");
     }
 
     #[test]

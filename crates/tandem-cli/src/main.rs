@@ -37,12 +37,16 @@ enum Command {
     View(ViewArgs),
     /// Create an invitation; prints its connection string alone on stdout.
     Invite(admin_client::InviteArgs),
-    /// List a node's sharing sessions.
+    /// List a node's sharing sessions; pause, resume, shared rectangle, window filter, clipboard.
     Sessions(admin_client::SessionsArgs),
-    /// List (or disconnect) a node's attendees.
+    /// List a node's attendees, disconnect one or set its control level.
     Attendees(admin_client::AttendeesArgs),
     /// List (or revoke) a node's invitations.
     Invitations(admin_client::InvitationsArgs),
+    /// List, grant or deny pending control requests.
+    Requests(admin_client::RequestsArgs),
+    /// A session's virtual channels: list, create, set access, send.
+    Channels(admin_client::ChannelsArgs),
 }
 
 #[derive(Args)]
@@ -75,15 +79,20 @@ struct NodeArgs {
     /// (use cluster.secret_file, cluster.secret or TANDEM_CLUSTER_SECRET).
     #[arg(long, hide = true, value_name = "REFUSED")]
     cluster_secret: Option<String>,
+    /// Only check the configuration (file and flags): print `config ok` and
+    /// exit 0, or one line saying what is wrong and exit 2. Starts nothing.
+    #[arg(long)]
+    check_config: bool,
 }
 
 #[derive(Args)]
 struct ViewArgs {
     /// The connection string of the invitation.
     ticket: String,
-    /// Your name, shown to the sharer.
+    /// Your name, shown to the sharer (default: your login name from the
+    /// password database, else the host name).
     #[arg(long)]
-    name: String,
+    name: Option<String>,
     /// The invitation's password.
     #[arg(
         long,
@@ -157,10 +166,20 @@ struct ViewArgs {
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
+        // --help and --version print in full; a usage error is one line
+        // (clap's first, without its usage block and hint).
+        Err(e) if !e.use_stderr() => {
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let rendered = e.render().to_string();
+            let line = rendered
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("error: ");
+            return usage_error(line);
         }
     };
     tracing_subscriber::fmt()
@@ -182,6 +201,8 @@ fn main() -> ExitCode {
         Command::Sessions(args) => admin_client::run_sessions(args),
         Command::Attendees(args) => admin_client::run_attendees(args),
         Command::Invitations(args) => admin_client::run_invitations(args),
+        Command::Requests(args) => admin_client::run_requests(args),
+        Command::Channels(args) => admin_client::run_channels(args),
     };
     match result {
         Ok(code) => code,
@@ -197,7 +218,9 @@ fn usage_error(message: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn run_node(args: NodeArgs) -> anyhow::Result<ExitCode> {
+/// The node's configuration: the file (or the defaults), then the flags on
+/// top, validated.
+fn node_config(args: NodeArgs) -> Result<NodeConfig, tandem_node::NodeError> {
     let mut config = match &args.config {
         Some(path) => NodeConfig::load(path)?,
         None => NodeConfig::default(),
@@ -236,6 +259,26 @@ fn run_node(args: NodeArgs) -> anyhow::Result<ExitCode> {
             detail: format!("cluster.{detail}"),
         })?;
     config.validate()?;
+    Ok(config)
+}
+
+fn run_node(args: NodeArgs) -> anyhow::Result<ExitCode> {
+    let check_only = args.check_config;
+    let config = match node_config(args) {
+        Ok(config) => config,
+        // A bad configuration is the caller's mistake: exit status 2 for
+        // --check-config (scripts, `ExecStartPre=`), and 1 as before when
+        // starting, which is what service managers count as a failed start.
+        Err(e) if check_only => {
+            eprintln!("tandem: {e}");
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if check_only {
+        println!("config ok");
+        return Ok(ExitCode::SUCCESS);
+    }
     let system = actix::System::new();
     system.block_on(async move {
         let (node, report) = Node::start(config).await.context("starting the node")?;
@@ -278,14 +321,51 @@ fn print_startup(report: &tandem_node::StartupReport) {
         );
         println!("connection string: {}", inv.connection_string);
         println!("password: {password}");
+        // Every word quoted for a POSIX shell and no variable in it, so the
+        // line works pasted anywhere; --name defaults to the login name.
         println!("join with:");
         println!(
-            "  {exe} view '{}' --name \"$USER\" --password '{password}' --headless --seconds 10 --snapshot desktop.png",
-            inv.connection_string
+            "  {} view {} --password {} --headless --seconds 10 --snapshot desktop.png",
+            shell_quote(&exe),
+            shell_quote(&inv.connection_string),
+            shell_quote(password)
         );
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();
+}
+
+/// `text` as one word for a POSIX shell: bare when it is made only of
+/// characters no shell treats specially, else in single quotes.
+fn shell_quote(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+/// The attendee name used without `--name`: the login name of this user in
+/// the password database (not `$USER`, which a container or `sudo` may not
+/// set), else the host name, else `attendee`.
+fn default_name() -> String {
+    let login = nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name);
+    let host = || {
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+    };
+    login
+        .or_else(host)
+        .filter(|n| !n.is_empty() && n.len() <= tandem_proto::MAX_NAME_LEN)
+        .unwrap_or_else(|| "attendee".to_owned())
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {
@@ -322,7 +402,8 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
         Ok(t) => t,
         Err(e) => return Ok(usage_error(&format!("bad connection string: {e}"))),
     };
-    if args.name.is_empty() || args.name.len() > tandem_proto::MAX_NAME_LEN {
+    let name = args.name.clone().unwrap_or_else(default_name);
+    if name.is_empty() || name.len() > tandem_proto::MAX_NAME_LEN {
         return Ok(usage_error(&format!(
             "--name must be 1 to {} bytes",
             tandem_proto::MAX_NAME_LEN
@@ -395,7 +476,7 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
                 "--reconnect takes no --type, --send-text, --stall-after or --channel",
             ));
         }
-        let mut live = LiveOptions::new(ticket, args.name, args.password);
+        let mut live = LiveOptions::new(ticket, name, args.password);
         live.request_control = request_control;
         live.frames = args.frames;
         live.duration = duration;
@@ -418,7 +499,7 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
     } else if headless {
         let options = ViewerOptions {
             ticket,
-            name: args.name,
+            name,
             password: args.password,
             frames: args.frames,
             duration,
@@ -441,7 +522,7 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
             .map(|name| channel_bridge::start(name, runtime.handle()));
         runtime.block_on(tandem_viewer::run_with_channel(options, link, print_event))
     } else {
-        let mut live = LiveOptions::new(ticket, args.name, args.password);
+        let mut live = LiveOptions::new(ticket, name, args.password);
         live.request_control = request_control;
         live.frames = args.frames;
         live.duration = duration;

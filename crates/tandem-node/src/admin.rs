@@ -5,9 +5,11 @@
 //! from the config, `TANDEM_ADMIN_TOKEN`, or `<data_dir>/admin.token`
 //! (generated with mode 0600 on first start) and is compared in constant
 //! time. Errors are always `{"error": "..."}` with a status chosen in one
-//! place ([`ApiError`]). Bodies are limited to [`MAX_BODY_BYTES`]. The OpenAPI
+//! place ([`ApiError`]). Bodies are limited to [`MAX_BODY_BYTES`]. A method
+//! a path does not have answers 405 with `Allow` ([`resource`]). The OpenAPI
 //! document at `/api/v1/openapi.json` is generated from the handlers'
-//! `#[utoipa::path]` attributes and the DTOs below.
+//! `#[utoipa::path]` attributes and the DTOs below, completed by
+//! `openapi.rs` with the statuses and shapes shared code enforces.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -18,7 +20,7 @@ use actix::Addr;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError};
 use bytes::Bytes;
@@ -114,7 +116,11 @@ impl ResponseError for ApiError {
         self.status
     }
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(ErrorBody {
+        let mut response = HttpResponse::build(self.status);
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        response.json(ErrorBody {
             error: self.message.clone(),
         })
     }
@@ -166,6 +172,67 @@ fn json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
 }
 
 type ApiResult<T> = Result<T, ApiError>;
+
+/// A JSON request body read as `T`, like `web::Json<T>` (same limit and
+/// errors) with two differences that make the body mean what its schema
+/// says: only an object is accepted (serde would also read a struct from an
+/// array), and a number with a zero fraction counts as the integer it is
+/// (JSON Schema's `integer` includes `1.0`).
+pub struct JsonObject<T>(pub T);
+
+impl<T> JsonObject<T> {
+    /// The body.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for JsonObject<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for JsonObject<T> {
+    type Error = actix_web::Error;
+    type Future = futures::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let body = web::Json::<serde_json::Value>::from_request(req, payload);
+        Box::pin(async move {
+            let web::Json(mut value) = body.await?;
+            if !value.is_object() {
+                return Err(ApiError::unprocessable("the body must be a JSON object").into());
+            }
+            integral_floats_to_integers(&mut value);
+            serde_json::from_value(value)
+                .map(JsonObject)
+                .map_err(|e| ApiError::unprocessable(format!("invalid value: {e}")).into())
+        })
+    }
+}
+
+/// Replaces every number like `3.0` by the integer `3` (when it fits a u64
+/// or an i64), so integer fields accept what JSON Schema calls an integer.
+fn integral_floats_to_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0) {
+                // Both bounds are exact powers of two, so the casts are exact.
+                if (0.0..18_446_744_073_709_551_616.0).contains(&f) {
+                    *value = Value::from(f as u64);
+                } else if (-9_223_372_036_854_775_808.0..0.0).contains(&f) {
+                    *value = Value::from(f as i64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_to_integers),
+        Value::Object(map) => map.values_mut().for_each(integral_floats_to_integers),
+        _ => {}
+    }
+}
 
 // ---------------------------------------------------------------------------
 // DTOs
@@ -226,6 +293,7 @@ pub struct Session {
     /// Capture source.
     pub source: String,
     /// `open` or `paused`.
+    #[schema(value_type = String, pattern = "^(open|paused)$")]
     pub state: String,
     /// Shared rectangle: x, y, width, height.
     pub shared_rect: [u32; 4],
@@ -234,6 +302,7 @@ pub struct Session {
     /// Level of new attendees.
     pub default_control_level: Level,
     /// `ask`, `grant-view` or `grant-all`.
+    #[schema(value_type = String, pattern = "^(ask|grant-view|grant-all)$")]
     pub control_policy: String,
     /// Live attendees.
     pub attendees: usize,
@@ -259,7 +328,9 @@ impl From<SessionInfo> for Session {
 }
 
 /// New shared rectangle: `{"x","y","width","height"}`, `{"full": true}` or
-/// `{"monitor": "NAME"}`.
+/// `{"monitor": "NAME"}`. Read as one struct so a wrong mix gets a message
+/// naming the three forms; the OpenAPI schema states them as a `oneOf`
+/// (see `openapi.rs`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SharedRectBody {
@@ -267,9 +338,9 @@ pub struct SharedRectBody {
     pub x: Option<u32>,
     /// Top edge.
     pub y: Option<u32>,
-    /// Width.
+    /// Width (at least 1).
     pub width: Option<u32>,
-    /// Height.
+    /// Height (at least 1).
     pub height: Option<u32>,
     /// Share the whole desktop.
     pub full: Option<bool>,
@@ -304,14 +375,20 @@ pub struct Window {
 
 /// Which windows a session shares: any window named by a list is shared,
 /// the rest of the desktop is sent as a neutral grey.
+///
+/// At least one list must name something (`openapi.rs` states that as an
+/// `anyOf`).
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct WindowFilterBody {
     /// `WM_CLASS` instance or class names (exact; at most 64, each 1..128 bytes).
+    #[schema(max_items = 64)]
     pub classes: Vec<String>,
     /// Process ids (at most 64).
+    #[schema(max_items = 64)]
     pub pids: Vec<u32>,
     /// Window ids (at most 64).
+    #[schema(max_items = 64)]
     pub windows: Vec<u32>,
 }
 
@@ -392,29 +469,68 @@ impl From<InvitationInfo> for Invitation {
     }
 }
 
-/// A new sharing session.
+/// What a new session shares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NewSessionSource {
+    /// The built-in synthetic desktop (`width`, `height`, `seed`).
+    Synthetic,
+    /// An X display (`display`, `monitor`, `filter`).
+    X11,
+}
+
+/// The level of new attendees: never `interactive`.
+#[derive(Clone, Copy, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DefaultLevel {
+    /// Connected, no graphics.
+    None,
+    /// Watches.
+    View,
+}
+
+/// How control requests are answered.
+#[derive(Clone, Copy, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PolicyBody {
+    /// The sharer grants or denies.
+    Ask,
+    /// View at once; interactive asks.
+    GrantView,
+    /// Everything at once.
+    GrantAll,
+}
+
+/// A new sharing session. Keys of the other source are refused (the
+/// OpenAPI schema is a `oneOf` by `source`, see `openapi.rs`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSession {
     /// A human name (1..128 bytes).
+    #[schema(min_length = 1, max_length = 128)]
     pub name: Option<String>,
-    /// Capture source: `synthetic` or `x11`.
-    pub source: String,
-    /// Synthetic desktop width (default 1280).
+    /// Capture source.
+    pub source: NewSessionSource,
+    /// `synthetic`: desktop width (1..8192, default 1280).
+    #[schema(minimum = 1, maximum = 8192)]
     pub width: Option<u32>,
-    /// Synthetic desktop height (default 720).
+    /// `synthetic`: desktop height (1..8192, default 720).
+    #[schema(minimum = 1, maximum = 8192)]
     pub height: Option<u32>,
-    /// Synthetic desktop seed (default 1).
+    /// `synthetic`: seed (default 1).
     pub seed: Option<u64>,
-    /// X display for `x11`.
+    /// `x11`: X display (1..256 bytes, default the node's).
+    #[schema(min_length = 1, max_length = 256)]
     pub display: Option<String>,
     /// Capture interval in ms (5..60000, default 33).
+    #[schema(minimum = 5, maximum = 60000)]
     pub frame_interval_ms: Option<u32>,
-    /// Level of new attendees: none or view.
-    pub default_control_level: Option<Level>,
-    /// Control request policy: ask, grant-view or grant-all.
-    pub control_policy: Option<String>,
-    /// `x11`: share only this monitor.
+    /// Level of new attendees.
+    pub default_control_level: Option<DefaultLevel>,
+    /// Control request policy.
+    pub control_policy: Option<PolicyBody>,
+    /// `x11`: share only this monitor (1..64 bytes).
+    #[schema(min_length = 1, max_length = 64)]
     pub monitor: Option<String>,
     /// `x11`: share only the windows this filter names.
     pub filter: Option<WindowFilterBody>,
@@ -426,13 +542,27 @@ pub struct NewSession {
 pub struct NewInvitation {
     /// Session id; default: the only open session.
     pub session: Option<String>,
-    /// Password attendees must give.
+    /// Password attendees must give (1..255 bytes).
+    #[schema(min_length = 1, max_length = 255)]
     pub password: String,
-    /// Most attendees connected through it at once (default 16).
+    /// Most attendees connected through it at once (1..10000, default 16).
+    #[schema(minimum = 1, maximum = 10000)]
     pub attendee_limit: Option<u32>,
-    /// Authorization string, unique per session; generated when absent.
+    /// Authorization string, unique per session (1..255 bytes, no control
+    /// characters); generated when absent.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub auth_string: Option<String>,
-    /// Group name, unique per session; generated when absent.
+    /// Group name, unique per session (1..255 bytes, no control
+    /// characters); generated when absent.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub group: Option<String>,
 }
 
@@ -440,7 +570,8 @@ pub struct NewInvitation {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvitationPatch {
-    /// New attendee limit.
+    /// New attendee limit (1..10000).
+    #[schema(minimum = 1, maximum = 10000)]
     pub attendee_limit: Option<u32>,
     /// `true` revokes it (final: `false` on a revoked invitation is a conflict).
     pub revoked: Option<bool>,
@@ -509,8 +640,31 @@ pub struct ControlLevelBody {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DisconnectBody {
-    /// Shown to the attendee.
+    /// Shown to the attendee (at most 1024 bytes).
+    #[schema(max_length = 1024)]
     pub reason: Option<String>,
+}
+
+/// Which attendees `GET /api/v1/attendees` lists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AttendeeState {
+    /// Connected now.
+    #[default]
+    Live,
+    /// Connected now and the history.
+    All,
+}
+
+/// Whose attendees `GET /api/v1/attendees` lists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AttendeeScope {
+    /// This node's.
+    #[default]
+    Node,
+    /// Every cluster member's live attendees.
+    Cluster,
 }
 
 /// `?state=all` adds disconnected attendees.
@@ -518,16 +672,17 @@ pub struct DisconnectBody {
 #[into_params(parameter_in = Query)]
 pub struct AttendeeQuery {
     /// `live` (default) or `all`.
-    pub state: Option<String>,
+    pub state: Option<AttendeeState>,
     /// `node` (default) or `cluster`: live attendees of every cluster member.
-    pub scope: Option<String>,
+    pub scope: Option<AttendeeScope>,
 }
 
 /// `?reason=...` for a disconnect.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ReasonQuery {
-    /// Shown to the attendee.
+    /// Shown to the attendee (at most 1024 bytes).
+    #[param(max_length = 1024)]
     pub reason: Option<String>,
 }
 
@@ -535,7 +690,8 @@ pub struct ReasonQuery {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
-    /// How many past events to replay first (default 100).
+    /// How many past events to replay first (0..10000, default 100).
+    #[param(minimum = 0, maximum = 10000)]
     pub history: Option<usize>,
 }
 
@@ -655,8 +811,7 @@ impl AdminServer {
                     web::PathConfig::default()
                         .error_handler(|e, _| ApiError::not_found(format!("bad path: {e}")).into()),
                 )
-                .route("/healthz", web::get().to(healthz))
-                .route("/metrics", web::get().to(metrics))
+                .configure(open_routes)
                 .service(
                     web::scope("/api")
                         .wrap(from_fn(require_token))
@@ -686,8 +841,7 @@ impl AdminServer {
             let server = HttpServer::new(move || {
                 App::new()
                     .app_data(web::Data::new(metrics_state.clone()))
-                    .route("/healthz", web::get().to(healthz))
-                    .route("/metrics", web::get().to(metrics))
+                    .configure(open_routes)
                     .default_service(web::to(unknown_route))
             })
             .workers(1)
@@ -726,49 +880,138 @@ impl AdminServer {
     }
 }
 
+/// One path and the methods it answers; any other method answers 405 with
+/// an `Allow` header listing these (without this, actix would fall through
+/// to the app's 404).
+pub(crate) fn resource(path: &str, routes: Vec<(Method, actix_web::Route)>) -> actix_web::Resource {
+    let allow = routes
+        .iter()
+        .map(|(m, _)| m.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut resource = web::resource(path);
+    for (method, route) in routes {
+        resource = resource.route(route.method(method));
+    }
+    resource.default_service(web::to(move |req: HttpRequest| {
+        let allow = allow.clone();
+        async move {
+            HttpResponse::MethodNotAllowed()
+                .insert_header((header::ALLOW, allow.clone()))
+                .json(ErrorBody {
+                    error: format!(
+                        "{} is not allowed on {}; allowed: {allow}",
+                        req.method(),
+                        req.path()
+                    ),
+                })
+        }
+    }))
+}
+
+/// `/healthz` and `/metrics`, open (no token) on the admin and metrics addresses.
+fn open_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource(
+        "/healthz",
+        vec![(Method::GET, web::route().to(healthz))],
+    ))
+    .service(resource(
+        "/metrics",
+        vec![(Method::GET, web::route().to(metrics))],
+    ));
+}
+
 fn api_routes() -> actix_web::Scope {
+    let get = |r| (Method::GET, r);
+    let post = |r| (Method::POST, r);
+    let put = |r| (Method::PUT, r);
+    let delete = |r| (Method::DELETE, r);
+    let patch = |r| (Method::PATCH, r);
+    let to = web::route;
     web::scope("/v1")
-        .route("/openapi.json", web::get().to(openapi))
-        .route("/sessions", web::get().to(list_sessions))
-        .route("/sessions", web::post().to(open_session))
-        .route("/sessions/{id}", web::delete().to(close_session))
-        .route("/sessions/{id}/pause", web::post().to(pause_session))
-        .route("/sessions/{id}/resume", web::post().to(resume_session))
-        .route("/sessions/{id}/shared-rect", web::put().to(set_shared_rect))
-        .route("/sessions/{id}/windows", web::get().to(list_windows))
-        .route("/sessions/{id}/monitors", web::get().to(list_monitors))
-        .route("/sessions/{id}/filter", web::get().to(get_filter))
-        .route("/sessions/{id}/filter", web::put().to(set_filter))
-        .route("/sessions/{id}/filter", web::delete().to(clear_filter))
-        .route(
+        .service(resource("/openapi.json", vec![get(to().to(openapi))]))
+        .service(resource(
+            "/sessions",
+            vec![get(to().to(list_sessions)), post(to().to(open_session))],
+        ))
+        .service(resource(
+            "/sessions/{id}",
+            vec![delete(to().to(close_session))],
+        ))
+        .service(resource(
+            "/sessions/{id}/pause",
+            vec![post(to().to(pause_session))],
+        ))
+        .service(resource(
+            "/sessions/{id}/resume",
+            vec![post(to().to(resume_session))],
+        ))
+        .service(resource(
+            "/sessions/{id}/shared-rect",
+            vec![put(to().to(set_shared_rect))],
+        ))
+        .service(resource(
+            "/sessions/{id}/windows",
+            vec![get(to().to(list_windows))],
+        ))
+        .service(resource(
+            "/sessions/{id}/monitors",
+            vec![get(to().to(list_monitors))],
+        ))
+        .service(resource(
+            "/sessions/{id}/filter",
+            vec![
+                get(to().to(get_filter)),
+                put(to().to(set_filter)),
+                delete(to().to(clear_filter)),
+            ],
+        ))
+        .service(resource(
             "/sessions/{id}/framebuffer.png",
-            web::get().to(framebuffer_png),
-        )
-        .route("/invitations", web::get().to(list_invitations))
-        .route("/invitations", web::post().to(create_invitation))
-        .route("/invitations/{id}", web::patch().to(update_invitation))
-        .route(
+            vec![get(to().to(framebuffer_png))],
+        ))
+        .service(resource(
+            "/invitations",
+            vec![
+                get(to().to(list_invitations)),
+                post(to().to(create_invitation)),
+            ],
+        ))
+        .service(resource(
+            "/invitations/{id}",
+            vec![patch(to().to(update_invitation))],
+        ))
+        .service(resource(
             "/invitations/{id}/revoke",
-            web::post().to(revoke_invitation),
-        )
-        .route("/attendees", web::get().to(list_attendees))
-        .route("/attendees/{id}", web::delete().to(disconnect_attendee))
-        .route(
+            vec![post(to().to(revoke_invitation))],
+        ))
+        .service(resource("/attendees", vec![get(to().to(list_attendees))]))
+        .service(resource(
+            "/attendees/{id}",
+            vec![delete(to().to(disconnect_attendee))],
+        ))
+        .service(resource(
             "/attendees/{id}/control-level",
-            web::put().to(set_control_level),
-        )
-        .route("/control-requests", web::get().to(list_control_requests))
-        .route(
+            vec![put(to().to(set_control_level))],
+        ))
+        .service(resource(
+            "/control-requests",
+            vec![get(to().to(list_control_requests))],
+        ))
+        .service(resource(
             "/control-requests/{id}/grant",
-            web::post().to(grant_control),
-        )
-        .route("/control-requests/{id}/deny", web::post().to(deny_control))
-        .route("/events", web::get().to(events))
+            vec![post(to().to(grant_control))],
+        ))
+        .service(resource(
+            "/control-requests/{id}/deny",
+            vec![post(to().to(deny_control))],
+        ))
+        .service(resource("/events", vec![get(to().to(events))]))
         .configure(crate::admin_channels::routes)
-        .route(
+        .service(resource(
             "/cluster/nodes",
-            web::get().to(crate::cluster::admin::list_nodes),
-        )
+            vec![get(to().to(crate::cluster::admin::list_nodes))],
+        ))
 }
 
 async fn require_token(
@@ -832,9 +1075,7 @@ async fn metrics(state: web::Data<AdminState>) -> HttpResponse {
     responses((status = 200, description = "OpenAPI 3 document", body = Object)),
     security(("bearer" = [])))]
 async fn openapi() -> HttpResponse {
-    let mut doc = ApiDoc::openapi();
-    doc.merge(crate::admin_channels::ChannelsApiDoc::openapi());
-    HttpResponse::Ok().json(doc)
+    HttpResponse::Ok().json(crate::openapi::document())
 }
 
 // ---------------------------------------------------------------------------
@@ -905,12 +1146,14 @@ async fn set_paused(state: &AdminState, session: String, paused: bool) -> ApiRes
 #[utoipa::path(put, path = "/api/v1/sessions/{id}/shared-rect", tag = "sessions",
     params(("id" = String, Path, description = "Session id")),
     request_body = SharedRectBody,
-    responses((status = 200, body = SharedRect), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = SharedRect), (status = 404, body = ErrorBody),
+        (status = 409, description = "Outside the desktop, or no monitor of that name", body = ErrorBody),
+        (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn set_shared_rect(
     state: web::Data<AdminState>,
     id: web::Path<String>,
-    body: web::Json<SharedRectBody>,
+    body: JsonObject<SharedRectBody>,
 ) -> ApiResult<HttpResponse> {
     let b = body.into_inner();
     let session = id.into_inner();
@@ -927,9 +1170,10 @@ async fn set_shared_rect(
                 })
                 .await??;
             let monitors = capture.send(ListMonitors).await??;
+            // Which monitors exist is the desktop's current state: 409.
             let monitor = monitors.iter().find(|m| m.name == name).ok_or_else(|| {
                 let known: Vec<&str> = monitors.iter().map(|m| m.name.as_str()).collect();
-                ApiError::unprocessable(format!(
+                ApiError::conflict(format!(
                     "no monitor named {name:?}; this desktop has: {}",
                     known.join(", ")
                 ))
@@ -1033,12 +1277,14 @@ async fn get_filter(
 #[utoipa::path(put, path = "/api/v1/sessions/{id}/filter", tag = "sessions",
     params(("id" = String, Path, description = "Session id")),
     request_body = WindowFilterBody,
-    responses((status = 200, body = WindowFilterBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = WindowFilterBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The session's source cannot filter windows", body = ErrorBody),
+        (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn set_filter(
     state: web::Data<AdminState>,
     id: web::Path<String>,
-    body: web::Json<WindowFilterBody>,
+    body: JsonObject<WindowFilterBody>,
 ) -> ApiResult<HttpResponse> {
     let filter = WindowFilter::from(body.into_inner());
     filter.validate().map_err(ApiError::unprocessable)?;
@@ -1065,20 +1311,54 @@ async fn clear_filter(
 
 /// Opens a sharing session on a capture source; a source already shared is refused (409).
 #[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions", request_body = NewSession,
-    responses((status = 201, body = Session), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 201, body = Session),
+        (status = 404, description = "The X display cannot be opened", body = ErrorBody),
+        (status = 409, description = "The source is already shared", body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn open_session(
     state: web::Data<AdminState>,
-    body: web::Json<NewSession>,
+    body: JsonObject<NewSession>,
 ) -> ApiResult<HttpResponse> {
+    use crate::config::{ControlPolicy, SourceKind};
     let body = body.into_inner();
-    let kind: crate::config::SourceKind = body.source.parse().map_err(crate::NodeError::Invalid)?;
-    let control_policy = body
-        .control_policy
-        .as_deref()
-        .map(str::parse::<crate::config::ControlPolicy>)
-        .transpose()
-        .map_err(crate::NodeError::Invalid)?;
+    // Each source takes its own keys only, so a key that would be ignored
+    // is refused instead (the schema's oneOf says the same).
+    let (kind, foreign) = match body.source {
+        NewSessionSource::Synthetic => (
+            SourceKind::Synthetic,
+            [
+                ("display", body.display.is_some()),
+                ("monitor", body.monitor.is_some()),
+                ("filter", body.filter.is_some()),
+            ],
+        ),
+        NewSessionSource::X11 => (
+            SourceKind::X11,
+            [
+                ("width", body.width.is_some()),
+                ("height", body.height.is_some()),
+                ("seed", body.seed.is_some()),
+            ],
+        ),
+    };
+    if let Some((key, _)) = foreign.iter().find(|(_, given)| *given) {
+        let source = match body.source {
+            NewSessionSource::Synthetic => "synthetic",
+            NewSessionSource::X11 => "x11",
+        };
+        return Err(ApiError::unprocessable(format!(
+            "{key} does not apply to a {source} session"
+        )));
+    }
+    let control_policy = body.control_policy.map(|p| match p {
+        PolicyBody::Ask => ControlPolicy::Ask,
+        PolicyBody::GrantView => ControlPolicy::GrantView,
+        PolicyBody::GrantAll => ControlPolicy::GrantAll,
+    });
+    let default_control_level = body.default_control_level.map(|l| match l {
+        DefaultLevel::None => ControlLevel::None,
+        DefaultLevel::View => ControlLevel::View,
+    });
     let defaults = crate::config::SourceConfig::default();
     let spec = crate::SessionSpec {
         name: body.name,
@@ -1093,10 +1373,19 @@ async fn open_session(
             ..defaults
         },
         frame_interval_ms: body.frame_interval_ms,
-        default_control_level: body.default_control_level.map(ControlLevel::from),
+        default_control_level,
         control_policy,
     };
-    let info = state.launcher.open_spec(spec).await?;
+    let info = match state.launcher.open_spec(spec).await {
+        Ok(info) => info,
+        // The display named cannot be opened: there is no such desktop here.
+        Err(NodeError::Capture(e @ tandem_capture::CaptureError::Backend { .. })) => {
+            return Err(ApiError::not_found(format!(
+                "cannot open the capture source: {e}"
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
     Ok(HttpResponse::Created().json(Session::from(info)))
 }
 
@@ -1187,7 +1476,7 @@ async fn list_invitations(state: web::Data<AdminState>) -> ApiResult<HttpRespons
     security(("bearer" = [])))]
 async fn create_invitation(
     state: web::Data<AdminState>,
-    body: web::Json<NewInvitation>,
+    body: JsonObject<NewInvitation>,
 ) -> ApiResult<HttpResponse> {
     let b = body.into_inner();
     let session = match b.session {
@@ -1198,7 +1487,7 @@ async fn create_invitation(
                 [only] => only.id.clone(),
                 [] => return Err(ApiError::conflict("no session is open")),
                 _ => {
-                    return Err(ApiError::unprocessable(
+                    return Err(ApiError::conflict(
                         "several sessions are open; name one with \"session\"",
                     ))
                 }
@@ -1228,7 +1517,7 @@ async fn create_invitation(
 async fn update_invitation(
     state: web::Data<AdminState>,
     id: web::Path<String>,
-    body: web::Json<InvitationPatch>,
+    body: JsonObject<InvitationPatch>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let b = body.into_inner();
@@ -1290,24 +1579,10 @@ async fn list_attendees(
     query: web::Query<AttendeeQuery>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    match query.scope.as_deref() {
-        None | Some("node") => {}
-        Some("cluster") => return crate::cluster::admin::cluster_attendees(state, req).await,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "unknown scope {other:?}: expected node or cluster"
-            )))
-        }
+    if query.scope.unwrap_or_default() == AttendeeScope::Cluster {
+        return crate::cluster::admin::cluster_attendees(state, req).await;
     }
-    let all = match query.state.as_deref() {
-        None | Some("live") => false,
-        Some("all") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "unknown state {other:?}: expected live or all"
-            )))
-        }
-    };
+    let all = query.state.unwrap_or_default() == AttendeeState::All;
     let mut list: Vec<Attendee> = state
         .manager
         .send(ListAttendees { session: None })
@@ -1362,7 +1637,7 @@ async fn list_attendees(
 async fn set_control_level(
     state: web::Data<AdminState>,
     id: web::Path<String>,
-    body: web::Json<ControlLevelBody>,
+    body: JsonObject<ControlLevelBody>,
 ) -> ApiResult<HttpResponse> {
     let attendee = parse_attendee_id(&id)?;
     let info = state
@@ -1394,16 +1669,17 @@ async fn disconnect_attendee(
         Ok(Err(e)) => return Err(ApiError::bad_request(format!("unreadable body: {e}"))),
         Err(_) => return Err(ApiError::too_large()),
     };
+    // No body, `null` or an object.
     let from_body = if bytes.iter().all(u8::is_ascii_whitespace) {
         DisconnectBody::default()
     } else {
-        serde_json::from_slice::<DisconnectBody>(&bytes).map_err(|e| {
-            if e.is_data() {
-                ApiError::unprocessable(format!("invalid value: {e}"))
-            } else {
-                ApiError::bad_request(format!("malformed JSON: {e}"))
-            }
-        })?
+        match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Err(e) => return Err(ApiError::bad_request(format!("malformed JSON: {e}"))),
+            Ok(serde_json::Value::Null) => DisconnectBody::default(),
+            Ok(v) if v.is_object() => serde_json::from_value::<DisconnectBody>(v)
+                .map_err(|e| ApiError::unprocessable(format!("invalid value: {e}")))?,
+            Ok(_) => return Err(ApiError::unprocessable("the body must be a JSON object")),
+        }
     };
     let message = from_body
         .reason
@@ -1478,16 +1754,24 @@ fn sse_frame(seq: u64, data: &serde_json::Value) -> Bytes {
 }
 
 /// Server-sent events: recent history first, then live events, each
-/// `id: <seq>` and `data: <json>` (`seq`, `at_ms`, `kind` and its fields).
+/// `id: <seq>` and `data: <json>` (`seq`, `at_ms`, `kind` and its fields;
+/// `error` events carry `code` and `message`). A `: keep-alive` comment
+/// comes after 15 s of silence and `: lagged, N events missed` when this
+/// client fell behind. The stream does not end by itself.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events",
     params(EventsQuery),
-    responses((status = 200, description = "text/event-stream", content_type = "text/event-stream", body = String)),
+    responses((status = 200, description = "A server-sent event stream (text/event-stream) of session events", content_type = "text/event-stream", body = String)),
     security(("bearer" = [])))]
 async fn events(
     state: web::Data<AdminState>,
     query: web::Query<EventsQuery>,
 ) -> ApiResult<HttpResponse> {
-    let limit = query.history.unwrap_or(100).min(MAX_EVENT_HISTORY);
+    let limit = query.history.unwrap_or(100);
+    if limit > MAX_EVENT_HISTORY {
+        return Err(ApiError::bad_request(format!(
+            "history may be at most {MAX_EVENT_HISTORY}"
+        )));
+    }
     // Subscribe first so nothing falls between the history and the live part.
     let live = state.events.subscribe();
     let history = if limit == 0 {
@@ -1566,9 +1850,9 @@ impl Modify for BearerAuth {
         list_control_requests, grant_control, deny_control,
         events,
     ),
-    components(schemas(ErrorBody, Health, Level, Session, NewSession, SharedRectBody, SharedRect, Invitation,
-        Window, WindowFilterBody, MonitorBody,
-        NewInvitation, InvitationPatch, Attendee, ControlLevelBody, DisconnectBody)),
+    components(schemas(ErrorBody, Health, Level, Session, NewSession, NewSessionSource, DefaultLevel, PolicyBody,
+        SharedRectBody, SharedRect, Invitation, Window, WindowFilterBody, MonitorBody,
+        NewInvitation, InvitationPatch, Attendee, AttendeeState, AttendeeScope, ControlLevelBody, DisconnectBody)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

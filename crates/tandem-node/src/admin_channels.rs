@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use tandem_proto::{ChannelAccess, ChannelFlags, ChannelPriority, MAX_CHANNEL_MESSAGE};
 use utoipa::{OpenApi, ToSchema};
 
-use crate::admin::{AdminState, ApiError, ErrorBody};
+use crate::admin::{resource, AdminState, ApiError, ErrorBody, JsonObject};
 use crate::channels::Target;
 use crate::error::NodeError;
 
@@ -30,22 +30,33 @@ type ApiResult<T> = Result<T, ApiError>;
 
 /// Registers the routes on the `/api/v1` scope.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/sessions/{id}/channels", web::get().to(list_channels))
-        .route("/sessions/{id}/channels", web::post().to(create_channel))
-        .route(
-            "/sessions/{id}/channels/{name}/access/{attendee}",
-            web::put().to(set_access),
-        )
-        .route(
-            "/sessions/{id}/channels/{name}/messages",
-            web::post().to(send_message),
-        )
-        .route(
-            "/sessions/{id}/channels/{name}/messages",
-            web::get().to(stream_messages),
-        )
-        .route("/sessions/{id}/clipboard", web::get().to(get_clipboard))
-        .route("/sessions/{id}/clipboard", web::put().to(set_clipboard));
+    use actix_web::http::Method;
+    let to = web::route;
+    cfg.service(resource(
+        "/sessions/{id}/channels",
+        vec![
+            (Method::GET, to().to(list_channels)),
+            (Method::POST, to().to(create_channel)),
+        ],
+    ))
+    .service(resource(
+        "/sessions/{id}/channels/{name}/access/{attendee}",
+        vec![(Method::PUT, to().to(set_access))],
+    ))
+    .service(resource(
+        "/sessions/{id}/channels/{name}/messages",
+        vec![
+            (Method::GET, to().to(stream_messages)),
+            (Method::POST, to().to(send_message)),
+        ],
+    ))
+    .service(resource(
+        "/sessions/{id}/clipboard",
+        vec![
+            (Method::GET, to().to(get_clipboard)),
+            (Method::PUT, to().to(set_clipboard)),
+        ],
+    ));
 }
 
 /// The OpenAPI document of these routes (merged into the admin API's).
@@ -60,23 +71,58 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         get_clipboard,
         set_clipboard
     ),
-    components(schemas(NewChannel, AccessBody, ClipboardBody))
+    components(schemas(
+        NewChannel,
+        AccessBody,
+        ClipboardSwitch,
+        ClipboardState,
+        PriorityName,
+        AccessName,
+        crate::channels::ChannelDesc,
+        crate::channels::SendReport
+    ))
 )]
 pub struct ChannelsApiDoc;
+
+/// A channel's priority as the API names it (the schema of
+/// `tandem_proto::ChannelPriority`, which is serialised the same way).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum PriorityName {
+    /// Below normal.
+    Low,
+    /// The default.
+    Normal,
+    /// Like graphics.
+    High,
+}
+
+/// An attendee's access to a channel as the API names it (the schema of
+/// `tandem_proto::ChannelAccess`).
+#[derive(ToSchema)]
+#[schema(rename_all = "kebab-case")]
+pub enum AccessName {
+    /// Receives nothing, sends nothing.
+    None,
+    /// Receives.
+    Read,
+    /// Receives and sends.
+    ReadWrite,
+}
 
 /// `POST channels` body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewChannel {
     /// 1 to 64 characters from `A-Z a-z 0-9 . _ -`.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub name: String,
     /// `low`, `normal` (default) or `high`.
-    #[serde(default)]
-    #[schema(value_type = String)]
-    pub priority: ChannelPriority,
-    /// Flag bits (1: uncompressed).
-    #[serde(default)]
-    pub flags: u32,
+    #[schema(value_type = Option<PriorityName>)]
+    pub priority: Option<ChannelPriority>,
+    /// Flag bits: 0 (default), or 1 (uncompressed); unknown bits are refused.
+    #[schema(minimum = 0, maximum = 1)]
+    pub flags: Option<u32>,
 }
 
 /// `PUT .../access/{attendee}` body.
@@ -84,7 +130,7 @@ pub struct NewChannel {
 #[serde(deny_unknown_fields)]
 pub struct AccessBody {
     /// `none`, `read` or `read-write`.
-    #[schema(value_type = String)]
+    #[schema(value_type = AccessName)]
     pub access: ChannelAccess,
 }
 
@@ -96,14 +142,20 @@ pub struct TargetQuery {
     pub attendee: Option<u64>,
 }
 
-/// The clipboard switch.
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
+/// `PUT clipboard` body: the clipboard switch.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ClipboardBody {
+pub struct ClipboardSwitch {
     /// Whether clipboard sharing is on.
     pub enabled: bool,
-    /// Largest text carried, in bytes (read only).
-    #[serde(default, skip_deserializing)]
+}
+
+/// Clipboard sharing of a session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClipboardState {
+    /// Whether clipboard sharing is on.
+    pub enabled: bool,
+    /// Largest text carried, in bytes (`clipboard_max_bytes`).
     pub max_bytes: usize,
 }
 
@@ -115,7 +167,7 @@ fn parse_id(text: &str) -> ApiResult<u64> {
 /// The session's channels, with access per attendee and who joined.
 #[utoipa::path(get, path = "/api/v1/sessions/{id}/channels", tag = "channels",
     params(("id" = String, Path, description = "Session id")),
-    responses((status = 200, description = "channels: id, name, priority, flags, builtin, access, joined"), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "The channels", body = [crate::channels::ChannelDesc]), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn list_channels(
     state: web::Data<AdminState>,
@@ -127,30 +179,33 @@ async fn list_channels(
 /// Creates a channel (attendees cannot).
 #[utoipa::path(post, path = "/api/v1/sessions/{id}/channels", tag = "channels",
     params(("id" = String, Path, description = "Session id")), request_body = NewChannel,
-    responses((status = 201, description = "the channel"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 201, description = "The channel", body = crate::channels::ChannelDesc), (status = 404, body = ErrorBody),
+        (status = 409, description = "A channel of that name exists, or the session has 64", body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn create_channel(
     state: web::Data<AdminState>,
     id: web::Path<String>,
-    body: web::Json<NewChannel>,
+    body: JsonObject<NewChannel>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
-    let desc =
-        state
-            .channels
-            .create_channel(&id, &body.name, body.priority, ChannelFlags(body.flags))?;
+    let desc = state.channels.create_channel(
+        &id,
+        &body.name,
+        body.priority.unwrap_or_default(),
+        ChannelFlags(body.flags.unwrap_or(0)),
+    )?;
     Ok(HttpResponse::Created().json(desc))
 }
 
 /// Sets an attendee's access to a channel.
 #[utoipa::path(put, path = "/api/v1/sessions/{id}/channels/{name}/access/{attendee}", tag = "channels",
-    params(("id" = String, Path, description = "Session id"), ("name" = String, Path, description = "Channel name"), ("attendee" = u64, Path, description = "Attendee id")), request_body = AccessBody,
-    responses((status = 204, description = "set"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    params(("id" = String, Path, description = "Session id"), ("name" = String, Path, description = "Channel name", pattern = "^[A-Za-z0-9._-]{1,64}$"), ("attendee" = u64, Path, description = "Attendee id")), request_body = AccessBody,
+    responses((status = 204, description = "Set"), (status = 404, body = ErrorBody), (status = 409, description = "The built-in clipboard's access follows the control level", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn set_access(
     state: web::Data<AdminState>,
     path: web::Path<(String, String, String)>,
-    body: web::Json<AccessBody>,
+    body: JsonObject<AccessBody>,
 ) -> ApiResult<HttpResponse> {
     let (session, name, attendee) = path.into_inner();
     let attendee = parse_id(&attendee)?;
@@ -162,8 +217,9 @@ async fn set_access(
 
 /// Sends the raw body (at most 65520 bytes) to one attendee or every reader.
 #[utoipa::path(post, path = "/api/v1/sessions/{id}/channels/{name}/messages", tag = "channels",
-    params(("id" = String, Path, description = "Session id"), ("name" = String, Path, description = "Channel name"), TargetQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 200, description = "{queued, dropped, not_joined}"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    params(("id" = String, Path, description = "Session id"), ("name" = String, Path, description = "Channel name", pattern = "^[A-Za-z0-9._-]{1,64}$"), TargetQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The message: any bytes, at most 65520"),
+    responses((status = 200, description = "What became of it", body = crate::channels::SendReport), (status = 404, body = ErrorBody),
+        (status = 409, description = "The attendee named cannot read the channel", body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn send_message(
     state: web::Data<AdminState>,
@@ -202,10 +258,14 @@ fn arrival_json(a: &crate::channels::ChannelArrival) -> serde_json::Value {
     v
 }
 
-/// Server-sent events of what attendees send on the channel.
+/// Server-sent events of what attendees send on the channel, live (no
+/// history): each `data: {"session","channel","attendee","bytes","text"}`
+/// (`hex` instead of `text` when not UTF-8); `event: lagged` with
+/// `data: {"missed": N}` when this client fell behind; a `: keep-alive`
+/// comment every 15 s of silence. The stream does not end by itself.
 #[utoipa::path(get, path = "/api/v1/sessions/{id}/channels/{name}/messages", tag = "channels",
-    params(("id" = String, Path, description = "Session id"), ("name" = String, Path, description = "Channel name")),
-    responses((status = 200, description = "text/event-stream", content_type = "text/event-stream", body = String), (status = 404, body = ErrorBody)),
+    params(("id" = String, Path, description = "Session id"), ("name" = String, Path, description = "Channel name", pattern = "^[A-Za-z0-9._-]{1,64}$")),
+    responses((status = 200, description = "A server-sent event stream (text/event-stream) of arrivals", content_type = "text/event-stream", body = String), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn stream_messages(
     state: web::Data<AdminState>,
@@ -259,26 +319,26 @@ async fn stream_messages(
 
 /// Whether clipboard sharing is on.
 #[utoipa::path(get, path = "/api/v1/sessions/{id}/clipboard", tag = "channels",
-    params(("id" = String, Path, description = "Session id")), responses((status = 200, body = ClipboardBody), (status = 404, body = ErrorBody)),
+    params(("id" = String, Path, description = "Session id")), responses((status = 200, body = ClipboardState), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn get_clipboard(
     state: web::Data<AdminState>,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let (enabled, max_bytes) = state.channels.clipboard(&id)?;
-    Ok(HttpResponse::Ok().json(ClipboardBody { enabled, max_bytes }))
+    Ok(HttpResponse::Ok().json(ClipboardState { enabled, max_bytes }))
 }
 
 /// Turns clipboard sharing on or off.
 #[utoipa::path(put, path = "/api/v1/sessions/{id}/clipboard", tag = "channels",
-    params(("id" = String, Path, description = "Session id")), request_body = ClipboardBody, responses((status = 200, body = ClipboardBody), (status = 404, body = ErrorBody)),
+    params(("id" = String, Path, description = "Session id")), request_body = ClipboardSwitch, responses((status = 200, body = ClipboardState), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn set_clipboard(
     state: web::Data<AdminState>,
     id: web::Path<String>,
-    body: web::Json<ClipboardBody>,
+    body: JsonObject<ClipboardSwitch>,
 ) -> ApiResult<HttpResponse> {
     state.channels.set_clipboard(&id, body.enabled)?;
     let (enabled, max_bytes) = state.channels.clipboard(&id)?;
-    Ok(HttpResponse::Ok().json(ClipboardBody { enabled, max_bytes }))
+    Ok(HttpResponse::Ok().json(ClipboardState { enabled, max_bytes }))
 }

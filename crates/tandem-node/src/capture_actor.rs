@@ -10,6 +10,13 @@
 //! Each tick also samples the pointer and publishes it, relative to the
 //! shared rectangle, on the session's cursor channel (latest wins), and
 //! forwards window changes and desktop resizes to the AttendeeManager.
+//!
+//! Failures are events, not only log lines: the first failed grab of a run
+//! is an `error` event `capture_failed` (at most one a minute), and a run of
+//! failures lasting [`SOURCE_LOST_AFTER`] is `source_lost`, after which the
+//! source is retried every [`SOURCE_RETRY`] instead of every frame
+//! interval. Attendees keep the last picture meanwhile; the session, its
+//! attendees and the admin API carry on.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,7 +29,15 @@ use tokio::sync::watch;
 
 use crate::encoder_actor::{EncoderActor, FrameCaptured};
 use crate::error::NodeError;
+use crate::events::{ErrorCode, SessionEvent, SOURCE_LOST_AFTER};
 use crate::metrics::Metrics;
+use crate::registry_actor::RecordEvent;
+
+/// How often a lost source is tried again.
+pub const SOURCE_RETRY: Duration = Duration::from_secs(5);
+/// Least time between two `capture_failed` events of one session (a source
+/// failing every other frame must not flood the event log).
+const CAPTURE_FAILED_EVERY: Duration = Duration::from_secs(60);
 
 /// The pointer as attendees see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,6 +83,8 @@ pub struct CaptureOutputs {
     pub cursor: watch::Sender<Option<SharedCursor>>,
     /// The AttendeeManager.
     pub notices: Recipient<CaptureNotice>,
+    /// Where `error` events go (the SessionRegistry).
+    pub events: Recipient<RecordEvent>,
 }
 
 /// The actor.
@@ -77,6 +94,7 @@ pub struct CaptureActor {
     encoder: Addr<EncoderActor>,
     cursor: watch::Sender<Option<SharedCursor>>,
     notices: Recipient<CaptureNotice>,
+    events: Recipient<RecordEvent>,
     metrics: Arc<Metrics>,
     interval: Duration,
     shared_rect: Option<Rect>,
@@ -88,6 +106,12 @@ pub struct CaptureActor {
     force_full: bool,
     timer: Option<SpawnHandle>,
     failures: u32,
+    /// When the current run of failed grabs began.
+    failing_since: Option<Instant>,
+    /// When the last `capture_failed` event was sent.
+    failure_reported: Option<Instant>,
+    /// The source counts as lost: retried every [`SOURCE_RETRY`].
+    lost: bool,
     cursor_failures: u32,
     filter: Option<WindowFilter>,
 }
@@ -108,6 +132,7 @@ impl CaptureActor {
             encoder: outputs.encoder,
             cursor: outputs.cursor,
             notices: outputs.notices,
+            events: outputs.events,
             metrics,
             interval,
             shared_rect,
@@ -117,6 +142,9 @@ impl CaptureActor {
             force_full: true,
             timer: None,
             failures: 0,
+            failing_since: None,
+            failure_reported: None,
+            lost: false,
             cursor_failures: 0,
             filter: None,
         }
@@ -183,7 +211,69 @@ impl CaptureActor {
         if let Some(handle) = self.timer.take() {
             ctx.cancel_future(handle);
         }
-        self.timer = Some(ctx.run_interval(self.interval, |act, ctx| act.tick(ctx)));
+        let every = if self.lost {
+            SOURCE_RETRY
+        } else {
+            self.interval
+        };
+        self.timer = Some(ctx.run_interval(every, |act, ctx| act.tick(ctx)));
+    }
+
+    fn emit_error(&self, code: ErrorCode, message: String) {
+        self.events.do_send(RecordEvent(SessionEvent::Error {
+            session: Some(self.session.clone()),
+            code,
+            message,
+        }));
+    }
+
+    /// A grab failed: log and report it, and declare the source lost once
+    /// it has failed for [`SOURCE_LOST_AFTER`].
+    fn capture_failed(&mut self, error: &tandem_capture::CaptureError, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        self.failures += 1;
+        let since = *self.failing_since.get_or_insert(now);
+        // Log the first failure and then every hundredth: a broken source
+        // must not flood the log at 30 frames a second.
+        if self.failures == 1 || self.failures % 100 == 0 {
+            tracing::warn!(session = %self.session, %error, failures = self.failures, "capture failed");
+        }
+        if self.failures == 1
+            && self
+                .failure_reported
+                .is_none_or(|t| now.duration_since(t) >= CAPTURE_FAILED_EVERY)
+        {
+            self.failure_reported = Some(now);
+            self.emit_error(
+                ErrorCode::CaptureFailed,
+                format!("capture from {} failed: {error}", self.source.describe()),
+            );
+        }
+        if !self.lost && now.duration_since(since) >= SOURCE_LOST_AFTER {
+            self.lost = true;
+            tracing::error!(session = %self.session, %error, retry_s = SOURCE_RETRY.as_secs(), "capture source lost");
+            self.emit_error(
+                ErrorCode::SourceLost,
+                format!(
+                    "the capture source {} is lost ({error}); attendees keep the last picture, retrying every {} s",
+                    self.source.describe(),
+                    SOURCE_RETRY.as_secs()
+                ),
+            );
+            self.restart_timer(ctx);
+        }
+    }
+
+    /// A grab succeeded: end a run of failures.
+    fn capture_succeeded(&mut self, ctx: &mut Context<Self>) {
+        if self.failures > 0 {
+            tracing::info!(session = %self.session, failures = self.failures, "capture works again");
+        }
+        self.failures = 0;
+        self.failing_since = None;
+        if std::mem::take(&mut self.lost) {
+            self.restart_timer(ctx);
+        }
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
@@ -225,16 +315,11 @@ impl CaptureActor {
         let mut captured = match self.source.capture(rect) {
             Ok(c) => c,
             Err(error) => {
-                self.failures += 1;
-                // Log the first failure and then every hundredth: a broken source
-                // must not flood the log at 30 frames a second.
-                if self.failures == 1 || self.failures % 100 == 0 {
-                    tracing::warn!(session = %self.session, %error, failures = self.failures, "capture failed");
-                }
+                self.capture_failed(&error, ctx);
                 return;
             }
         };
-        self.failures = 0;
+        self.capture_succeeded(ctx);
         if std::mem::take(&mut self.force_full) {
             captured.damage = None;
         }
@@ -297,8 +382,10 @@ impl Handler<SetCaptureRect> for CaptureActor {
     ) -> Self::Result {
         let (w, h) = self.source.desktop_size();
         if let Some(r) = rect {
+            // Where the desktop ends is its current state: a conflict, not
+            // a malformed request.
             if r.intersect(&Rect::new(0, 0, w, h)).is_none() {
-                return Err(NodeError::Invalid(format!(
+                return Err(NodeError::Conflict(format!(
                     "the shared rectangle {}x{} at ({}, {}) lies outside the {w}x{h} desktop",
                     r.width, r.height, r.x, r.y
                 )));
@@ -307,7 +394,7 @@ impl Handler<SetCaptureRect> for CaptureActor {
         let previous = std::mem::replace(&mut self.shared_rect, rect);
         let Some(effective) = self.effective_rect() else {
             self.shared_rect = previous;
-            return Err(NodeError::Invalid(
+            return Err(NodeError::Conflict(
                 "the shared rectangle lies outside the desktop".into(),
             ));
         };
@@ -409,12 +496,13 @@ impl Handler<SetWindowFilter> for CaptureActor {
     }
 }
 
-/// A source's refusal of a request is the caller's error, not the node's.
+/// A source's refusal of a request is the caller's error, not the node's:
+/// malformed (422), or asking what this kind of source cannot do (409).
 fn request_error(error: tandem_capture::CaptureError) -> NodeError {
     use tandem_capture::CaptureError;
     match error {
         CaptureError::Invalid { detail } => NodeError::Invalid(detail),
-        e @ CaptureError::Unsupported { .. } => NodeError::Invalid(e.to_string()),
+        e @ CaptureError::Unsupported { .. } => NodeError::Conflict(e.to_string()),
         other => NodeError::Capture(other),
     }
 }

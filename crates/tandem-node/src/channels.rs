@@ -51,20 +51,22 @@ pub const ARRIVALS_CAPACITY: usize = 1024;
 pub const CLIPBOARD_CHANNEL_ID: u32 = 1;
 
 /// A channel as the sharer sees it.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ChannelDesc {
     /// Id in the session.
     pub id: u32,
     /// Name.
     pub name: String,
     /// Priority.
+    #[schema(value_type = crate::admin_channels::PriorityName)]
     pub priority: ChannelPriority,
     /// Flag bits.
     pub flags: u32,
     /// Whether it is the built-in clipboard channel (access follows the
     /// control level and the session's clipboard switch).
     pub builtin: bool,
-    /// Attendees given an access other than `none`.
+    /// Attendees given an access other than `none`, by attendee id.
+    #[schema(value_type = std::collections::BTreeMap<String, crate::admin_channels::AccessName>)]
     pub access: BTreeMap<u64, ChannelAccess>,
     /// Attendees that joined it.
     pub joined: Vec<u64>,
@@ -93,7 +95,7 @@ pub enum Target {
 }
 
 /// What became of a sharer's message.
-#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct SendReport {
     /// Attendees whose queue took it.
     pub queued: usize,

@@ -3,6 +3,11 @@
 //!
 //! It runs on its own one-thread `SyncArbiter` so that encoding never delays
 //! the arbiter that drives actors or the runtime that drives QUIC.
+//!
+//! The codec returns no errors, so an encoder failure is a panic inside it:
+//! it is caught per frame and becomes an `error` event `encoder_failed` (the
+//! frame is dropped; the session and its other frames carry on) instead of
+//! killing the encoder thread and, with it, the session's graphics.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,7 +18,9 @@ use tandem_capture::Captured;
 use tandem_codec::{CopyRect, EncodedUpdate, Encoder, EncoderConfig, Frame};
 use tokio::sync::watch;
 
+use crate::events::{ErrorCode, SessionEvent};
 use crate::metrics::Metrics;
+use crate::registry_actor::RecordEvent;
 
 /// An encoded update ready to be written to any attendee's graphics stream.
 #[derive(Debug)]
@@ -60,6 +67,8 @@ pub struct EncoderActor {
     /// The last catch-up served, reused while no newer frame exists: slow
     /// attendees at the same position cost one assembly, not one each.
     last_catch_up: Option<(u64, Arc<PublishedUpdate>)>,
+    /// The session and where its `error` events go (none for a relay's mirror).
+    events: Option<(String, Recipient<RecordEvent>)>,
 }
 
 impl EncoderActor {
@@ -74,7 +83,14 @@ impl EncoderActor {
             metrics,
             last_captured_at: Instant::now(),
             last_catch_up: None,
+            events: None,
         }
+    }
+
+    /// Reports encoder failures of `session` as `error` events to `events`.
+    pub fn with_events(mut self, session: String, events: Recipient<RecordEvent>) -> Self {
+        self.events = Some((session, events));
+        self
     }
 }
 
@@ -109,9 +125,29 @@ impl Handler<FrameCaptured> for EncoderActor {
                 dst_y: m.dst_y,
             })
             .collect();
-        let update = self
-            .encoder
-            .encode_with_moves(frame, damage.as_deref(), &hints);
+        let encoder = &mut self.encoder;
+        let encoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            encoder.encode_with_moves(frame, damage.as_deref(), &hints)
+        }));
+        let update = match encoded {
+            Ok(update) => update,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into());
+                tracing::error!(error = %what, "encoding a frame failed; the frame is dropped");
+                if let Some((session, events)) = &self.events {
+                    events.do_send(RecordEvent(SessionEvent::Error {
+                        session: Some(session.clone()),
+                        code: ErrorCode::EncoderFailed,
+                        message: format!("encoding a frame failed ({what}); the frame was dropped"),
+                    }));
+                }
+                return;
+            }
+        };
         self.metrics
             .encode_seconds
             .observe(start.elapsed().as_secs_f64());

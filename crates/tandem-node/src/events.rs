@@ -1,9 +1,11 @@
 //! Session events (the `_IRDPSessionEvents` of the Desktop Sharing API) and the
 //! node's one event stream.
 //!
-//! Every event goes through [`EventBus::emit`]: it is logged with `tracing`
-//! fields, counted, appended to the registry's event log and broadcast to
-//! subscribers (the admin API's server-sent events).
+//! Every event goes to the SessionRegistry actor (`RecordEvent`): it is
+//! logged with `tracing` fields, counted, appended to the registry's event log
+//! and broadcast on the [`EventBus`] to subscribers (the admin API's
+//! server-sent events). Failures the node survives (capture, a lost source,
+//! the encoder, registry writes) are `error` events with an [`ErrorCode`].
 
 use std::sync::Arc;
 
@@ -176,13 +178,58 @@ pub enum SessionEvent {
         /// Whether it went through (false: refused, e.g. over the size limit).
         delivered: bool,
     },
-    /// Something failed (`OnError`).
+    /// Something failed (`OnError`); also counted in `tandem_errors_total{code}`.
     Error {
         /// Session id, when the error concerns one.
         session: Option<String>,
-        /// What failed.
+        /// What failed, for scripts and alerts.
+        code: ErrorCode,
+        /// What failed, one line for people.
         message: String,
     },
+}
+
+/// What an [`SessionEvent::Error`] is about: a bounded label value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// A grab from the capture source failed; attendees keep the last
+    /// picture and capture is retried every frame interval.
+    CaptureFailed,
+    /// The capture source is gone (its X server exited or the connection
+    /// broke): capture failed for [`SOURCE_LOST_AFTER`] without a success.
+    /// Attendees keep the last picture; the node retries slowly.
+    SourceLost,
+    /// The encoder failed on a frame: the frame is dropped, the next one is
+    /// encoded as usual.
+    EncoderFailed,
+    /// A registry write failed: the change is not durable (the API call that
+    /// asked for it fails; an event not stored is still streamed, seq 0).
+    RegistryWriteFailed,
+}
+
+/// How long capture must keep failing, without one success, before the
+/// source counts as lost.
+pub const SOURCE_LOST_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl ErrorCode {
+    /// Every code, for metrics initialised at zero.
+    pub const ALL: [ErrorCode; 4] = [
+        ErrorCode::CaptureFailed,
+        ErrorCode::SourceLost,
+        ErrorCode::EncoderFailed,
+        ErrorCode::RegistryWriteFailed,
+    ];
+
+    /// The code as written in events and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CaptureFailed => "capture_failed",
+            Self::SourceLost => "source_lost",
+            Self::EncoderFailed => "encoder_failed",
+            Self::RegistryWriteFailed => "registry_write_failed",
+        }
+    }
 }
 
 /// A window as events describe it.

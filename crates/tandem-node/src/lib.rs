@@ -25,6 +25,7 @@ pub mod error;
 pub mod events;
 pub mod input_log;
 pub mod metrics;
+pub mod openapi;
 pub mod passwords;
 pub mod registry_actor;
 pub mod transport_actor;
@@ -236,6 +237,7 @@ impl Node {
         let transport = transport.start();
         let launcher = SessionLauncher {
             manager: manager.clone(),
+            registry: registry_actor.clone(),
             metrics: metrics.clone(),
             defaults: config.clone(),
             arbiters: Arc::new(std::sync::Mutex::new(Vec::new())),
@@ -432,6 +434,8 @@ impl Node {
 #[derive(Clone)]
 pub struct SessionLauncher {
     manager: Addr<AttendeeManager>,
+    /// Where capture and encoder actors send `error` events.
+    registry: Addr<SessionRegistry>,
     metrics: Arc<Metrics>,
     /// The node's configuration: defaults for sessions opened later.
     defaults: NodeConfig,
@@ -522,8 +526,10 @@ impl SessionLauncher {
         let encoder = {
             let metrics = self.metrics.clone();
             let publish = publish.clone();
+            let (session, events) = (record.id.clone(), self.registry.clone().recipient());
             SyncArbiter::start(1, move || {
                 EncoderActor::new(publish.clone(), metrics.clone())
+                    .with_events(session.clone(), events.clone())
             })
         };
         let arbiter = Arbiter::new();
@@ -533,6 +539,7 @@ impl SessionLauncher {
                 encoder: encoder.clone(),
                 cursor: cursor_tx,
                 notices: self.manager.clone().recipient(),
+                events: self.registry.clone().recipient(),
             };
             let interval = Duration::from_millis(u64::from(record.frame_interval_ms));
             let filter = config.source.filter.clone();

@@ -60,6 +60,9 @@ pub struct Metrics {
     pub sessions_open: IntGauge,
     /// Events emitted by kind.
     pub events: IntCounterVec,
+    /// `error` events by code (every code starts at zero, so a dashboard
+    /// shows a flat line rather than no data).
+    pub errors: IntCounterVec,
     /// Virtual-channel messages by direction and result.
     pub channel_messages: IntCounterVec,
     /// Virtual-channel bytes by direction (delivered to a queue or accepted).
@@ -206,6 +209,17 @@ impl Metrics {
             connections: gauge("tandem_connections", "Open QUIC connections"),
             sessions_open: gauge("tandem_sessions_open", "Sharing sessions open on this node"),
             events: counter_vec("tandem_events_total", "Session events by kind", &["kind"]),
+            errors: {
+                let errors = counter_vec(
+                    "tandem_errors_total",
+                    "Error events by code (capture_failed, source_lost, encoder_failed, registry_write_failed)",
+                    &["code"],
+                );
+                for code in crate::events::ErrorCode::ALL {
+                    errors.with_label_values(&[code.as_str()]);
+                }
+                errors
+            },
             channel_messages: counter_vec(
                 "tandem_channel_messages_total",
                 "Virtual-channel messages by direction (to_attendee, from_attendee) and result (queued, dropped, refused, accepted)",
@@ -216,7 +230,15 @@ impl Metrics {
                 "Virtual-channel bytes queued to attendees or accepted from them",
                 &["direction"],
             ),
-            cluster: crate::cluster::ClusterMetrics::register(&registry),
+            cluster: {
+                let cluster = crate::cluster::ClusterMetrics::register(&registry);
+                // Both directions exist from the start, so the dashboard's
+                // relay traffic reads 0 on a node that relays nothing.
+                for direction in ["sent", "received"] {
+                    cluster.relayed_bytes.with_label_values(&[direction]);
+                }
+                cluster
+            },
             registry,
         }
     }

@@ -4,6 +4,8 @@
 //! that must survive a crash are flushed by `tandem-registry` before the
 //! reply is sent, so a caller that got `Ok` may acknowledge to its own caller.
 //! Events are appended to the log (not flushed one by one), then broadcast.
+//! A failed write is reported here, in one place, as an `error` event
+//! (`registry_write_failed`) besides the error returned to the caller.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,7 +16,7 @@ use tandem_registry::{
     RegistryError, SessionRecord,
 };
 
-use crate::events::{EventBus, LoggedEvent, SessionEvent};
+use crate::events::{ErrorCode, EventBus, LoggedEvent, SessionEvent};
 use crate::metrics::Metrics;
 use crate::now_ms;
 
@@ -45,6 +47,44 @@ impl SessionRegistry {
             .observe(start.elapsed().as_secs_f64());
         result
     }
+
+    /// Logs and counts an event (the metrics of every event, and of errors
+    /// by code).
+    fn observe(&self, event: &SessionEvent) {
+        let kind = event.kind();
+        tracing::info!(
+            kind,
+            session = event.session().unwrap_or(""),
+            attendee = event.attendee(),
+            detail = ?event,
+            "session event"
+        );
+        self.metrics.events.with_label_values(&[kind]).inc();
+        if let SessionEvent::Error { code, .. } = event {
+            self.metrics
+                .errors
+                .with_label_values(&[code.as_str()])
+                .inc();
+        }
+    }
+
+    /// A write that failed becomes an `error` event. It is streamed and
+    /// counted but not appended: the store just failed, and appending could
+    /// fail again and report itself without end.
+    fn write_failed(&self, what: &str, session: Option<&str>, error: &RegistryError) {
+        tracing::warn!(%error, what, "registry write failed");
+        let event = SessionEvent::Error {
+            session: session.map(str::to_owned),
+            code: ErrorCode::RegistryWriteFailed,
+            message: format!("writing {what} to the registry failed: {error}"),
+        };
+        self.observe(&event);
+        self.bus.publish(LoggedEvent {
+            seq: 0,
+            at_ms: now_ms(),
+            event,
+        });
+    }
 }
 
 impl Actor for SessionRegistry {
@@ -66,11 +106,27 @@ pub enum Persist {
 impl Handler<Persist> for SessionRegistry {
     type Result = Result<(), RegistryError>;
     fn handle(&mut self, msg: Persist, _: &mut Self::Context) -> Self::Result {
-        match msg {
-            Persist::Session(s) => self.timed("put_session", |r| r.put_session(&s)),
-            Persist::Invitation(i) => self.timed("put_invitation", |r| r.put_invitation(&i)),
-            Persist::Attendee(a) => self.timed("put_attendee", |r| r.put_attendee(&a)),
+        let (what, session, result) = match &msg {
+            Persist::Session(s) => (
+                "a session record",
+                &s.id,
+                self.timed("put_session", |r| r.put_session(s)),
+            ),
+            Persist::Invitation(i) => (
+                "an invitation record",
+                &i.session_id,
+                self.timed("put_invitation", |r| r.put_invitation(i)),
+            ),
+            Persist::Attendee(a) => (
+                "an attendee record",
+                &a.session_id,
+                self.timed("put_attendee", |r| r.put_attendee(a)),
+            ),
+        };
+        if let Err(error) = &result {
+            self.write_failed(what, Some(session), error);
         }
+        result
     }
 }
 
@@ -84,14 +140,7 @@ impl Handler<RecordEvent> for SessionRegistry {
     fn handle(&mut self, RecordEvent(event): RecordEvent, _: &mut Self::Context) {
         let at_ms = now_ms();
         let kind = event.kind();
-        tracing::info!(
-            kind,
-            session = event.session().unwrap_or(""),
-            attendee = event.attendee(),
-            detail = ?event,
-            "session event"
-        );
-        self.metrics.events.with_label_values(&[kind]).inc();
+        self.observe(&event);
         let detail = serde_json::to_string(&event).unwrap_or_default();
         let new = NewEvent {
             at_ms,
@@ -103,7 +152,7 @@ impl Handler<RecordEvent> for SessionRegistry {
         let seq = match self.timed("append_event", |r| r.append_event(&new, false)) {
             Ok(seq) => seq,
             Err(error) => {
-                tracing::warn!(%error, kind, "event not stored in the event log");
+                self.write_failed(&format!("a {kind} event"), event.session(), &error);
                 0
             }
         };

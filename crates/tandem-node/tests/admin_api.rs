@@ -503,6 +503,60 @@ fn openapi_document_lists_every_route() {
 }
 
 #[test]
+fn methods_a_path_lacks_answer_405_with_the_documented_allow() {
+    let node = TestNode::start();
+    let doc = node.json("GET", "/api/v1/openapi.json", None);
+    let all = [
+        "GET", "PUT", "POST", "DELETE", "PATCH", "OPTIONS", "TRACE", "HEAD",
+    ];
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(20))
+        .build();
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let documented: Vec<&str> = all
+            .iter()
+            .copied()
+            .filter(|m| item.get(m.to_ascii_lowercase()).is_some())
+            .collect();
+        assert!(!documented.is_empty(), "{path} has no operation");
+        // Path parameters filled with something the router matches.
+        let concrete = path
+            .replace("{id}", &node.session)
+            .replace("{name}", "clipboard")
+            .replace("{attendee}", "1");
+        for method in all.iter().filter(|m| !documented.contains(m)) {
+            let req = agent
+                .request(method, &node.url(&concrete))
+                .set("Authorization", &format!("Bearer {TOKEN}"));
+            let response = match req.call() {
+                Ok(r) => r,
+                Err(ureq::Error::Status(_, r)) => r,
+                Err(e) => panic!("{method} {path}: {e}"),
+            };
+            assert_eq!(response.status(), 405, "{method} {concrete}");
+            let allow = response.header("allow").unwrap_or_default().to_owned();
+            let mut allowed: Vec<&str> = allow.split(", ").collect();
+            allowed.sort_unstable();
+            let mut expected = documented.clone();
+            expected.sort_unstable();
+            assert_eq!(allowed, expected, "Allow of {path}");
+            if *method != "HEAD" {
+                assert!(
+                    error_of(&response.into_string().unwrap()).contains("not allowed"),
+                    "{method} {path}"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "only {checked} method/path pairs checked");
+    // Without a token an /api path answers 401 whatever the method.
+    let (status, _) = node.call_with("TRACE", "/api/v1/sessions", None, None);
+    assert_eq!(status, 401);
+}
+
+#[test]
 fn metrics_are_prometheus_text_and_move() {
     let node = TestNode::start();
     let scrape = || {
@@ -740,7 +794,8 @@ fn desktop_routes_on_a_source_without_windows() {
         &format!("/api/v1/sessions/{id}/shared-rect"),
         Some(json!({"monitor": "HDMI-9"})),
     );
-    assert_eq!(status, 422, "{text}");
+    // Which monitors exist is the desktop's state: a conflict.
+    assert_eq!(status, 409, "{text}");
     assert!(error_of(&text).contains("screen"), "{text}");
     let (status, text) = node.call(
         "PUT",
@@ -756,7 +811,8 @@ fn desktop_routes_on_a_source_without_windows() {
         &format!("/api/v1/sessions/{id}/filter"),
         Some(json!({"classes": ["XTerm"]})),
     );
-    assert_eq!(status, 422, "{text}");
+    // A schema-valid filter this kind of source cannot apply: a conflict.
+    assert_eq!(status, 409, "{text}");
     assert!(error_of(&text).contains("window filters"), "{text}");
     let too_many: Vec<u32> = (0..65).collect();
     let (status, text) = node.call(

@@ -1171,7 +1171,11 @@ async fn a_shared_rect_outside_the_desktop_is_refused_not_widened() {
         })
         .await
         .unwrap();
-    assert!(matches!(outside, Err(NodeError::Invalid(_))), "{outside:?}");
+    // Refused as a conflict with the desktop's size (HTTP 409).
+    assert!(
+        matches!(outside, Err(NodeError::Conflict(_))),
+        "{outside:?}"
+    );
     let v = t.viewer("watcher", |_| {});
     v.connected().await;
     let w = v.welcome().unwrap();
