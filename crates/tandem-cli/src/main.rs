@@ -246,12 +246,6 @@ fn node_config(args: NodeArgs) -> Result<NodeConfig, tandem_node::NodeError> {
     if !args.cluster_seeds.is_empty() {
         config.cluster.seeds = args.cluster_seeds;
     }
-    if args.cluster_secret.is_some() {
-        return Ok(usage_error(
-            "--cluster-secret is refused: a secret on the command line shows in process listings; \
-             set cluster.secret_file (or cluster.secret) in the config file, or TANDEM_CLUSTER_SECRET",
-        ));
-    }
     config
         .cluster
         .load_secret(std::env::var(tandem_node::cluster::SECRET_ENV).ok())
@@ -263,6 +257,12 @@ fn node_config(args: NodeArgs) -> Result<NodeConfig, tandem_node::NodeError> {
 }
 
 fn run_node(args: NodeArgs) -> anyhow::Result<ExitCode> {
+    if args.cluster_secret.is_some() {
+        return Ok(usage_error(
+            "--cluster-secret is refused: a secret on the command line shows in process listings; \
+             set cluster.secret_file (or cluster.secret) in the config file, or TANDEM_CLUSTER_SECRET",
+        ));
+    }
     let check_only = args.check_config;
     let config = match node_config(args) {
         Ok(config) => config,
