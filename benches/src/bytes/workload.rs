@@ -225,6 +225,11 @@ impl Desktop {
         stop: &AtomicBool,
     ) -> Result<u64, BytesError> {
         let Some(period) = phase.period() else {
+            // Idle: nothing to do, but the phase lasts until it is stopped
+            // (the sampler ends early when the driver ends, on an error).
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
             return Ok(0);
         };
         let (mut x, mut y, w, h) = self.mover_rect;
