@@ -58,7 +58,7 @@ cluster:
 	for n in 1 2 3; do \
 	  port=$$((4432+n)); rest=$$(echo "$$ticket" | sed 's|^tandem://[^/]*||'); \
 	  echo "join through node$$n:"; \
-	  echo "  ./target/release/tandem view 'tandem://127.0.0.1:$$port$$rest' --name \"$${USER:-you}\" --password cluster"; \
+	  echo "  ./target/release/tandem view 'tandem://127.0.0.1:$$port$$rest' --password cluster"; \
 	done; \
 	echo "a fresh invitation lists every live member: ./target/release/tandem invite --admin http://127.0.0.1:7070 --token local-cluster-admin-token --password cluster"; \
 	wait
