@@ -1,7 +1,10 @@
 //! Errors are events: a node sharing a real Xvfb whose X server is killed
 //! under it reports `capture_failed` then `source_lost` on the event stream
 //! and in `tandem_errors_total{code}`, and keeps serving what it can: the
-//! admin API, the last picture to a new attendee, other sessions.
+//! admin API, the last picture to a new attendee, other sessions. A node
+//! whose data directory fills up (a tmpfs of the test's own) reports
+//! `registry_write_failed`, fails the write it could not store, and keeps
+//! answering.
 
 use std::process::Command;
 use std::time::Duration;
@@ -150,4 +153,101 @@ password = "{PASSWORD}"
     );
     assert_eq!(status, 201, "{body}");
     assert!(node.log().contains("capture source lost"), "{}", node.log());
+}
+
+/// A tmpfs of its own, unmounted on drop (the test runs as root, as CI does).
+struct SmallDisk {
+    path: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(path: std::path::PathBuf, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(&path).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mounting a small tmpfs for the full-disk test (needs root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk { path }
+    }
+
+    /// Fills what is left with one file, until the disk says it is full.
+    fn fill(&self) {
+        use std::io::Write;
+        let mut f = std::fs::File::create(self.path.join("filler")).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+        let _ = f.sync_all();
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_a_registry_write_failed_event_and_the_node_carries_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = SmallDisk::mount(dir.path().join("disk"), "32m");
+    let config = format!(
+        r#"data_dir = "{}"
+quic_listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+admin_token = "{TOKEN}"
+[source]
+kind = "synthetic"
+width = 160
+height = 120
+[invitation]
+password = "{PASSWORD}"
+[registry]
+cache_mib = 8
+"#,
+        disk.path.join("data").display(),
+    );
+    let node = NodeProcess::start(dir.path(), &config);
+    let session = node.session_id();
+    assert_eq!(errors_total(&node, "registry_write_failed"), 0.0);
+    let events = SseReader::open(
+        &format!("{}/api/v1/events?history=0", node.admin_url),
+        TOKEN,
+    );
+    std::thread::sleep(Duration::from_millis(300));
+
+    disk.fill();
+    // Writes that must be durable now fail: invitations until one does.
+    let mut refused = None;
+    for i in 0..50 {
+        let body = format!(r#"{{"password": "full-disk-{i:04}", "attendee_limit": 2}}"#);
+        let (status, answer) = node.api(TOKEN, "POST", "/api/v1/invitations", Some(&body));
+        if status >= 500 {
+            refused = Some((status, answer));
+            break;
+        }
+    }
+    let (status, answer) = refused.expect("a write to a full disk fails");
+    assert!(answer.contains("error"), "{status} {answer}");
+    let failed = events.wait(Duration::from_secs(20), |e| {
+        e["kind"] == "error" && e["code"] == "registry_write_failed"
+    });
+    assert!(
+        !failed["message"].as_str().unwrap_or_default().is_empty(),
+        "{failed}"
+    );
+    assert!(errors_total(&node, "registry_write_failed") >= 1.0);
+
+    // The node keeps serving what it can: health and reads.
+    let (status, _) = http_get(&format!("{}/healthz", node.admin_url));
+    assert_eq!(status, 200);
+    let (status, body) = node.api(TOKEN, "GET", "/api/v1/sessions", None);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&session), "{body}");
+    drop(node);
 }
