@@ -392,6 +392,28 @@ fn print_json(v: &Value) -> anyhow::Result<()> {
 }
 
 /// Prints rows under a header, columns padded to their widest cell.
+/// A JSON list as `--json` prints it, or a table of one `row` per element.
+fn print_list(
+    json: bool,
+    list: &Value,
+    header: &[&str],
+    row: impl Fn(&Value) -> Vec<String>,
+) -> anyhow::Result<ExitCode> {
+    if json {
+        print_json(list)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = list
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(row)
+        .collect();
+    print_table(header, &rows);
+    Ok(ExitCode::SUCCESS)
+}
+
 fn print_table(header: &[&str], rows: &[Vec<String>]) {
     if rows.is_empty() {
         println!("There are no entries in the list.");
@@ -650,16 +672,20 @@ pub fn run_sessions(args: SessionsArgs) -> anyhow::Result<ExitCode> {
         return run_session_action(&args.admin, &client, action);
     }
     let list = client.call("GET", "/sessions", None)?;
-    if args.admin.json {
-        print_json(&list)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    let rows: Vec<Vec<String>> = list
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .map(|s| {
+    print_list(
+        args.admin.json,
+        &list,
+        &[
+            "ID",
+            "NAME",
+            "STATE",
+            "SIZE",
+            "ATTENDEES",
+            "LEVEL",
+            "POLICY",
+            "CREATED",
+        ],
+        |s| {
             let r = &s["shared_rect"];
             vec![
                 text(&s["id"]),
@@ -671,22 +697,8 @@ pub fn run_sessions(args: SessionsArgs) -> anyhow::Result<ExitCode> {
                 text(&s["control_policy"]),
                 short_time(&s["created_at"]),
             ]
-        })
-        .collect();
-    print_table(
-        &[
-            "ID",
-            "NAME",
-            "STATE",
-            "SIZE",
-            "ATTENDEES",
-            "LEVEL",
-            "POLICY",
-            "CREATED",
-        ],
-        &rows,
-    );
-    Ok(ExitCode::SUCCESS)
+        },
+    )
 }
 
 /// `tandem attendees [--all]` and `tandem attendees disconnect ID`.
@@ -813,16 +825,11 @@ pub fn run_invitations(args: InvitationsArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let list = client.call("GET", "/invitations", None)?;
-    if args.admin.json {
-        print_json(&list)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    let rows: Vec<Vec<String>> = list
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .map(|i| {
+    print_list(
+        args.admin.json,
+        &list,
+        &["ID", "SESSION", "GROUP", "ATTENDEES", "STATE", "CREATED"],
+        |i| {
             vec![
                 text(&i["id"]),
                 text(&i["session"]),
@@ -836,13 +843,8 @@ pub fn run_invitations(args: InvitationsArgs) -> anyhow::Result<ExitCode> {
                 .to_owned(),
                 short_time(&i["created_at"]),
             ]
-        })
-        .collect();
-    print_table(
-        &["ID", "SESSION", "GROUP", "ATTENDEES", "STATE", "CREATED"],
-        &rows,
-    );
-    Ok(ExitCode::SUCCESS)
+        },
+    )
 }
 
 /// `tandem requests` and `tandem requests grant|deny ID`.
@@ -866,16 +868,11 @@ pub fn run_requests(args: RequestsArgs) -> anyhow::Result<ExitCode> {
         });
     }
     let list = client.call("GET", "/control-requests", None)?;
-    if args.admin.json {
-        print_json(&list)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    let rows: Vec<Vec<String>> = list
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .map(|a| {
+    print_list(
+        args.admin.json,
+        &list,
+        &["ID", "USER", "COMPUTER", "SESSION", "LEVEL", "REQUESTED"],
+        |a| {
             vec![
                 text(&a["id"]),
                 text(&a["user"]),
@@ -884,13 +881,8 @@ pub fn run_requests(args: RequestsArgs) -> anyhow::Result<ExitCode> {
                 text(&a["control_level"]),
                 text(&a["pending_request"]),
             ]
-        })
-        .collect();
-    print_table(
-        &["ID", "USER", "COMPUTER", "SESSION", "LEVEL", "REQUESTED"],
-        &rows,
-    );
-    Ok(ExitCode::SUCCESS)
+        },
+    )
 }
 
 /// `tandem channels list|create|access|send`.
@@ -907,16 +899,11 @@ pub fn run_channels(args: ChannelsArgs) -> anyhow::Result<ExitCode> {
                 &format!("/sessions/{}/channels", seg(&session)),
                 None,
             )?;
-            if json_out {
-                print_json(&list)?;
-                return Ok(ExitCode::SUCCESS);
-            }
-            let rows: Vec<Vec<String>> = list
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-                .iter()
-                .map(|c| {
+            print_list(
+                json_out,
+                &list,
+                &["ID", "NAME", "PRIORITY", "FLAGS", "ACCESS"],
+                |c| {
                     let access = c["access"]
                         .as_object()
                         .map(|m| {
@@ -934,10 +921,8 @@ pub fn run_channels(args: ChannelsArgs) -> anyhow::Result<ExitCode> {
                         text(&c["flags"]),
                         access,
                     ]
-                })
-                .collect();
-            print_table(&["ID", "NAME", "PRIORITY", "FLAGS", "ACCESS"], &rows);
-            Ok(ExitCode::SUCCESS)
+                },
+            )
         }
         ChannelsAction::Create {
             session,
