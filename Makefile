@@ -23,7 +23,7 @@ VENV := target/venv
 API_REQUIREMENTS := tests/api/requirements.txt
 VENV_MARK := $(VENV)/.installed
 
-.PHONY: run test api-contract build lint deps bench bytes x11-figures cluster cluster-load clean
+.PHONY: run test api-contract build lint deps bench bytes x11-figures cluster cluster-load fanout clean
 
 # What `make run` shares: the X display in $DISPLAY when there is one.
 SOURCE ?= $(if $(DISPLAY),x11,synthetic)
@@ -37,6 +37,13 @@ run:
 cluster-load:
 	$(CARGO) build --locked --release -p tandem-cli -p tandem-benches --bin tandem --bin cluster-load
 	./target/release/cluster-load
+
+## Fan-out figures: one node, N real attendees held by one process (node and
+## tool pinned to different cores); FANOUT_ARGS e.g. "--workload office --counts 100,450".
+FANOUT_ARGS ?=
+fanout:
+	$(CARGO) build --locked --release -p tandem-cli -p tandem-benches --bin tandem --bin fanout
+	./target/release/fanout $(FANOUT_ARGS)
 
 ## Start a three-node cluster on loopback (configs/cluster/) and print how
 ## to join through each node; Ctrl-C stops all three.
