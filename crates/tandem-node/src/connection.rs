@@ -68,8 +68,17 @@ pub struct ConnectionContext {
     pub relays: Option<Arc<crate::cluster::relay::Relays>>,
 }
 
-/// Serves one incoming QUIC connection to its end.
-pub async fn serve_connection(incoming: quinn::Incoming, ctx: Arc<ConnectionContext>) {
+/// Run once when an attendee is welcomed: the direct QUIC path gives the
+/// connection's pre-authentication place back and raises its windows.
+pub type OnWelcome = Box<dyn FnOnce() + Send>;
+
+/// Serves one incoming QUIC connection to its end. `permit` counts it under
+/// the pre-authentication caps until its attendee is welcomed (or it ends).
+pub async fn serve_connection(
+    incoming: quinn::Incoming,
+    ctx: Arc<ConnectionContext>,
+    permit: tandem_transport::PreAuthPermit,
+) {
     let peer = incoming.remote_address();
     let conn = match incoming.await {
         Ok(c) => c,
@@ -78,15 +87,21 @@ pub async fn serve_connection(incoming: quinn::Incoming, ctx: Arc<ConnectionCont
             return;
         }
     };
-    serve_attendee(conn, ctx).await;
+    let admitted = conn.clone();
+    let on_welcome: OnWelcome = Box::new(move || permit.admit(&admitted));
+    serve_attendee(conn, ctx, Some(on_welcome)).await;
 }
 
 /// Serves one attendee connection of any transport to its end.
-pub async fn serve_attendee<L: AttendeeLink>(link: L, ctx: Arc<ConnectionContext>) {
+pub async fn serve_attendee<L: AttendeeLink>(
+    link: L,
+    ctx: Arc<ConnectionContext>,
+    on_welcome: Option<OnWelcome>,
+) {
     let peer = link.peer();
     ctx.metrics.connections.inc();
     let _gauge = GaugeGuard(ctx.metrics.clone());
-    if let Err(reason) = serve_control(&link, &ctx).await {
+    if let Err(reason) = serve_control(&link, &ctx, on_welcome).await {
         tracing::info!(%peer, reason, "connection closed");
     }
 }
@@ -102,6 +117,7 @@ impl Drop for GaugeGuard {
 async fn serve_control<L: AttendeeLink>(
     link: &L,
     ctx: &ConnectionContext,
+    on_welcome: Option<OnWelcome>,
 ) -> Result<(), &'static str> {
     let peer = link.peer();
     let (control_tx, control_rx) =
@@ -127,10 +143,12 @@ async fn serve_control<L: AttendeeLink>(
     };
     if let Some(relays) = &ctx.relays {
         if relays.should_relay(&hello.session).await {
-            return relays.serve(link.clone(), control_tx, reader, hello).await;
+            return relays
+                .serve(link.clone(), control_tx, reader, hello, on_welcome)
+                .await;
         }
     }
-    serve_hello(link, control_tx, reader, hello, None, ctx).await
+    serve_hello(link, control_tx, reader, hello, None, ctx, on_welcome).await
 }
 
 /// Serves an attendee whose hello has been read: admission by the manager,
@@ -143,6 +161,7 @@ pub(crate) async fn serve_hello<L: AttendeeLink>(
     hello: Hello,
     via_node: Option<String>,
     ctx: &ConnectionContext,
+    on_welcome: Option<OnWelcome>,
 ) -> Result<(), &'static str> {
     let peer = link.peer();
     let user = hello.name.clone();
@@ -208,6 +227,9 @@ pub(crate) async fn serve_hello<L: AttendeeLink>(
             bytes_sent: 0,
         });
         return Err("welcome not delivered");
+    }
+    if let Some(welcomed) = on_welcome {
+        welcomed();
     }
 
     // A relayed attendee gets graphics and the pointer from its relay's mirror.

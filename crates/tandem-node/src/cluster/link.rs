@@ -577,7 +577,7 @@ async fn serve_link_attendee(
         relays: None,
     };
     if let Err(reason) =
-        crate::connection::serve_hello(&link, tx, reader, hello, Some(via_node), &serve).await
+        crate::connection::serve_hello(&link, tx, reader, hello, Some(via_node), &serve, None).await
     {
         tracing::info!(%peer, reason, "relayed attendee ended");
     }

@@ -751,6 +751,7 @@ impl Relays {
         mut control_tx: L::Send,
         mut reader: MessageReader<L::Recv>,
         hello: Hello,
+        on_welcome: Option<crate::connection::OnWelcome>,
     ) -> Result<(), &'static str> {
         let peer = conn.peer();
         let session = hello.session.clone();
@@ -801,6 +802,9 @@ impl Relays {
                     .is_err()
                 {
                     return Err("welcome not delivered");
+                }
+                if let Some(welcomed) = on_welcome {
+                    welcomed();
                 }
                 level
             }
