@@ -442,6 +442,7 @@ fn a_node_announcing_read_write_to_a_view_level_attendee_gets_no_clipboard() {
         ),
         _ => panic!("the fake node received nothing\n{}", viewer.report()),
     }
+    viewer.wait_line("clipboard: sent", PATIENCE);
     assert_eq!(count(&viewer, "clipboard: sent"), 1, "{}", viewer.report());
     viewer.terminate();
 }

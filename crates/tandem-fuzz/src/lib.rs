@@ -16,8 +16,11 @@ use tandem_proto::{
     CursorPosition, CursorShape, FrameDecoder, ServerMessage, UniStream,
 };
 
+/// A target body: arbitrary bytes in, a panic only on a bug.
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name of its corpus directory and fuzz binary.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("control_frames", control_frames),
     ("graphics", graphics),
     ("cursor", cursor),

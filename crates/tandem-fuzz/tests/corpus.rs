@@ -70,12 +70,16 @@ fn the_seeds_are_in_the_corpus() {
                 path.display()
             )
         });
-        assert_eq!(
-            committed,
-            bytes,
-            "{} is stale (TANDEM_WRITE_SEEDS=1)",
-            path.display()
-        );
+        // A sealed gossip datagram carries a random sender instance: only
+        // its presence is checked.
+        if target != "gossip" {
+            assert_eq!(
+                committed,
+                bytes,
+                "{} is stale (TANDEM_WRITE_SEEDS=1)",
+                path.display()
+            );
+        }
         // Seeds are inputs the decoders take: the targets see them whole.
         let run = tandem_fuzz::TARGETS
             .iter()

@@ -650,12 +650,15 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
                                 continue;
                             }
                             let Some(out) = clip.out.as_ref() else { continue };
-                            let len = text.len();
-                            let line = match out.try_send(text) {
-                                Ok(()) => format!("clipboard: sent {len} bytes"),
-                                Err(_) => "clipboard: copy not sent (the connection is not taking it)".to_owned(),
-                            };
-                            (self.on_event)(ViewerEvent::Notice(line));
+                            // Told before it is handed over (this task is the
+                            // only sender, so room now is room at the send):
+                            // the line never comes after the copy arrived.
+                            if out.capacity() == 0 {
+                                (self.on_event)(ViewerEvent::Notice("clipboard: copy not sent (the connection is not taking it)".to_owned()));
+                                continue;
+                            }
+                            (self.on_event)(ViewerEvent::Notice(format!("clipboard: sent {} bytes", text.len())));
+                            let _ = out.try_send(text);
                         }
                         ClipboardCopy::TooLarge => {
                             let line = format!("clipboard: a copy over {MAX_CLIPBOARD_BYTES} bytes was not shared");
