@@ -162,7 +162,10 @@ fn grabs_equal_the_screen_whether_or_not_earlier_frames_are_kept() {
         let mut last = None;
         while source.poll_damage(desktop).unwrap() {
             let captured = source.capture(desktop).unwrap();
-            assert!(captured.damage.is_some(), "known damage after the first grab");
+            assert!(
+                captured.damage.is_some(),
+                "known damage after the first grab"
+            );
             // The previous grab is dropped here: its buffer is free again.
             last = Some(captured.frame);
         }

@@ -431,7 +431,11 @@ mod tests {
                 assert_eq!(dst.get(x, y), want, "pixel {x},{y}");
             }
         }
-        assert_eq!(before, Frame::new(4, 3), "a clone of the destination is untouched");
+        assert_eq!(
+            before,
+            Frame::new(4, 3),
+            "a clone of the destination is untouched"
+        );
         dst.copy_area_from(&src, Rect::new(5, 5, 2, 2));
         assert_eq!(dst.get(0, 0), 0);
     }

@@ -39,7 +39,9 @@ pub const CONNECTION_ID_LEN: usize = 4;
 fn endpoint_config() -> quinn::EndpointConfig {
     let mut config = quinn::EndpointConfig::default();
     config.cid_generator(|| {
-        Box::new(quinn_proto::RandomConnectionIdGenerator::new(CONNECTION_ID_LEN))
+        Box::new(quinn_proto::RandomConnectionIdGenerator::new(
+            CONNECTION_ID_LEN,
+        ))
     });
     config
 }
