@@ -552,10 +552,22 @@ pub fn run_server(server: Server, options: &Options) -> Result<ServerFigures, By
             drop(viewer);
             // After the phases: this request's bytes are not counted.
             let (_, m) = http_get(&format!("{}/metrics", node.admin_url));
+            // A label absent from the text was never counted.
+            let sent = |kind: &str| {
+                let name = format!("tandem_updates_sent_total{{kind=\"{kind}\"}} ");
+                m.lines()
+                    .find_map(|l| l.strip_prefix(name.as_str()))
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+                    .unwrap_or(0.0)
+            };
             let encodings = format!(
-                "tandem codec over QUIC: {:.0} updates published, {:.0} graphics bytes sent",
+                "tandem codec over QUIC: {:.0} updates published, {:.0} graphics bytes sent \
+                 (updates sent: {:.0} deltas, {:.0} catch-ups, {:.0} key frames)",
                 metric(&m, "tandem_updates_published_total"),
-                metric(&m, "tandem_bytes_sent_total")
+                metric(&m, "tandem_bytes_sent_total"),
+                sent("delta"),
+                sent("catch_up"),
+                sent("key")
             );
             (
                 version_of(&tandem_bin().to_string_lossy(), "--version"),
