@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use tandem_capture::x11::{GrabMode, X11InputSink, X11Source};
-use tandem_capture::{CaptureSource, InputEvent, InputSink, Rect};
+use tandem_capture::{CaptureSource, Frame, InputEvent, InputSink, Rect};
 use tandem_tests::differing_pixels;
 use tandem_tests::xserver::XServer;
 
@@ -125,6 +125,64 @@ fn damage_reports_what_changed_and_nothing_when_idle() {
         damaged.iter().all(|r| r.intersect(&xterm_area).is_some()),
         "typing damages only the xterm: {damaged:?}"
     );
+}
+
+/// The source writes each grab into the frame it handed out two grabs ago
+/// once nobody else holds it (bringing the areas changed since up to date),
+/// and copies otherwise: both ways every grab equals the screen, and a frame
+/// the caller keeps never changes under it.
+#[test]
+fn grabs_equal_the_screen_whether_or_not_earlier_frames_are_kept() {
+    let mut x = XServer::start(640, 480);
+    x.spawn(
+        "xterm",
+        &[
+            "-geometry",
+            "40x8+50+50",
+            "-e",
+            "sh",
+            "-c",
+            "exec sleep 600",
+        ],
+    );
+    x.wait_window("xterm");
+    // Without a window manager the keyboard follows the pointer.
+    x.xdotool(&["mousemove", "100", "70"]);
+    let mut source = X11Source::connect(Some(x.display()), GrabMode::Auto).unwrap();
+    let desktop = Rect::new(0, 0, 640, 480);
+    x.still_screen();
+    source.capture(desktop).unwrap();
+    while source.poll_damage(desktop).unwrap() {
+        source.capture(desktop).unwrap();
+    }
+    let mut kept: Vec<(Frame, Frame)> = Vec::new();
+    for (round, word) in ["a", "bc", "def", "g", "hi", "jkl", "m"].iter().enumerate() {
+        x.xdotool(&["type", "--delay", "30", word]);
+        wait_for("damage", || source.poll_damage(desktop).unwrap());
+        let screen = x.still_screen();
+        let mut last = None;
+        while source.poll_damage(desktop).unwrap() {
+            let captured = source.capture(desktop).unwrap();
+            assert!(
+                captured.damage.is_some(),
+                "known damage after the first grab"
+            );
+            // The previous grab is dropped here: its buffer is free again.
+            last = Some(captured.frame);
+        }
+        let frame = last.expect("a grab of the typed text");
+        assert_eq!(differing_pixels(&frame, &screen), 0, "round {round}");
+        if round % 2 == 0 {
+            kept.push((frame, screen));
+        }
+    }
+    for (i, (frame, screen)) in kept.iter().enumerate() {
+        assert_eq!(
+            differing_pixels(frame, screen),
+            0,
+            "kept frame {i} changed after later grabs"
+        );
+    }
 }
 
 #[test]

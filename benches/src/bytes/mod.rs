@@ -134,6 +134,8 @@ pub struct PhaseFigures {
     pub samples: Vec<u64>,
     /// Bytes on `lo` over the phase.
     pub total_bytes: u64,
+    /// Packets on `lo` over the phase.
+    pub total_packets: u64,
     /// Server CPU, % of one core.
     pub server_cpu: f64,
     /// Xvfb CPU, % of one core.
@@ -461,6 +463,7 @@ fn measure(
     let x_pid = desktop.server_pid();
     let stop = AtomicBool::new(false);
     let start = Instant::now();
+    let packets0 = netns::lo_tx_packets()?;
     let (bytes0, cpu0, xcpu0) = (
         netns::lo_tx_bytes()?,
         cpu_seconds(server_pid),
@@ -486,6 +489,7 @@ fn measure(
             Ok::<_, BytesError>(())
         })();
         stop.store(true, Ordering::Relaxed);
+        let packets = netns::lo_tx_packets()? - packets0;
         let wall = start.elapsed().as_secs_f64();
         let (cpu, xcpu) = (cpu_seconds(server_pid) - cpu0, cpu_seconds(x_pid) - xcpu0);
         let actions = driver
@@ -496,6 +500,7 @@ fn measure(
             phase,
             seconds: wall,
             total_bytes: last - bytes0,
+            total_packets: packets,
             samples,
             server_cpu: cpu / wall * 100.0,
             x_cpu: xcpu / wall * 100.0,
@@ -525,12 +530,17 @@ pub fn run_server(server: Server, options: &Options) -> Result<ServerFigures, By
         std::thread::sleep(settle);
         running.check_alive(server)?;
         let figures = measure(&mut desktop, phase, options.phase_seconds, running.pid())?;
+        let per_action = |n: u64| n as f64 / figures.actions.max(1) as f64;
         progress(&format!(
-            "{}: {:<6} median {:>10.0} B/s, total {:>11} B, server {:5.1} %, Xvfb {:5.1} %",
+            "{}: {:<6} median {:>10.0} B/s, total {:>11} B in {} packets \
+             ({:.0} B, {:.1} packets per action), server {:5.1} %, Xvfb {:5.1} %",
             server.name(),
             phase.name(),
             figures.median(),
             figures.total_bytes,
+            figures.total_packets,
+            per_action(figures.total_bytes),
+            per_action(figures.total_packets),
             figures.server_cpu,
             figures.x_cpu
         ));
@@ -542,10 +552,22 @@ pub fn run_server(server: Server, options: &Options) -> Result<ServerFigures, By
             drop(viewer);
             // After the phases: this request's bytes are not counted.
             let (_, m) = http_get(&format!("{}/metrics", node.admin_url));
+            // A label absent from the text was never counted.
+            let sent = |kind: &str| {
+                let name = format!("tandem_updates_sent_total{{kind=\"{kind}\"}} ");
+                m.lines()
+                    .find_map(|l| l.strip_prefix(name.as_str()))
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+                    .unwrap_or(0.0)
+            };
             let encodings = format!(
-                "tandem codec over QUIC: {:.0} updates published, {:.0} graphics bytes sent",
+                "tandem codec over QUIC: {:.0} updates published, {:.0} graphics bytes sent \
+                 (updates sent: {:.0} deltas, {:.0} catch-ups, {:.0} key frames)",
                 metric(&m, "tandem_updates_published_total"),
-                metric(&m, "tandem_bytes_sent_total")
+                metric(&m, "tandem_bytes_sent_total"),
+                sent("delta"),
+                sent("catch_up"),
+                sent("key")
             );
             (
                 version_of(&tandem_bin().to_string_lossy(), "--version"),

@@ -115,8 +115,19 @@ pub fn cleanup(name: &str) {
 /// packet is sent once, so this counts both directions, headers included.
 /// Only meaningful inside the namespace (`ip netns exec` mounts its /sys).
 pub fn lo_tx_bytes() -> Result<u64, NamespaceError> {
-    let path = "/sys/class/net/lo/statistics/tx_bytes";
-    std::fs::read_to_string(path)
+    lo_statistic("tx_bytes")
+}
+
+/// Packets sent on this network namespace's `lo` so far (both directions,
+/// as [`lo_tx_bytes`]): what separates payload from per-packet overhead
+/// and acknowledgements.
+pub fn lo_tx_packets() -> Result<u64, NamespaceError> {
+    lo_statistic("tx_packets")
+}
+
+fn lo_statistic(name: &str) -> Result<u64, NamespaceError> {
+    let path = format!("/sys/class/net/lo/statistics/{name}");
+    std::fs::read_to_string(&path)
         .map_err(|e| NamespaceError(format!("read {path}: {e}")))?
         .trim()
         .parse()

@@ -78,6 +78,12 @@ pub struct Encoder {
     stream_compressor: StreamCompressor,
     motion_search: bool,
     frame: Option<Frame>,
+    /// A picture of the encoder's own, equal to `frame` in every tile whose
+    /// `last_change` is at most the seq beside it: the copy-rects of a delta
+    /// are applied to it when `frame` is shared (the capture source keeps
+    /// the frames it hands out), which then costs a copy of the tiles
+    /// changed since, not of the whole frame.
+    mirror: Option<(Frame, u64)>,
     grid: Grid,
     seq: u64,
     /// Seq of the last key frame forced by the first frame or a size change.
@@ -133,6 +139,7 @@ impl Encoder {
             },
             motion_search: config.motion_search,
             frame: None,
+            mirror: None,
             grid: Grid::new(0, 0),
             seq: 0,
             size_seq: 0,
@@ -194,10 +201,11 @@ impl Encoder {
             let update = self.encode_size_change(frame);
             return Some(update);
         }
-        let Some(mut work) = self.frame.take() else {
+        let Some(prev) = self.frame.take() else {
             unreachable!("same_size implies a previous frame")
         };
         let grid = self.grid;
+        let mut work = self.working_copy(prev);
         let mut changed = std::mem::take(&mut self.scratch.changed);
         find_changed(&work, &frame, grid, damage, &mut self.scratch, &mut changed);
         self.stats = EncodeStats {
@@ -207,6 +215,7 @@ impl Encoder {
         if changed.is_empty() {
             self.frame = Some(frame);
             self.scratch.changed = changed;
+            self.keep_mirror(work, self.seq);
             return None;
         }
         let seq = self.seq + 1;
@@ -344,6 +353,8 @@ impl Encoder {
         self.scratch.touched = touched;
         self.seq = seq;
         self.frame = Some(frame);
+        // Every pixel the copy-rects wrote lies in a tile changed at `seq`.
+        self.keep_mirror(work, seq - 1);
         self.scratch.changed = changed;
         self.scratch.changed_moved = changed_moved;
         let update = EncodedUpdate {
@@ -433,8 +444,39 @@ impl Encoder {
         self.cache_fills
     }
 
+    /// `prev` (the current frame) to write copy-rects into: itself when no
+    /// one else holds it, else the mirror brought up to date (copying the
+    /// tiles changed since it was last one), else a copy.
+    fn working_copy(&mut self, prev: Frame) -> Frame {
+        if !prev.is_shared() {
+            return prev;
+        }
+        let Some((mut mirror, at)) = self.mirror.take() else {
+            return prev;
+        };
+        if (mirror.width(), mirror.height()) != (prev.width(), prev.height()) || mirror.is_shared()
+        {
+            return prev;
+        }
+        for (i, t) in self.tiles.iter().enumerate() {
+            if t.last_change > at {
+                let (tx, ty) = self.grid.coords(i);
+                mirror.copy_area_from(&prev, self.grid.tile_rect(tx, ty));
+            }
+        }
+        mirror
+    }
+
+    /// Keeps `work` as the mirror, equal to the current frame in the tiles
+    /// changed at most at `at`, unless it is a frame someone else holds
+    /// (keeping it would make their next write copy it).
+    fn keep_mirror(&mut self, work: Frame, at: u64) {
+        self.mirror = (!work.is_shared()).then_some((work, at));
+    }
+
     /// Key frame for the first frame or a new size; fills the whole cache.
     fn encode_size_change(&mut self, frame: Frame) -> EncodedUpdate {
+        self.mirror = None;
         let grid = Grid::new(frame.width(), frame.height());
         let seq = self.seq + 1;
         let mut records = Vec::with_capacity(grid.count());

@@ -1,7 +1,9 @@
-//! [`Frame`]: an owned BGRX pixel buffer with the few drawing helpers the
-//! capture, codec, tests and benches need.
+//! [`Frame`]: a BGRX pixel buffer, shared between clones until one of them
+//! is written, with the few drawing helpers the capture, codec, tests and
+//! benches need.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::{CodecError, CopyRect, Rect};
 
@@ -13,11 +15,16 @@ pub const MAX_DIMENSION: u32 = 16384;
 ///
 /// Zero-sized frames (width or height 0) are allowed and hold no pixels.
 /// The codec is lossless on all 32 bits, including the unused top byte.
+///
+/// Cloning is cheap: clones share one buffer until one of them is written,
+/// which then copies it (copy on write). A capture source keeps the frame
+/// it hands to the encoder, and the encoder keeps it as its previous frame,
+/// without either copying 8 MB of a 1080p screen per update.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Frame {
     width: u32,
     height: u32,
-    pixels: Vec<u32>,
+    pixels: Arc<Vec<u32>>,
 }
 
 impl fmt::Debug for Frame {
@@ -53,7 +60,7 @@ impl Frame {
         Ok(Frame {
             width,
             height,
-            pixels: vec![0; len],
+            pixels: Arc::new(vec![0; len]),
         })
     }
 
@@ -70,7 +77,7 @@ impl Frame {
         Frame {
             width,
             height,
-            pixels: vec![color; len],
+            pixels: Arc::new(vec![color; len]),
         }
     }
 
@@ -87,7 +94,7 @@ impl Frame {
         Ok(Frame {
             width,
             height,
-            pixels,
+            pixels: Arc::new(pixels),
         })
     }
 
@@ -107,14 +114,14 @@ impl Frame {
         Ok(Frame {
             width,
             height,
-            pixels,
+            pixels: Arc::new(pixels),
         })
     }
 
     /// RGBA bytes (4 per pixel, row-major, alpha 255), e.g. for PNG writing.
     pub fn to_rgba8(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.pixels.len() * 4);
-        for &p in &self.pixels {
+        for &p in self.pixels.iter() {
             out.extend_from_slice(&[(p >> 16) as u8, (p >> 8) as u8, p as u8, 255]);
         }
         out
@@ -140,14 +147,39 @@ impl Frame {
         &self.pixels
     }
 
-    /// All pixels, row-major, for in-place drawing.
+    /// All pixels, row-major, for in-place drawing (copied first when a
+    /// clone shares them).
     pub fn pixels_mut(&mut self) -> &mut [u32] {
-        &mut self.pixels
+        Arc::make_mut(&mut self.pixels).as_mut_slice()
     }
 
-    /// Gives the pixel buffer back.
+    /// Gives the pixel buffer back (a copy when a clone shares it).
     pub fn into_pixels(self) -> Vec<u32> {
-        self.pixels
+        Arc::unwrap_or_clone(self.pixels)
+    }
+
+    /// Whether a clone shares this frame's pixels (writing them would copy
+    /// them first).
+    pub fn is_shared(&self) -> bool {
+        Arc::strong_count(&self.pixels) > 1
+    }
+
+    /// Copies `area` of `src`, a frame of the same size, to the same place in
+    /// this one; clipped to both frames.
+    pub fn copy_area_from(&mut self, src: &Frame, area: Rect) {
+        let Some(r) = area
+            .intersect(&self.bounds())
+            .and_then(|r| r.intersect(&src.bounds()))
+        else {
+            return;
+        };
+        let (dw, sw) = (self.width as usize, src.width as usize);
+        let w = r.width as usize;
+        let pixels = Arc::make_mut(&mut self.pixels);
+        for y in r.y as usize..(r.y + r.height) as usize {
+            let (d, s) = (y * dw + r.x as usize, y * sw + r.x as usize);
+            pixels[d..d + w].copy_from_slice(&src.pixels[s..s + w]);
+        }
     }
 
     /// One row of pixels.
@@ -179,7 +211,7 @@ impl Frame {
     pub fn set(&mut self, x: u32, y: u32, v: u32) {
         assert!(x < self.width && y < self.height, "pixel out of range");
         let i = self.index(x, y);
-        self.pixels[i] = v;
+        Arc::make_mut(&mut self.pixels)[i] = v;
     }
 
     /// Fills a rectangle, clipped to the frame.
@@ -189,7 +221,7 @@ impl Frame {
         };
         for y in r.y..r.y + r.height {
             let start = self.index(r.x, y);
-            self.pixels[start..start + r.width as usize].fill(color);
+            Arc::make_mut(&mut self.pixels)[start..start + r.width as usize].fill(color);
         }
     }
 
@@ -199,7 +231,7 @@ impl Frame {
             return Frame {
                 width: 0,
                 height: 0,
-                pixels: Vec::new(),
+                pixels: Arc::new(Vec::new()),
             };
         };
         let mut pixels = Vec::with_capacity(r.area() as usize);
@@ -210,7 +242,7 @@ impl Frame {
         Frame {
             width: r.width,
             height: r.height,
-            pixels,
+            pixels: Arc::new(pixels),
         }
     }
 
@@ -225,7 +257,7 @@ impl Frame {
         for row in 0..r.height {
             let s = src.index(0, row);
             let d = self.index(r.x, r.y + row);
-            self.pixels[d..d + w].copy_from_slice(&src.pixels[s..s + w]);
+            Arc::make_mut(&mut self.pixels)[d..d + w].copy_from_slice(&src.pixels[s..s + w]);
         }
     }
 
@@ -246,9 +278,10 @@ impl Frame {
         let (w, cw) = (self.width as usize, m.src.width as usize);
         let (sx, sy) = (m.src.x as usize, m.src.y as usize);
         let (dx, dy) = (m.dst_x as usize, m.dst_y as usize);
+        let pixels = Arc::make_mut(&mut self.pixels);
         let mut row = |r: usize| {
             let s = (sy + r) * w + sx;
-            self.pixels.copy_within(s..s + cw, (dy + r) * w + dx);
+            pixels.copy_within(s..s + cw, (dy + r) * w + dx);
         };
         // Moving down: copy the bottom row first so no source row is
         // overwritten before it is read (and the reverse moving up); rows
@@ -356,6 +389,55 @@ mod tests {
             dst_y: 0,
         };
         assert!(g.copy_rect(&empty).is_err());
+    }
+
+    #[test]
+    fn clones_share_pixels_until_one_is_written() {
+        let mut a = Frame::filled(3, 2, 5);
+        let b = a.clone();
+        assert!(a.is_shared() && b.is_shared());
+        a.set(1, 1, 9);
+        assert!(!a.is_shared() && !b.is_shared());
+        assert_eq!(b, Frame::filled(3, 2, 5), "the clone keeps its picture");
+        assert_eq!(a.get(1, 1), 9);
+        let mut c = a.clone();
+        c.fill_rect(Rect::new(0, 0, 1, 1), 4);
+        c.copy_rect(&CopyRect {
+            src: Rect::new(0, 0, 1, 1),
+            dst_x: 2,
+            dst_y: 0,
+        })
+        .unwrap();
+        let mut d = a.clone();
+        d.pixels_mut()[0] = 1;
+        assert_eq!(a.get(0, 0), 5, "writes through pixels_mut copy too");
+        assert_eq!(a.get(2, 0), 5);
+        assert_eq!(c.get(2, 0), 4);
+        assert_eq!(a.clone().into_pixels(), a.pixels());
+    }
+
+    #[test]
+    fn copy_area_from_copies_only_the_clipped_area() {
+        let mut src = Frame::new(4, 3);
+        for (i, p) in src.pixels_mut().iter_mut().enumerate() {
+            *p = i as u32 + 1;
+        }
+        let mut dst = Frame::new(4, 3);
+        let before = dst.clone();
+        dst.copy_area_from(&src, Rect::new(2, 1, 10, 10));
+        for y in 0..3 {
+            for x in 0..4 {
+                let want = if x >= 2 && y >= 1 { src.get(x, y) } else { 0 };
+                assert_eq!(dst.get(x, y), want, "pixel {x},{y}");
+            }
+        }
+        assert_eq!(
+            before,
+            Frame::new(4, 3),
+            "a clone of the destination is untouched"
+        );
+        dst.copy_area_from(&src, Rect::new(5, 5, 2, 2));
+        assert_eq!(dst.get(0, 0), 0);
     }
 
     #[test]

@@ -15,6 +15,13 @@
 //!   offsets are verified on the full width of the bounds and the longest
 //!   matching band of rows becomes a copy-rect.
 //!
+//! - **glyphs**: a small changed area (a typed character and the block
+//!   cursor that moved on, a few terminal cells) whose every part already
+//!   shows elsewhere in the attendee's picture, on the same pixel rows (the
+//!   same character earlier on the line, the cursor one cell back) or the
+//!   same columns (the line above), becomes one copy-rect per part: about
+//!   ten bytes each instead of a palette and coded pixels.
+//!
 //! Every accepted copy-rect is applied to the working picture at once, so a
 //! later candidate is checked against exactly what the decoder will have at
 //! that point (copy-rects apply in order). The work is bounded: at most
@@ -57,6 +64,16 @@ const OFFSETS_TRIED: usize = 2;
 const MAX_2D_AREA: u64 = 1920 * 1080 / 4;
 /// Rows probed before an offset is verified on every row.
 const PROBES: u32 = 16;
+/// Largest changed bounds searched for glyphs: a few terminal cells.
+const GLYPH_MAX_W: u32 = 64;
+const GLYPH_MAX_H: u32 = 40;
+/// Fewest pixels of a glyph part: a copy-rect costs about ten bytes, a few
+/// coded pixels cost less.
+const GLYPH_MIN_AREA: u64 = 32;
+/// Pixels compared per frame by the glyph search, all regions together
+/// (each part is looked for at most once per column and once per row of
+/// the frame, nearest first).
+const GLYPH_BUDGET: u64 = 1920 * 1080 / 4;
 
 /// Reusable buffers of the search.
 #[derive(Debug, Default)]
@@ -102,6 +119,7 @@ pub(crate) fn find_moves(
     regions(grid, changed, s);
     // Pixels of 2D candidates checked per frame, all regions together.
     let mut budget_2d = MAX_2D_AREA;
+    let mut budget_glyphs = GLYPH_BUDGET;
     for k in 0..s.regions.len().min(MAX_REGIONS) {
         if moves.len() >= MAX_MOVES {
             break;
@@ -109,6 +127,10 @@ pub(crate) fn find_moves(
         let Some(b) = diff_bounds(work, new, s.regions[k].1) else {
             continue;
         };
+        if b.width <= GLYPH_MAX_W && b.height <= GLYPH_MAX_H && b.area() >= GLYPH_MIN_AREA {
+            glyphs(work, new, b, &mut moves, &mut budget_glyphs);
+            continue;
+        }
         if b.height < MIN_REGION_ROWS || b.area() < 2 * MIN_BAND_AREA {
             continue;
         }
@@ -208,6 +230,131 @@ fn two_d(work: &mut Frame, new: &Frame, b: Rect, moves: &mut Vec<CopyRect>, budg
             }
         }
     }
+}
+
+/// The small changed bounds `b` copied from elsewhere in `work`, part by
+/// part, when every part is found there (else nothing is copied: a region
+/// that needs coded pixels anyway gains little from copies). The parts:
+/// a run of columns of one colour at either edge of `b` in `new` (a block
+/// cursor that moved on), copied first, and the rest (the character typed
+/// where the cursor was). Each part is looked for on its own rows, then in
+/// its own columns, nearest first, within `budget` pixels compared.
+fn glyphs(work: &mut Frame, new: &Frame, b: Rect, moves: &mut Vec<CopyRect>, budget: &mut u64) {
+    let (first, rest) = match solid_edge(new, b) {
+        Some((solid, rest)) if rest.area().min(solid.area()) >= GLYPH_MIN_AREA => {
+            (solid, Some(rest))
+        }
+        _ => (b, None),
+    };
+    let Some(copy) = find_glyph(work, new, first, None, budget) else {
+        return;
+    };
+    // The rest is copied second, so its source must not be what the first
+    // copy writes (the cursor's copy may read the cell the rest goes to:
+    // that is read before it is written).
+    let then = match rest {
+        Some(r) => match find_glyph(work, new, r, Some(copy.dst()), budget) {
+            Some(m) => Some(m),
+            None => return,
+        },
+        None => None,
+    };
+    if moves.len() + 1 + usize::from(then.is_some()) > MAX_MOVES {
+        return;
+    }
+    accept(work, moves, copy);
+    if let Some(m) = then {
+        accept(work, moves, m);
+    }
+}
+
+/// `b` split into (a run of at least two columns at its left or right edge
+/// whose pixels in `new` are all one colour, the rest), when there is one.
+fn solid_edge(new: &Frame, b: Rect) -> Option<(Rect, Rect)> {
+    let colour_of = |x: u32| {
+        let c = new.row(b.y)[x as usize];
+        (b.y..b.bottom() as u32)
+            .all(|y| new.row(y)[x as usize] == c)
+            .then_some(c)
+    };
+    let run = |xs: &mut dyn Iterator<Item = u32>| {
+        let mut colour = None;
+        let mut n = 0;
+        for x in xs {
+            match (colour_of(x), colour) {
+                (Some(c), None) => colour = Some(c),
+                (Some(c), Some(k)) if c == k => {}
+                _ => break,
+            }
+            n += 1;
+        }
+        n
+    };
+    let right = run(&mut (b.x..b.right() as u32).rev());
+    if right >= 2 && right < b.width {
+        let w = b.width - right;
+        return Some((
+            Rect::new(b.x + w, b.y, right, b.height),
+            Rect::new(b.x, b.y, w, b.height),
+        ));
+    }
+    let left = run(&mut (b.x..b.right() as u32));
+    (left >= 2 && left < b.width).then(|| {
+        (
+            Rect::new(b.x, b.y, left, b.height),
+            Rect::new(b.x + left, b.y, b.width - left, b.height),
+        )
+    })
+}
+
+/// Where `work` shows what `new` shows in `p`, on `p`'s rows or columns,
+/// nearest first, not overlapping `avoid`; within `budget` pixels compared.
+fn find_glyph(
+    work: &Frame,
+    new: &Frame,
+    p: Rect,
+    avoid: Option<Rect>,
+    budget: &mut u64,
+) -> Option<CopyRect> {
+    let (w, h) = (work.width(), work.height());
+    let (pw, ph) = (p.width as usize, p.height as usize);
+    let first = &new.row(p.y)[p.x as usize..p.x as usize + pw];
+    let matches_at = |sx: u32, sy: u32, budget: &mut u64| {
+        let row = &work.row(sy)[sx as usize..sx as usize + pw];
+        if row[0] != first[0] {
+            *budget = budget.saturating_sub(1);
+            return false;
+        }
+        let mut compared = 0;
+        let equal = (0..ph as u32).all(|r| {
+            compared += pw as u64;
+            work.row(sy + r)[sx as usize..sx as usize + pw]
+                == new.row(p.y + r)[p.x as usize..p.x as usize + pw]
+        });
+        *budget = budget.saturating_sub(compared);
+        equal
+    };
+    let offsets = |at: u32, len: u32, limit: u32| {
+        let at = i64::from(at);
+        let limit = i64::from(limit) - i64::from(len);
+        (1..=limit.max(0))
+            .flat_map(move |k| [at - k, at + k])
+            .filter(move |&v| v >= 0 && v <= limit)
+            .map(|v| v as u32)
+    };
+    let found = offsets(p.x, p.width, w)
+        .map(|sx| (sx, p.y))
+        .chain(offsets(p.y, p.height, h).map(|sy| (p.x, sy)))
+        .filter(|&(sx, sy)| {
+            avoid.is_none_or(|r| Rect::new(sx, sy, p.width, p.height).intersect(&r).is_none())
+        })
+        .find(|&(sx, sy)| *budget == 0 || matches_at(sx, sy, budget))
+        .filter(|_| *budget > 0)?;
+    Some(CopyRect {
+        src: Rect::new(found.0, found.1, p.width, p.height),
+        dst_x: p.x,
+        dst_y: p.y,
+    })
 }
 
 fn accept(work: &mut Frame, moves: &mut Vec<CopyRect>, m: CopyRect) {

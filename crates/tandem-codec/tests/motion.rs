@@ -283,6 +283,48 @@ fn typed_glyph_is_a_few_dozen_bytes() {
 }
 
 #[test]
+fn a_typed_glyph_shown_elsewhere_on_its_rows_or_columns_is_copied() {
+    let base = desktop(1024, 640);
+    let mut f0 = base.clone();
+    terminal(&mut f0, 60, 80, 100, 30, 0);
+    let (cx, cy) = (60 + 2 + 70 * CELL_W, 80 + 2 + 29 * CELL_H);
+    let cursor = Rect::new(cx, cy, CELL_W, CELL_H);
+    let blank = Rect::new(cx, cy, 30 * CELL_W, CELL_H);
+    f0.fill_rect(blank, 0xffffff);
+    f0.fill_rect(cursor, 0x101010);
+    // The same character earlier on the line, and on the line above in
+    // the cursor's column.
+    let mut on_line = f0.clone();
+    on_line.fill_rect(Rect::new(cx - 20 * CELL_W, cy, CELL_W, CELL_H), 0xffffff);
+    draw_char(&mut on_line, cx - 20 * CELL_W, cy, b'k');
+    let mut above = f0.clone();
+    above.fill_rect(Rect::new(cx, cy - CELL_H, CELL_W, CELL_H), 0xffffff);
+    draw_char(&mut above, cx, cy - CELL_H, b'k');
+    for (name, f0) in [("on its line", on_line), ("on the line above", above)] {
+        let mut f1 = f0.clone();
+        f1.fill_rect(cursor, 0xffffff);
+        draw_char(&mut f1, cx, cy, b'k');
+        f1.fill_rect(Rect::new(cx + CELL_W, cy, CELL_W, CELL_H), 0x101010);
+        let (u, _) = delta(Encoder::new(EncoderConfig::default()), &f0, &f1, &[]);
+        assert_eq!(
+            u.moves.len(),
+            2,
+            "{name}: the cursor and the glyph: {:?}",
+            u.moves
+        );
+        assert!(u.records.is_empty(), "{name}: {:?}", u.records);
+        assert!(u.encoded_len() < 40, "{name}: {} bytes", u.encoded_len());
+    }
+    // A glyph shown nowhere on its rows or columns is coded as before.
+    let mut f1 = f0.clone();
+    f1.fill_rect(cursor, 0xffffff);
+    draw_char(&mut f1, cx, cy, b'k');
+    f1.fill_rect(Rect::new(cx + CELL_W, cy, CELL_W, CELL_H), 0x101010);
+    let (u, _) = delta(Encoder::new(EncoderConfig::default()), &f0, &f1, &[]);
+    assert!(!u.records.is_empty());
+}
+
+#[test]
 fn repeated_glyphs_are_coded_once() {
     // The same word typed in eight tiles costs far less than eight times one.
     let base = Frame::filled(1024, 128, 0xffffff);

@@ -23,6 +23,41 @@ use crate::identity::Identity;
 /// The TLS server name clients send; generated identities carry it as a SAN.
 pub const SERVER_NAME: &str = "tandem";
 
+/// Length of the connection IDs every endpoint of this crate issues.
+///
+/// Each short-header packet carries its receiver's ID, so at 10 typed
+/// glyphs a second quinn's default 8 bytes cost 4 more per packet than
+/// needed. Four random bytes still tell an endpoint's connections apart
+/// (quinn draws again on a collision with a live one) and keep routing by
+/// ID, so a client whose address changes (NAT rebinding) keeps its
+/// connection. Not zero: a zero-length ID is routed by the peer's address
+/// alone, and quinn then confuses two connections of one endpoint to the
+/// same address (a reconnect while the old one drains).
+pub const CONNECTION_ID_LEN: usize = 4;
+
+/// quinn's endpoint settings with [`CONNECTION_ID_LEN`]-byte connection IDs.
+fn endpoint_config() -> quinn::EndpointConfig {
+    let mut config = quinn::EndpointConfig::default();
+    config.cid_generator(|| {
+        Box::new(quinn_proto::RandomConnectionIdGenerator::new(
+            CONNECTION_ID_LEN,
+        ))
+    });
+    config
+}
+
+/// A quinn endpoint on a UDP socket bound to `bind`, on the tokio runtime.
+fn endpoint_on(
+    bind: SocketAddr,
+    server: Option<quinn::ServerConfig>,
+) -> Result<quinn::Endpoint, TransportError> {
+    let bind_error = |source| TransportError::Bind { addr: bind, source };
+    let socket = std::net::UdpSocket::bind(bind).map_err(bind_error)?;
+    let runtime = quinn::default_runtime()
+        .ok_or_else(|| bind_error(std::io::Error::other("no async runtime found")))?;
+    quinn::Endpoint::new(endpoint_config(), server, socket, runtime).map_err(bind_error)
+}
+
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
@@ -60,8 +95,7 @@ pub fn server_endpoint_alpn(
     let quic = QuicServerConfig::try_from(tls).map_err(TransportError::QuicTls)?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
     server.transport_config(config.to_quinn()?);
-    let endpoint = quinn::Endpoint::server(server, bind)
-        .map_err(|source| TransportError::Bind { addr: bind, source })?;
+    let endpoint = endpoint_on(bind, Some(server))?;
     tracing::info!(
         addr = %endpoint.local_addr().unwrap_or(bind),
         fingerprint = %identity.fingerprint(),
@@ -79,8 +113,7 @@ pub fn client_endpoint(
     config: &TransportConfig,
 ) -> Result<quinn::Endpoint, TransportError> {
     config.to_quinn()?;
-    let endpoint = quinn::Endpoint::client(bind)
-        .map_err(|source| TransportError::Bind { addr: bind, source })?;
+    let endpoint = endpoint_on(bind, None)?;
     tracing::debug!(addr = %endpoint.local_addr().unwrap_or(bind), "quic client endpoint bound");
     Ok(endpoint)
 }

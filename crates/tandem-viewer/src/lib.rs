@@ -39,7 +39,15 @@ pub use snapshot::{read_png, write_png};
 pub use state::{printable, ViewerCore, ViewerLimits, DEFAULT_MAX_FRAME_PIXELS};
 
 /// Graphics updates the node may have in flight to this viewer at once.
-pub const VIEWER_MAX_OPEN_UPDATES: u32 = 8;
+///
+/// Each update is a stream of its own, and quinn raises the peer's stream
+/// credit (a MAX_STREAMS frame, in a packet the node must acknowledge)
+/// once an eighth of this limit has been used: with 8 that was every
+/// second update, half the packets a typed glyph costs beyond its own.
+/// With 32 it is every fifth, while a slow reader still pushes back on the
+/// node (which then folds what it could not send into a catch-up) after
+/// about a second of updates.
+pub const VIEWER_MAX_OPEN_UPDATES: u32 = 32;
 
 /// What the viewer should do.
 #[derive(Clone, Debug)]

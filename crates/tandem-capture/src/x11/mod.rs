@@ -92,8 +92,15 @@ pub struct X11Source {
     pending: Vec<Rect>,
     /// The next grab must read everything (first grab, resize, filter change).
     full: bool,
-    /// The last grabbed rectangle and its pixels.
+    /// The last grabbed rectangle and its pixels (shared with the frame
+    /// handed out, see [`Frame`]'s copy on write).
     kept: Option<(Rect, Frame)>,
+    /// The frame handed out before `kept`, and the areas (frame
+    /// coordinates) where `kept` differs from it. Once nobody else holds it
+    /// (the encoder has moved on), the next grab is written into it after
+    /// those areas are brought up to date: a typed glyph then costs a copy
+    /// of a few damaged rectangles, not of the whole screen.
+    spare: Option<(Frame, Vec<Rect>)>,
     cursor_shape: Option<Arc<CursorShape>>,
     cursor_dirty: bool,
     tracker: WindowTracker,
@@ -193,6 +200,7 @@ impl X11Source {
             pending: Vec::new(),
             full: true,
             kept: None,
+            spare: None,
             cursor_shape: None,
             cursor_dirty: true,
             tracker: WindowTracker::default(),
@@ -323,6 +331,20 @@ impl X11Source {
         Ok(())
     }
 
+    /// The window moves since the last grab, as hints within `rect`.
+    fn take_moves(&mut self, rect: Rect, full: bool) -> Vec<MoveHint> {
+        // Moves only mean something against the previous grab of this rectangle.
+        if full {
+            self.moved.clear();
+            Vec::new()
+        } else {
+            self.moved
+                .drain(..)
+                .filter_map(|m| MoveHint::within(rect, m.from, m.to.0, m.to.1))
+                .collect()
+        }
+    }
+
     fn desktop(&self) -> Rect {
         Rect::new(0, 0, u32::from(self.width), u32::from(self.height))
     }
@@ -413,8 +435,40 @@ impl CaptureSource for X11Source {
             pending.iter().filter_map(|d| d.intersect(&rect)).collect()
         };
         let mut frame = match self.kept.take() {
-            Some((r, f)) if r == rect => f,
-            _ => Frame::new(rect.width, rect.height),
+            Some((r, kept)) if r == rect && !full => {
+                if areas.is_empty() {
+                    let frame = kept.clone();
+                    self.kept = Some((rect, kept));
+                    return Ok(Captured {
+                        frame,
+                        damage: Some(Vec::new()),
+                        moves: self.take_moves(rect, false),
+                    });
+                }
+                let frame = match self.spare.take() {
+                    Some((mut old, stale))
+                        if !old.is_shared()
+                            && (old.width(), old.height()) == (kept.width(), kept.height()) =>
+                    {
+                        for area in &stale {
+                            old.copy_area_from(&kept, *area);
+                        }
+                        old
+                    }
+                    // Still held elsewhere: the first write below copies it.
+                    _ => kept.clone(),
+                };
+                let stale = areas
+                    .iter()
+                    .map(|a| Rect::new(a.x - rect.x, a.y - rect.y, a.width, a.height))
+                    .collect();
+                self.spare = Some((kept, stale));
+                frame
+            }
+            _ => {
+                self.spare = None;
+                Frame::new(rect.width, rect.height)
+            }
         };
         if !areas.is_empty() {
             self.grabs += 1;
@@ -436,16 +490,7 @@ impl CaptureSource for X11Source {
                 .map(|a| Rect::new(a.x - rect.x, a.y - rect.y, a.width, a.height))
                 .collect()
         });
-        // Moves only mean something against the previous grab of this rectangle.
-        let moves = if full {
-            self.moved.clear();
-            Vec::new()
-        } else {
-            self.moved
-                .drain(..)
-                .filter_map(|m| MoveHint::within(rect, m.from, m.to.0, m.to.1))
-                .collect()
-        };
+        let moves = self.take_moves(rect, full);
         self.kept = Some((rect, frame.clone()));
         Ok(Captured {
             frame,
