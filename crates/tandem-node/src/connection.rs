@@ -78,6 +78,12 @@ pub async fn serve_connection(incoming: quinn::Incoming, ctx: Arc<ConnectionCont
             return;
         }
     };
+    serve_quic(conn, ctx).await;
+}
+
+/// Serves one established native-viewer connection to its end.
+pub async fn serve_quic(conn: quinn::Connection, ctx: Arc<ConnectionContext>) {
+    let peer = conn.remote_address();
     ctx.metrics.connections.inc();
     let _gauge = GaugeGuard(ctx.metrics.clone());
     if let Err(reason) = serve_admitted(&conn, peer, &ctx).await {
