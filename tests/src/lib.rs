@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use tandem_codec::Frame;
 
+pub mod browser;
 pub mod channel_viewer;
 pub mod xserver;
 

@@ -69,7 +69,20 @@ impl TransportActor {
                 None => tandem_transport::server_endpoint(listen, identity, &config)?,
             }
         };
-        let browsers = web.is_some();
+        let browsers = match &web {
+            Some(_) => {
+                let _guard = runtime.enter();
+                let bound = endpoint.local_addr().map_err(|source| NodeError::Io {
+                    context: "reading the QUIC address".into(),
+                    source,
+                })?;
+                Some(Arc::new(crate::browser::link::Bridge::new(
+                    bound,
+                    identity.fingerprint(),
+                )?))
+            }
+            None => None,
+        };
         let local_addr = endpoint.local_addr().map_err(|source| NodeError::Io {
             context: "reading the QUIC address".into(),
             source,
@@ -87,7 +100,9 @@ impl TransportActor {
             while let Some(incoming) = accept_endpoint.accept().await {
                 let ctx = ctx.clone();
                 tokio::spawn(crate::browser::session::serve_incoming(
-                    incoming, ctx, browsers,
+                    incoming,
+                    ctx,
+                    browsers.clone(),
                 ));
             }
         });

@@ -251,7 +251,9 @@ mod tests {
         let start = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
         let certs = WebCertificates::new(names(), start).unwrap();
         let first = certs.current().sha256();
-        assert!(!certs.rotate_if_due(start + Duration::from_secs(24 * 3600)).unwrap());
+        assert!(!certs
+            .rotate_if_due(start + Duration::from_secs(24 * 3600))
+            .unwrap());
         assert_eq!(certs.current().sha256().0, first.0);
         let later = start + WEB_CERT_ROTATE_AFTER + Duration::from_secs(60);
         assert!(certs.rotate_if_due(later).unwrap());

@@ -11,7 +11,7 @@
 
 pub mod assets;
 pub mod http;
-mod link;
+pub mod link;
 pub mod session;
 
 use std::net::SocketAddr;

@@ -11,7 +11,11 @@ use crate::connection::{serve_quic, ConnectionContext, HELLO_TIMEOUT};
 
 /// Serves one accepted QUIC connection: a browser's (ALPN `h3`) when
 /// `browsers` is set, else a native viewer's.
-pub async fn serve_incoming(incoming: quinn::Incoming, ctx: Arc<ConnectionContext>, browsers: bool) {
+pub async fn serve_incoming(
+    incoming: quinn::Incoming,
+    ctx: Arc<ConnectionContext>,
+    browsers: Option<Arc<super::link::Bridge>>,
+) {
     let peer = incoming.remote_address();
     let conn = match incoming.await {
         Ok(c) => c,
@@ -20,30 +24,33 @@ pub async fn serve_incoming(incoming: quinn::Incoming, ctx: Arc<ConnectionContex
             return;
         }
     };
-    if browsers && negotiated_alpn(&conn).as_deref() == Some(H3_ALPN) {
-        serve_browser(conn, ctx).await;
-    } else {
-        serve_quic(conn, ctx).await;
+    match browsers {
+        Some(bridge) if negotiated_alpn(&conn).as_deref() == Some(H3_ALPN) => {
+            serve_browser(conn, bridge).await;
+        }
+        _ => serve_quic(conn, ctx).await,
     }
 }
 
 /// The HTTP/3 and WebTransport handshakes, then the attendee session.
-async fn serve_browser(conn: quinn::Connection, ctx: Arc<ConnectionContext>) {
+async fn serve_browser(conn: quinn::Connection, bridge: Arc<super::link::Bridge>) {
     let peer = conn.remote_address();
-    let request =
-        match tokio::time::timeout(HELLO_TIMEOUT, web_transport_quinn::Request::accept(conn.clone()))
-            .await
-        {
-            Ok(Ok(request)) => request,
-            Ok(Err(error)) => {
-                tracing::info!(%peer, %error, "webtransport handshake failed");
-                return;
-            }
-            Err(_) => {
-                conn.close(quinn::VarInt::from_u32(2), b"no webtransport request");
-                return;
-            }
-        };
+    let request = match tokio::time::timeout(
+        HELLO_TIMEOUT,
+        web_transport_quinn::Request::accept(conn.clone()),
+    )
+    .await
+    {
+        Ok(Ok(request)) => request,
+        Ok(Err(error)) => {
+            tracing::info!(%peer, %error, "webtransport handshake failed");
+            return;
+        }
+        Err(_) => {
+            conn.close(quinn::VarInt::from_u32(2), b"no webtransport request");
+            return;
+        }
+    };
     if request.url.path() != WEB_PATH {
         tracing::info!(%peer, path = request.url.path(), "webtransport request for an unknown path");
         let _ = request
@@ -59,5 +66,5 @@ async fn serve_browser(conn: quinn::Connection, ctx: Arc<ConnectionContext>) {
         }
     };
     tracing::debug!(%peer, "webtransport session established");
-    super::link::serve(session, peer, ctx).await;
+    super::link::serve(session, peer, bridge).await;
 }
