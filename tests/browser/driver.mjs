@@ -29,7 +29,8 @@ const browser = await chromium.launch({
     "--disable-sync",
   ],
 });
-const context = await browser.newContext({ viewport: { width: 2200, height: 1400 }, deviceScaleFactor: 1 });
+// bypassCSP: the page forbids eval, which the test commands use (the page itself does not).
+const context = await browser.newContext({ viewport: { width: 2200, height: 1400 }, deviceScaleFactor: 1, bypassCSP: true });
 const page = await context.newPage();
 const log = [];
 page.on("console", (m) => log.push(`${m.type()}: ${m.text()}`));

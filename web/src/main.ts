@@ -166,7 +166,13 @@ async function readControl(readable: ReadableStream<Uint8Array>): Promise<void> 
   const frames = new FrameDecoder();
   const reader = readable.getReader();
   for (;;) {
-    const { value, done } = await reader.read();
+    let chunk: ReadableStreamReadResult<Uint8Array>;
+    try {
+      chunk = await reader.read();
+    } catch {
+      return; // The session closed: `closed` says why.
+    }
+    const { value, done } = chunk;
     if (done) return;
     frames.push(value);
     for (let p = frames.next(); p; p = frames.next()) {
@@ -402,6 +408,8 @@ form.addEventListener("submit", (e) => {
   const password = String(data.get("password") ?? "");
   state.message = "";
   join(name, password).catch((err: unknown) => {
+    // A rejection or a goodbye already said why the session ended.
+    if (state.phase === "rejected" || state.phase === "closed") return;
     state.phase = "closed";
     state.message = `could not connect: ${String(err)}`;
     setStatus(state.message);
