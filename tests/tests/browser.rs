@@ -274,6 +274,10 @@ fn the_page_decodes_recorded_updates_exactly_as_the_native_decoder() {
         file.write_all(&bytes).unwrap();
     }
     drop(file);
+    if let Some(keep) = std::env::var_os("TANDEM_KEEP_UPDATES") {
+        // For profiling the page's decoder outside the test.
+        std::fs::copy(&path, keep).unwrap();
+    }
     assert!(
         kinds.iter().any(|k| k.1 > 0),
         "the scroll is a copy-rect: {kinds:?}"

@@ -292,11 +292,17 @@ function validate(u: Update): { grid: Grid; streamValues: number } {
   return { grid, streamValues };
 }
 
+/** Little-endian u32 values of `src` (4 bytes each) as a view when aligned, else a copy. */
+function u32View(src: Uint8Array, at: number, count: number): Uint32Array {
+  const off = src.byteOffset + at;
+  if (off % 4 === 0) return new Uint32Array(src.buffer, off, count);
+  return new Uint32Array(src.slice(at, at + count * 4).buffer);
+}
+
 function readValues(src: Uint8Array, at: number, bpv: number, out: Uint32Array, count: number): void {
   if (bpv === 4) {
-    for (let i = 0, j = at; i < count; i++, j += 4) {
-      out[i] = (src[j] | (src[j + 1] << 8) | (src[j + 2] << 16) | (src[j + 3] << 24)) >>> 0;
-    }
+    // Every browser is little-endian, as the wire format is.
+    out.set(u32View(src, at, count));
   } else {
     for (let i = 0, j = at; i < count; i++, j += 3) {
       out[i] = src[j] | (src[j + 1] << 8) | (src[j + 2] << 16);
@@ -343,18 +349,13 @@ export class Decoder {
     for (const rec of u.records) {
       const t = grid.rect(rec.tile);
       switch (rec.kind) {
-        case "raw": {
-          const px = new Uint32Array(t.w * t.h);
-          readValues(rec.data, 0, 4, px, px.length);
-          staged.push(px);
+        case "raw":
+          staged.push(u32View(rec.data, 0, t.w * t.h));
           break;
-        }
         case "zstd": {
           const raw = this.inflate(rec.data, t.w * t.h * 4);
           if (raw.length !== t.w * t.h * 4) throw new CodecError("decompressed data is too short");
-          const px = new Uint32Array(t.w * t.h);
-          readValues(raw, 0, 4, px, px.length);
-          staged.push(px);
+          staged.push(u32View(raw, 0, t.w * t.h));
           break;
         }
         case "pixels":
@@ -385,13 +386,14 @@ export class Decoder {
     };
     for (const m of u.moves) {
       const { x, y, w, h } = m.src;
-      // Each copy reads the picture as it was just before it: copy via a buffer.
-      const tmp = new Uint32Array(w * h);
-      for (let row = 0; row < h; row++) {
-        tmp.set(frame.subarray((y + row) * W + x, (y + row) * W + x + w), row * w);
-      }
-      for (let row = 0; row < h; row++) {
-        frame.set(tmp.subarray(row * w, row * w + w), (m.dstY + row) * W + m.dstX);
+      // Each copy reads the picture as it was just before it: rows in the
+      // order that never reads a row already overwritten (copyWithin
+      // handles the overlap inside a row).
+      const down = m.dstY > y;
+      for (let i = 0; i < h; i++) {
+        const row = down ? h - 1 - i : i;
+        const from = (y + row) * W + x;
+        frame.copyWithin((m.dstY + row) * W + m.dstX, from, from + w);
       }
       touch(m.dstX, m.dstY, w, h);
     }
