@@ -187,6 +187,35 @@ fn the_node_serves_the_page_and_the_certificate_hash_and_native_viewers_still_jo
         "the browser certificate is not the pinned identity"
     );
 
+    // `tandem invite` prints the new invitation's browser link (on stderr:
+    // the connection string stays alone on stdout).
+    let out = tandem_tests::tandem(&[
+        "invite",
+        "--admin",
+        &node.admin_url,
+        "--token",
+        TOKEN,
+        "--password",
+        "another-pass",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let invited = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("browser link: "))
+        .unwrap_or_else(|| panic!("no browser link: {stderr}"));
+    assert!(
+        invited.starts_with(&format!("{base}/?session=")),
+        "{invited}"
+    );
+    assert!(!invited.contains("another-pass"));
+
     // The same UDP port still serves native viewers.
     let snapshot = dir.path().join("native.png");
     let out = tandem_tests::view(&[

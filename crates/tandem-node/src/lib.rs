@@ -275,6 +275,7 @@ impl Node {
                 events: events.clone(),
                 channels: channels.clone(),
                 cluster: cluster_channel.as_ref().map(|(_, view)| view.clone()),
+                browser_base: web.as_ref().map(|w| config.web.base(w.local_addr())),
             },
         )?;
         let (admin_addr, metrics_addr) = (admin.local_addr(), admin.metrics_addr());

@@ -58,15 +58,24 @@ impl WebSettings {
         names
     }
 
-    /// The link an attendee opens for `session` and `invitation` (never the
-    /// password); `bound` is the page listener's bound address.
-    pub fn link(&self, bound: SocketAddr, session: &str, invitation: &str) -> String {
-        let base = match &self.public_url {
+    /// The base of browser links; `bound` is the page listener's bound address.
+    pub fn base(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("http://{bound}"),
-        };
-        format!("{base}/?session={session}&invitation={invitation}")
+        }
     }
+
+    /// The link an attendee opens for `session` and `invitation`.
+    pub fn link(&self, bound: SocketAddr, session: &str, invitation: &str) -> String {
+        link(&self.base(bound), session, invitation)
+    }
+}
+
+/// The browser link under `base` for `session` and `invitation` (ids are
+/// URL-safe ASCII; the link never carries the password).
+pub fn link(base: &str, session: &str, invitation: &str) -> String {
+    format!("{base}/?session={session}&invitation={invitation}")
 }
 
 #[cfg(test)]
