@@ -196,6 +196,17 @@ impl NodeProcess {
         )
     }
 
+    /// The session's `framebuffer.png` from the admin API, decoded.
+    pub fn framebuffer(&self, token: &str, session: &str) -> Frame {
+        let url = format!(
+            "{}/api/v1/sessions/{session}/framebuffer.png",
+            self.admin_url
+        );
+        let (status, png) = http_request_bytes("GET", &url, Some(token), None);
+        assert_eq!(status, 200, "GET {url}");
+        decode_png(&png)
+    }
+
     /// What the node logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use tandem_codec::{Decoder, Encoder, EncoderConfig, Frame, Rect};
 use tandem_tests::browser::{repo_root, Browser};
 use tandem_tests::xserver::XServer;
-use tandem_tests::{decode_png, http_get, http_request_bytes, spawn_view, NodeProcess};
+use tandem_tests::{http_get, spawn_view, NodeProcess};
 
 const TOKEN: &str = "browser-test-admin-token-0123456789";
 const PASSWORD: &str = "browser-pass";
@@ -62,17 +62,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 fn framebuffer(node: &NodeProcess, session: &str) -> Frame {
-    let (status, png) = http_request_bytes(
-        "GET",
-        &format!(
-            "{}/api/v1/sessions/{session}/framebuffer.png",
-            node.admin_url
-        ),
-        Some(TOKEN),
-        None,
-    );
-    assert_eq!(status, 200, "framebuffer.png");
-    decode_png(&png)
+    node.framebuffer(TOKEN, session)
 }
 
 /// Joins through the page with `password`; returns the page state once the

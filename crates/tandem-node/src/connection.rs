@@ -68,20 +68,8 @@ pub struct ConnectionContext {
     pub relays: Option<Arc<crate::cluster::relay::Relays>>,
 }
 
-/// Serves one incoming connection to its end.
-pub async fn serve_connection(incoming: quinn::Incoming, ctx: Arc<ConnectionContext>) {
-    let peer = incoming.remote_address();
-    let conn = match incoming.await {
-        Ok(c) => c,
-        Err(error) => {
-            tracing::debug!(%peer, %error, "handshake failed");
-            return;
-        }
-    };
-    serve_quic(conn, ctx).await;
-}
-
-/// Serves one established native-viewer connection to its end.
+/// Serves one established native-viewer connection to its end (the
+/// handshake and the dispatch by ALPN are `browser::session::serve_incoming`).
 pub async fn serve_quic(conn: quinn::Connection, ctx: Arc<ConnectionContext>) {
     let peer = conn.remote_address();
     ctx.metrics.connections.inc();

@@ -13,7 +13,6 @@
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use quinn::crypto::rustls::QuicServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
@@ -200,19 +199,7 @@ pub fn dual_server_endpoint(
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(AlpnCertResolver { native, web }));
     tls.alpn_protocols = vec![ALPN.to_vec(), H3_ALPN.to_vec()];
-    // WebTransport sessions send datagrams and 0-RTT is not used.
-    tls.max_early_data_size = 0;
-    let quic = QuicServerConfig::try_from(tls).map_err(TransportError::QuicTls)?;
-    let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
-    server.transport_config(config.to_quinn()?);
-    let endpoint = quinn::Endpoint::server(server, bind)
-        .map_err(|source| TransportError::Bind { addr: bind, source })?;
-    tracing::info!(
-        addr = %endpoint.local_addr().unwrap_or(bind),
-        fingerprint = %identity.fingerprint(),
-        "quic server endpoint bound (tandem/1 and h3)"
-    );
-    Ok(endpoint)
+    crate::endpoint::bind_server(tls, bind, identity, config)
 }
 
 /// The ALPN a connection negotiated, if any.

@@ -9,8 +9,8 @@ use tandem_transport::{negotiated_alpn, H3_ALPN};
 use super::WEB_PATH;
 use crate::connection::{serve_quic, ConnectionContext, HELLO_TIMEOUT};
 
-/// Serves one accepted QUIC connection: a browser's (ALPN `h3`) when
-/// `browsers` is set, else a native viewer's.
+/// Serves one incoming QUIC connection to its end: a browser's (ALPN `h3`)
+/// when `browsers` is set, else a native viewer's.
 pub async fn serve_incoming(
     incoming: quinn::Incoming,
     ctx: Arc<ConnectionContext>,
