@@ -3,7 +3,12 @@
 // Decoder of crates/tandem-codec/src/decoder.rs, pixel for pixel. Every
 // update comes from the network, so every field is checked as the Rust
 // decoder checks it; a failed update leaves the picture as it was.
-// Pixels are u32 values 0x00RRGGBB (the native Frame's), row-major.
+// On the wire a pixel is a u32 0x00RRGGBB (the native Frame's); this
+// decoder keeps the picture as the canvas wants it (bytes R, G, B, 255:
+// 0xFFBBGGRR read little-endian), converting each value as it is decoded,
+// so painting needs no pass over the picture. The channels are
+// independent bytes, so XOR on converted values gives the converted XOR,
+// and the top byte, which no picture shows, is dropped.
 
 export const UPDATE_MAGIC = 0x54;
 export const UPDATE_VERSION = 2;
@@ -299,6 +304,22 @@ function u32View(src: Uint8Array, at: number, count: number): Uint32Array {
   return new Uint32Array(src.slice(at, at + count * 4).buffer);
 }
 
+/** A wire pixel as canvas RGBA (little-endian u32). */
+function rgba(v: number): number {
+  return (0xff000000 | ((v & 0xff) << 16) | (v & 0xff00) | ((v >>> 16) & 0xff)) >>> 0;
+}
+
+/** A wire XOR value in the canvas's byte order (alpha untouched). */
+function rgbaXor(v: number): number {
+  return ((v & 0xff) << 16) | (v & 0xff00) | ((v >>> 16) & 0xff);
+}
+
+/** Converts wire pixels to canvas RGBA in place. */
+function toCanvas(px: Uint32Array): Uint32Array {
+  for (let i = 0; i < px.length; i++) px[i] = rgba(px[i]);
+  return px;
+}
+
 function readValues(src: Uint8Array, at: number, bpv: number, out: Uint32Array, count: number): void {
   if (bpv === 4) {
     // Every browser is little-endian, as the wire format is.
@@ -350,18 +371,22 @@ export class Decoder {
       const t = grid.rect(rec.tile);
       switch (rec.kind) {
         case "raw":
-          staged.push(u32View(rec.data, 0, t.w * t.h));
+          // A copy: the update's bytes are not ours to convert.
+          staged.push(toCanvas(u32View(rec.data, 0, t.w * t.h).slice()));
           break;
         case "zstd": {
           const raw = this.inflate(rec.data, t.w * t.h * 4);
           if (raw.length !== t.w * t.h * 4) throw new CodecError("decompressed data is too short");
-          staged.push(u32View(raw, 0, t.w * t.h));
+          staged.push(toCanvas(u32View(raw, 0, t.w * t.h)));
           break;
         }
         case "pixels":
         case "xor": {
           const n = rec.area.w * rec.area.h;
-          staged.push(values!.subarray(atStream, atStream + n));
+          const v = values!.subarray(atStream, atStream + n);
+          if (rec.kind === "pixels") toCanvas(v);
+          else for (let i = 0; i < n; i++) v[i] = rgbaXor(v[i]);
+          staged.push(v);
           atStream += n;
           break;
         }
@@ -434,7 +459,8 @@ export class Decoder {
         ah = rec.area.h;
       }
       if (rec.kind === "solid") {
-        for (let row = 0; row < ah; row++) frame.fill(rec.colour, (ay + row) * W + ax, (ay + row) * W + ax + aw);
+        const c = rgba(rec.colour);
+        for (let row = 0; row < ah; row++) frame.fill(c, (ay + row) * W + ax, (ay + row) * W + ax + aw);
       } else {
         const px = out[i]!;
         for (let row = 0; row < ah; row++) frame.set(px.subarray(row * aw, row * aw + aw), (ay + row) * W + ax);
@@ -483,18 +509,5 @@ export class Decoder {
       values[i] = palette[idx];
     }
     return values;
-  }
-}
-
-/** RGBA bytes of a region of the picture into `rgba` (a whole-frame RGBA buffer viewed as u32, little-endian). */
-export function toRgba(pixels: Uint32Array, width: number, rgba: Uint32Array, d: Dirty): void {
-  for (let y = d.y0; y < d.y1; y++) {
-    let i = y * width + d.x0;
-    const end = y * width + d.x1;
-    for (; i < end; i++) {
-      const p = pixels[i];
-      // 0x00RRGGBB -> bytes R, G, B, 255.
-      rgba[i] = 0xff000000 | ((p & 0xff) << 16) | (p & 0xff00) | ((p >>> 16) & 0xff);
-    }
   }
 }

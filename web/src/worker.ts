@@ -4,7 +4,7 @@
 // update is applied, but updates that arrived together are painted once.
 
 import { ZSTDDecoder } from "zstddec";
-import { Decoder, toRgba, type Decompress } from "./codec";
+import { Decoder, type Decompress } from "./codec";
 import type { ToWorker, FromWorker } from "./messages";
 
 const zstd = new ZSTDDecoder();
@@ -26,7 +26,6 @@ let decoder = new Decoder(decompress);
 let canvas: OffscreenCanvas | null = null;
 let ctx: OffscreenCanvasRenderingContext2D | null = null;
 let image: ImageData | null = null;
-let rgba: Uint32Array | null = null;
 const queue: Uint8Array[] = [];
 let scheduled = false;
 
@@ -34,14 +33,15 @@ function post(msg: FromWorker, transfer: Transferable[] = []): void {
   (self as unknown as Worker).postMessage(msg, transfer);
 }
 
+/** The ImageData over the decoder's picture (a key frame makes a new one). */
 function ensureImage(): void {
-  if (!canvas || !ctx) return;
-  if (!image || image.width !== decoder.width || image.height !== decoder.height) {
-    canvas.width = decoder.width;
-    canvas.height = decoder.height;
-    image = new ImageData(decoder.width, decoder.height);
-    rgba = new Uint32Array(image.data.buffer);
-    decoder.dirty = { x0: 0, y0: 0, x1: decoder.width, y1: decoder.height };
+  if (!canvas || !ctx || !decoder.pixels) return;
+  if (!image || image.data.buffer !== decoder.pixels.buffer) {
+    if (canvas.width !== decoder.width || canvas.height !== decoder.height) {
+      canvas.width = decoder.width;
+      canvas.height = decoder.height;
+    }
+    image = new ImageData(new Uint8ClampedArray(decoder.pixels.buffer as ArrayBuffer), decoder.width, decoder.height);
   }
 }
 
@@ -69,8 +69,7 @@ async function drain(): Promise<void> {
   const before = image;
   ensureImage();
   if (image !== before) Object.assign(dirty, { x0: 0, y0: 0, x1: decoder.width, y1: decoder.height });
-  if (ctx && image && rgba && dirty.x1 > dirty.x0 && dirty.y1 > dirty.y0) {
-    toRgba(decoder.pixels, decoder.width, rgba, dirty);
+  if (ctx && image && dirty.x1 > dirty.x0 && dirty.y1 > dirty.y0) {
     ctx.putImageData(image, 0, 0, dirty.x0, dirty.y0, dirty.x1 - dirty.x0, dirty.y1 - dirty.y0);
   }
   post({
@@ -121,7 +120,6 @@ function bench(id: number, updates: ArrayBuffer[]): void {
   const d = new Decoder(decompress);
   const ms: number[] = [];
   let error: string | null = null;
-  const buf: { rgba: Uint32Array | null } = { rgba: null };
   for (const u of updates) {
     const t0 = performance.now();
     try {
@@ -130,10 +128,9 @@ function bench(id: number, updates: ArrayBuffer[]): void {
       error = (e as Error).message;
       break;
     }
-    if (!buf.rgba || buf.rgba.length !== d.width * d.height) buf.rgba = new Uint32Array(d.width * d.height);
-    toRgba(d.pixels!, d.width, buf.rgba, d.dirty);
     ms.push(performance.now() - t0);
   }
-  const out = buf.rgba ? buf.rgba.buffer : new ArrayBuffer(0);
+  // The decoder's picture is already the canvas's RGBA.
+  const out = d.pixels ? d.pixels.slice().buffer : new ArrayBuffer(0);
   post({ type: "bench", id, ms, error, width: d.width, height: d.height, rgba: out as ArrayBuffer }, [out as ArrayBuffer]);
 }
