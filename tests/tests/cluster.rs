@@ -1222,3 +1222,140 @@ fn a_cluster_secret_on_the_command_line_is_refused() {
         "{stderr}"
     );
 }
+
+// ---- Relayed attendees get virtual channels and the clipboard (issue 14) ----
+
+/// An attendee relayed through another member joins a channel, receives
+/// what the sharer sends to every reader, and, once interactive, pastes
+/// clipboard text onto the origin's display; a view-only relayed attendee's
+/// paste is refused. Channel streams travel over the relay link both ways.
+#[test]
+fn a_relayed_attendee_gets_channels_and_shares_the_clipboard_when_interactive() {
+    use tandem_tests::channel_viewer::ChannelViewer;
+    use tandem_tests::xserver::which;
+    if !which("xclip") {
+        panic!("xclip is needed (apt-get install xclip; make test installs it)");
+    }
+    let patience = Duration::from_secs(60);
+    let x = XServer::start(320, 200);
+    let dir = tempfile::tempdir().unwrap();
+    let ports = [free_udp_port(), free_udp_port()];
+    let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
+    let (a_seeds, b_seeds) = ([ports[1]], [ports[0]]);
+    fn member<'a>(dir: &'a Path, gossip: u16, seeds: &'a [u16]) -> Member<'a> {
+        Member {
+            dir,
+            gossip,
+            seeds,
+            secret: SECRET,
+            origin: None,
+            attendee_limit: 8,
+            upstream: None,
+        }
+    }
+    let a = {
+        let m = member(&a_dir, ports[0], &a_seeds);
+        std::fs::create_dir_all(m.dir).unwrap();
+        let config = member_config(&m).replace(
+            "[source]\nkind = \"none\"\n",
+            &format!(
+                "[source]\nkind = \"x11\"\ndisplay = \"{}\"\n[session]\ncontrol_policy = \"grant-all\"\nclipboard = true\n",
+                x.display()
+            ),
+        );
+        NodeProcess::start_until(m.dir, &config, "join with:")
+    };
+    let b = start_member(&member(&b_dir, ports[1], &b_seeds));
+    let session = a.session_id();
+    let a_id = node_id(&a);
+    wait_for("two members and the session", patience, || {
+        member_ids(&b).len() == 2 && sessions_of(&b, &a_id).is_some_and(|s| s.contains(&session))
+    });
+    let api = |method: &str, path: &str, body: Option<&str>| a.api(TOKEN, method, path, body);
+    let base = format!("/api/v1/sessions/{session}/channels");
+    let (status, body) = api("POST", &base, Some(r#"{"name": "chat"}"#));
+    assert_eq!(status, 201, "{body}");
+
+    let ticket = ticket_via(&a.ticket, &b);
+    let viewer = |name: &str, channel: &str, interactive: bool| {
+        let mut args = vec![
+            ticket.as_str(),
+            "--name",
+            name,
+            "--password",
+            "pw",
+            "--channel",
+            channel,
+            "--seconds",
+            "120",
+        ];
+        if interactive {
+            args.push("--request-control");
+        }
+        ChannelViewer::spawn(dir.path(), &args)
+    };
+
+    // A channel through the relay: joined, given read access, and reached
+    // by the sharer's message to every reader.
+    let mut reader = viewer("reader", "chat", false);
+    let reader_id = reader.attendee_id(patience);
+    reader.wait_stderr("channel chat joined (access none)", patience);
+    let listed = attendees(&a);
+    assert!(
+        listed
+            .iter()
+            .any(|v| v["id"] == reader_id && v["via_node"].is_string()),
+        "the attendee is relayed: {listed:?}"
+    );
+    let (status, body) = api(
+        "PUT",
+        &format!("{base}/chat/access/{reader_id}"),
+        Some(r#"{"access": "read"}"#),
+    );
+    assert_eq!(status, 204, "{body}");
+    reader.wait_stderr("channel access: read", patience);
+    let (status, body) = api(
+        "POST",
+        &format!("{base}/chat/messages"),
+        Some("to everyone"),
+    );
+    assert_eq!(status, 200, "{body}");
+    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["queued"], 1, "{body}");
+    assert_eq!(
+        reader.wait_stdout(1, patience),
+        vec!["to everyone".to_owned()],
+        "{}",
+        reader.report()
+    );
+
+    // The clipboard through the relay: an interactive attendee's paste
+    // lands on the origin's display; a view-only one's is refused.
+    let mut driver = viewer("driver", "clipboard", true);
+    driver.wait_stderr("control level: interactive", patience);
+    let deadline = Instant::now() + patience;
+    while !driver.stderr().contains("read-write") {
+        assert!(Instant::now() < deadline, "{}", driver.report());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let display_clipboard = || {
+        let out = x.run("xclip", &["-o", "-selection", "clipboard"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    driver.send_line("pasted through the relay");
+    let deadline = Instant::now() + patience;
+    while display_clipboard() != "pasted through the relay" {
+        assert!(
+            Instant::now() < deadline,
+            "display clipboard is {:?}\n{}",
+            display_clipboard(),
+            driver.report()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut watcher = viewer("watcher", "clipboard", false);
+    watcher.wait_stderr("channel clipboard joined (access none)", patience);
+    watcher.send_line("not allowed");
+    watcher.wait_stderr("channel write refused: clipboard refused", patience);
+    assert_eq!(display_clipboard(), "pasted through the relay");
+}

@@ -1638,10 +1638,10 @@ async fn list_attendees(
                 state: "disconnected".into(),
                 control_level: level,
                 pending_request: None,
-                connected_at: crate::rfc3339(r.connected_at_ms),
+                connected_at: crate::clock::rfc3339(r.connected_at_ms),
                 idle_seconds: None,
                 via_node: r.via_node,
-                disconnected_at: Some(crate::rfc3339(at)),
+                disconnected_at: Some(crate::clock::rfc3339(at)),
                 reason: r.disconnect_reason,
             });
         }

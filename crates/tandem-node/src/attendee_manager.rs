@@ -1,16 +1,20 @@
-//! The AttendeeManager actor: the authority on sharing sessions, invitations,
-//! attendees and control.
+//! The AttendeeManager actor: the thin shell around the session core.
 //!
-//! It admits joins (invitation, password, limit, revocation, slowing down
-//! repeated wrong passwords), keeps every attendee's control level and the
-//! request/grant/deny flow, admits input only from `interactive` attendees,
-//! tracks idle time, and emits every session event. Connection tasks and the
-//! admin API talk to it by message only.
+//! Every decision about sessions, invitations, attendees and control (who
+//! is admitted, the password throttle, levels and the request/grant/deny
+//! flow, input admission, idle time) is made by
+//! [`tandem_session::SessionBook`]; this actor feeds it inputs with the time
+//! and applies the [`Effect`]s it answers: persist records, emit events,
+//! tell attendees, close connections, inject input, and check passwords off
+//! the actor's thread, feeding the verdict back. It also owns what the book
+//! does not know: records, capture and encoder actors, input sinks, gauges
+//! and connection strings. Connection tasks and the admin API talk to it by
+//! message only.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix::prelude::*;
 use serde::Serialize;
@@ -20,40 +24,32 @@ use tandem_proto::{
     InputEvent, NodeAddr, RejectReason, ServerMessage, Welcome,
 };
 use tandem_registry::{AttendeeRecord, InvitationRecord, SessionRecord, SessionState};
+use tandem_session::{
+    BookError, Effect, Event, Input, InvitationRules, SessionBook, SessionRules, Time, Verdict,
+};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::capture_actor::{
     CaptureActor, CaptureNotice, CursorReceiver, SetCaptureRect, SetPaused, StopCapture,
 };
+use crate::clock::{now_ms, rfc3339};
 use crate::config::ControlPolicy;
 use crate::encoder_actor::{Barrier, EncoderActor, UpdateReceiver};
 use crate::error::NodeError;
 use crate::events::SessionEvent;
 use crate::metrics::Metrics;
+use crate::passwords;
 use crate::registry_actor::{NextAttendeeId, Persist, RecordEvent, SessionRegistry};
-use crate::{now_ms, passwords, rfc3339};
 
 /// Commands queued per attendee; an attendee whose control stream backs up
 /// this far is not reading it and is disconnected.
 pub const ATTENDEE_COMMAND_QUEUE: usize = 256;
 
-/// A wrong password from an address delays that address's next attempts by
-/// this much, doubling per failure up to [`MAX_FAILURE_DELAY`].
-pub const FIRST_FAILURE_DELAY: Duration = Duration::from_millis(250);
-/// Ceiling of the delay.
-pub const MAX_FAILURE_DELAY: Duration = Duration::from_secs(8);
-/// Failures from one address after which it is refused outright until it
-/// has been quiet for [`FAILURE_WINDOW`].
-pub const MAX_FAILURES: u32 = 30;
-/// Failures are forgotten after this long without a new one.
-pub const FAILURE_WINDOW: Duration = Duration::from_secs(600);
-/// Addresses remembered for slowing down; the oldest are forgotten first.
-pub const MAX_TRACKED_ADDRESSES: usize = 10_000;
-/// Password checks one address may have under way at once; more are
-/// refused as too many attempts. Each check under way also counts as a
-/// failure when computing the delay of the next attempt, so attempts sent all
-/// at once are slowed down like attempts in a row.
-pub const MAX_CONCURRENT_CHECKS: u32 = 8;
+/// The throttle's bounds live with its rule in the session core.
+pub use tandem_session::{
+    FAILURE_WINDOW, FIRST_FAILURE_DELAY, MAX_CONCURRENT_CHECKS, MAX_FAILURES, MAX_FAILURE_DELAY,
+    MAX_TRACKED_ADDRESSES,
+};
 
 /// What the connection task is told to do.
 #[derive(Debug)]
@@ -110,24 +106,22 @@ struct Session {
     cursor: CursorReceiver,
     input: Box<dyn InputSink>,
     rect: Rect,
-    default_level: ControlLevel,
-    policy: ControlPolicy,
 }
 
+/// What the shell keeps of an admitted attendee (its rules are the book's).
 struct Attendee {
     record: AttendeeRecord,
-    level: ControlLevel,
-    pending: Option<ControlLevel>,
-    last_activity: Instant,
     commands: mpsc::Sender<AttendeeCommand>,
     removed: oneshot::Sender<DisconnectReason>,
     level_tx: watch::Sender<ControlLevel>,
-    refusal_sent: bool,
 }
 
-struct Failures {
-    count: u32,
-    last: Instant,
+/// A join whose password is being checked.
+struct PendingJoin {
+    hello: Hello,
+    peer: SocketAddr,
+    via_node: Option<String>,
+    reply: oneshot::Sender<Result<Admitted, Rejection>>,
 }
 
 /// The actor.
@@ -138,12 +132,19 @@ pub struct AttendeeManager {
     advertise: Vec<NodeAddr>,
     /// QUIC addresses of the other live cluster members (for connection strings).
     cluster_addrs: Vec<NodeAddr>,
+    /// The decisions.
+    book: SessionBook,
+    /// The book's epoch: the one place this actor reads the monotonic clock.
+    epoch: Instant,
     sessions: HashMap<String, Session>,
     invitations: HashMap<String, InvitationRecord>,
     attendees: HashMap<u64, Attendee>,
-    failures: HashMap<IpAddr, Failures>,
-    /// Password checks under way, per address (no entry when none).
-    checking: HashMap<IpAddr, u32>,
+    joins: HashMap<u64, PendingJoin>,
+    next_join: u64,
+    /// Invitations being created (session, auth string, group): taken already.
+    creating: Vec<(String, String, String)>,
+    /// This actor, for password checks that report back (set when started).
+    me: Option<Addr<AttendeeManager>>,
 }
 
 impl AttendeeManager {
@@ -160,209 +161,251 @@ impl AttendeeManager {
             fingerprint,
             advertise,
             cluster_addrs: Vec::new(),
+            book: SessionBook::new(),
+            epoch: Instant::now(),
             sessions: HashMap::new(),
             invitations: HashMap::new(),
             attendees: HashMap::new(),
-            failures: HashMap::new(),
-            checking: HashMap::new(),
+            joins: HashMap::new(),
+            next_join: 0,
+            creating: Vec::new(),
+            me: None,
         }
     }
 
-    fn emit(&self, event: SessionEvent) {
-        self.registry.do_send(RecordEvent(event));
+    fn now(&self) -> Time {
+        Time(self.epoch.elapsed())
     }
 
-    fn connection_string(&self, session: &str, invitation: &str) -> String {
-        ConnectionString {
-            addrs: crate::cluster::link::ticket_addrs(&self.advertise, &self.cluster_addrs),
-            session: session.to_owned(),
-            invitation: invitation.to_owned(),
-            fingerprint: self.fingerprint,
+    /// Feeds `input` to the book and applies its effects; `event` is the
+    /// input event an [`Input::Input`] is about.
+    fn feed(&mut self, input: Input, event: Option<&InputEvent>) -> Result<(), BookError> {
+        let effects = self.book.handle(self.now(), input)?;
+        let mut later = Vec::new();
+        for effect in effects {
+            self.apply(effect, event, &mut later);
         }
-        .to_string()
+        self.refresh_gauges();
+        // What applying found: attendees that do not read their control
+        // stream, joins whose connection gave up before the welcome.
+        for input in later {
+            let _ = self.feed(input, None);
+        }
+        Ok(())
     }
 
-    fn invitation_info(&self, inv: &InvitationRecord) -> InvitationInfo {
-        InvitationInfo {
-            id: inv.id.clone(),
-            session: inv.session_id.clone(),
-            auth_string: inv.auth_string.clone(),
-            group: inv.group.clone(),
-            attendee_limit: inv.attendee_limit,
-            attendees: self.count_on_invitation(&inv.id),
-            revoked: inv.revoked,
-            created_at: rfc3339(inv.created_at_ms),
-            connection_string: self.connection_string(&inv.session_id, &inv.id),
-        }
-    }
-
-    fn count_on_invitation(&self, invitation: &str) -> u32 {
-        self.attendees
-            .values()
-            .filter(|a| a.record.invitation_id == invitation)
-            .count() as u32
-    }
-
-    /// The delay before checking a password from `ip`: it doubles with every
-    /// recent failure and every check still under way from that address (an
-    /// attempt not yet answered may be one more failure; without counting it,
-    /// a burst of concurrent guesses would all skip the slow-down).
-    fn failure_delay(&mut self, ip: IpAddr) -> Result<Duration, Rejection> {
-        let now = Instant::now();
-        let checking = self.checking.get(&ip).copied().unwrap_or(0);
-        if checking >= MAX_CONCURRENT_CHECKS {
-            return Err(Rejection::new(RejectReason::TooManyAttempts));
-        }
-        let mut failures = 0;
-        if let Some(f) = self.failures.get(&ip) {
-            if now.duration_since(f.last) > FAILURE_WINDOW {
-                self.failures.remove(&ip);
-            } else {
-                failures = f.count;
-            }
-        }
-        if failures + checking >= MAX_FAILURES {
-            return Err(Rejection::new(RejectReason::TooManyAttempts));
-        }
-        let count = failures + checking;
-        if count == 0 {
-            return Ok(Duration::ZERO);
-        }
-        let delay = FIRST_FAILURE_DELAY
-            .saturating_mul(1u32 << (count - 1).min(16))
-            .min(MAX_FAILURE_DELAY);
-        Ok(delay)
-    }
-
-    fn start_check(&mut self, ip: IpAddr) {
-        *self.checking.entry(ip).or_insert(0) += 1;
-    }
-
-    fn end_check(&mut self, ip: IpAddr) {
-        if let Some(n) = self.checking.get_mut(&ip) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.checking.remove(&ip);
-            }
-        }
-    }
-
-    fn record_failure(&mut self, ip: IpAddr) {
-        let now = Instant::now();
-        if self.failures.len() >= MAX_TRACKED_ADDRESSES && !self.failures.contains_key(&ip) {
-            self.failures
-                .retain(|_, f| now.duration_since(f.last) <= FAILURE_WINDOW);
-            if self.failures.len() >= MAX_TRACKED_ADDRESSES {
-                if let Some(oldest) = self
-                    .failures
-                    .iter()
-                    .min_by_key(|(_, f)| f.last)
-                    .map(|(ip, _)| *ip)
-                {
-                    self.failures.remove(&oldest);
+    fn apply(&mut self, effect: Effect, event: Option<&InputEvent>, later: &mut Vec<Input>) {
+        match effect {
+            Effect::CheckPassword { join, delay } => self.check_password(join, delay),
+            Effect::Reject {
+                join,
+                reason,
+                message,
+            } => {
+                self.metrics
+                    .joins
+                    .with_label_values(&[reject_label(reason)])
+                    .inc();
+                if let Some(pending) = self.joins.remove(&join) {
+                    if reason == RejectReason::WrongPassword {
+                        tracing::info!(peer = %pending.peer, user = %pending.hello.name, "wrong password");
+                    }
+                    let _ = pending.reply.send(Err(Rejection { reason, message }));
                 }
             }
-        }
-        let f = self.failures.entry(ip).or_insert(Failures {
-            count: 0,
-            last: now,
-        });
-        f.count += 1;
-        f.last = now;
-    }
-
-    fn refresh_gauges(&self) {
-        self.metrics.attendees.reset();
-        for a in self.attendees.values() {
-            self.metrics
-                .attendees
-                .with_label_values(&[&a.record.session_id, level_name(a.level)])
-                .inc();
-        }
-        self.metrics.sessions_open.set(self.sessions.len() as i64);
-    }
-
-    /// Checks everything that does not need the password.
-    fn precheck(
-        &mut self,
-        hello: &Hello,
-        peer: SocketAddr,
-    ) -> Result<(String, Duration), Rejection> {
-        if hello.version != tandem_proto::PROTOCOL_VERSION {
-            return Err(Rejection::new(RejectReason::UnsupportedVersion));
-        }
-        if let Err(e) = hello.validate() {
-            return Err(Rejection {
-                reason: RejectReason::Malformed,
-                message: format!("malformed hello: {e}"),
-            });
-        }
-        let delay = self.failure_delay(peer.ip())?;
-        let session = self.sessions.get(&hello.session).ok_or_else(|| {
-            if self.closed_session(&hello.session) {
-                Rejection::new(RejectReason::SessionClosed)
-            } else {
-                Rejection::new(RejectReason::UnknownSession)
+            Effect::Admit {
+                join,
+                attendee,
+                session,
+                level,
+            } => {
+                if !self.admit(join, attendee, &session, level) {
+                    later.push(Input::Left {
+                        attendee,
+                        reason: DisconnectReason::Error,
+                    });
+                }
             }
-        })?;
-        let inv = self
-            .invitations
-            .get(&hello.invitation)
-            .filter(|i| i.session_id == session.record.id)
-            .ok_or_else(|| Rejection::new(RejectReason::UnknownInvitation))?;
-        if inv.revoked {
-            return Err(Rejection::new(RejectReason::InvitationRevoked));
+            Effect::Level { attendee, level } => {
+                if let Some(a) = self.attendees.get_mut(&attendee) {
+                    a.record.control_level = level.as_str().to_owned();
+                    a.level_tx.send_replace(level);
+                    self.registry.do_send(Persist::Attendee(a.record.clone()));
+                }
+            }
+            Effect::Tell { attendee, msg } => {
+                let Some(a) = self.attendees.get(&attendee) else {
+                    return;
+                };
+                if a.commands.try_send(AttendeeCommand::Send(msg)).is_err() {
+                    tracing::warn!(
+                        attendee,
+                        "attendee does not read its control stream; disconnecting"
+                    );
+                    later.push(Input::Disconnect {
+                        attendee,
+                        reason: DisconnectReason::Error,
+                        message: "control stream backed up".into(),
+                    });
+                }
+            }
+            Effect::Emit(event) => self.emit(self.session_event(event)),
+            Effect::ReleaseInput { session } => {
+                if let Some(s) = self.sessions.get_mut(&session) {
+                    if let Err(error) = s.input.release_all() {
+                        tracing::warn!(session, %error, "releasing keys and buttons failed");
+                    }
+                }
+            }
+            Effect::Inject { attendee, session } => {
+                if let Some(event) = event {
+                    self.inject(attendee, &session, event);
+                }
+            }
+            Effect::DropInput { .. } => self
+                .metrics
+                .input_events
+                .with_label_values(&["dropped"])
+                .inc(),
+            Effect::Remove {
+                attendee,
+                reason,
+                message,
+            } => {
+                let Some(mut a) = self.attendees.remove(&attendee) else {
+                    return;
+                };
+                // The connection task may already be gone; then this is a no-op.
+                let _ = a.commands.try_send(AttendeeCommand::Close(reason, message));
+                // Ends the connection after a grace period if the `Close` cannot be
+                // delivered (queue full, or the control stream jammed).
+                let _ = a.removed.send(reason);
+                a.record.disconnected_at_ms = Some(now_ms());
+                a.record.disconnect_reason = Some(reason.as_str().to_owned());
+                self.registry.do_send(Persist::Attendee(a.record));
+            }
         }
-        Ok((inv.password_hash.clone(), delay))
     }
 
-    fn closed_session(&self, id: &str) -> bool {
-        // Closed sessions are dropped from `sessions`; their invitations stay.
-        self.invitations.values().any(|i| i.session_id == id)
+    /// A book event as the event log and stream show it (with the record's user and computer).
+    fn session_event(&self, event: Event) -> SessionEvent {
+        match event {
+            Event::AttendeeConnected {
+                session,
+                attendee,
+                level,
+            } => {
+                let (user, computer) = self
+                    .attendees
+                    .get(&attendee)
+                    .map(|a| (a.record.user.clone(), a.record.computer.clone()))
+                    .unwrap_or_default();
+                SessionEvent::AttendeeConnected {
+                    session,
+                    attendee,
+                    user,
+                    computer,
+                    level,
+                }
+            }
+            Event::AttendeeUpdated {
+                session,
+                attendee,
+                level,
+            } => SessionEvent::AttendeeUpdated {
+                session,
+                attendee,
+                level,
+            },
+            Event::ControlRequested {
+                session,
+                attendee,
+                requested,
+            } => SessionEvent::ControlLevelChangeRequested {
+                session,
+                attendee,
+                requested,
+            },
+            Event::ControlAnswered {
+                session,
+                attendee,
+                requested,
+                granted,
+                by,
+            } => SessionEvent::ControlLevelChangeAnswered {
+                session,
+                attendee,
+                requested,
+                granted,
+                by: by.as_str().to_owned(),
+            },
+            Event::AttendeeDisconnected {
+                session,
+                attendee,
+                reason,
+            } => SessionEvent::AttendeeDisconnected {
+                session,
+                attendee,
+                reason,
+            },
+        }
     }
 
-    /// Admits after the password was checked: rechecks what may have changed
-    /// meanwhile and reserves the slot synchronously, so a limit holds under
-    /// concurrent joins.
-    fn admit(
-        &mut self,
-        hello: Hello,
-        peer: SocketAddr,
-        via_node: Option<String>,
-        id: u64,
-    ) -> Result<Admitted, Rejection> {
-        let session = self
-            .sessions
-            .get(&hello.session)
-            .ok_or_else(|| Rejection::new(RejectReason::SessionClosed))?;
-        let inv = self
+    /// Checks a join's password after the throttle's delay, off this
+    /// thread, allocates the attendee's id, and feeds the verdict back.
+    fn check_password(&mut self, join: u64, delay: std::time::Duration) {
+        let (Some(pending), Some(me)) = (self.joins.get(&join), self.me.clone()) else {
+            return;
+        };
+        let hash = self
             .invitations
-            .get(&hello.invitation)
-            .ok_or_else(|| Rejection::new(RejectReason::UnknownInvitation))?;
-        if inv.revoked {
-            return Err(Rejection::new(RejectReason::InvitationRevoked));
-        }
-        if self.count_on_invitation(&inv.id) >= inv.attendee_limit {
-            return Err(Rejection {
-                reason: RejectReason::AttendeeLimitReached,
-                message: format!(
-                    "attendee limit reached: this invitation admits {} attendee(s) at once",
-                    inv.attendee_limit
-                ),
+            .get(&pending.hello.invitation)
+            .map(|i| i.password_hash.clone())
+            .unwrap_or_default();
+        let password = pending.hello.password.clone();
+        let registry = self.registry.clone();
+        let check = async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            let ok = tokio::task::spawn_blocking(move || passwords::verify(&hash, &password))
+                .await
+                .unwrap_or(false);
+            if !ok {
+                return Verdict::Wrong;
+            }
+            match registry.send(NextAttendeeId).await {
+                Ok(Ok(attendee)) => Verdict::Right { attendee },
+                _ => Verdict::Failed,
+            }
+        };
+        actix::spawn(async move {
+            me.do_send(PasswordChecked {
+                join,
+                verdict: check.await,
             });
-        }
-        let level = session.default_level;
+        });
+    }
+
+    /// Creates an admitted attendee's record and connection state and
+    /// answers its join; `false` if nobody waits for the answer any more.
+    fn admit(&mut self, join: u64, id: u64, session_id: &str, level: ControlLevel) -> bool {
+        let (Some(pending), Some(session)) =
+            (self.joins.remove(&join), self.sessions.get(session_id))
+        else {
+            return false;
+        };
         let (commands_tx, commands_rx) = mpsc::channel(ATTENDEE_COMMAND_QUEUE);
         let (removed_tx, removed_rx) = oneshot::channel();
         let (level_tx, level_rx) = watch::channel(level);
         let record = AttendeeRecord {
             id,
-            session_id: session.record.id.clone(),
-            invitation_id: inv.id.clone(),
-            user: hello.name.clone(),
-            computer: peer.to_string(),
-            via_node,
-            control_level: level_name(level).to_owned(),
+            session_id: session_id.to_owned(),
+            invitation_id: pending.hello.invitation.clone(),
+            user: pending.hello.name.clone(),
+            computer: pending.peer.to_string(),
+            via_node: pending.via_node,
+            control_level: level.as_str().to_owned(),
             connected_at_ms: now_ms(),
             disconnected_at_ms: None,
             disconnect_reason: None,
@@ -370,7 +413,7 @@ impl AttendeeManager {
         };
         let welcome = Welcome {
             attendee_id: id,
-            session: session.record.id.clone(),
+            session: session_id.to_owned(),
             control_level: level,
             width: session.rect.width,
             height: session.rect.height,
@@ -386,182 +429,27 @@ impl AttendeeManager {
             removed: removed_rx,
         };
         self.registry.do_send(Persist::Attendee(record.clone()));
-        self.emit(SessionEvent::AttendeeConnected {
-            session: record.session_id.clone(),
-            attendee: id,
-            user: record.user.clone(),
-            computer: record.computer.clone(),
-            level,
-        });
         self.attendees.insert(
             id,
             Attendee {
                 record,
-                level,
-                pending: None,
-                last_activity: Instant::now(),
                 commands: commands_tx,
                 removed: removed_tx,
                 level_tx,
-                refusal_sent: false,
             },
         );
-        self.refresh_gauges();
-        Ok(admitted)
+        self.metrics.joins.with_label_values(&["admitted"]).inc();
+        // A join whose connection gave up meanwhile leaves at once.
+        pending.reply.send(Ok(admitted)).is_ok()
     }
 
-    fn tell(&mut self, attendee: u64, msg: ServerMessage) {
-        let Some(a) = self.attendees.get(&attendee) else {
+    /// Injects an interactive attendee's input into its session's desktop
+    /// (pointer positions are relative to the shared rectangle).
+    fn inject(&mut self, attendee: u64, session: &str, event: &InputEvent) {
+        let Some(session) = self.sessions.get_mut(session) else {
             return;
         };
-        if a.commands.try_send(AttendeeCommand::Send(msg)).is_err() {
-            tracing::warn!(
-                attendee,
-                "attendee does not read its control stream; disconnecting"
-            );
-            self.remove_attendee(
-                attendee,
-                DisconnectReason::Error,
-                "control stream backed up",
-            );
-        }
-    }
-
-    fn set_level(&mut self, attendee: u64, level: ControlLevel) -> Result<(), NodeError> {
-        let a = self
-            .attendees
-            .get_mut(&attendee)
-            .ok_or_else(|| not_found("attendee", attendee))?;
-        a.pending = None;
-        if a.level == level {
-            return Ok(());
-        }
-        let was_interactive = a.level == ControlLevel::Interactive;
-        a.level = level;
-        a.refusal_sent = false;
-        a.record.control_level = level_name(level).to_owned();
-        a.level_tx.send_replace(level);
-        let session = a.record.session_id.clone();
-        self.registry.do_send(Persist::Attendee(a.record.clone()));
-        if was_interactive {
-            self.release_input(&session);
-        }
-        self.tell(attendee, ServerMessage::ControlLevelChanged { level });
-        self.emit(SessionEvent::AttendeeUpdated {
-            session,
-            attendee,
-            level,
-        });
-        self.refresh_gauges();
-        Ok(())
-    }
-
-    fn release_input(&mut self, session: &str) {
-        if let Some(s) = self.sessions.get_mut(session) {
-            if let Err(error) = s.input.release_all() {
-                tracing::warn!(session, %error, "releasing keys and buttons failed");
-            }
-        }
-    }
-
-    fn answer(&mut self, attendee: u64, grant: bool, by: &str) -> Result<(), NodeError> {
-        let a = self
-            .attendees
-            .get_mut(&attendee)
-            .ok_or_else(|| not_found("attendee", attendee))?;
-        let requested = a.pending.take().ok_or_else(|| {
-            NodeError::Conflict(format!(
-                "attendee {attendee} has no pending control request"
-            ))
-        })?;
-        let session = a.record.session_id.clone();
-        let message = if grant {
-            format!("granted {} by the {by}", level_name(requested))
-        } else {
-            format!("request for {} denied by the {by}", level_name(requested))
-        };
-        self.tell(
-            attendee,
-            ServerMessage::ControlRequestAnswered {
-                requested,
-                granted: grant,
-                message,
-            },
-        );
-        self.emit(SessionEvent::ControlLevelChangeAnswered {
-            session,
-            attendee,
-            requested,
-            granted: grant,
-            by: by.to_owned(),
-        });
-        if grant {
-            self.set_level(attendee, requested)?;
-        }
-        Ok(())
-    }
-
-    fn request_control(&mut self, attendee: u64, requested: ControlLevel) {
-        let Some(a) = self.attendees.get_mut(&attendee) else {
-            return;
-        };
-        // A control request is activity, like input (see `AttendeeInfo::idle_seconds`).
-        a.last_activity = Instant::now();
-        let session = a.record.session_id.clone();
-        if requested == ControlLevel::None || requested == a.level {
-            // Giving control back, or asking for what it has: no sharer decision needed.
-            let _ = self.set_level(attendee, requested);
-            return;
-        }
-        if requested < a.level {
-            let _ = self.set_level(attendee, requested);
-            return;
-        }
-        a.pending = Some(requested);
-        self.emit(SessionEvent::ControlLevelChangeRequested {
-            session: session.clone(),
-            attendee,
-            requested,
-        });
-        let policy = self
-            .sessions
-            .get(&session)
-            .map(|s| s.policy)
-            .unwrap_or(ControlPolicy::Ask);
-        let auto_grant = match policy {
-            ControlPolicy::GrantAll => true,
-            ControlPolicy::GrantView => requested == ControlLevel::View,
-            ControlPolicy::Ask => false,
-        };
-        if auto_grant {
-            let _ = self.answer(attendee, true, "policy");
-        }
-    }
-
-    fn input(&mut self, attendee: u64, event: InputEvent) {
-        let Some(a) = self.attendees.get_mut(&attendee) else {
-            return;
-        };
-        a.last_activity = Instant::now();
-        if a.level != ControlLevel::Interactive {
-            self.metrics
-                .input_events
-                .with_label_values(&["dropped"])
-                .inc();
-            if !std::mem::replace(&mut a.refusal_sent, true) {
-                let message = format!(
-                    "input ignored: your control level is {}; ask for interactive control first",
-                    level_name(a.level)
-                );
-                self.tell(attendee, ServerMessage::InputRefused { message });
-            }
-            return;
-        }
-        let session_id = a.record.session_id.clone();
-        let Some(session) = self.sessions.get_mut(&session_id) else {
-            return;
-        };
-        let event = match event {
+        let event = match *event {
             InputEvent::MouseMove { x, y } => {
                 if x >= session.rect.width || y >= session.rect.height {
                     self.metrics
@@ -593,45 +481,79 @@ impl AttendeeManager {
         }
     }
 
-    fn remove_attendee(&mut self, attendee: u64, reason: DisconnectReason, message: &str) {
-        let Some(mut a) = self.attendees.remove(&attendee) else {
-            return;
-        };
-        // The connection task may already be gone; then this is a no-op.
-        let _ = a
-            .commands
-            .try_send(AttendeeCommand::Close(reason, message.to_owned()));
-        // Ends the connection after a grace period if the `Close` cannot be
-        // delivered (queue full, or the control stream jammed).
-        let _ = a.removed.send(reason);
-        a.record.disconnected_at_ms = Some(now_ms());
-        a.record.disconnect_reason = Some(reason_name(reason).to_owned());
-        let session = a.record.session_id.clone();
-        self.registry.do_send(Persist::Attendee(a.record));
-        if a.level == ControlLevel::Interactive {
-            self.release_input(&session);
-        }
-        self.emit(SessionEvent::AttendeeDisconnected {
-            session,
-            attendee,
-            reason,
-        });
-        self.refresh_gauges();
+    fn emit(&self, event: SessionEvent) {
+        self.registry.do_send(RecordEvent(event));
     }
 
-    fn attendee_info(&self, a: &Attendee) -> AttendeeInfo {
-        AttendeeInfo {
+    fn connection_string(&self, session: &str, invitation: &str) -> String {
+        ConnectionString {
+            addrs: tandem_proto::ticket_addrs(&self.advertise, &self.cluster_addrs),
+            session: session.to_owned(),
+            invitation: invitation.to_owned(),
+            fingerprint: self.fingerprint,
+        }
+        .to_string()
+    }
+
+    fn invitation_info(&self, inv: &InvitationRecord) -> InvitationInfo {
+        InvitationInfo {
+            id: inv.id.clone(),
+            session: inv.session_id.clone(),
+            auth_string: inv.auth_string.clone(),
+            group: inv.group.clone(),
+            attendee_limit: inv.attendee_limit,
+            attendees: self.book.count_on_invitation(&inv.id),
+            revoked: inv.revoked,
+            created_at: rfc3339(inv.created_at_ms),
+            connection_string: self.connection_string(&inv.session_id, &inv.id),
+        }
+    }
+
+    /// Records an invitation and gives its rules to the book.
+    fn put_invitation(&mut self, record: InvitationRecord) {
+        let rules = InvitationRules {
+            session: record.session_id.clone(),
+            limit: record.attendee_limit,
+            revoked: record.revoked,
+        };
+        let id = record.id.clone();
+        self.invitations.insert(id.clone(), record);
+        if let Err(error) = self
+            .book
+            .handle(self.now(), Input::PutInvitation { id, rules })
+        {
+            tracing::warn!(%error, "invitation not taken by the session book");
+        }
+    }
+
+    fn refresh_gauges(&self) {
+        self.metrics.attendees.reset();
+        let now = self.now();
+        for id in self.book.attendee_ids() {
+            if let Some(a) = self.book.attendee(now, id) {
+                self.metrics
+                    .attendees
+                    .with_label_values(&[&a.session, a.level.as_str()])
+                    .inc();
+            }
+        }
+        self.metrics.sessions_open.set(self.sessions.len() as i64);
+    }
+
+    fn attendee_info(&self, a: &Attendee) -> Option<AttendeeInfo> {
+        let view = self.book.attendee(self.now(), a.record.id)?;
+        Some(AttendeeInfo {
             id: a.record.id,
             user: a.record.user.clone(),
             computer: a.record.computer.clone(),
             session: a.record.session_id.clone(),
             invitation: a.record.invitation_id.clone(),
-            control_level: a.level,
-            pending_request: a.pending,
+            control_level: view.level,
+            pending_request: view.pending,
             connected_at: rfc3339(a.record.connected_at_ms),
-            idle_seconds: a.last_activity.elapsed().as_secs(),
+            idle_seconds: view.idle.as_secs(),
             via_node: a.record.via_node.clone(),
-        }
+        })
     }
 
     fn session_mut(&mut self, id: &str) -> Result<&mut Session, NodeError> {
@@ -659,21 +581,63 @@ impl AttendeeManager {
         });
     }
 
+    /// Sends `msg` to every attendee of `session`; one that does not read
+    /// its control stream is disconnected.
     fn broadcast(&mut self, session: &str, msg: &ServerMessage) {
-        let ids: Vec<u64> = self
+        let jammed: Vec<u64> = self
             .attendees
             .values()
             .filter(|a| a.record.session_id == session)
+            .filter(|a| {
+                a.commands
+                    .try_send(AttendeeCommand::Send(msg.clone()))
+                    .is_err()
+            })
             .map(|a| a.record.id)
             .collect();
-        for id in ids {
-            self.tell(id, msg.clone());
+        for attendee in jammed {
+            tracing::warn!(
+                attendee,
+                "attendee does not read its control stream; disconnecting"
+            );
+            let _ = self.feed(
+                Input::Disconnect {
+                    attendee,
+                    reason: DisconnectReason::Error,
+                    message: "control stream backed up".into(),
+                },
+                None,
+            );
         }
     }
 }
 
 impl Actor for AttendeeManager {
     type Context = Context<Self>;
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.me = Some(ctx.address());
+    }
+}
+
+/// The verdict of a password check, fed back into the book.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct PasswordChecked {
+    join: u64,
+    verdict: Verdict,
+}
+
+impl Handler<PasswordChecked> for AttendeeManager {
+    type Result = ();
+    fn handle(&mut self, msg: PasswordChecked, _: &mut Self::Context) {
+        let _ = self.feed(
+            Input::Checked {
+                join: msg.join,
+                verdict: msg.verdict,
+            },
+            None,
+        );
+    }
 }
 
 fn not_found(what: &'static str, id: impl ToString) -> NodeError {
@@ -683,25 +647,13 @@ fn not_found(what: &'static str, id: impl ToString) -> NodeError {
     }
 }
 
-/// Name of a control level as shown to people and stored.
-pub fn level_name(level: ControlLevel) -> &'static str {
-    match level {
-        ControlLevel::None => "none",
-        ControlLevel::View => "view",
-        ControlLevel::Interactive => "interactive",
-    }
-}
-
-/// Name of a disconnect reason as stored.
-pub fn reason_name(reason: DisconnectReason) -> &'static str {
-    match reason {
-        DisconnectReason::BySharer => "by sharer",
-        DisconnectReason::ByAttendee => "by attendee",
-        DisconnectReason::Error => "error",
-        DisconnectReason::Timeout => "timeout",
-        DisconnectReason::SessionClosed => "session closed",
-        DisconnectReason::NodeShutdown => "node shutdown",
-        DisconnectReason::NodeRestarted => "node restarted",
+/// A book error as the admin API reports it.
+fn book_error(error: BookError) -> NodeError {
+    match error {
+        BookError::UnknownAttendee(id) => not_found("attendee", id),
+        BookError::UnknownSession(id) => not_found("session", id),
+        BookError::NoPendingRequest(_) => NodeError::Conflict(error.to_string()),
+        BookError::UnknownJoin(_) | BookError::ZeroLimit => NodeError::Invalid(error.to_string()),
     }
 }
 
@@ -760,7 +712,7 @@ pub struct SessionInfo {
 }
 
 impl Session {
-    fn info(&self, attendees: usize) -> SessionInfo {
+    fn info(&self, rules: SessionRules, attendees: usize) -> SessionInfo {
         SessionInfo {
             id: self.record.id.clone(),
             name: self.record.name.clone(),
@@ -773,8 +725,8 @@ impl Session {
             .to_owned(),
             shared_rect: [self.rect.x, self.rect.y, self.rect.width, self.rect.height],
             frame_interval_ms: self.record.frame_interval_ms,
-            default_control_level: self.default_level,
-            control_policy: self.policy.as_str().to_owned(),
+            default_control_level: rules.default_level,
+            control_policy: rules.policy.as_str().to_owned(),
             attendees,
             created_at: rfc3339(self.record.created_at_ms),
         }
@@ -803,8 +755,14 @@ impl Handler<OpenSession> for AttendeeManager {
                 .into_actor(self)
                 .map(move |res, act, _| {
                     res??;
+                    let rules = SessionRules {
+                        default_level: msg.default_level,
+                        policy: msg.policy,
+                    };
+                    let id = msg.record.id.clone();
+                    let _ = act.feed(Input::OpenSession { session: id, rules }, None);
                     for inv in msg.invitations {
-                        act.invitations.insert(inv.id.clone(), inv);
+                        act.put_invitation(inv);
                     }
                     let session = Session {
                         record: msg.record,
@@ -814,10 +772,8 @@ impl Handler<OpenSession> for AttendeeManager {
                         cursor: msg.cursor,
                         input: msg.input,
                         rect: msg.rect,
-                        default_level: msg.default_level,
-                        policy: msg.policy,
                     };
-                    let info = session.info(0);
+                    let info = session.info(rules, 0);
                     act.emit(SessionEvent::SessionOpened {
                         session: info.id.clone(),
                     });
@@ -880,13 +836,9 @@ impl Handler<ListSessions> for AttendeeManager {
         let mut list: Vec<SessionInfo> = self
             .sessions
             .values()
-            .map(|s| {
-                let n = self
-                    .attendees
-                    .values()
-                    .filter(|a| a.record.session_id == s.record.id)
-                    .count();
-                s.info(n)
+            .filter_map(|s| {
+                let rules = self.book.session_rules(&s.record.id)?;
+                Some(s.info(rules, self.book.count_in_session(&s.record.id)))
             })
             .collect();
         list.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
@@ -1027,19 +979,12 @@ impl Handler<CloseSession> for AttendeeManager {
         let Some(mut session) = self.sessions.remove(&msg.session) else {
             return Box::pin(fut::ready(Err(not_found("session", &msg.session))));
         };
-        let ids: Vec<u64> = self
-            .attendees
-            .values()
-            .filter(|a| a.record.session_id == msg.session)
-            .map(|a| a.record.id)
-            .collect();
-        for id in ids {
-            self.remove_attendee(
-                id,
-                DisconnectReason::SessionClosed,
-                "the sharer closed the session",
-            );
-        }
+        let _ = self.feed(
+            Input::CloseSession {
+                session: msg.session.clone(),
+            },
+            None,
+        );
         session.capture.do_send(StopCapture);
         if let Err(error) = session.input.release_all() {
             tracing::warn!(session = %msg.session, %error, "releasing input failed");
@@ -1138,7 +1083,7 @@ impl Handler<CreateInvitation> for AttendeeManager {
                     crate::config::MAX_ATTENDEE_LIMIT
                 )));
             }
-            let id = crate::random_id(16);
+            let id = crate::ids::random_id(16);
             let auth = msg.auth_string.clone().unwrap_or_else(|| id.clone());
             let group = msg.group.clone().unwrap_or_else(|| format!("group-{id}"));
             for (what, value) in [("auth string", &auth), ("group", &group)] {
@@ -1151,17 +1096,23 @@ impl Handler<CreateInvitation> for AttendeeManager {
                     )));
                 }
             }
-            for inv in self
+            // Invitations being created count too (their password is being
+            // hashed): two concurrent creates with one auth string cannot both win.
+            let taken = self
                 .invitations
                 .values()
-                .filter(|i| i.session_id == msg.session)
-            {
-                if inv.auth_string == auth {
+                .map(|i| (&i.session_id, &i.auth_string, &i.group))
+                .chain(self.creating.iter().map(|(s, a, g)| (s, a, g)));
+            for (session, auth_string, inv_group) in taken {
+                if *session != msg.session {
+                    continue;
+                }
+                if *auth_string == auth {
                     return Err(NodeError::Conflict(format!(
                         "auth string {auth:?} is already used in this session"
                     )));
                 }
-                if inv.group == group {
+                if *inv_group == group {
                     return Err(NodeError::Conflict(format!(
                         "group {group:?} is already used in this session"
                     )));
@@ -1173,6 +1124,8 @@ impl Handler<CreateInvitation> for AttendeeManager {
             Ok(v) => v,
             Err(e) => return Box::pin(fut::ready(Err(e))),
         };
+        let reserved = (msg.session.clone(), auth.clone(), group.clone());
+        self.creating.push(reserved.clone());
         let password = msg.password;
         let registry = self.registry.clone();
         let record_base = InvitationRecord {
@@ -1196,12 +1149,11 @@ impl Handler<CreateInvitation> for AttendeeManager {
             registry.send(Persist::Invitation(record.clone())).await??;
             Ok::<_, NodeError>(record)
         };
-        Box::pin(work.into_actor(self).map(|res, act, _| {
+        Box::pin(work.into_actor(self).map(move |res, act, _| {
+            act.creating.retain(|r| *r != reserved);
             let record = res?;
-            // Uniqueness was checked before hashing; recheck now that we are
-            // back on the actor, in case a concurrent create won the race.
             let info = act.invitation_info(&record);
-            act.invitations.insert(record.id.clone(), record);
+            act.put_invitation(record);
             Ok(info)
         }))
     }
@@ -1264,9 +1216,8 @@ impl Handler<UpdateInvitation> for AttendeeManager {
                 .into_actor(self)
                 .map(move |res, act, _| {
                     res??;
-                    let info = act.invitation_info(&updated);
-                    act.invitations.insert(updated.id.clone(), updated);
-                    Ok(info)
+                    act.put_invitation(updated.clone());
+                    Ok(act.invitation_info(&updated))
                 }),
         )
     }
@@ -1288,54 +1239,51 @@ pub struct Join {
 }
 
 impl Handler<Join> for AttendeeManager {
-    type Result = ResponseActFuture<Self, Result<Admitted, Rejection>>;
+    type Result = ResponseFuture<Result<Admitted, Rejection>>;
     fn handle(&mut self, msg: Join, _: &mut Self::Context) -> Self::Result {
-        let (hash, delay) = match self.precheck(&msg.hello, msg.peer) {
-            Ok(v) => v,
-            Err(r) => {
-                self.metrics
-                    .joins
-                    .with_label_values(&[reject_label(r.reason)])
-                    .inc();
-                return Box::pin(fut::ready(Err(r)));
-            }
+        // The wire checks first; then the book decides (throttle, session,
+        // invitation), and answers once the password is checked.
+        let refused = if msg.hello.version != tandem_proto::PROTOCOL_VERSION {
+            Some(Rejection::new(RejectReason::UnsupportedVersion))
+        } else if let Err(e) = msg.hello.validate() {
+            Some(Rejection {
+                reason: RejectReason::Malformed,
+                message: format!("malformed hello: {e}"),
+            })
+        } else {
+            None
         };
-        self.start_check(msg.peer.ip());
-        let password = msg.hello.password.clone();
-        let registry = self.registry.clone();
-        let check = async move {
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-            let ok = tokio::task::spawn_blocking(move || passwords::verify(&hash, &password))
+        if let Some(r) = refused {
+            self.metrics
+                .joins
+                .with_label_values(&[reject_label(r.reason)])
+                .inc();
+            return Box::pin(async move { Err(r) });
+        }
+        let join = self.next_join;
+        self.next_join += 1;
+        let (reply, answer) = oneshot::channel();
+        let input = Input::Join {
+            join,
+            from: msg.peer.ip(),
+            session: msg.hello.session.clone(),
+            invitation: msg.hello.invitation.clone(),
+        };
+        self.joins.insert(
+            join,
+            PendingJoin {
+                hello: msg.hello,
+                peer: msg.peer,
+                via_node: msg.via_node,
+                reply,
+            },
+        );
+        let _ = self.feed(input, None);
+        Box::pin(async move {
+            answer
                 .await
-                .unwrap_or(false);
-            if !ok {
-                return Ok(None);
-            }
-            match registry.send(NextAttendeeId).await {
-                Ok(Ok(id)) => Ok(Some(id)),
-                _ => Err(()),
-            }
-        };
-        Box::pin(check.into_actor(self).map(move |res, act, _| {
-            act.end_check(msg.peer.ip());
-            let result = match res {
-                Ok(Some(id)) => act.admit(msg.hello, msg.peer, msg.via_node, id),
-                Ok(None) => {
-                    act.record_failure(msg.peer.ip());
-                    tracing::info!(peer = %msg.peer, user = %msg.hello.name, "wrong password");
-                    Err(Rejection::new(RejectReason::WrongPassword))
-                }
-                Err(()) => Err(Rejection::new(RejectReason::NodeShuttingDown)),
-            };
-            let label = match &result {
-                Ok(_) => "admitted",
-                Err(r) => reject_label(r.reason),
-            };
-            act.metrics.joins.with_label_values(&[label]).inc();
-            result
-        }))
+                .unwrap_or_else(|_| Err(Rejection::new(RejectReason::NodeShuttingDown)))
+        })
     }
 }
 
@@ -1372,7 +1320,13 @@ impl Handler<Left> for AttendeeManager {
         if let Some(a) = self.attendees.get_mut(&msg.attendee) {
             a.record.bytes_sent = msg.bytes_sent;
         }
-        self.remove_attendee(msg.attendee, msg.reason, "");
+        let _ = self.feed(
+            Input::Left {
+                attendee: msg.attendee,
+                reason: msg.reason,
+            },
+            None,
+        );
     }
 }
 
@@ -1390,17 +1344,39 @@ impl Handler<FromAttendee> for AttendeeManager {
     type Result = ();
     fn handle(&mut self, msg: FromAttendee, _: &mut Self::Context) {
         match msg.msg {
-            ClientMessage::RequestControl { level } => self.request_control(msg.attendee, level),
-            ClientMessage::Input(event) => self.input(msg.attendee, event),
+            ClientMessage::RequestControl { level } => {
+                let _ = self.feed(
+                    Input::RequestControl {
+                        attendee: msg.attendee,
+                        level,
+                    },
+                    None,
+                );
+            }
+            ClientMessage::Input(event) => {
+                let input = Input::Input {
+                    attendee: msg.attendee,
+                };
+                let _ = self.feed(input, Some(&event));
+            }
             ClientMessage::Bye { .. } => {
-                self.remove_attendee(msg.attendee, DisconnectReason::ByAttendee, "")
+                let _ = self.feed(
+                    Input::Left {
+                        attendee: msg.attendee,
+                        reason: DisconnectReason::ByAttendee,
+                    },
+                    None,
+                );
             }
             ClientMessage::Hello(_) => {
                 tracing::warn!(attendee = msg.attendee, "second hello; disconnecting");
-                self.remove_attendee(
-                    msg.attendee,
-                    DisconnectReason::Error,
-                    "protocol error: second hello",
+                let _ = self.feed(
+                    Input::Disconnect {
+                        attendee: msg.attendee,
+                        reason: DisconnectReason::Error,
+                        message: "protocol error: second hello".into(),
+                    },
+                    None,
                 );
             }
             // Channels are the ChannelHub's: the connection task hands joins there.
@@ -1453,7 +1429,7 @@ impl Handler<ListAttendees> for AttendeeManager {
                     .as_deref()
                     .is_none_or(|s| s == a.record.session_id)
             })
-            .map(|a| self.attendee_info(a))
+            .filter_map(|a| self.attendee_info(a))
             .collect();
         list.sort_by_key(|a| a.id);
         MessageResult(list)
@@ -1473,35 +1449,18 @@ pub struct SetControlLevel {
 impl Handler<SetControlLevel> for AttendeeManager {
     type Result = Result<AttendeeInfo, NodeError>;
     fn handle(&mut self, msg: SetControlLevel, _: &mut Self::Context) -> Self::Result {
-        let pending = self.attendees.get(&msg.attendee).and_then(|a| a.pending);
-        if let Some(requested) = pending {
-            // A direct set also answers a pending request.
-            let granted = msg.level >= requested;
-            if let Some(a) = self.attendees.get(&msg.attendee) {
-                let session = a.record.session_id.clone();
-                self.emit(SessionEvent::ControlLevelChangeAnswered {
-                    session,
-                    attendee: msg.attendee,
-                    requested,
-                    granted,
-                    by: "sharer".into(),
-                });
-            }
-            self.tell(
-                msg.attendee,
-                ServerMessage::ControlRequestAnswered {
-                    requested,
-                    granted,
-                    message: format!("the sharer set your level to {}", level_name(msg.level)),
-                },
-            );
-        }
-        self.set_level(msg.attendee, msg.level)?;
-        let a = self
-            .attendees
+        self.feed(
+            Input::SetLevel {
+                attendee: msg.attendee,
+                level: msg.level,
+            },
+            None,
+        )
+        .map_err(book_error)?;
+        self.attendees
             .get(&msg.attendee)
-            .ok_or_else(|| not_found("attendee", msg.attendee))?;
-        Ok(self.attendee_info(a))
+            .and_then(|a| self.attendee_info(a))
+            .ok_or_else(|| not_found("attendee", msg.attendee))
     }
 }
 
@@ -1518,7 +1477,14 @@ pub struct AnswerControlRequest {
 impl Handler<AnswerControlRequest> for AttendeeManager {
     type Result = Result<(), NodeError>;
     fn handle(&mut self, msg: AnswerControlRequest, _: &mut Self::Context) -> Self::Result {
-        self.answer(msg.attendee, msg.grant, "sharer")
+        self.feed(
+            Input::Answer {
+                attendee: msg.attendee,
+                grant: msg.grant,
+            },
+            None,
+        )
+        .map_err(book_error)
     }
 }
 
@@ -1535,11 +1501,15 @@ pub struct DisconnectAttendee {
 impl Handler<DisconnectAttendee> for AttendeeManager {
     type Result = Result<(), NodeError>;
     fn handle(&mut self, msg: DisconnectAttendee, _: &mut Self::Context) -> Self::Result {
-        if !self.attendees.contains_key(&msg.attendee) {
-            return Err(not_found("attendee", msg.attendee));
-        }
-        self.remove_attendee(msg.attendee, DisconnectReason::BySharer, &msg.message);
-        Ok(())
+        self.feed(
+            Input::Disconnect {
+                attendee: msg.attendee,
+                reason: DisconnectReason::BySharer,
+                message: msg.message,
+            },
+            None,
+        )
+        .map_err(book_error)
     }
 }
 
@@ -1551,14 +1521,13 @@ pub struct ShutdownAll;
 impl Handler<ShutdownAll> for AttendeeManager {
     type Result = ();
     fn handle(&mut self, _: ShutdownAll, _: &mut Self::Context) {
-        let ids: Vec<u64> = self.attendees.keys().copied().collect();
-        for id in ids {
-            self.remove_attendee(
-                id,
-                DisconnectReason::NodeShutdown,
-                "the node is shutting down",
-            );
-        }
+        let _ = self.feed(
+            Input::RemoveAll {
+                reason: DisconnectReason::NodeShutdown,
+                message: "the node is shutting down".into(),
+            },
+            None,
+        );
     }
 }
 

@@ -9,22 +9,24 @@ use std::sync::Arc;
 
 use tandem_proto::{channel_stream_header, parse_channel_header, ChannelFrame, ServerMessage};
 use tandem_transport::MessageReader;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::attendee_link::{AttendeeLink, CloseCode, LinkRecv, LinkSend};
 use crate::channels::{ChannelHub, OutgoingChannel};
 
 /// Writes one joined channel's queue to a stream of its own until the queue
 /// closes (the attendee left) or the stream fails.
-pub async fn write_channel(conn: quinn::Connection, out: OutgoingChannel, attendee: u64) {
+pub async fn write_channel<L: AttendeeLink>(link: L, out: OutgoingChannel, attendee: u64) {
     let OutgoingChannel {
         id,
         priority,
         mut queue,
         dropped,
     } = out;
-    let Ok(mut stream) = conn.open_uni().await else {
+    let Some(mut stream) = link.open_uni().await else {
         return;
     };
-    let _ = stream.set_priority(priority.stream_priority());
+    stream.set_priority(priority.stream_priority());
     if stream.write_all(&channel_stream_header(id)).await.is_err() {
         return;
     }
@@ -54,23 +56,23 @@ pub async fn write_channel(conn: quinn::Connection, out: OutgoingChannel, attend
             return;
         }
     }
-    let _ = stream.finish();
+    stream.finish();
 }
 
 /// Reads a channel stream the attendee opened: each message goes to the
 /// hub, which checks the attendee's access; a refusal is told on the
 /// control stream. A malformed stream is stopped, the connection lives on.
-pub async fn read_channel(mut recv: quinn::RecvStream, hub: Arc<ChannelHub>, attendee: u64) {
+pub async fn read_channel<R: LinkRecv>(mut recv: R, hub: Arc<ChannelHub>, attendee: u64) {
     let mut header = [0u8; tandem_proto::CHANNEL_HEADER_LEN];
     if recv.read_exact(&mut header).await.is_err() {
-        let _ = recv.stop(2u32.into());
+        recv.stop(CloseCode::Protocol);
         return;
     }
     let id = match parse_channel_header(&header) {
         Ok(id) => id,
         Err(error) => {
             tracing::info!(attendee, %error, "bad stream from attendee");
-            let _ = recv.stop(2u32.into());
+            recv.stop(CloseCode::Protocol);
             return;
         }
     };
@@ -92,7 +94,7 @@ pub async fn read_channel(mut recv: quinn::RecvStream, hub: Arc<ChannelHub>, att
             Ok(None) => return,
             Err(error) => {
                 tracing::info!(attendee, channel = id, %error, "channel stream from attendee ended");
-                let _ = reader.stream_mut().stop(2u32.into());
+                reader.stream_mut().stop(CloseCode::Protocol);
                 return;
             }
         }

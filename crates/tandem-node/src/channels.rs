@@ -176,12 +176,12 @@ fn effective_access(
     attendee: u64,
 ) -> ChannelAccess {
     if channel.clipboard {
-        let on = session.clipboard.load(Ordering::Relaxed);
-        if on && *link.level.borrow() == ControlLevel::Interactive {
-            ChannelAccess::ReadWrite
-        } else {
-            ChannelAccess::None
-        }
+        // The rule is the session core's; the level is the manager's, as it
+        // publishes it to the attendee's connection.
+        tandem_session::clipboard_access(
+            session.clipboard.load(Ordering::Relaxed),
+            *link.level.borrow(),
+        )
     } else {
         channel
             .access

@@ -126,42 +126,8 @@ impl std::str::FromStr for SourceKind {
     }
 }
 
-/// How control requests are answered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ControlPolicy {
-    /// Requests wait for the sharer to grant or deny them.
-    Ask,
-    /// Requests for `view` are granted at once; `interactive` waits for the sharer.
-    GrantView,
-    /// Every request is granted at once.
-    GrantAll,
-}
-
-impl ControlPolicy {
-    /// The policy's name as written in configs and the admin API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ask => "ask",
-            Self::GrantView => "grant-view",
-            Self::GrantAll => "grant-all",
-        }
-    }
-}
-
-impl std::str::FromStr for ControlPolicy {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "ask" => Ok(Self::Ask),
-            "grant-view" => Ok(Self::GrantView),
-            "grant-all" => Ok(Self::GrantAll),
-            other => Err(format!(
-                "unknown control policy {other:?}: expected ask, grant-view or grant-all"
-            )),
-        }
-    }
-}
+/// How control requests are answered (the session core's type).
+pub use tandem_session::ControlPolicy;
 
 /// Settings of a sharing session.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -1,9 +1,14 @@
-//! One attendee connection, served on the data-plane runtime.
+//! The one attendee-serving path, on the data-plane runtime: for a direct
+//! QUIC connection, a relayed attendee arriving at the origin over a relay
+//! link, and any other [`AttendeeLink`] (a browser's WebTransport session).
 //!
 //! The client opens a bidirectional control stream and sends `Hello`; the
-//! AttendeeManager admits or rejects it. Once admitted, three loops run until
-//! the first ends: the control reader (requests, input, bye), the control
-//! writer (commands from the manager) and the graphics sender.
+//! AttendeeManager admits or rejects it (or, for a session another member
+//! originates, the relay serves it: [`crate::cluster::relay`]). Once
+//! admitted, these run until the first ends: the control reader (requests,
+//! input, channel joins, bye), the control writer (commands from the
+//! manager, channel notices, pointer images), the graphics sender, the
+//! pointer sender and the channel streams (the clipboard among them).
 //!
 //! The graphics sender is *latest-wins*: it watches the session's newest
 //! update and sends one update at a time, each on its own unidirectional
@@ -18,10 +23,15 @@ use std::time::Duration;
 
 use actix::Addr;
 use tandem_proto::{
-    ClientMessage, ControlLevel, CursorPosition, CursorShape, DisconnectReason, ServerMessage,
+    ClientMessage, ControlLevel, CursorPosition, CursorShape, DisconnectReason, Hello,
+    ServerMessage,
 };
+use tandem_session::{Pick, ShapeMemory, UpdatePicker};
 use tandem_transport::{write_message, MessageReader};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
+
+pub use crate::attendee_link::{closed_reason, AttendeeLink, CloseCode, LinkSend};
 
 use crate::attendee_manager::{
     Admitted, AttendeeCommand, AttendeeManager, FromAttendee, Join, Left,
@@ -44,16 +54,6 @@ pub const BYE_GRACE: Duration = Duration::from_secs(2);
 /// a `Bye` the client has received but not read yet).
 pub const BYE_DELIVERY: Duration = Duration::from_secs(3);
 
-/// QUIC application error codes used when closing a connection.
-pub mod close_code {
-    /// Normal end (bye, kick, shutdown).
-    pub const NORMAL: u32 = 0;
-    /// The join was rejected.
-    pub const REJECTED: u32 = 1;
-    /// The peer broke the protocol.
-    pub const PROTOCOL: u32 = 2;
-}
-
 /// What every connection task shares.
 pub struct ConnectionContext {
     /// The authority on joins and control.
@@ -68,13 +68,46 @@ pub struct ConnectionContext {
     pub relays: Option<Arc<crate::cluster::relay::Relays>>,
 }
 
-/// Serves one established native-viewer connection to its end (the
-/// handshake and the dispatch by ALPN are `browser::session::serve_incoming`).
-pub async fn serve_quic(conn: quinn::Connection, ctx: Arc<ConnectionContext>) {
-    let peer = conn.remote_address();
+/// Run once when an attendee is welcomed: the direct QUIC path gives the
+/// connection's pre-authentication place back and raises its windows.
+pub type OnWelcome = Box<dyn FnOnce() + Send>;
+
+/// Serves one incoming QUIC connection to its end. `permit` counts it under
+/// the pre-authentication caps until its attendee is welcomed (or it ends).
+/// With `browsers` (`[web]` on), a connection that negotiated ALPN `h3` is a
+/// browser's WebTransport session (`crate::browser::session`).
+pub async fn serve_connection(
+    incoming: quinn::Incoming,
+    ctx: Arc<ConnectionContext>,
+    permit: tandem_transport::PreAuthPermit,
+    browsers: bool,
+) {
+    let peer = incoming.remote_address();
+    let conn = match incoming.await {
+        Ok(c) => c,
+        Err(error) => {
+            tracing::debug!(%peer, %error, "handshake failed");
+            return;
+        }
+    };
+    let admitted = conn.clone();
+    let on_welcome: OnWelcome = Box::new(move || permit.admit(&admitted));
+    if browsers && crate::browser::session::is_browser(&conn) {
+        return crate::browser::session::serve_browser(conn, ctx, on_welcome).await;
+    }
+    serve_attendee(conn, ctx, Some(on_welcome)).await;
+}
+
+/// Serves one attendee connection of any transport to its end.
+pub async fn serve_attendee<L: AttendeeLink>(
+    link: L,
+    ctx: Arc<ConnectionContext>,
+    on_welcome: Option<OnWelcome>,
+) {
+    let peer = link.peer();
     ctx.metrics.connections.inc();
     let _gauge = GaugeGuard(ctx.metrics.clone());
-    if let Err(reason) = serve_admitted(&conn, peer, &ctx).await {
+    if let Err(reason) = serve_control(&link, &ctx, on_welcome).await {
         tracing::info!(%peer, reason, "connection closed");
     }
 }
@@ -86,16 +119,18 @@ impl Drop for GaugeGuard {
     }
 }
 
-async fn serve_admitted(
-    conn: &quinn::Connection,
-    peer: std::net::SocketAddr,
+/// Waits for the control stream and the hello, then serves them.
+async fn serve_control<L: AttendeeLink>(
+    link: &L,
     ctx: &ConnectionContext,
+    on_welcome: Option<OnWelcome>,
 ) -> Result<(), &'static str> {
-    let (mut control_tx, control_rx) =
-        match tokio::time::timeout(HELLO_TIMEOUT, conn.accept_bi()).await {
-            Ok(Ok(streams)) => streams,
+    let peer = link.peer();
+    let (control_tx, control_rx) =
+        match tokio::time::timeout(HELLO_TIMEOUT, link.accept_control()).await {
+            Ok(Some(streams)) => streams,
             _ => {
-                conn.close(close_code::PROTOCOL.into(), b"no control stream");
+                link.close(CloseCode::Protocol, "no control stream");
                 return Err("no control stream");
             }
         };
@@ -104,28 +139,44 @@ async fn serve_admitted(
         Ok(Ok(Some(ClientMessage::Hello(hello)))) => hello,
         Ok(Err(error)) => {
             tracing::info!(%peer, %error, "malformed hello");
-            conn.close(close_code::PROTOCOL.into(), b"malformed hello");
+            link.close(CloseCode::Protocol, "malformed hello");
             return Err("malformed hello");
         }
         _ => {
-            conn.close(close_code::PROTOCOL.into(), b"expected hello");
+            link.close(CloseCode::Protocol, "expected hello");
             return Err("expected hello");
         }
     };
-    let user = hello.name.clone();
     if let Some(relays) = &ctx.relays {
         if relays.should_relay(&hello.session).await {
             return relays
-                .serve(conn.clone(), peer, control_tx, reader, hello)
+                .serve(link.clone(), control_tx, reader, hello, on_welcome)
                 .await;
         }
     }
+    serve_hello(link, control_tx, reader, hello, None, ctx, on_welcome).await
+}
+
+/// Serves an attendee whose hello has been read: admission by the manager,
+/// then everything an admitted attendee gets. `via_node` is the relay it
+/// came through, if any.
+pub(crate) async fn serve_hello<L: AttendeeLink>(
+    link: &L,
+    mut control_tx: L::Send,
+    mut reader: MessageReader<L::Recv>,
+    hello: Hello,
+    via_node: Option<String>,
+    ctx: &ConnectionContext,
+    on_welcome: Option<OnWelcome>,
+) -> Result<(), &'static str> {
+    let peer = link.peer();
+    let user = hello.name.clone();
     let admitted = match ctx
         .manager
         .send(Join {
             hello,
             peer,
-            via_node: None,
+            via_node,
         })
         .await
     {
@@ -140,14 +191,16 @@ async fn serve_admitted(
                 },
             )
             .await;
-            let _ = control_tx.finish();
+            control_tx.finish();
             // Let the rejection reach the client before closing.
-            let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
-            conn.close(close_code::REJECTED.into(), b"rejected");
+            if !link.relayed() {
+                let _ = tokio::time::timeout(Duration::from_secs(2), link.closed()).await;
+            }
+            link.close(CloseCode::Rejected, "rejected");
             return Err("rejected");
         }
         Err(_) => {
-            conn.close(close_code::NORMAL.into(), b"node shutting down");
+            link.close(CloseCode::Normal, "node shutting down");
             return Err("node shutting down");
         }
     };
@@ -181,19 +234,21 @@ async fn serve_admitted(
         });
         return Err("welcome not delivered");
     }
+    if let Some(welcomed) = on_welcome {
+        welcomed();
+    }
 
-    let mut pointer = CursorSender::new(conn.clone(), cursor, level.clone(), ctx.metrics.clone());
-    let sender = GraphicsSender {
-        conn: conn.clone(),
-        updates,
-        level,
-        encoder,
-        metrics: ctx.metrics.clone(),
-        delivered: 0,
-        bytes_sent: 0,
-    };
+    // A relayed attendee gets graphics and the pointer from its relay's mirror.
+    let relayed = link.relayed();
+    let mut pointer = CursorSender::new(link.clone(), cursor, level.clone(), ctx.metrics.clone());
+    let sender = GraphicsSender::new(link.clone(), updates, level, encoder, ctx.metrics.clone());
     let (bytes_tx, mut bytes_rx) = watch::channel(0u64);
-    let graphics = sender.run(bytes_tx);
+    let graphics = async move {
+        if relayed {
+            return std::future::pending().await;
+        }
+        sender.run(bytes_tx).await
+    };
 
     let manager = ctx.manager.clone();
     let hub = ctx.channels.clone();
@@ -206,9 +261,7 @@ async fn serve_admitted(
                 Ok(None) => return DisconnectReason::ByAttendee,
                 Err(error) => {
                     tracing::info!(attendee, %error, "control stream ended");
-                    return conn
-                        .close_reason()
-                        .map_or(DisconnectReason::Error, |e| closed_reason(&e));
+                    return link.close_reason().unwrap_or(DisconnectReason::Error);
                 }
             }
         }
@@ -224,7 +277,7 @@ async fn serve_admitted(
                     }
                     continue;
                 }
-                shape = pointer.next() => {
+                shape = pointer.next(), if !relayed => {
                     if let Some(shape) = shape {
                         let msg = ServerMessage::CursorShape(shape);
                         if write_message(&mut control_tx, &msg).await.is_err() {
@@ -245,7 +298,7 @@ async fn serve_admitted(
                 AttendeeCommand::Close(reason, message) => {
                     let _ = write_message(&mut control_tx, &ServerMessage::Bye { reason, message })
                         .await;
-                    let _ = control_tx.finish();
+                    control_tx.finish();
                     // The manager already recorded this disconnect.
                     return (reason, false);
                 }
@@ -272,7 +325,7 @@ async fn serve_admitted(
             };
             let Some(out) = out else { break };
             tokio::spawn(crate::channel_streams::write_channel(
-                conn.clone(),
+                link.clone(),
                 out,
                 attendee,
             ));
@@ -280,7 +333,7 @@ async fn serve_admitted(
         std::future::pending::<()>().await
     };
     let channel_in = async {
-        while let Ok(recv) = conn.accept_uni().await {
+        while let Some(recv) = link.accept_uni().await {
             tokio::spawn(crate::channel_streams::read_channel(
                 recv,
                 ctx.channels.clone(),
@@ -299,7 +352,7 @@ async fn serve_admitted(
         (reason, tell) = control_out => (reason, tell),
         _ = graphics => (DisconnectReason::Error, true),
         _ = shutdown.wait_for(|s| *s) => (DisconnectReason::NodeShutdown, true),
-        error = conn.closed() => (closed_reason(&error), true),
+        reason = link.closed() => (reason, true),
         reason = async {
             match (&mut removed).await {
                 Ok(reason) => {
@@ -321,11 +374,11 @@ async fn serve_admitted(
         });
     }
     if reason == DisconnectReason::ByAttendee {
-        conn.close(close_code::NORMAL.into(), b"bye");
-    } else {
+        link.close(CloseCode::Normal, "bye");
+    } else if !relayed {
         // Give the Bye a moment to be delivered before tearing the connection down.
-        let _ = tokio::time::timeout(BYE_DELIVERY, conn.closed()).await;
-        conn.close(close_code::NORMAL.into(), b"closed");
+        let _ = tokio::time::timeout(BYE_DELIVERY, link.closed()).await;
+        link.close(CloseCode::Normal, "closed");
     }
     Ok(())
 }
@@ -339,17 +392,6 @@ impl Drop for DetachOnDrop {
     }
 }
 
-/// Why a connection the node did not close ended: the attendee closed it,
-/// or it stopped answering (timeout), or something broke.
-fn closed_reason(error: &quinn::ConnectionError) -> DisconnectReason {
-    match error {
-        quinn::ConnectionError::TimedOut => DisconnectReason::Timeout,
-        quinn::ConnectionError::ApplicationClosed(_)
-        | quinn::ConnectionError::ConnectionClosed(_) => DisconnectReason::ByAttendee,
-        _ => DisconnectReason::Error,
-    }
-}
-
 /// After the pointer stops, its last position is sent once more after this
 /// long: datagrams can be lost, and the resting position is the one that
 /// matters.
@@ -359,36 +401,33 @@ const CURSOR_REPEAT: Duration = Duration::from_millis(300);
 /// stream once per shape, positions as datagrams (latest wins, like graphics).
 /// Also used by relays for their local attendees, fed from a relayed
 /// session's mirror.
-pub(crate) struct CursorSender {
-    conn: quinn::Connection,
+pub(crate) struct CursorSender<L> {
+    link: L,
     cursor: CursorReceiver,
     level: watch::Receiver<ControlLevel>,
     metrics: Arc<Metrics>,
-    /// Ids of the shapes this attendee has (a few: pointers cycle among a handful).
-    shapes_sent: Vec<u32>,
+    /// The shapes this attendee has (a few: pointers cycle among a handful).
+    shapes_sent: ShapeMemory,
     seq: u32,
     repeat_at: Option<tokio::time::Instant>,
     /// The position due is the repeat of the resting one.
     repeating: bool,
 }
 
-/// Shapes remembered per attendee; older ones are sent again when they come back.
-pub(crate) const MAX_SHAPES_REMEMBERED: usize = 32;
-
-impl CursorSender {
-    /// A sender of `cursor` to the attendee on `conn`, silent while `level` is `none`.
+impl<L: AttendeeLink> CursorSender<L> {
+    /// A sender of `cursor` to the attendee on `link`, silent while `level` is `none`.
     pub(crate) fn new(
-        conn: quinn::Connection,
+        link: L,
         cursor: CursorReceiver,
         level: watch::Receiver<ControlLevel>,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
-            conn,
+            link,
             cursor,
             level,
             metrics,
-            shapes_sent: Vec::new(),
+            shapes_sent: ShapeMemory::new(),
             seq: 0,
             repeat_at: None,
             repeating: false,
@@ -422,13 +461,9 @@ impl CursorSender {
                 continue;
             }
             let current = self.cursor.borrow().clone()?;
-            if self.shapes_sent.contains(&current.shape.id) {
+            if !self.shapes_sent.remember(current.shape.id) {
                 return None;
             }
-            if self.shapes_sent.len() == MAX_SHAPES_REMEMBERED {
-                self.shapes_sent.remove(0);
-            }
-            self.shapes_sent.push(current.shape.id);
             self.metrics.cursor_shapes_sent.inc();
             return Some((*current.shape).clone());
         }
@@ -447,14 +482,7 @@ impl CursorSender {
             shape: current.shape.id,
             visible: current.visible,
         };
-        if self.conn.max_datagram_size().is_none() {
-            return;
-        }
-        if self
-            .conn
-            .send_datagram(position.to_datagram().into())
-            .is_ok()
-        {
+        if self.link.send_datagram(position.to_datagram().into()) {
             self.metrics.cursor_positions_sent.inc();
         }
         // A repeat itself schedules no further repeat.
@@ -465,30 +493,49 @@ impl CursorSender {
 }
 
 /// Resets the stream it holds when dropped.
-struct ResetOnDrop(Option<quinn::SendStream>);
+struct ResetOnDrop<S: LinkSend>(Option<S>);
 
-impl Drop for ResetOnDrop {
+impl<S: LinkSend> Drop for ResetOnDrop<S> {
     fn drop(&mut self) {
         if let Some(stream) = self.0.as_mut() {
-            let _ = stream.reset(quinn::VarInt::from_u32(close_code::NORMAL));
+            stream.reset(CloseCode::Normal);
         }
     }
 }
 
 /// The latest-wins graphics sender of one attendee (also used by relays for
 /// their local attendees, fed from a relayed session's mirror).
-pub(crate) struct GraphicsSender {
-    pub(crate) conn: quinn::Connection,
-    pub(crate) updates: UpdateReceiver,
-    pub(crate) level: watch::Receiver<ControlLevel>,
-    pub(crate) encoder: Addr<EncoderActor>,
-    pub(crate) metrics: Arc<Metrics>,
-    /// Sequence number of the last update this attendee has whole.
-    pub(crate) delivered: u64,
-    pub(crate) bytes_sent: u64,
+pub(crate) struct GraphicsSender<L> {
+    link: L,
+    updates: UpdateReceiver,
+    level: watch::Receiver<ControlLevel>,
+    encoder: Addr<EncoderActor>,
+    metrics: Arc<Metrics>,
+    /// Where this attendee is in the session's updates.
+    picker: UpdatePicker,
+    bytes_sent: u64,
 }
 
-impl GraphicsSender {
+impl<L: AttendeeLink> GraphicsSender<L> {
+    /// A sender of `updates` to the attendee on `link`, silent while `level` is `none`.
+    pub(crate) fn new(
+        link: L,
+        updates: UpdateReceiver,
+        level: watch::Receiver<ControlLevel>,
+        encoder: Addr<EncoderActor>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            link,
+            updates,
+            level,
+            encoder,
+            metrics,
+            picker: UpdatePicker::new(),
+            bytes_sent: 0,
+        }
+    }
+
     /// Sends until the connection fails. Returns only on error: when the
     /// manager removes the attendee (its level sender is dropped) or the
     /// session's encoder is gone, it stops sending and waits for the control
@@ -508,7 +555,7 @@ impl GraphicsSender {
             }
             let newest = self.updates.borrow_and_update().clone();
             if let Some(newest) = newest {
-                if newest.seq != self.delivered {
+                if newest.seq != self.picker.delivered() {
                     let Some(update) = self.choose(newest).await else {
                         return;
                     };
@@ -532,30 +579,20 @@ impl GraphicsSender {
 
     /// The newest update if it applies to what the attendee has; else a catch-up.
     async fn choose(&mut self, newest: Arc<PublishedUpdate>) -> Option<Arc<PublishedUpdate>> {
-        if self.delivered != 0 && newest.base_seq == self.delivered {
-            self.metrics
-                .updates_sent
-                .with_label_values(&["delta"])
-                .inc();
-            return Some(newest);
-        }
-        if newest.base_seq == 0 {
-            self.metrics.updates_sent.with_label_values(&["key"]).inc();
-            return Some(newest);
-        }
-        if self.delivered != 0 {
-            // Updates between `delivered` and `newest` were folded into this catch-up.
-            self.metrics
-                .updates_coalesced
-                .inc_by(newest.seq.saturating_sub(self.delivered + 1));
-        }
-        let update = self
-            .encoder
-            .send(CatchUp {
-                since: self.delivered,
-            })
-            .await
-            .ok()??;
+        let (since, coalesced) = match self.picker.pick(newest.seq, newest.base_seq) {
+            Pick::Nothing => return None,
+            Pick::Newest(kind) => {
+                self.metrics
+                    .updates_sent
+                    .with_label_values(&[kind.label()])
+                    .inc();
+                return Some(newest);
+            }
+            Pick::CatchUp { since, coalesced } => (since, coalesced),
+        };
+        // Updates between `delivered` and `newest` were folded into this catch-up.
+        self.metrics.updates_coalesced.inc_by(coalesced);
+        let update = self.encoder.send(CatchUp { since }).await.ok()??;
         let kind = if update.base_seq == 0 {
             "key"
         } else {
@@ -566,7 +603,7 @@ impl GraphicsSender {
     }
 
     async fn send(&mut self, update: &PublishedUpdate) -> Result<(), ()> {
-        let stream = self.conn.open_uni().await.map_err(|_| ())?;
+        let stream = self.link.open_uni().await.ok_or(())?;
         // If this send is abandoned half way (the connection is ending), the
         // stream is reset, not finished: a finished stream would hand the
         // attendee a truncated update.
@@ -577,8 +614,8 @@ impl GraphicsSender {
             .await
             .map_err(|_| ())?;
         let mut stream = guard.0.take().ok_or(())?;
-        stream.finish().map_err(|_| ())?;
-        self.delivered = update.seq;
+        stream.finish();
+        self.picker.sent(update.seq);
         let len = update.stream_bytes.len() as u64;
         self.bytes_sent += len;
         self.metrics.bytes_sent.inc_by(len);

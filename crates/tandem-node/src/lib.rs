@@ -12,18 +12,21 @@
 
 pub mod admin;
 pub mod admin_channels;
+pub mod attendee_link;
 pub mod attendee_manager;
 pub mod browser;
 pub mod capture_actor;
 pub mod channel_streams;
 pub mod channels;
 pub mod clipboard_bridge;
+pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod encoder_actor;
 pub mod error;
 pub mod events;
+pub mod ids;
 pub mod input_log;
 pub mod metrics;
 pub mod openapi;
@@ -53,38 +56,11 @@ pub use crate::metrics::Metrics;
 
 use crate::attendee_manager::{CreateInvitation, OpenSession, ShutdownAll};
 use crate::capture_actor::{CaptureActor, CaptureOutputs};
+use crate::clock::now_ms;
 use crate::encoder_actor::EncoderActor;
+use crate::ids::random_id;
 use crate::registry_actor::{Flush, SessionRegistry};
 use crate::transport_actor::{CloseEndpoint, TransportActor};
-
-/// Unix time in milliseconds.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// RFC 3339 text of a unix-milliseconds time.
-pub fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
-/// A random id of `len` lowercase letters and digits (valid in connection strings).
-pub fn random_id(len: usize) -> String {
-    use rand::Rng;
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::thread_rng();
-    (0..len)
-        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
-        .collect()
-}
 
 /// What a started node reports once, for the operator.
 #[derive(Debug)]
@@ -158,8 +134,10 @@ impl Node {
             },
         )?;
         let node_id = registry.node_id().to_owned();
-        let attendees_closed_at_start =
-            registry.close_live_attendees("node restarted", now_ms())?;
+        let attendees_closed_at_start = registry.close_live_attendees(
+            tandem_proto::DisconnectReason::NodeRestarted.as_str(),
+            now_ms(),
+        )?;
         let identity = match registry.identity()? {
             Some(stored) => Identity::from_der(stored.cert_der, stored.key_der)?,
             None => {
@@ -295,6 +273,7 @@ impl Node {
                         metrics: metrics.clone(),
                         shutdown: link_shutdown_rx,
                         relays: relays.clone(),
+                        channels: channels.clone(),
                     }),
                 )?;
                 let bound = endpoint.local_addr().map_err(|source| NodeError::Io {
@@ -441,7 +420,10 @@ impl Node {
         }
         if let Some((endpoint, shutdown)) = &self.links {
             shutdown.send_replace(true);
-            endpoint.close(0u32.into(), b"node shutting down");
+            endpoint.close(
+                crate::attendee_link::CloseCode::Normal.into(),
+                b"node shutting down",
+            );
         }
         let _ = self.transport.send(CloseEndpoint).await;
         if let Err(error) = self.registry.send(Flush).await.unwrap_or(Ok(())) {

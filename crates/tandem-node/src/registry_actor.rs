@@ -16,9 +16,9 @@ use tandem_registry::{
     RegistryError, SessionRecord,
 };
 
+use crate::clock::now_ms;
 use crate::events::{ErrorCode, EventBus, LoggedEvent, SessionEvent};
 use crate::metrics::Metrics;
-use crate::now_ms;
 
 /// The actor.
 pub struct SessionRegistry {

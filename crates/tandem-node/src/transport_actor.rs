@@ -15,13 +15,9 @@ use tandem_transport::{Identity, PreAuthGate, PreAuthLimits, TransportConfig};
 use tokio::sync::watch;
 
 use crate::attendee_manager::AttendeeManager;
-use crate::connection::ConnectionContext;
+use crate::connection::{serve_connection, ConnectionContext};
 use crate::error::NodeError;
 use crate::metrics::Metrics;
-
-/// Longest a connection counts as not yet admitted under the pre-auth caps
-/// (above the two HELLO_TIMEOUTs of the serving path and a password check).
-pub const PREAUTH_HOLD: Duration = Duration::from_secs(30);
 
 /// How long shutdown waits for connections to say goodbye.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -73,20 +69,7 @@ impl TransportActor {
                 None => tandem_transport::server_endpoint(listen, identity, &config)?,
             }
         };
-        let browsers = match &web {
-            Some(_) => {
-                let _guard = runtime.enter();
-                let bound = endpoint.local_addr().map_err(|source| NodeError::Io {
-                    context: "reading the QUIC address".into(),
-                    source,
-                })?;
-                Some(Arc::new(crate::browser::link::Bridge::new(
-                    bound,
-                    identity.fingerprint(),
-                )?))
-            }
-            None => None,
-        };
+        let browsers = web.is_some();
         let local_addr = endpoint.local_addr().map_err(|source| NodeError::Io {
             context: "reading the QUIC address".into(),
             source,
@@ -109,22 +92,10 @@ impl TransportActor {
                 let Some((incoming, permit)) = gate.check(incoming) else {
                     continue;
                 };
-                let ctx = ctx.clone();
-                let browsers = browsers.clone();
-                tokio::spawn(async move {
-                    // The permit counts the connection until it closes or
-                    // PREAUTH_HOLD has passed: the serving path closes a
-                    // connection that has not said Hello within
-                    // HELLO_TIMEOUT twice (stream, then message), so one
-                    // still open after that is admitted or being checked.
-                    let serving = crate::browser::session::serve_incoming(incoming, ctx, browsers);
-                    tokio::pin!(serving);
-                    tokio::select! {
-                        () = &mut serving => return,
-                        () = tokio::time::sleep(PREAUTH_HOLD) => drop(permit),
-                    }
-                    serving.await
-                });
+                // The permit counts the connection until its attendee is
+                // welcomed or the connection ends (a connection that says no
+                // Hello is closed after HELLO_TIMEOUT).
+                tokio::spawn(serve_connection(incoming, ctx.clone(), permit, browsers));
             }
         });
         tracing::info!(addr = %local_addr, "quic endpoint listening");

@@ -11,7 +11,7 @@ use tandem_capture::{Rect, SyntheticDesktop};
 use tandem_node::attendee_manager::{
     AnswerControlRequest, AttendeeInfo, ChangeSharedRect, CloseSession, CreateInvitation,
     DisconnectAttendee, ListAttendees, ListInvitations, SetControlLevel, SetSessionPaused,
-    UpdateInvitation, FIRST_FAILURE_DELAY,
+    UpdateInvitation,
 };
 use tandem_node::{ControlPolicy, Node, NodeConfig, NodeError, SessionEvent, SourceKind};
 use tandem_proto::{
@@ -477,26 +477,15 @@ async fn revocation_keeps_attendees_in_and_refuses_new_joins() {
 #[actix_rt::test]
 async fn wrong_passwords_are_refused_counted_and_slowed_down() {
     let t = start(Setup::default()).await;
-    let (reason, message, first) = t.refused("wrong").await;
+    // Wiring over real QUIC: refused and counted. How much each attempt is
+    // slowed down is the session core's rule, tested on virtual time in
+    // crates/tandem-session/tests/book.rs.
+    let (reason, message, _) = t.refused("wrong").await;
     assert_eq!(reason, RejectReason::WrongPassword);
     assert!(message.contains("wrong password"), "{message}");
-    let (_, _, second) = t.refused("still wrong").await;
-    let (reason, _, third) = t.refused("wrong again").await;
+    t.refused("still wrong").await;
+    let (reason, _, _) = t.refused("wrong again").await;
     assert_eq!(reason, RejectReason::WrongPassword);
-    // After one failure from this address the next attempt waits at least
-    // FIRST_FAILURE_DELAY, after two at least twice that.
-    assert!(
-        second >= FIRST_FAILURE_DELAY,
-        "second attempt took {second:?}"
-    );
-    assert!(
-        third >= 2 * FIRST_FAILURE_DELAY,
-        "third attempt took {third:?}"
-    );
-    assert!(
-        third >= first + FIRST_FAILURE_DELAY,
-        "third attempt ({third:?}) not slowed compared to the first ({first:?})"
-    );
     let counted = t
         .node
         .metrics
@@ -1089,33 +1078,6 @@ async fn closing_the_session_disconnects_everyone_and_refuses_joins() {
         .await
         .unwrap();
     assert!(again.is_err());
-}
-
-#[actix_rt::test]
-async fn wrong_passwords_sent_all_at_once_are_slowed_down_too() {
-    let t = start(Setup::default()).await;
-    // Attempts that arrive together must not all skip the slow-down that
-    // attempts in a row get: each one still being checked counts.
-    let started = Instant::now();
-    let attempts: Vec<Viewer> = (0..4)
-        .map(|i| t.viewer_with("guess", &format!("guess {i}"), t.ticket.clone(), |_| {}))
-        .collect();
-    let mut reasons = Vec::new();
-    for v in attempts {
-        match v.finish().await {
-            Err(ViewerError::Rejected { reason, .. }) => reasons.push(reason),
-            other => panic!("expected a rejection, got {other:?}"),
-        }
-    }
-    let took = started.elapsed();
-    assert!(
-        reasons.iter().all(|r| *r == RejectReason::WrongPassword),
-        "{reasons:?}"
-    );
-    assert!(
-        took >= 2 * FIRST_FAILURE_DELAY,
-        "four concurrent wrong attempts took only {took:?}"
-    );
 }
 
 #[actix_rt::test]

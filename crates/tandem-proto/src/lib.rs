@@ -51,8 +51,8 @@ pub use stream::{
     graphics_stream_header, parse_uni_stream, UniStream, MAX_GRAPHICS_PAYLOAD, STREAM_KIND_GRAPHICS,
 };
 pub use ticket::{
-    AddrError, ConnectionString, ConnectionStringError, NodeAddr, MAX_CONNECTION_STRING_LEN,
-    MAX_NODE_ADDRS, SCHEME,
+    ticket_addrs, AddrError, ConnectionString, ConnectionStringError, NodeAddr,
+    MAX_CONNECTION_STRING_LEN, MAX_NODE_ADDRS, SCHEME,
 };
 
 /// Version of the protocol spoken by this crate, sent in [`Hello::version`].

@@ -290,6 +290,19 @@ pub enum DisconnectReason {
 }
 
 impl DisconnectReason {
+    /// The short name stored in attendee records and shown in listings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisconnectReason::BySharer => "by sharer",
+            DisconnectReason::ByAttendee => "by attendee",
+            DisconnectReason::Error => "error",
+            DisconnectReason::Timeout => "timeout",
+            DisconnectReason::SessionClosed => "session closed",
+            DisconnectReason::NodeShutdown => "node shutdown",
+            DisconnectReason::NodeRestarted => "node restarted",
+        }
+    }
+
     /// One line telling the user what happened.
     pub fn describe(&self) -> &'static str {
         match self {

@@ -24,6 +24,21 @@ pub const MAX_CONNECTION_STRING_LEN: usize = 4096;
 /// Most node addresses in one connection string.
 pub const MAX_NODE_ADDRS: usize = 16;
 
+/// Addresses for a connection string: the issuing node's own first, then
+/// the other live members', without duplicates, at most [`MAX_NODE_ADDRS`].
+pub fn ticket_addrs(own: &[NodeAddr], cluster: &[NodeAddr]) -> Vec<NodeAddr> {
+    let mut out: Vec<NodeAddr> = Vec::new();
+    for a in own.iter().chain(cluster) {
+        if out.len() == MAX_NODE_ADDRS {
+            break;
+        }
+        if !out.contains(a) {
+            out.push(a.clone());
+        }
+    }
+    out
+}
+
 /// Longest DNS host name.
 const MAX_HOST_LEN: usize = 253;
 

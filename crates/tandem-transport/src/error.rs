@@ -83,6 +83,10 @@ pub enum TransportError {
     #[error("stream read failed: {0}")]
     Read(#[from] quinn::ReadError),
 
+    /// Reading or writing a stream failed (reset, stopped, connection lost).
+    #[error("stream failed: {0}")]
+    Stream(#[source] std::io::Error),
+
     /// The peer sent bytes that are not a valid message (malformed or oversized).
     #[error("protocol error: {0}")]
     Protocol(#[from] ProtoError),

@@ -1,39 +1,28 @@
 //! WebTransport sessions on the node's QUIC port: a connection that
 //! negotiated `h3` does the HTTP/3 handshake (web-transport-quinn), must
-//! ask for [`WEB_PATH`], and is then served as an attendee connection.
+//! ask for [`WEB_PATH`], and is then served by the attendee-serving path
+//! like any other connection ([`crate::connection::serve_attendee`]).
 
 use std::sync::Arc;
 
 use tandem_transport::{negotiated_alpn, H3_ALPN};
 
+use super::link::BrowserLink;
 use super::WEB_PATH;
-use crate::connection::{serve_quic, ConnectionContext, HELLO_TIMEOUT};
+use crate::attendee_link::CloseCode;
+use crate::connection::{serve_attendee, ConnectionContext, OnWelcome, HELLO_TIMEOUT};
 
-/// Serves one incoming QUIC connection to its end: a browser's (ALPN `h3`)
-/// when `browsers` is set, else a native viewer's.
-pub async fn serve_incoming(
-    incoming: quinn::Incoming,
-    ctx: Arc<ConnectionContext>,
-    browsers: Option<Arc<super::link::Bridge>>,
-) {
-    let peer = incoming.remote_address();
-    let conn = match incoming.await {
-        Ok(c) => c,
-        Err(error) => {
-            tracing::debug!(%peer, %error, "handshake failed");
-            return;
-        }
-    };
-    match browsers {
-        Some(bridge) if negotiated_alpn(&conn).as_deref() == Some(H3_ALPN) => {
-            serve_browser(conn, bridge).await;
-        }
-        _ => serve_quic(conn, ctx).await,
-    }
+/// Whether a connection negotiated HTTP/3 (a browser's).
+pub fn is_browser(conn: &quinn::Connection) -> bool {
+    negotiated_alpn(conn).as_deref() == Some(H3_ALPN)
 }
 
 /// The HTTP/3 and WebTransport handshakes, then the attendee session.
-async fn serve_browser(conn: quinn::Connection, bridge: Arc<super::link::Bridge>) {
+pub async fn serve_browser(
+    conn: quinn::Connection,
+    ctx: Arc<ConnectionContext>,
+    on_welcome: OnWelcome,
+) {
     let peer = conn.remote_address();
     let request = match tokio::time::timeout(
         HELLO_TIMEOUT,
@@ -47,7 +36,7 @@ async fn serve_browser(conn: quinn::Connection, bridge: Arc<super::link::Bridge>
             return;
         }
         Err(_) => {
-            conn.close(quinn::VarInt::from_u32(2), b"no webtransport request");
+            conn.close(CloseCode::Protocol.into(), b"no webtransport request");
             return;
         }
     };
@@ -66,5 +55,5 @@ async fn serve_browser(conn: quinn::Connection, bridge: Arc<super::link::Bridge>
         }
     };
     tracing::debug!(%peer, "webtransport session established");
-    super::link::serve(session, peer, bridge).await;
+    serve_attendee(BrowserLink { session, peer }, ctx, Some(on_welcome)).await;
 }

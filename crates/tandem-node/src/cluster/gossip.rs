@@ -445,7 +445,7 @@ impl Socket for SecureSocket {
                 break len;
             }
         };
-        let sealed = match self.sealer.seal(&self.buf[..len], crate::now_ms()) {
+        let sealed = match self.sealer.seal(&self.buf[..len], crate::clock::now_ms()) {
             Ok(sealed) => sealed,
             Err(error) => {
                 tracing::warn!(%to, %error, "gossip message not sent");
@@ -479,7 +479,7 @@ impl Socket for SecureSocket {
                     let result = if len > MAX_DATAGRAM {
                         Err(GossipError::Malformed)
                     } else {
-                        self.opener.open(&self.buf[..len], crate::now_ms())
+                        self.opener.open(&self.buf[..len], crate::clock::now_ms())
                     };
                     (from, result)
                 }

@@ -11,10 +11,16 @@
 //!   attendees behind it, until the relay finishes that stream; the
 //!   session's pointer follows on the subscription stream itself
 //!   (`CursorShape` once per shape, then `CursorAt`, latest wins);
-//! - `Attendee { peer, via_node }`: an attendee's control stream, carried
-//!   through: the relay forwards its `Hello`, the origin admits it as usual
-//!   (invitations, passwords, limits and control levels stay here) and the
-//!   stream then carries the attendee's control messages both ways;
+//! - `Attendee { peer, via_node, route }`: an attendee's control stream,
+//!   carried through: the relay forwards its `Hello`, and the origin serves
+//!   it on the same path as a direct attendee ([`crate::connection`]:
+//!   admission, levels, virtual channels and the clipboard), except that
+//!   graphics and the pointer come from the relay's mirror;
+//! - `AttendeeStream { route }`: a channel stream the relayed attendee
+//!   opened, carried through byte for byte after this one frame. The origin
+//!   carries the attendee's channel streams the other way on bidirectional
+//!   streams it opens, each starting with one [`LinkPush::AttendeeStream`];
+//!   `route` is the relay's handle for the attendee;
 //! - `ListAttendees`: the member answers its live attendees as JSON (as its
 //!   admin API lists them) and finishes the stream. This is how a node
 //!   answers `GET /api/v1/attendees?scope=cluster` without sending its admin
@@ -27,33 +33,37 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::HashMap;
+
 use actix::Addr;
 use hmac::{Hmac, Mac};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
-use tandem_proto::{ClientMessage, CursorShape, DisconnectReason, NodeAddr, ServerMessage};
+use tandem_proto::{ClientMessage, CursorShape};
+use tandem_session::{Pick, ShapeMemory, UpdatePicker};
 use tandem_transport::{write_message, MessageReader};
-use tokio::sync::watch;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::{mpsc, watch};
 
-use crate::attendee_manager::{
-    Admitted, AttendeeCommand, AttendeeManager, FeedOf, FromAttendee, Join, Left,
-};
+pub use crate::attendee_link::{open_attendee_stream, LinkPush};
+use crate::attendee_link::{CloseCode, RelayedLink};
+use crate::attendee_manager::{AttendeeManager, FeedOf};
 use crate::capture_actor::CursorReceiver;
-use crate::connection::MAX_SHAPES_REMEMBERED;
+use crate::channels::ChannelHub;
+use crate::connection::ConnectionContext;
 use crate::encoder_actor::{CatchUp, PublishedUpdate};
 use crate::metrics::Metrics;
 
 /// ALPN of relay links.
 pub const LINK_ALPN: &[u8] = b"tandem-link/1";
-/// Most addresses a connection string may carry.
-const MAX_TICKET_ADDRS: usize = 16;
 /// Time a relay has to authenticate.
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest graphics stream on a link (as for attendees).
 pub const MAX_LINK_UPDATE: usize = 64 * 1024 * 1024;
-/// QUIC close code of a link refused for a wrong secret.
-pub const CLOSE_AUTH_FAILED: u32 = 10;
+/// Channel streams a relayed attendee may have opened and not yet served.
+const ATTENDEE_STREAM_QUEUE: usize = 64;
 
 /// First message of each bidirectional stream a relay opens on a link.
 #[derive(Debug, Serialize, Deserialize)]
@@ -80,11 +90,35 @@ pub enum LinkRequest {
         peer: String,
         /// The relay's node id.
         via_node: String,
+        /// The relay's handle for this attendee on this link.
+        route: u64,
     },
     /// A cluster-wide admin query: list your live attendees (JSON, then
     /// the stream is finished).
     ListAttendees,
+    /// A channel stream of the relayed attendee `route`; its bytes follow.
+    AttendeeStream {
+        /// The relay's handle for the attendee.
+        route: u64,
+    },
 }
+
+/// Reads exactly one control frame from `recv` and nothing past it (the
+/// first frame of a link stream whose rest is carried through raw).
+pub async fn read_one<T: DeserializeOwned, R: AsyncRead + Unpin>(recv: &mut R) -> Option<T> {
+    let mut head = [0u8; tandem_proto::FRAME_HEADER_LEN];
+    recv.read_exact(&mut head).await.ok()?;
+    let len = u32::from_be_bytes(head) as usize;
+    if len > tandem_proto::MAX_CONTROL_MESSAGE {
+        return None;
+    }
+    let mut body = vec![0u8; len];
+    recv.read_exact(&mut body).await.ok()?;
+    tandem_proto::decode_payload(&body).ok()
+}
+
+/// Relayed attendees of one link: where their channel streams go.
+type Routes = Arc<std::sync::Mutex<HashMap<u64, mpsc::Sender<quinn::RecvStream>>>>;
 
 /// What the origin answers on a link stream.
 #[derive(Debug, Serialize, Deserialize)]
@@ -159,21 +193,6 @@ pub fn link_mac(secret: &str, nonce: &[u8; 32], node_id: &str) -> [u8; 32] {
     hmac_tag(secret.as_bytes(), &message)
 }
 
-/// Addresses for a connection string: this node's own first, then the other
-/// live members', without duplicates, at most 16.
-pub fn ticket_addrs(own: &[NodeAddr], cluster: &[NodeAddr]) -> Vec<NodeAddr> {
-    let mut out: Vec<NodeAddr> = Vec::new();
-    for a in own.iter().chain(cluster) {
-        if out.len() == MAX_TICKET_ADDRS {
-            break;
-        }
-        if !out.contains(a) {
-            out.push(a.clone());
-        }
-    }
-    out
-}
-
 /// Encodes one graphics stream of a link.
 pub fn link_stream_bytes(header: &LinkUpdate, stream_bytes: &[u8]) -> Vec<u8> {
     let head = postcard::to_allocvec(header).unwrap_or_default();
@@ -205,6 +224,8 @@ pub struct LinkServerContext {
     /// This node's relays: a link from a relay below may ask for a session
     /// this node itself relays (chained relays).
     pub relays: Option<Arc<super::relay::Relays>>,
+    /// Virtual channels: relayed attendees have them like direct ones.
+    pub channels: Arc<ChannelHub>,
 }
 
 /// Binds the link endpoint and accepts links on the current runtime.
@@ -248,34 +269,51 @@ async fn serve_link(incoming: quinn::Incoming, ctx: Arc<LinkServerContext>) {
         Ok(Ok(node)) => node,
         Ok(Err(reason)) => {
             tracing::warn!(%peer, reason, "relay link refused");
-            conn.close(CLOSE_AUTH_FAILED.into(), reason.as_bytes());
+            conn.close(CloseCode::AuthFailed.into(), reason.as_bytes());
             return;
         }
         Err(_) => {
-            conn.close(CLOSE_AUTH_FAILED.into(), b"authentication timed out");
+            conn.close(CloseCode::AuthFailed.into(), b"authentication timed out");
             return;
         }
     };
     tracing::info!(%peer, relay = %relay, "relay link accepted");
     let _gauge = LinkGauge::new(&ctx.metrics);
     let mut shutdown = ctx.shutdown.clone();
+    let routes = Routes::default();
     loop {
-        let (tx, rx) = tokio::select! {
+        let (tx, mut rx) = tokio::select! {
             s = conn.accept_bi() => match s { Ok(s) => s, Err(_) => break },
             _ = shutdown.wait_for(|s| *s) => break,
         };
-        let (ctx, conn) = (ctx.clone(), conn.clone());
+        let (ctx, conn, routes) = (ctx.clone(), conn.clone(), routes.clone());
         tokio::spawn(async move {
-            let mut reader = MessageReader::new(rx);
-            match reader.next::<LinkRequest>().await {
-                Ok(Some(LinkRequest::Subscribe { session })) => {
-                    serve_subscription(conn, tx, reader, session, ctx).await
+            // Exactly one frame: an attendee stream's raw bytes follow it.
+            match read_one::<LinkRequest, _>(&mut rx).await {
+                Some(LinkRequest::Subscribe { session }) => {
+                    serve_subscription(conn, tx, MessageReader::new(rx), session, ctx).await
                 }
-                Ok(Some(LinkRequest::Attendee { peer, via_node })) => {
+                Some(LinkRequest::Attendee {
+                    peer,
+                    via_node,
+                    route,
+                }) => {
                     let peer = peer.parse().unwrap_or(conn.remote_address());
-                    serve_link_attendee(tx, reader, peer, via_node, ctx).await
+                    let reader = MessageReader::new(rx);
+                    serve_link_attendee(conn, tx, reader, peer, via_node, route, routes, ctx).await
                 }
-                Ok(Some(LinkRequest::ListAttendees)) => serve_attendee_list(tx, &ctx).await,
+                Some(LinkRequest::AttendeeStream { route }) => {
+                    let target = routes
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .get(&route)
+                        .cloned();
+                    // A stream for an attendee gone, or too many waiting: refused.
+                    if target.is_none_or(|t| t.try_send(rx).is_err()) {
+                        tracing::debug!(route, "stream for no relayed attendee here");
+                    }
+                }
+                Some(LinkRequest::ListAttendees) => serve_attendee_list(tx, &ctx).await,
                 _ => {}
             }
         });
@@ -412,24 +450,24 @@ async fn serve_subscription(
     let send = async move {
         let mut updates = feed.updates;
         updates.mark_changed();
-        let mut delivered = 0u64;
+        let mut picker = UpdatePicker::new();
         loop {
             let newest = updates.borrow_and_update().clone();
             if let Some(newest) = newest {
-                if newest.seq != delivered {
-                    let direct =
-                        newest.base_seq == 0 || (delivered != 0 && newest.base_seq == delivered);
-                    let update: Arc<PublishedUpdate> = if direct {
-                        newest
-                    } else {
-                        match feed.encoder.send(CatchUp { since: delivered }).await {
-                            Ok(Some(u)) => u,
-                            _ => return,
+                let pick = picker.pick(newest.seq, newest.base_seq);
+                if pick != Pick::Nothing {
+                    let update: Arc<PublishedUpdate> = match pick {
+                        Pick::CatchUp { since, .. } => {
+                            match feed.encoder.send(CatchUp { since }).await {
+                                Ok(Some(u)) => u,
+                                _ => return,
+                            }
                         }
+                        _ => newest,
                     };
                     let header = LinkUpdate {
                         session: session.clone(),
-                        captured_unix_ms: crate::now_ms()
+                        captured_unix_ms: crate::clock::now_ms()
                             - update.captured_at.elapsed().as_millis() as i64,
                     };
                     let bytes = link_stream_bytes(&header, &update.stream_bytes);
@@ -439,7 +477,7 @@ async fn serve_subscription(
                     if stream.write_all(&bytes).await.is_err() || stream.finish().is_err() {
                         return;
                     }
-                    delivered = update.seq;
+                    picker.sent(update.seq);
                     metrics
                         .cluster
                         .relayed_bytes
@@ -467,16 +505,12 @@ async fn serve_subscription(
 async fn send_cursor(mut tx: quinn::SendStream, mut cursor: CursorReceiver) {
     // The current pointer goes first, even if it does not move.
     cursor.mark_changed();
-    let mut shapes_sent: Vec<u32> = Vec::new();
+    let mut shapes_sent = ShapeMemory::new();
     while cursor.changed().await.is_ok() {
         let Some(current) = cursor.borrow_and_update().clone() else {
             continue;
         };
-        if !shapes_sent.contains(&current.shape.id) {
-            if shapes_sent.len() == MAX_SHAPES_REMEMBERED {
-                shapes_sent.remove(0);
-            }
-            shapes_sent.push(current.shape.id);
+        if shapes_sent.remember(current.shape.id) {
             let shape = LinkReply::CursorShape((*current.shape).clone());
             if write_message(&mut tx, &shape).await.is_err() {
                 return;
@@ -496,13 +530,18 @@ async fn send_cursor(mut tx: quinn::SendStream, mut cursor: CursorReceiver) {
     std::future::pending().await
 }
 
-/// Serves a relayed attendee's control stream: the same admission and
-/// control as a direct attendee, no graphics (those go once per link).
+/// Serves a relayed attendee on the one serving path ([`crate::connection`]):
+/// the same admission, control and channels as a direct attendee; no
+/// graphics (those go once per link).
+#[allow(clippy::too_many_arguments)] // one call site, the link's dispatch
 async fn serve_link_attendee(
-    mut tx: quinn::SendStream,
+    conn: quinn::Connection,
+    tx: quinn::SendStream,
     mut reader: MessageReader,
     peer: SocketAddr,
     via_node: String,
+    route: u64,
+    routes: Routes,
     ctx: Arc<LinkServerContext>,
 ) {
     let hello = match reader.next::<ClientMessage>().await {
@@ -519,89 +558,33 @@ async fn serve_link_attendee(
             return;
         }
     }
-    let join = Join {
-        hello,
+    let (streams_tx, streams_rx) = mpsc::channel(ATTENDEE_STREAM_QUEUE);
+    routes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(route, streams_tx);
+    let link = RelayedLink {
+        conn,
+        route,
         peer,
-        via_node: Some(via_node.clone()),
+        incoming: Arc::new(tokio::sync::Mutex::new(streams_rx)),
     };
-    let admitted = match ctx.manager.send(join).await {
-        Ok(Ok(admitted)) => admitted,
-        Ok(Err(rejection)) => {
-            let _ = write_message(
-                &mut tx,
-                &ServerMessage::Rejected {
-                    reason: rejection.reason,
-                    message: rejection.message,
-                },
-            )
-            .await;
-            let _ = tx.finish();
-            return;
-        }
-        Err(_) => return,
+    let serve = ConnectionContext {
+        manager: ctx.manager.clone(),
+        metrics: ctx.metrics.clone(),
+        shutdown: ctx.shutdown.clone(),
+        channels: ctx.channels.clone(),
+        relays: None,
     };
-    let Admitted {
-        welcome,
-        mut commands,
-        mut removed,
-        ..
-    } = admitted;
-    let attendee = welcome.attendee_id;
-    tracing::info!(%peer, via = %via_node, attendee, "relayed attendee admitted");
-    if write_message(&mut tx, &ServerMessage::Welcome(welcome))
-        .await
-        .is_err()
+    if let Err(reason) =
+        crate::connection::serve_hello(&link, tx, reader, hello, Some(via_node), &serve, None).await
     {
-        ctx.manager.do_send(Left {
-            attendee,
-            reason: DisconnectReason::Error,
-            bytes_sent: 0,
-        });
-        return;
+        tracing::info!(%peer, reason, "relayed attendee ended");
     }
-    let manager = ctx.manager.clone();
-    let control_in = async move {
-        loop {
-            match reader.next::<ClientMessage>().await {
-                Ok(Some(ClientMessage::Bye { .. })) | Ok(None) => {
-                    return DisconnectReason::ByAttendee
-                }
-                Ok(Some(msg)) => manager.do_send(FromAttendee { attendee, msg }),
-                Err(_) => return DisconnectReason::Error,
-            }
-        }
-    };
-    let control_out = async {
-        while let Some(cmd) = commands.recv().await {
-            match cmd {
-                AttendeeCommand::Send(msg) => {
-                    if write_message(&mut tx, &msg).await.is_err() {
-                        return (DisconnectReason::Error, true);
-                    }
-                }
-                AttendeeCommand::Close(reason, message) => {
-                    let _ = write_message(&mut tx, &ServerMessage::Bye { reason, message }).await;
-                    let _ = tx.finish();
-                    return (reason, false);
-                }
-            }
-        }
-        (DisconnectReason::Error, false)
-    };
-    let mut shutdown = ctx.shutdown.clone();
-    let (reason, tell) = tokio::select! {
-        r = control_in => (r, true),
-        (r, tell) = control_out => (r, tell),
-        _ = shutdown.wait_for(|s| *s) => (DisconnectReason::NodeShutdown, true),
-        r = &mut removed => (r.unwrap_or(DisconnectReason::Error), false),
-    };
-    if tell {
-        ctx.manager.do_send(Left {
-            attendee,
-            reason,
-            bytes_sent: 0,
-        });
-    }
+    routes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(&route);
 }
 
 #[cfg(test)]
@@ -644,7 +627,7 @@ mod tests {
                 let conn = accept.accept().await.unwrap().await.unwrap();
                 let result = authenticate(&conn, "the-right-secret-0123").await;
                 if result.is_err() {
-                    conn.close(CLOSE_AUTH_FAILED.into(), b"refused");
+                    conn.close(CloseCode::AuthFailed.into(), b"refused");
                 }
                 results.push((result, conn));
             }
@@ -684,7 +667,7 @@ mod tests {
             .await
             .unwrap();
         assert!(
-            matches!(closed, quinn::ConnectionError::ApplicationClosed(ref c) if c.error_code == CLOSE_AUTH_FAILED.into()),
+            matches!(closed, quinn::ConnectionError::ApplicationClosed(ref c) if c.error_code == CloseCode::AuthFailed.into()),
             "{closed:?}"
         );
     }

@@ -115,7 +115,7 @@ impl ClusterActor {
         // A few heartbeats per detection period, so one lost datagram never
         // makes a member look dead; never slower than chitchat's usual 1 s.
         let interval = (dead_after / 8).clamp(Duration::from_millis(50), Duration::from_secs(1));
-        let generation = crate::now_ms().max(0) as u64;
+        let generation = crate::clock::now_ms().max(0) as u64;
         let self_id = ChitchatId::new(start.node_id.clone(), generation, advertise);
         let config = ChitchatConfig {
             chitchat_id: self_id.clone(),

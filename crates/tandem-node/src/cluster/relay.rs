@@ -11,6 +11,9 @@
 //! update once per link. The attendee's control stream is carried through a
 //! link stream to the origin, which admits it and stays the authority; the
 //! relay only watches the level changes it forwards (no graphics at `none`).
+//! The attendee's channel streams (virtual channels, the clipboard) are
+//! carried through link streams byte for byte, both ways, so the origin
+//! serves it channels exactly as a direct attendee (see [`super::link`]).
 //! The mirror also keeps the session's pointer, sent by the origin on the
 //! subscription stream, and local attendees get it from the same
 //! [`CursorSender`] as direct ones.
@@ -71,13 +74,17 @@ fn retry_after(failures: u32) -> Duration {
         .min(RETRY_MAX)
 }
 
-use super::link::{parse_link_stream, LinkReply, LinkRequest, LINK_ALPN, MAX_LINK_UPDATE};
+use super::link::{
+    parse_link_stream, read_one, LinkPush, LinkReply, LinkRequest, LINK_ALPN, MAX_LINK_UPDATE,
+};
 use super::{Directory, MemberInfo};
+use crate::attendee_link::{AttendeeLink, CloseCode, LinkSend};
 use crate::attendee_manager::{AttendeeManager, ListSessions};
 use crate::capture_actor::SharedCursor;
-use crate::connection::{CursorSender, GraphicsSender, BYE_DELIVERY, MAX_SHAPES_REMEMBERED};
+use crate::connection::{CursorSender, GraphicsSender, BYE_DELIVERY};
 use crate::encoder_actor::{EncoderActor, FrameCaptured, UpdateReceiver};
 use crate::metrics::Metrics;
+use tandem_session::MAX_SHAPES_REMEMBERED;
 
 /// How the relay reaches origins and serves their sessions.
 pub struct Relays {
@@ -105,6 +112,43 @@ struct Link {
     conn: quinn::Connection,
     addr: SocketAddr,
     mirrors: Mutex<HashMap<String, Arc<Mirror>>>,
+    /// Attendees relayed through this link, by route: where the origin's
+    /// streams for each go (its connection's serving task opens them there).
+    routes: std::sync::Mutex<HashMap<u64, tokio::sync::mpsc::Sender<quinn::RecvStream>>>,
+}
+
+/// Channel streams from the origin waiting for a relayed attendee's connection.
+const ROUTE_QUEUE: usize = 64;
+
+impl Link {
+    fn routes(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<u64, tokio::sync::mpsc::Sender<quinn::RecvStream>>> {
+        self.routes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Hands the streams the origin opens for relayed attendees to them.
+    async fn route_streams(&self) {
+        while let Ok((_tx, mut rx)) = self.conn.accept_bi().await {
+            let Some(LinkPush::AttendeeStream { route }) = read_one(&mut rx).await else {
+                continue;
+            };
+            let target = self.routes().get(&route).cloned();
+            if target.is_none_or(|t| t.try_send(rx).is_err()) {
+                tracing::debug!(route, "stream for no relayed attendee here");
+            }
+        }
+    }
+}
+
+/// Copies one stream through to the other end, then finishes it.
+async fn pipe<S: LinkSend, R: tokio::io::AsyncRead + Unpin>(mut from: R, mut to: S) {
+    match tokio::io::copy(&mut from, &mut to).await {
+        Ok(_) => to.finish(),
+        Err(_) => to.reset(CloseCode::Normal),
+    }
 }
 
 struct Mirror {
@@ -234,7 +278,7 @@ impl Relays {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take();
         if let Some(endpoint) = endpoint {
-            endpoint.close(0u32.into(), b"relay shutting down");
+            endpoint.close(CloseCode::Normal.into(), b"relay shutting down");
         }
     }
 
@@ -372,7 +416,10 @@ impl Relays {
                     conn,
                     addr,
                     mirrors: Mutex::new(HashMap::new()),
+                    routes: std::sync::Mutex::new(HashMap::new()),
                 });
+                let routing = link.clone();
+                self.spawn(async move { routing.route_streams().await });
                 self.links()
                     .insert(member.clone(), LinkSlot::Up(link.clone()));
                 let (relays, feeding) = (self.clone(), link.clone());
@@ -422,10 +469,7 @@ impl Relays {
         if let Err(error) =
             super::link::client_authenticate(&conn, &self.node_id, &self.secret).await
         {
-            conn.close(
-                super::link::CLOSE_AUTH_FAILED.into(),
-                b"authentication failed",
-            );
+            conn.close(CloseCode::AuthFailed.into(), b"authentication failed");
             return Err(error);
         }
         Ok(conn)
@@ -457,7 +501,7 @@ impl Relays {
             serde_json::from_slice::<Vec<serde_json::Value>>(&body).map_err(|e| e.to_string())
         };
         let answer = asked.await;
-        conn.close(0u32.into(), b"done");
+        conn.close(CloseCode::Normal.into(), b"done");
         answer
     }
 
@@ -562,9 +606,19 @@ impl Relays {
         let opened = async {
             let link = self.link_for(&session, true).await?;
             let (mut tx, rx) = link.conn.open_bi().await.map_err(|e| e.to_string())?;
-            write_message(&mut tx, &LinkRequest::Attendee { peer, via_node })
-                .await
-                .map_err(|e| e.to_string())?;
+            // Channel streams of a chained relay's attendees are not carried
+            // (no route is registered here for them).
+            let route = rand::random();
+            write_message(
+                &mut tx,
+                &LinkRequest::Attendee {
+                    peer,
+                    via_node,
+                    route,
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
             write_message(&mut tx, &ClientMessage::Hello(hello))
                 .await
                 .map_err(|e| e.to_string())?;
@@ -636,7 +690,7 @@ impl Relays {
                 .relayed_bytes
                 .with_label_values(&["received"])
                 .inc_by(bytes.len() as u64);
-            let age_ms = (crate::now_ms() - header.captured_unix_ms).max(0);
+            let age_ms = (crate::clock::now_ms() - header.captured_unix_ms).max(0);
             self.metrics
                 .cluster
                 .relay_latency_seconds
@@ -691,24 +745,31 @@ impl Relays {
     }
 
     /// Serves one attendee whose hello names a session another member originates.
-    pub async fn serve(
+    pub async fn serve<L: AttendeeLink>(
         self: &Arc<Self>,
-        conn: quinn::Connection,
-        peer: SocketAddr,
-        mut control_tx: quinn::SendStream,
-        mut reader: MessageReader,
+        conn: L,
+        mut control_tx: L::Send,
+        mut reader: MessageReader<L::Recv>,
         hello: Hello,
+        on_welcome: Option<crate::connection::OnWelcome>,
     ) -> Result<(), &'static str> {
+        let peer = conn.peer();
         let session = hello.session.clone();
+        let route: u64 = rand::random();
+        let (streams_tx, mut streams_rx) = tokio::sync::mpsc::channel(ROUTE_QUEUE);
         let started = async {
             let link = self.link_for(&session, false).await?;
             let mirror = self.mirror(&link, &session).await?;
+            // Registered before the hello goes up: the origin may open the
+            // attendee's channel streams as soon as it is admitted.
+            link.routes().insert(route, streams_tx);
             let (mut ltx, lrx) = link.conn.open_bi().await.map_err(|e| e.to_string())?;
             write_message(
                 &mut ltx,
                 &LinkRequest::Attendee {
                     peer: peer.to_string(),
                     via_node: self.node_id.clone(),
+                    route,
                 },
             )
             .await
@@ -716,9 +777,9 @@ impl Relays {
             write_message(&mut ltx, &ClientMessage::Hello(hello))
                 .await
                 .map_err(|e| e.to_string())?;
-            Ok::<_, String>((mirror, ltx, MessageReader::new(lrx)))
+            Ok::<_, String>((link, mirror, ltx, MessageReader::new(lrx)))
         };
-        let (mirror, mut ltx, mut lreader) = match started.await {
+        let (link, mirror, mut ltx, mut lreader) = match started.await {
             Ok(v) => v,
             Err(message) => {
                 tracing::info!(%peer, %session, %message, "cannot relay");
@@ -727,9 +788,9 @@ impl Relays {
                     message,
                 };
                 let _ = write_message(&mut control_tx, &msg).await;
-                let _ = control_tx.finish();
+                control_tx.finish();
                 let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
-                conn.close(1u32.into(), b"rejected");
+                conn.close(CloseCode::Rejected, "rejected");
                 return Err("cannot relay");
             }
         };
@@ -742,17 +803,22 @@ impl Relays {
                 {
                     return Err("welcome not delivered");
                 }
+                if let Some(welcomed) = on_welcome {
+                    welcomed();
+                }
                 level
             }
             Ok(Some(msg @ ServerMessage::Rejected { .. })) => {
+                link.routes().remove(&route);
                 let _ = write_message(&mut control_tx, &msg).await;
-                let _ = control_tx.finish();
+                control_tx.finish();
                 let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
-                conn.close(1u32.into(), b"rejected");
+                conn.close(CloseCode::Rejected, "rejected");
                 return Err("rejected by the origin");
             }
             _ => {
-                conn.close(0u32.into(), b"origin gone");
+                link.routes().remove(&route);
+                conn.close(CloseCode::Normal, "origin gone");
                 return Err("the origin did not answer");
             }
         };
@@ -766,16 +832,41 @@ impl Relays {
         let mut pointer =
             CursorSender::new(conn.clone(), cursor, level_rx.clone(), self.metrics.clone());
         let (bytes_tx, _bytes_rx) = watch::channel(0u64);
-        let graphics = GraphicsSender {
-            conn: conn.clone(),
-            updates: mirror.updates.clone(),
-            level: level_rx,
-            encoder: mirror.encoder.clone(),
-            metrics: self.metrics.clone(),
-            delivered: 0,
-            bytes_sent: 0,
-        }
+        let graphics = GraphicsSender::new(
+            conn.clone(),
+            mirror.updates.clone(),
+            level_rx,
+            mirror.encoder.clone(),
+            self.metrics.clone(),
+        )
         .run(bytes_tx);
+        // Channel streams, carried through both ways, each on its own.
+        let channels_down = async {
+            while let Some(from_origin) = streams_rx.recv().await {
+                let conn = conn.clone();
+                tokio::spawn(async move {
+                    if let Some(to_attendee) = conn.open_uni().await {
+                        pipe(from_origin, to_attendee).await;
+                    }
+                });
+            }
+            std::future::pending::<()>().await
+        };
+        let channels_up = async {
+            while let Some(from_attendee) = conn.accept_uni().await {
+                let link_conn = link.conn.clone();
+                tokio::spawn(async move {
+                    let Ok((mut to_origin, _)) = link_conn.open_bi().await else {
+                        return;
+                    };
+                    let head = LinkRequest::AttendeeStream { route };
+                    if write_message(&mut to_origin, &head).await.is_ok() {
+                        pipe(from_attendee, to_origin).await;
+                    }
+                });
+            }
+            std::future::pending::<()>().await
+        };
         let up = async {
             loop {
                 match reader.next::<ClientMessage>().await {
@@ -807,7 +898,7 @@ impl Relays {
                         if let Some(shape) = shape {
                             let msg = ServerMessage::CursorShape(shape);
                             if write_message(&mut control_tx, &msg).await.is_err() {
-                                let _ = control_tx.finish();
+                                control_tx.finish();
                                 return;
                             }
                         }
@@ -839,7 +930,7 @@ impl Relays {
                 };
                 let bye = matches!(msg, ServerMessage::Bye { .. });
                 if write_message(&mut control_tx, &msg).await.is_err() || bye {
-                    let _ = control_tx.finish();
+                    control_tx.finish();
                     return;
                 }
             }
@@ -848,12 +939,15 @@ impl Relays {
             () = up => {}
             () = down => {}
             () = graphics => {}
+            () = channels_down => {}
+            () = channels_up => {}
             _ = conn.closed() => {}
         }
+        link.routes().remove(&route);
         drop(level_tx);
         let _ = ltx.finish();
         let _ = tokio::time::timeout(BYE_DELIVERY, conn.closed()).await;
-        conn.close(0u32.into(), b"closed");
+        conn.close(CloseCode::Normal, "closed");
         Ok(())
     }
 }

@@ -1,0 +1,579 @@
+//! Table tests of the session model on virtual time: no sleeps, no clock.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use tandem_proto::{ControlLevel, DisconnectReason, RejectReason, ServerMessage};
+use tandem_session::{
+    Answerer, BookError, ControlPolicy, Effect, Event, Input, InvitationRules, SessionBook,
+    SessionRules, Time, Verdict, FAILURE_WINDOW, FIRST_FAILURE_DELAY, MAX_CONCURRENT_CHECKS,
+    MAX_FAILURES, MAX_FAILURE_DELAY,
+};
+
+const T0: Time = Time::ZERO;
+
+fn ip(n: u8) -> IpAddr {
+    IpAddr::from([10, 0, 0, n])
+}
+
+/// A book with session `s` (`policy`, new attendees at `view`) and
+/// invitation `i` of it admitting `limit`.
+fn book(policy: ControlPolicy, limit: u32) -> SessionBook {
+    let mut b = SessionBook::new();
+    b.handle(
+        T0,
+        Input::OpenSession {
+            session: "s".into(),
+            rules: SessionRules {
+                default_level: ControlLevel::View,
+                policy,
+            },
+        },
+    )
+    .unwrap();
+    put(&mut b, "i", limit, false);
+    b
+}
+
+fn put(b: &mut SessionBook, id: &str, limit: u32, revoked: bool) {
+    b.handle(
+        T0,
+        Input::PutInvitation {
+            id: id.into(),
+            rules: InvitationRules {
+                session: "s".into(),
+                limit,
+                revoked,
+            },
+        },
+    )
+    .unwrap();
+}
+
+fn join(b: &mut SessionBook, now: Time, join: u64, from: IpAddr, inv: &str) -> Vec<Effect> {
+    b.handle(
+        now,
+        Input::Join {
+            join,
+            from,
+            session: "s".into(),
+            invitation: inv.into(),
+        },
+    )
+    .unwrap()
+}
+
+fn checked(b: &mut SessionBook, now: Time, join: u64, verdict: Verdict) -> Vec<Effect> {
+    b.handle(now, Input::Checked { join, verdict }).unwrap()
+}
+
+/// Joins `attendee` through `i` with the right password; panics unless admitted.
+fn admit(b: &mut SessionBook, now: Time, attendee: u64) {
+    join(b, now, attendee, ip(1), "i");
+    let out = checked(b, now, attendee, Verdict::Right { attendee });
+    assert!(
+        matches!(out.first(), Some(Effect::Admit { attendee: a, .. }) if *a == attendee),
+        "{out:?}"
+    );
+}
+
+fn rejection(out: &[Effect]) -> Option<RejectReason> {
+    out.iter().find_map(|e| match e {
+        Effect::Reject { reason, .. } => Some(*reason),
+        _ => None,
+    })
+}
+
+fn delay(out: &[Effect]) -> Option<Duration> {
+    out.iter().find_map(|e| match e {
+        Effect::CheckPassword { delay, .. } => Some(*delay),
+        _ => None,
+    })
+}
+
+fn level(b: &SessionBook, attendee: u64) -> ControlLevel {
+    b.attendee(T0, attendee).unwrap().level
+}
+
+#[test]
+fn joins_are_refused_for_the_right_reasons() {
+    let mut b = book(ControlPolicy::Ask, 1);
+    put(&mut b, "revoked", 5, true);
+    let cases: [(&str, &str, RejectReason); 3] = [
+        ("s", "nope", RejectReason::UnknownInvitation),
+        ("s", "revoked", RejectReason::InvitationRevoked),
+        ("other", "i", RejectReason::UnknownSession),
+    ];
+    for (n, (session, inv, want)) in cases.into_iter().enumerate() {
+        let out = b
+            .handle(
+                T0,
+                Input::Join {
+                    join: n as u64,
+                    from: ip(1),
+                    session: session.into(),
+                    invitation: inv.into(),
+                },
+            )
+            .unwrap();
+        assert_eq!(rejection(&out), Some(want), "{session}/{inv}");
+    }
+    // A wrong password is refused after the check; a right one admits.
+    join(&mut b, T0, 10, ip(1), "i");
+    assert_eq!(
+        rejection(&checked(&mut b, T0, 10, Verdict::Wrong)),
+        Some(RejectReason::WrongPassword)
+    );
+    admit(&mut b, T0, 11);
+    // The limit (1) is reached.
+    join(&mut b, T0, 12, ip(2), "i");
+    let out = checked(&mut b, T0, 12, Verdict::Right { attendee: 12 });
+    assert_eq!(rejection(&out), Some(RejectReason::AttendeeLimitReached));
+    // A closed session is told apart from an unknown one.
+    b.handle(
+        T0,
+        Input::CloseSession {
+            session: "s".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        rejection(&join(&mut b, T0, 13, ip(3), "i")),
+        Some(RejectReason::SessionClosed)
+    );
+}
+
+#[test]
+fn what_changes_during_the_password_check_is_checked_again() {
+    let mut b = book(ControlPolicy::Ask, 2);
+    // Revoked while the password is checked.
+    join(&mut b, T0, 1, ip(1), "i");
+    put(&mut b, "i", 2, true);
+    assert_eq!(
+        rejection(&checked(&mut b, T0, 1, Verdict::Right { attendee: 1 })),
+        Some(RejectReason::InvitationRevoked)
+    );
+    // Revocation is final: putting the invitation again does not undo it.
+    put(&mut b, "i", 2, false);
+    assert_eq!(
+        rejection(&join(&mut b, T0, 2, ip(1), "i")),
+        Some(RejectReason::InvitationRevoked)
+    );
+    // Two concurrent joins for one slot: the first answered wins.
+    let mut b = book(ControlPolicy::Ask, 1);
+    join(&mut b, T0, 1, ip(1), "i");
+    join(&mut b, T0, 2, ip(2), "i");
+    assert!(rejection(&checked(&mut b, T0, 2, Verdict::Right { attendee: 2 })).is_none());
+    assert_eq!(
+        rejection(&checked(&mut b, T0, 1, Verdict::Right { attendee: 1 })),
+        Some(RejectReason::AttendeeLimitReached)
+    );
+    // A lowered limit refuses new joins, keeps those connected.
+    put(&mut b, "i", 1, false);
+    assert_eq!(b.count_on_invitation("i"), 1);
+    // The node stopping during a check.
+    join(&mut b, T0, 3, ip(3), "i");
+    assert_eq!(
+        rejection(&checked(&mut b, T0, 3, Verdict::Failed)),
+        Some(RejectReason::NodeShuttingDown)
+    );
+    assert_eq!(b.joins_under_way(), 0);
+    assert_eq!(
+        b.handle(
+            T0,
+            Input::Checked {
+                join: 3,
+                verdict: Verdict::Wrong
+            }
+        ),
+        Err(BookError::UnknownJoin(3))
+    );
+    assert_eq!(
+        b.handle(
+            T0,
+            Input::PutInvitation {
+                id: "z".into(),
+                rules: InvitationRules {
+                    session: "s".into(),
+                    limit: 0,
+                    revoked: false
+                }
+            }
+        ),
+        Err(BookError::ZeroLimit)
+    );
+}
+
+#[test]
+fn wrong_passwords_slow_an_address_down_then_lock_it_out_until_quiet() {
+    let mut b = book(ControlPolicy::Ask, 100);
+    let mut now = T0;
+    let mut want = Duration::ZERO;
+    let mut last = now;
+    for n in 0..MAX_FAILURES as u64 {
+        let out = join(&mut b, now, n, ip(9), "i");
+        assert_eq!(delay(&out), Some(want), "attempt {n}");
+        checked(&mut b, now, n, Verdict::Wrong);
+        last = now;
+        want = if want.is_zero() {
+            FIRST_FAILURE_DELAY
+        } else {
+            (want * 2).min(MAX_FAILURE_DELAY)
+        };
+        now = now + Duration::from_secs(1);
+    }
+    // Locked out; another address is not slowed down.
+    assert_eq!(
+        rejection(&join(&mut b, now, 100, ip(9), "i")),
+        Some(RejectReason::TooManyAttempts)
+    );
+    assert_eq!(
+        delay(&join(&mut b, now, 101, ip(8), "i")),
+        Some(Duration::ZERO)
+    );
+    // Still locked just inside the window after the last failure...
+    assert_eq!(
+        rejection(&join(&mut b, last + FAILURE_WINDOW, 102, ip(9), "i")),
+        Some(RejectReason::TooManyAttempts)
+    );
+    // ...and forgiven once quiet for longer.
+    let later = last + FAILURE_WINDOW + Duration::from_millis(1);
+    assert_eq!(
+        delay(&join(&mut b, later, 103, ip(9), "i")),
+        Some(Duration::ZERO)
+    );
+}
+
+#[test]
+fn concurrent_checks_from_one_address_count_and_are_bounded() {
+    let mut b = book(ControlPolicy::Ask, 100);
+    let mut delays = Vec::new();
+    for n in 0..MAX_CONCURRENT_CHECKS as u64 {
+        delays.push(delay(&join(&mut b, T0, n, ip(5), "i")).unwrap());
+    }
+    assert_eq!(delays[0], Duration::ZERO);
+    assert_eq!(delays[1], FIRST_FAILURE_DELAY);
+    assert_eq!(delays[2], FIRST_FAILURE_DELAY * 2);
+    assert_eq!(
+        rejection(&join(&mut b, T0, 99, ip(5), "i")),
+        Some(RejectReason::TooManyAttempts)
+    );
+    // A right answer ends a check: room again.
+    checked(&mut b, T0, 0, Verdict::Right { attendee: 0 });
+    assert!(delay(&join(&mut b, T0, 100, ip(5), "i")).is_some());
+}
+
+#[test]
+fn requests_follow_the_policy() {
+    use ControlLevel::{Interactive, View};
+    // (policy, requested, granted at once)
+    let table = [
+        (ControlPolicy::Ask, Interactive, false),
+        (ControlPolicy::GrantView, Interactive, false),
+        (ControlPolicy::GrantAll, Interactive, true),
+    ];
+    for (policy, requested, at_once) in table {
+        let mut b = book(policy, 5);
+        admit(&mut b, T0, 1);
+        let out = b
+            .handle(
+                T0,
+                Input::RequestControl {
+                    attendee: 1,
+                    level: requested,
+                },
+            )
+            .unwrap();
+        assert!(out.contains(&Effect::Emit(Event::ControlRequested {
+            session: "s".into(),
+            attendee: 1,
+            requested
+        })));
+        let want = if at_once { requested } else { View };
+        assert_eq!(level(&b, 1), want, "{policy}");
+        assert_eq!(
+            b.attendee(T0, 1).unwrap().pending,
+            (!at_once).then_some(requested)
+        );
+        if at_once {
+            assert!(out.contains(&Effect::Emit(Event::ControlAnswered {
+                session: "s".into(),
+                attendee: 1,
+                requested,
+                granted: true,
+                by: Answerer::Policy
+            })));
+        }
+    }
+    // grant-view grants view to an attendee admitted at none.
+    let mut b = SessionBook::new();
+    b.handle(
+        T0,
+        Input::OpenSession {
+            session: "s".into(),
+            rules: SessionRules {
+                default_level: ControlLevel::None,
+                policy: ControlPolicy::GrantView,
+            },
+        },
+    )
+    .unwrap();
+    put(&mut b, "i", 5, false);
+    admit(&mut b, T0, 1);
+    b.handle(
+        T0,
+        Input::RequestControl {
+            attendee: 1,
+            level: View,
+        },
+    )
+    .unwrap();
+    assert_eq!(level(&b, 1), View);
+}
+
+#[test]
+fn the_sharer_grants_denies_or_sets_and_giving_back_needs_no_one() {
+    let mut b = book(ControlPolicy::Ask, 5);
+    admit(&mut b, T0, 1);
+    let ask = |b: &mut SessionBook| {
+        b.handle(
+            T0,
+            Input::RequestControl {
+                attendee: 1,
+                level: ControlLevel::Interactive,
+            },
+        )
+        .unwrap()
+    };
+    ask(&mut b);
+    let out = b
+        .handle(
+            T0,
+            Input::Answer {
+                attendee: 1,
+                grant: false,
+            },
+        )
+        .unwrap();
+    assert!(matches!(
+        &out[0],
+        Effect::Tell {
+            msg: ServerMessage::ControlRequestAnswered { granted: false, .. },
+            ..
+        }
+    ));
+    assert_eq!(level(&b, 1), ControlLevel::View);
+    assert_eq!(
+        b.handle(
+            T0,
+            Input::Answer {
+                attendee: 1,
+                grant: true
+            }
+        ),
+        Err(BookError::NoPendingRequest(1))
+    );
+    ask(&mut b);
+    let out = b
+        .handle(
+            T0,
+            Input::Answer {
+                attendee: 1,
+                grant: true,
+            },
+        )
+        .unwrap();
+    assert!(out.contains(&Effect::Level {
+        attendee: 1,
+        level: ControlLevel::Interactive
+    }));
+    assert!(out.contains(&Effect::Tell {
+        attendee: 1,
+        msg: ServerMessage::ControlLevelChanged {
+            level: ControlLevel::Interactive
+        }
+    }));
+    // Giving control back releases held keys, without asking anyone.
+    let out = b
+        .handle(
+            T0,
+            Input::RequestControl {
+                attendee: 1,
+                level: ControlLevel::View,
+            },
+        )
+        .unwrap();
+    assert!(out.contains(&Effect::ReleaseInput {
+        session: "s".into()
+    }));
+    assert_eq!(level(&b, 1), ControlLevel::View);
+    // A direct set answers a pending request (granted when at least what was asked).
+    ask(&mut b);
+    let out = b
+        .handle(
+            T0,
+            Input::SetLevel {
+                attendee: 1,
+                level: ControlLevel::None,
+            },
+        )
+        .unwrap();
+    assert!(out.contains(&Effect::Emit(Event::ControlAnswered {
+        session: "s".into(),
+        attendee: 1,
+        requested: ControlLevel::Interactive,
+        granted: false,
+        by: Answerer::Sharer
+    })));
+    assert_eq!(b.attendee(T0, 1).unwrap().pending, None);
+    assert_eq!(
+        b.handle(
+            T0,
+            Input::SetLevel {
+                attendee: 7,
+                level: ControlLevel::None
+            }
+        ),
+        Err(BookError::UnknownAttendee(7))
+    );
+}
+
+#[test]
+fn only_interactive_input_is_injected_and_a_refusal_is_said_once_per_level() {
+    let mut b = book(ControlPolicy::GrantAll, 5);
+    admit(&mut b, T0, 1);
+    let input = |b: &mut SessionBook| b.handle(T0, Input::Input { attendee: 1 }).unwrap();
+    let first = input(&mut b);
+    assert_eq!(first[0], Effect::DropInput { attendee: 1 });
+    assert!(matches!(
+        first[1],
+        Effect::Tell {
+            msg: ServerMessage::InputRefused { .. },
+            ..
+        }
+    ));
+    assert_eq!(input(&mut b), vec![Effect::DropInput { attendee: 1 }]);
+    b.handle(
+        T0,
+        Input::RequestControl {
+            attendee: 1,
+            level: ControlLevel::Interactive,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        input(&mut b),
+        vec![Effect::Inject {
+            attendee: 1,
+            session: "s".into()
+        }]
+    );
+    // Back at view: refused again, and told again.
+    b.handle(
+        T0,
+        Input::SetLevel {
+            attendee: 1,
+            level: ControlLevel::View,
+        },
+    )
+    .unwrap();
+    assert_eq!(input(&mut b).len(), 2);
+    // Input from an unknown attendee does nothing.
+    assert_eq!(b.handle(T0, Input::Input { attendee: 9 }).unwrap(), vec![]);
+}
+
+#[test]
+fn idle_time_counts_from_the_last_input_or_request() {
+    let mut b = book(ControlPolicy::Ask, 5);
+    admit(&mut b, T0, 1);
+    let t = |s: u64| Time::from_millis(s * 1000);
+    assert_eq!(b.attendee(t(30), 1).unwrap().idle, Duration::from_secs(30));
+    b.handle(t(40), Input::Input { attendee: 1 }).unwrap();
+    assert_eq!(b.attendee(t(45), 1).unwrap().idle, Duration::from_secs(5));
+    b.handle(
+        t(50),
+        Input::RequestControl {
+            attendee: 1,
+            level: ControlLevel::Interactive,
+        },
+    )
+    .unwrap();
+    assert_eq!(b.attendee(t(50), 1).unwrap().idle, Duration::ZERO);
+}
+
+#[test]
+fn removals_release_input_and_say_why() {
+    let mut b = book(ControlPolicy::GrantAll, 5);
+    admit(&mut b, T0, 1);
+    admit(&mut b, T0, 2);
+    b.handle(
+        T0,
+        Input::RequestControl {
+            attendee: 1,
+            level: ControlLevel::Interactive,
+        },
+    )
+    .unwrap();
+    let out = b
+        .handle(
+            T0,
+            Input::Disconnect {
+                attendee: 1,
+                reason: DisconnectReason::BySharer,
+                message: "bye".into(),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        out,
+        vec![
+            Effect::Remove {
+                attendee: 1,
+                reason: DisconnectReason::BySharer,
+                message: "bye".into()
+            },
+            Effect::ReleaseInput {
+                session: "s".into()
+            },
+            Effect::Emit(Event::AttendeeDisconnected {
+                session: "s".into(),
+                attendee: 1,
+                reason: DisconnectReason::BySharer
+            }),
+        ]
+    );
+    assert_eq!(
+        b.handle(
+            T0,
+            Input::Disconnect {
+                attendee: 1,
+                reason: DisconnectReason::BySharer,
+                message: String::new()
+            }
+        ),
+        Err(BookError::UnknownAttendee(1))
+    );
+    // Leaving twice is harmless.
+    let left = Input::Left {
+        attendee: 2,
+        reason: DisconnectReason::ByAttendee,
+    };
+    assert_eq!(b.handle(T0, left.clone()).unwrap().len(), 2);
+    assert_eq!(b.handle(T0, left).unwrap(), vec![]);
+    // Closing a session removes its attendees as "session closed".
+    admit(&mut b, T0, 3);
+    let out = b
+        .handle(
+            T0,
+            Input::CloseSession {
+                session: "s".into(),
+            },
+        )
+        .unwrap();
+    assert!(out.contains(&Effect::Remove {
+        attendee: 3,
+        reason: DisconnectReason::SessionClosed,
+        message: "the sharer closed the session".into()
+    }));
+    assert_eq!(b.attendee_ids().count(), 0);
+}
