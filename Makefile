@@ -6,8 +6,9 @@ CONFIG ?= configs/node.toml
 # (x11-utils brings xev), the libraries the viewer window loads at run time
 # (winit on X11), prometheus and promtool for the metrics and dashboard
 # tests, systemd-analyze for the unit file, python3-venv for the API
-# contract test's virtualenv.
-TEST_PACKAGES := xvfb xterm x11-apps xdotool x11-utils x11-xserver-utils xserver-xorg-core xserver-xorg-video-dummy libx11-6 libx11-xcb1 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0 prometheus xclip systemd python3-venv
+# contract test's virtualenv, chromium (and its driver) for the browser
+# attendee tests (tests/tests/browser.rs), gzip for the bundle-size check.
+TEST_PACKAGES := xvfb xterm x11-apps xdotool x11-utils x11-xserver-utils xserver-xorg-core xserver-xorg-video-dummy libx11-6 libx11-xcb1 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0 prometheus xclip systemd python3-venv chromium chromium-driver gzip
 APT_MARK := target/.test-packages-installed
 # What `make bytes` needs: Xvfb and X clients, the two VNC servers it
 # measures Tandem against (x11vnc; X0tigervnc is in
@@ -23,7 +24,11 @@ VENV := target/venv
 API_REQUIREMENTS := tests/api/requirements.txt
 VENV_MARK := $(VENV)/.installed
 
-.PHONY: run test api-contract build lint deps bench bytes x11-figures cluster cluster-load fanout clean fuzz
+# The attendee page's npm toolchain (esbuild, typescript, zstddec,
+# playwright-core), pinned by web/package-lock.json.
+WEB_MARK := web/node_modules/.package-lock.json
+
+.PHONY: run test api-contract build lint deps bench bytes x11-figures cluster cluster-load fanout web clean fuzz
 
 # What `make run` shares: the X display in $DISPLAY when there is one.
 SOURCE ?= $(if $(DISPLAY),x11,synthetic)
@@ -126,7 +131,14 @@ $(BYTES_MARK): Makefile
 	$(call install_missing,$(BYTES_PACKAGES))
 	@mkdir -p target && touch $(BYTES_MARK)
 
-deps: $(APT_MARK) $(VENV_MARK)
+deps: $(APT_MARK) $(VENV_MARK) $(WEB_MARK)
+
+$(WEB_MARK): web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+
+## Rebuild the attendee page into web/dist/ (embedded in the binary; commit it).
+web: $(WEB_MARK)
+	cd web && npm run build
 
 $(VENV_MARK): $(API_REQUIREMENTS) | $(APT_MARK)
 	python3 -m venv $(VENV)

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use tandem_codec::Frame;
 
+pub mod browser;
 pub mod channel_viewer;
 pub mod xserver;
 
@@ -193,6 +194,17 @@ impl NodeProcess {
             Some(token),
             body,
         )
+    }
+
+    /// The session's `framebuffer.png` from the admin API, decoded.
+    pub fn framebuffer(&self, token: &str, session: &str) -> Frame {
+        let url = format!(
+            "{}/api/v1/sessions/{session}/framebuffer.png",
+            self.admin_url
+        );
+        let (status, png) = http_request_bytes("GET", &url, Some(token), None);
+        assert_eq!(status, 200, "GET {url}");
+        decode_png(&png)
     }
 
     /// What the node logged so far.

@@ -502,6 +502,10 @@ pub fn run_invite(args: InviteArgs) -> anyhow::Result<ExitCode> {
             .as_str()
             .context("the admin API returned no connection string")?;
         println!("{ticket}");
+        // The connection string stays alone on stdout (scripts read it).
+        if let Some(link) = inv["browser_link"].as_str() {
+            eprintln!("browser link: {link}");
+        }
     }
     if generated {
         eprintln!("password: {password}");

@@ -325,6 +325,9 @@ fn print_startup(report: &tandem_node::StartupReport) {
             inv.id, inv.attendee_limit
         );
         println!("connection string: {}", inv.connection_string);
+        if let Some(link) = &report.browser_link {
+            println!("browser link: {link}");
+        }
         println!("password: {password}");
         // Every word quoted for a POSIX shell and no variable in it, so the
         // line works pasted anywhere; --name defaults to the login name.

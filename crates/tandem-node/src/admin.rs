@@ -451,6 +451,10 @@ pub struct Invitation {
     pub created_at: String,
     /// The ticket to give attendees.
     pub connection_string: String,
+    /// The link for attendees joining from a browser (when the node serves
+    /// the attendee page); never carries the password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub browser_link: Option<String>,
 }
 
 impl From<InvitationInfo> for Invitation {
@@ -465,6 +469,22 @@ impl From<InvitationInfo> for Invitation {
             revoked: i.revoked,
             created_at: i.created_at,
             connection_string: i.connection_string,
+            browser_link: None,
+        }
+    }
+}
+
+impl AdminState {
+    /// An invitation as the API shows it, with its browser link when the
+    /// node serves the attendee page.
+    fn invitation(&self, info: InvitationInfo) -> Invitation {
+        let link = self
+            .browser_base
+            .as_deref()
+            .map(|base| crate::browser::link(base, &info.session, &info.id));
+        Invitation {
+            browser_link: link,
+            ..Invitation::from(info)
         }
     }
 }
@@ -715,6 +735,8 @@ pub struct AdminState {
     pub channels: Arc<crate::channels::ChannelHub>,
     /// The cluster directory, when the node is in a cluster.
     pub cluster: Option<crate::cluster::ClusterView>,
+    /// Base of browser links (`[web]`), when the node serves the attendee page.
+    pub browser_base: Option<String>,
 }
 
 #[derive(Clone)]
@@ -1463,7 +1485,7 @@ async fn list_invitations(state: web::Data<AdminState>) -> ApiResult<HttpRespons
         .send(ListInvitations { session: None })
         .await?
         .into_iter()
-        .map(Invitation::from)
+        .map(|i| state.invitation(i))
         .collect();
     Ok(HttpResponse::Ok().json(list))
 }
@@ -1504,7 +1526,7 @@ async fn create_invitation(
             attendee_limit: b.attendee_limit.unwrap_or(DEFAULT_ATTENDEE_LIMIT),
         })
         .await??;
-    Ok(HttpResponse::Created().json(Invitation::from(info)))
+    Ok(HttpResponse::Created().json(state.invitation(info)))
 }
 
 /// Changes an invitation's attendee limit or revokes it.

@@ -44,6 +44,8 @@ pub struct NodeConfig {
     pub registry: RegistrySettings,
     /// Cluster membership and relays (off unless `cluster.listen` is set).
     pub cluster: crate::cluster::ClusterSettings,
+    /// Browser attendees: the attendee page and WebTransport (off unless `web.listen` is set).
+    pub web: crate::browser::WebSettings,
 }
 
 /// Capture source of the node's sharing session.
@@ -186,6 +188,7 @@ impl Default for NodeConfig {
             invitation: StartupInvitation::default(),
             registry: RegistrySettings::default(),
             cluster: crate::cluster::ClusterSettings::default(),
+            web: crate::browser::WebSettings::default(),
         }
     }
 }

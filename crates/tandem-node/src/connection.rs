@@ -74,10 +74,13 @@ pub type OnWelcome = Box<dyn FnOnce() + Send>;
 
 /// Serves one incoming QUIC connection to its end. `permit` counts it under
 /// the pre-authentication caps until its attendee is welcomed (or it ends).
+/// With `browsers` (`[web]` on), a connection that negotiated ALPN `h3` is a
+/// browser's WebTransport session (`crate::browser::session`).
 pub async fn serve_connection(
     incoming: quinn::Incoming,
     ctx: Arc<ConnectionContext>,
     permit: tandem_transport::PreAuthPermit,
+    browsers: bool,
 ) {
     let peer = incoming.remote_address();
     let conn = match incoming.await {
@@ -89,6 +92,9 @@ pub async fn serve_connection(
     };
     let admitted = conn.clone();
     let on_welcome: OnWelcome = Box::new(move || permit.admit(&admitted));
+    if browsers && crate::browser::session::is_browser(&conn) {
+        return crate::browser::session::serve_browser(conn, ctx, on_welcome).await;
+    }
     serve_attendee(conn, ctx, Some(on_welcome)).await;
 }
 

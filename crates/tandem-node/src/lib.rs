@@ -14,6 +14,7 @@ pub mod admin;
 pub mod admin_channels;
 pub mod attendee_link;
 pub mod attendee_manager;
+pub mod browser;
 pub mod capture_actor;
 pub mod channel_streams;
 pub mod channels;
@@ -80,6 +81,10 @@ pub struct StartupReport {
     pub invitation: Option<(InvitationInfo, String)>,
     /// Attendees found live in the registry and recorded as disconnected.
     pub attendees_closed_at_start: usize,
+    /// Bound address of the attendee web page, when `web.listen` is set.
+    pub web_addr: Option<SocketAddr>,
+    /// The browser link of the startup invitation (never with the password).
+    pub browser_link: Option<String>,
 }
 
 /// A running node.
@@ -100,6 +105,7 @@ pub struct Node {
     cluster: Option<Addr<cluster::ClusterActor>>,
     links: Option<(quinn::Endpoint, watch::Sender<bool>)>,
     relays: Option<Arc<cluster::relay::Relays>>,
+    web: Option<browser::http::WebServer>,
 }
 
 impl Node {
@@ -196,6 +202,13 @@ impl Node {
         if let (Some((_, view)), Some(relays)) = (cluster_channel.as_mut(), &relays) {
             view.relays = Some(relays.clone());
         }
+        let web_certs = match config.web.enabled() {
+            true => Some(Arc::new(tandem_transport::WebCertificates::new(
+                config.web.names(config.quic_listen),
+                time::OffsetDateTime::now_utc(),
+            )?)),
+            false => None,
+        };
         let transport = TransportActor::bind(
             config.quic_listen,
             &identity,
@@ -203,8 +216,17 @@ impl Node {
             metrics.clone(),
             channels.clone(),
             relays.clone(),
+            web_certs.clone(),
         )?;
         let quic_addr = transport.local_addr();
+        let web = match (config.web.listen, web_certs) {
+            (Some(listen), Some(certs)) => Some(browser::http::WebServer::start(
+                listen,
+                certs,
+                quic_addr.port(),
+            )?),
+            _ => None,
+        };
         let advertise = advertised_addresses(&config, quic_addr);
         let manager = manager_ctx.run(AttendeeManager::new(
             registry_actor.clone(),
@@ -231,6 +253,7 @@ impl Node {
                 events: events.clone(),
                 channels: channels.clone(),
                 cluster: cluster_channel.as_ref().map(|(_, view)| view.clone()),
+                browser_base: web.as_ref().map(|w| config.web.base(w.local_addr())),
             },
         )?;
         let (admin_addr, metrics_addr) = (admin.local_addr(), admin.metrics_addr());
@@ -300,6 +323,7 @@ impl Node {
             cluster,
             links: link_addr.map(|(endpoint, _)| (endpoint, link_shutdown)),
             relays,
+            web,
         };
 
         let mut report = StartupReport {
@@ -311,6 +335,8 @@ impl Node {
             session: None,
             invitation: None,
             attendees_closed_at_start,
+            web_addr: node.web.as_ref().map(|w| w.local_addr()),
+            browser_link: None,
         };
         if config.source.kind == SourceKind::None {
             return Ok((node, report));
@@ -369,6 +395,9 @@ impl Node {
                     attendee_limit: config.invitation.attendee_limit,
                 })
                 .await??;
+            if let Some(bound) = report.web_addr {
+                report.browser_link = Some(config.web.link(bound, &session.id, &invitation.id));
+            }
             report.invitation = Some((invitation, password));
         }
         report.session = Some(session);
@@ -379,6 +408,9 @@ impl Node {
     pub async fn shutdown(self) {
         tracing::info!("node shutting down");
         self.admin.stop().await;
+        if let Some(web) = self.web {
+            web.stop().await;
+        }
         if let Some(cluster) = &self.cluster {
             let _ = cluster.send(cluster::LeaveCluster).await;
         }

@@ -39,6 +39,7 @@ impl TransportActor {
         metrics: Arc<Metrics>,
         channels: Arc<crate::channels::ChannelHub>,
         relays: Option<Arc<crate::cluster::relay::Relays>>,
+        web: Option<Arc<tandem_transport::WebCertificates>>,
     ) -> Result<Self, NodeError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -57,8 +58,18 @@ impl TransportActor {
         let config = TransportConfig::server();
         let endpoint = {
             let _guard = runtime.enter();
-            tandem_transport::server_endpoint(listen, identity, &config)?
+            match &web {
+                // Browsers too: `h3` beside `tandem/1` on the same port.
+                Some(certs) => tandem_transport::dual_server_endpoint(
+                    listen,
+                    identity,
+                    certs.clone(),
+                    &config,
+                )?,
+                None => tandem_transport::server_endpoint(listen, identity, &config)?,
+            }
         };
+        let browsers = web.is_some();
         let local_addr = endpoint.local_addr().map_err(|source| NodeError::Io {
             context: "reading the QUIC address".into(),
             source,
@@ -84,7 +95,7 @@ impl TransportActor {
                 // The permit counts the connection until its attendee is
                 // welcomed or the connection ends (a connection that says no
                 // Hello is closed after HELLO_TIMEOUT).
-                tokio::spawn(serve_connection(incoming, ctx.clone(), permit));
+                tokio::spawn(serve_connection(incoming, ctx.clone(), permit, browsers));
             }
         });
         tracing::info!(addr = %local_addr, "quic endpoint listening");

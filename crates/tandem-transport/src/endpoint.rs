@@ -92,6 +92,17 @@ pub fn server_endpoint_alpn(
         .with_single_cert(vec![identity.certificate()], identity.private_key()?)
         .map_err(TransportError::Tls)?;
     tls.alpn_protocols = vec![alpn.to_vec()];
+    bind_server(tls, bind, identity, config)
+}
+
+/// Binds a quinn server endpoint on `tls` with `config`'s transport
+/// settings (every server endpoint of this crate goes through here).
+pub(crate) fn bind_server(
+    tls: rustls::ServerConfig,
+    bind: SocketAddr,
+    identity: &Identity,
+    config: &TransportConfig,
+) -> Result<quinn::Endpoint, TransportError> {
     let quic = QuicServerConfig::try_from(tls).map_err(TransportError::QuicTls)?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
     server.transport_config(config.to_quinn()?);

@@ -1,6 +1,8 @@
 //! QUIC transport for Tandem: the node's TLS identity, quinn endpoints with
 //! certificate pinning by SHA-256 fingerprint, and the length-prefixed
-//! control-stream helpers built on `tandem-proto` framing.
+//! control-stream helpers built on `tandem-proto` framing, and the
+//! WebTransport side of the same endpoint (ALPN `h3`, a short-lived
+//! certificate for browsers).
 //!
 //! Every TLS configuration here is built with
 //! `builder_with_provider(ring)` and TLS 1.3 only, so no process-wide
@@ -12,6 +14,7 @@ mod error;
 mod identity;
 mod preauth;
 mod stream;
+mod web;
 
 pub use config::{
     AckFrequency, TransportConfig, ATTENDEE_IDLE_TIMEOUT, ATTENDEE_KEEP_ALIVE,
@@ -29,6 +32,10 @@ pub use preauth::{
     ADMITTED_RECEIVE_WINDOW, ADMITTED_UNI_STREAMS,
 };
 pub use stream::{write_message, MessageReader};
+pub use web::{
+    dual_server_endpoint, negotiated_alpn, WebCertificate, WebCertificates, H3_ALPN,
+    WEB_CERT_MAX_VALIDITY, WEB_CERT_ROTATE_AFTER, WEB_CERT_VALIDITY,
+};
 
 /// Re-exported so callers need not depend on quinn for the common types.
 pub use quinn;

@@ -1,0 +1,540 @@
+//! Browser attendees in real headless Chromium (Debian's, driven by
+//! playwright-core): the attendee page served by the node, WebTransport on
+//! the node's QUIC port with the published certificate hash, the page's
+//! decoder against the native one, and the same session model as native
+//! viewers (password, attendee limit, control, pause, close reason).
+//! Figures (decode time, first frame) are printed, never asserted.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tandem_codec::{Decoder, Encoder, EncoderConfig, Frame, Rect};
+use tandem_tests::browser::{repo_root, Browser};
+use tandem_tests::xserver::XServer;
+use tandem_tests::{http_get, spawn_view, NodeProcess};
+
+const TOKEN: &str = "browser-test-admin-token-0123456789";
+const PASSWORD: &str = "browser-pass";
+
+fn config(dir: &Path, source: &str, extra: &str) -> String {
+    format!(
+        r#"data_dir = "{}"
+quic_listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+admin_token = "{TOKEN}"
+[source]
+{source}
+[invitation]
+password = "{PASSWORD}"
+{extra}
+[web]
+listen = "127.0.0.1:0"
+"#,
+        dir.join("data").display()
+    )
+}
+
+fn synthetic(width: u32, height: u32) -> String {
+    format!("kind = \"synthetic\"\nwidth = {width}\nheight = {height}\nfreeze_after_frames = 3\n")
+}
+
+fn browser_link(node: &NodeProcess) -> String {
+    node.banner
+        .iter()
+        .find_map(|l| l.strip_prefix("browser link: "))
+        .unwrap_or_else(|| panic!("no browser link in {:?}", node.banner))
+        .to_owned()
+}
+
+fn page_base(link: &str) -> String {
+    link.split_once("/?")
+        .expect("link with a query")
+        .0
+        .to_owned()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn framebuffer(node: &NodeProcess, session: &str) -> Frame {
+    node.framebuffer(TOKEN, session)
+}
+
+/// Joins through the page with `password`; returns the page state once the
+/// join is answered (joined or rejected).
+fn join(browser: &mut Browser, link: &str, name: &str, password: &str) -> Value {
+    browser.open(link);
+    browser.cmd(serde_json::json!({"op": "join", "name": name, "password": password}));
+    browser.wait(
+        "['joined','rejected','closed'].includes(window.tandem.state.phase) && window.tandem.state",
+        Duration::from_secs(20),
+    )
+}
+
+/// Waits until the canvas shows exactly `frame`; panics with the last hash otherwise.
+fn wait_canvas_equals(browser: &mut Browser, frame: &Frame, timeout: Duration) {
+    let want = sha256_hex(&frame.to_rgba8());
+    let deadline = Instant::now() + timeout;
+    let mut last = Value::Null;
+    while Instant::now() < deadline {
+        last = browser.eval("window.tandem.snapshot()");
+        if last["sha256"] == want.as_str()
+            && last["width"] == frame.width()
+            && last["height"] == frame.height()
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!(
+        "the canvas never equalled the node's frame buffer ({}x{} {want}); last snapshot {last}, page {}",
+        frame.width(),
+        frame.height(),
+        browser.state()
+    );
+}
+
+#[test]
+fn committed_bundle_matches_the_sources_and_fits_the_budget() {
+    tandem_tests::browser::ensure_web_modules();
+    let web = repo_root().join("web");
+    let check = Command::new("node")
+        .arg(web.join("node_modules/typescript/bin/tsc"))
+        .args(["--noEmit", "-p"])
+        .arg(&web)
+        .output()
+        .expect("run tsc");
+    assert!(
+        check.status.success(),
+        "the page does not type-check:\n{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let out = tempfile::tempdir().unwrap();
+    let build = Command::new("node")
+        .arg(web.join("build.mjs"))
+        .arg(out.path())
+        .output()
+        .expect("run node web/build.mjs");
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let mut gzipped = 0;
+    for name in ["index.html", "app.js", "worker.js"] {
+        let fresh = std::fs::read(out.path().join(name)).unwrap();
+        let committed = std::fs::read(web.join("dist").join(name)).unwrap();
+        assert!(
+            fresh == committed,
+            "web/dist/{name} is stale: rebuild with `cd web && npm run build` and commit it"
+        );
+        let gz = Command::new("gzip")
+            .args(["-9", "-c"])
+            .arg(out.path().join(name))
+            .output()
+            .expect("run gzip");
+        gzipped += gz.stdout.len();
+    }
+    println!("attendee page bundle: {gzipped} bytes gzipped");
+    assert!(
+        gzipped <= 300 * 1024,
+        "bundle is {gzipped} bytes gzipped, over 300 KB"
+    );
+}
+
+#[test]
+fn the_node_serves_the_page_and_the_certificate_hash_and_native_viewers_still_join() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeProcess::start(dir.path(), &config(dir.path(), &synthetic(320, 200), ""));
+    let link = browser_link(&node);
+    assert!(!link.contains(PASSWORD), "the link carries no password");
+    assert!(link.contains(&format!("session={}", node.session_id())));
+    let base = page_base(&link);
+    let (status, page) = http_get(&format!("{base}/"));
+    assert_eq!(status, 200);
+    assert!(page.contains("<script src=\"app.js\">"), "{page}");
+    let (status, js) = http_get(&format!("{base}/worker.js"));
+    assert_eq!(status, 200);
+    assert!(!js.is_empty());
+    assert_eq!(http_get(&format!("{base}/nothing-here")).0, 404);
+    let (status, body) = http_get(&format!("{base}/api/web/v1/transport"));
+    assert_eq!(status, 200);
+    let info: Value = serde_json::from_str(&body).unwrap();
+    let port: u16 = node.quic_addr.rsplit(':').next().unwrap().parse().unwrap();
+    assert_eq!(info["port"], port);
+    assert_eq!(info["path"], "/tandem");
+    let hashes = info["certificate_hashes"].as_array().unwrap();
+    assert_eq!(hashes.len(), 1);
+    let hash = hashes[0].as_str().unwrap();
+    assert_eq!(hash.len(), 64);
+    assert!(
+        !node.banner.iter().any(|l| l.contains(hash)),
+        "the browser certificate is not the pinned identity"
+    );
+
+    // `tandem invite` prints the new invitation's browser link (on stderr:
+    // the connection string stays alone on stdout).
+    let out = tandem_tests::tandem(&[
+        "invite",
+        "--admin",
+        &node.admin_url,
+        "--token",
+        TOKEN,
+        "--password",
+        "another-pass",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let invited = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("browser link: "))
+        .unwrap_or_else(|| panic!("no browser link: {stderr}"));
+    assert!(
+        invited.starts_with(&format!("{base}/?session=")),
+        "{invited}"
+    );
+    assert!(!invited.contains("another-pass"));
+
+    // The same UDP port still serves native viewers.
+    let snapshot = dir.path().join("native.png");
+    let out = tandem_tests::view(&[
+        &node.ticket,
+        "--password",
+        PASSWORD,
+        "--headless",
+        "--seconds",
+        "2",
+        "--snapshot",
+        snapshot.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(tandem_tests::read_png(&snapshot).width(), 320);
+}
+
+/// A 1080p text desktop: lines of glyph-like marks, shifted by `scroll` lines.
+fn text_frame(scroll: u32, typed: u32) -> Frame {
+    let (w, h) = (1920u32, 1080u32);
+    let mut f = Frame::filled(w, h, 0x00fd_fdfd);
+    f.fill_rect(Rect::new(0, 0, w, 28), 0x0030_3540);
+    for line in 0..(h - 40) / 16 {
+        let n = line + scroll;
+        let y = 36 + line * 16;
+        let mut x = 12 + (n % 5) * 24;
+        let mut s = 0x9e37_79b9 ^ n.wrapping_mul(2_654_435_761);
+        while x < w - 40 {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            let len = 2 + s % 9;
+            for _ in 0..len {
+                // A glyph: a few strokes in one of two ink colours.
+                let ink = if s & 64 == 0 {
+                    0x0020_2020
+                } else {
+                    0x0010_40a0
+                };
+                f.fill_rect(
+                    Rect::new(x, y + 2 + (s >> 8) % 3, 1 + (s >> 11) % 2, 9),
+                    ink,
+                );
+                f.fill_rect(Rect::new(x + 2, y + 2, 3, 1 + (s >> 14) % 9), ink);
+                x += 8;
+            }
+            x += 8;
+        }
+    }
+    for i in 0..typed {
+        f.fill_rect(Rect::new(200 + i * 8, 40, 6, 10), 0x00c0_2020);
+    }
+    f
+}
+
+#[test]
+fn the_page_decodes_recorded_updates_exactly_as_the_native_decoder() {
+    // Key frame, typing, a scroll (copy-rects), more typing, a full redraw.
+    let mut frames = vec![text_frame(0, 0)];
+    frames.extend((1..=4).map(|t| text_frame(0, t)));
+    frames.push(text_frame(3, 4));
+    frames.push(text_frame(3, 5));
+    frames.push(text_frame(40, 0));
+    let mut encoder = Encoder::new(EncoderConfig::default());
+    let mut decoder = Decoder::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("updates.bin");
+    let mut file = std::fs::File::create(&path).unwrap();
+    let mut kinds = Vec::new();
+    for f in frames {
+        let Some(update) = encoder.encode(f, None) else {
+            continue;
+        };
+        kinds.push((
+            update.is_key_frame(),
+            update.moves.len(),
+            update.encoded_len(),
+        ));
+        decoder.apply(&update).unwrap();
+        let bytes = update.to_bytes();
+        file.write_all(&(bytes.len() as u32).to_le_bytes()).unwrap();
+        file.write_all(&bytes).unwrap();
+    }
+    drop(file);
+    if let Some(keep) = std::env::var_os("TANDEM_KEEP_UPDATES") {
+        // For profiling the page's decoder outside the test.
+        std::fs::copy(&path, keep).unwrap();
+    }
+    assert!(
+        kinds.iter().any(|k| k.1 > 0),
+        "the scroll is a copy-rect: {kinds:?}"
+    );
+    let want = sha256_hex(&decoder.frame().unwrap().to_rgba8());
+
+    let node_dir = tempfile::tempdir().unwrap();
+    let node = NodeProcess::start(
+        node_dir.path(),
+        &config(node_dir.path(), &synthetic(64, 64), ""),
+    );
+    let mut browser = Browser::start();
+    browser.open(&browser_link(&node));
+    let result = browser.cmd(serde_json::json!({"op": "bench", "file": path}));
+    assert_eq!(result["error"], Value::Null, "{result}");
+    assert_eq!(result["width"], 1920);
+    assert_eq!(result["height"], 1080);
+    assert_eq!(
+        result["sha256"], want,
+        "the page's picture differs from the native decoder's"
+    );
+    let ms: Vec<f64> = result["ms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    println!("updates (key frame, copy-rects, bytes): {kinds:?}");
+    println!("chromium decode ms per update (first is the 1080p key frame): {ms:.2?}");
+    // Again, warm: the figure for a full 1080p text frame.
+    let warm = browser.cmd(serde_json::json!({"op": "bench", "file": path}));
+    println!(
+        "chromium decode ms, warm run: {:.2?}",
+        warm["ms"].as_array().unwrap()
+    );
+}
+
+#[test]
+fn a_browser_joins_with_the_password_and_sees_the_frame_buffer() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeProcess::start(dir.path(), &config(dir.path(), &synthetic(800, 600), ""));
+    let link = browser_link(&node);
+    let mut browser = Browser::start();
+
+    // A wrong password is refused with a clear message.
+    let state = join(&mut browser, &link, "mallory", "not-the-password");
+    assert_eq!(state["phase"], "rejected", "{state}");
+    assert!(
+        state["message"]
+            .as_str()
+            .unwrap()
+            .contains("wrong password"),
+        "{state}"
+    );
+
+    let state = join(&mut browser, &link, "alice", PASSWORD);
+    assert_eq!(state["phase"], "joined", "{state}");
+    assert_eq!(state["level"], "view");
+    browser.wait("window.tandem.state.frames > 0", Duration::from_secs(10));
+    let session = node.session_id();
+    let frame = framebuffer(&node, &session);
+    wait_canvas_equals(&mut browser, &frame, Duration::from_secs(15));
+    let state = browser.state();
+    println!(
+        "first frame {:.1} ms after the join (loopback, 800x600)",
+        state["firstFrameMs"].as_f64().unwrap_or(-1.0)
+    );
+
+    // Pause shows paused; closing the session shows the reason.
+    let (status, _) = node_api(&node, "POST", &format!("/api/v1/sessions/{session}/pause"));
+    assert!(status < 300, "pause: {status}");
+    browser.wait("window.tandem.state.paused", Duration::from_secs(10));
+    let (status, _) = node_api(&node, "DELETE", &format!("/api/v1/sessions/{session}"));
+    assert!(status < 300, "close: {status}");
+    let state = browser.wait(
+        "window.tandem.state.phase === 'closed' && window.tandem.state",
+        Duration::from_secs(10),
+    );
+    assert!(
+        state["message"]
+            .as_str()
+            .unwrap()
+            .contains("session closed"),
+        "{state}"
+    );
+}
+
+fn node_api(node: &NodeProcess, method: &str, path: &str) -> (u16, String) {
+    tandem_tests::http_request(
+        method,
+        &format!("{}{path}", node.admin_url),
+        Some(TOKEN),
+        None,
+    )
+}
+
+#[test]
+fn the_attendee_limit_counts_browser_and_native_attendees_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeProcess::start(
+        dir.path(),
+        &config(dir.path(), &synthetic(320, 200), "attendee_limit = 1"),
+    );
+    let link = browser_link(&node);
+    let mut browser = Browser::start();
+    let state = join(&mut browser, &link, "first", PASSWORD);
+    assert_eq!(state["phase"], "joined", "{state}");
+    // The native viewer is the second attendee: refused.
+    let out = tandem_tests::view(&[
+        &node.ticket,
+        "--password",
+        PASSWORD,
+        "--headless",
+        "--seconds",
+        "1",
+    ]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !out.status.success() && text.contains("attendee limit"),
+        "the native viewer is over the limit: {text}"
+    );
+    // The browser leaves; a native viewer takes the place; a browser is refused.
+    browser.open("about:blank");
+    let mut native = spawn_view(&[
+        &node.ticket,
+        "--password",
+        PASSWORD,
+        "--headless",
+        "--seconds",
+        "20",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let state = loop {
+        let state = join(&mut browser, &link, "second", PASSWORD);
+        if state["phase"] == "rejected" || Instant::now() > deadline {
+            break state;
+        }
+        // The native viewer has not joined yet (or the browser's seat is not free yet).
+        browser.open("about:blank");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let _ = native.kill();
+    let _ = native.wait();
+    assert_eq!(state["phase"], "rejected", "{state}");
+    assert!(
+        state["message"]
+            .as_str()
+            .unwrap()
+            .contains("attendee limit"),
+        "{state}"
+    );
+}
+
+#[test]
+fn a_browser_granted_control_clicks_and_types_on_the_x_display() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut x = XServer::start(800, 600);
+    x.spawn("xterm", &["-geometry", "80x24+0+0", "-e", "sh"]);
+    x.wait_window("xterm");
+    // The pointer starts away from where the browser clicks.
+    x.xdotool(&["mousemove", "700", "550"]);
+    let source = format!("kind = \"x11\"\ndisplay = \"{}\"\n", x.display());
+    let node = NodeProcess::start(
+        dir.path(),
+        &config(dir.path(), &source, "[session]\ncontrol_policy = \"ask\""),
+    );
+    let link = browser_link(&node);
+    let mut browser = Browser::start();
+    let state = join(&mut browser, &link, "typist", PASSWORD);
+    assert_eq!(state["phase"], "joined", "{state}");
+    browser.wait("window.tandem.state.frames > 0", Duration::from_secs(10));
+    // The canvas is the shared X display, bit for bit.
+    let session = node.session_id();
+    let frame = framebuffer(&node, &session);
+    wait_canvas_equals(&mut browser, &frame, Duration::from_secs(15));
+
+    // Not interactive yet: a click sends nothing.
+    browser.cmd(serde_json::json!({"op": "click", "x": 100, "y": 100}));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        x.xdotool(&["getmouselocation"]).contains("x:700 y:550"),
+        "a viewing browser moved the pointer"
+    );
+
+    // Request control; the sharer grants it; the page shows the answer.
+    browser.eval("(document.getElementById('request').click(), true)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let id = loop {
+        let (_, body) = node_api(&node, "GET", "/api/v1/control-requests");
+        let list: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        if let Some(id) = list.get(0).and_then(|a| a["id"].as_u64()) {
+            break id;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no control request reached the sharer: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (status, _) = node_api(
+        &node,
+        "POST",
+        &format!("/api/v1/control-requests/{id}/grant"),
+    );
+    assert!(status < 300, "grant: {status}");
+    browser.wait(
+        "window.tandem.state.level === 'interactive'",
+        Duration::from_secs(10),
+    );
+    let notices = browser.eval("window.tandem.state.notices.join('\\n')");
+    assert!(
+        notices.as_str().unwrap().contains("granted"),
+        "the answer is shown: {notices}"
+    );
+
+    // A click lands where it was made; typed text reaches the shell.
+    browser.cmd(serde_json::json!({"op": "click", "x": 123, "y": 77}));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let at = x.xdotool(&["getmouselocation"]);
+        if at.contains("x:123 y:77") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the click did not land: {at}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let typed = dir.path().join("typed.txt");
+    browser.cmd(serde_json::json!({
+        "op": "type",
+        "text": format!("echo tandem-web > {}\n", typed.display()),
+    }));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&typed).is_ok_and(|t| t == "tandem-web\n") {
+        assert!(Instant::now() < deadline, "the typed command did not run");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

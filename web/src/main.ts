@@ -1,0 +1,453 @@
+// The attendee page: asks for a name and the password, joins the session
+// of the link over WebTransport (the node's QUIC port, certificate pinned
+// by the hash the node publishes on this page's own origin), hands every
+// graphics update to the decoding worker, draws the shared pointer, and
+// sends mouse and keyboard input only while the sharer lets it.
+
+import {
+  encodeClientMessage,
+  decodeServerPayload,
+  FrameDecoder,
+  parseCursorDatagram,
+  MAX_UPDATE_BYTES,
+  STREAM_KIND_GRAPHICS,
+  type ClientMessage,
+  type ControlLevel,
+  type CursorShape,
+  type InputEvent,
+  type MouseButton,
+  type ServerMessage,
+} from "./proto";
+import { keysymOfEvent } from "./keys";
+import type { FromWorker, ToWorker } from "./messages";
+
+/** What /api/web/v1/transport answers. */
+interface TransportInfo {
+  port: number;
+  path: string;
+  certificate_hashes: string[];
+}
+
+const DISCONNECTS: Record<string, string> = {
+  by_sharer: "disconnected by the sharer",
+  by_attendee: "disconnected by the attendee",
+  error: "disconnected after an error",
+  timeout: "connection timed out",
+  session_closed: "session closed",
+  node_shutdown: "node shut down",
+  node_restarted: "node restarted: connect again",
+};
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const statusLine = $("status");
+const notice = $("notice");
+const form = $<HTMLFormElement>("join");
+const canvas = $<HTMLCanvasElement>("screen");
+const pointer = $<HTMLCanvasElement>("pointer");
+const requestButton = $<HTMLButtonElement>("request");
+const levelLine = $("level");
+
+/** State the tests read (window.tandem.state); also what the UI shows. */
+const state = {
+  phase: "idle" as "idle" | "connecting" | "joined" | "rejected" | "closed",
+  level: "none" as ControlLevel,
+  paused: false,
+  width: 0,
+  height: 0,
+  seq: 0,
+  frames: 0,
+  joinedAt: 0,
+  firstFrameMs: -1,
+  lastDecodeMs: 0,
+  message: "",
+  notices: [] as string[],
+  errors: [] as string[],
+};
+
+function setStatus(text: string): void {
+  statusLine.textContent = text;
+}
+
+function addNotice(text: string): void {
+  state.notices.push(text);
+  notice.textContent = text;
+}
+
+const worker = new Worker("worker.js");
+const offscreen = canvas.transferControlToOffscreen();
+toWorker({ type: "canvas", canvas: offscreen }, [offscreen]);
+const pending = new Map<number, (m: FromWorker) => void>();
+let nextId = 1;
+
+function toWorker(msg: ToWorker, transfer: Transferable[] = []): void {
+  worker.postMessage(msg, transfer);
+}
+
+worker.onmessage = (ev: MessageEvent<FromWorker>) => {
+  const m = ev.data;
+  switch (m.type) {
+    case "frame":
+      state.seq = m.seq;
+      state.frames++;
+      state.lastDecodeMs = m.ms;
+      if (state.firstFrameMs < 0 && state.joinedAt > 0) state.firstFrameMs = performance.now() - state.joinedAt;
+      if (m.width !== state.width || m.height !== state.height) {
+        state.width = m.width;
+        state.height = m.height;
+        pointer.width = m.width;
+        pointer.height = m.height;
+      }
+      break;
+    case "error":
+      state.errors.push(m.message);
+      break;
+    case "snapshot":
+    case "bench":
+      pending.get(m.id)?.(m);
+      pending.delete(m.id);
+      break;
+  }
+};
+
+function ask(msg: ToWorker & { id: number }, transfer: Transferable[] = []): Promise<FromWorker> {
+  return new Promise((resolve) => {
+    pending.set(msg.id, resolve);
+    toWorker(msg, transfer);
+  });
+}
+
+let send: ((msg: ClientMessage) => void) | null = null;
+let transport: WebTransport | null = null;
+
+function hexBytes(hex: string): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+async function join(name: string, password: string): Promise<void> {
+  const params = new URLSearchParams(location.search);
+  const session = params.get("session") ?? "";
+  const invitation = params.get("invitation") ?? "";
+  state.phase = "connecting";
+  setStatus("connecting…");
+  const info = (await (await fetch("api/web/v1/transport", { cache: "no-store" })).json()) as TransportInfo;
+  const host = location.hostname.includes(":") ? `[${location.hostname}]` : location.hostname;
+  const wt = new WebTransport(`https://${host}:${info.port}${info.path}`, {
+    serverCertificateHashes: info.certificate_hashes.map((h) => ({ algorithm: "sha-256", value: hexBytes(h) })),
+  });
+  transport = wt;
+  wt.closed.then(
+    (c) => closed(c.reason ?? ""),
+    (e) => closed(String(e)),
+  );
+  await wt.ready;
+  const control = await wt.createBidirectionalStream();
+  const writer = control.writable.getWriter();
+  send = (msg) => {
+    writer.write(encodeClientMessage(msg)).catch(() => {});
+  };
+  state.joinedAt = performance.now();
+  send({ type: "hello", session, invitation, name, password });
+  void readGraphics(wt);
+  void readDatagrams(wt);
+  await readControl(control.readable);
+}
+
+function closed(reason: string): void {
+  if (state.phase === "rejected" || state.phase === "closed") return;
+  state.phase = "closed";
+  state.message = state.message || reason || "connection closed";
+  setStatus(state.message);
+  send = null;
+}
+
+async function readControl(readable: ReadableStream<Uint8Array>): Promise<void> {
+  const frames = new FrameDecoder();
+  const reader = readable.getReader();
+  for (;;) {
+    let chunk: ReadableStreamReadResult<Uint8Array>;
+    try {
+      chunk = await reader.read();
+    } catch {
+      return; // The session closed: `closed` says why.
+    }
+    const { value, done } = chunk;
+    if (done) return;
+    frames.push(value);
+    for (let p = frames.next(); p; p = frames.next()) {
+      let msg: ServerMessage;
+      try {
+        msg = decodeServerPayload(p);
+      } catch (e) {
+        state.errors.push(`bad control message: ${(e as Error).message}`);
+        continue;
+      }
+      onMessage(msg);
+    }
+  }
+}
+
+function setLevel(level: ControlLevel): void {
+  state.level = level;
+  levelLine.textContent = `control: ${level}`;
+  canvas.classList.toggle("interactive", level === "interactive");
+  requestButton.disabled = level === "interactive" || state.phase !== "joined";
+}
+
+function onMessage(msg: ServerMessage): void {
+  switch (msg.type) {
+    case "welcome":
+      state.phase = "joined";
+      form.hidden = true;
+      state.paused = msg.welcome.paused;
+      setLevel(msg.welcome.controlLevel);
+      setStatus(`joined session ${msg.welcome.session}`);
+      if (state.paused) addNotice("paused by the sharer");
+      break;
+    case "rejected":
+      state.phase = "rejected";
+      state.message = msg.message || msg.reason.replace(/_/g, " ");
+      setStatus(`not admitted: ${state.message}`);
+      form.hidden = false;
+      transport?.close();
+      break;
+    case "control_level_changed":
+      setLevel(msg.level);
+      addNotice(`the sharer set your control to ${msg.level}`);
+      break;
+    case "control_request_answered":
+      addNotice(msg.granted ? `control request granted: ${msg.requested}` : `control request refused${msg.message ? `: ${msg.message}` : ""}`);
+      break;
+    case "graphics_paused":
+      state.paused = true;
+      addNotice("paused by the sharer");
+      break;
+    case "graphics_resumed":
+      state.paused = false;
+      addNotice("resumed");
+      break;
+    case "shared_rect_changed":
+      addNotice(`the shared area is now ${msg.width}x${msg.height}`);
+      break;
+    case "input_refused":
+      addNotice(`input refused: ${msg.message}`);
+      break;
+    case "bye": {
+      const why = DISCONNECTS[msg.reason] ?? msg.reason;
+      state.message = msg.message && msg.message !== why ? `${why}: ${msg.message}` : why;
+      state.phase = "closed";
+      setStatus(state.message);
+      send = null;
+      transport?.close();
+      break;
+    }
+    case "cursor_shape":
+      shapes.set(msg.shape.id, msg.shape);
+      drawPointer();
+      break;
+    case "other":
+      break;
+  }
+}
+
+async function readGraphics(wt: WebTransport): Promise<void> {
+  const streams = wt.incomingUnidirectionalStreams.getReader();
+  for (;;) {
+    const { value, done } = await streams.read();
+    if (done) return;
+    void readUpdate(value);
+  }
+}
+
+async function readUpdate(stream: ReadableStream<Uint8Array>): Promise<void> {
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let len = 0;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      len += value.length;
+      if (len > MAX_UPDATE_BYTES) {
+        reader.cancel().catch(() => {});
+        state.errors.push("graphics stream over the size limit");
+        return;
+      }
+      chunks.push(value);
+    }
+  } catch {
+    return; // Reset by the node: a superseded update.
+  }
+  const all = new Uint8Array(len);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.length;
+  }
+  if (all.length === 0 || all[0] !== STREAM_KIND_GRAPHICS) {
+    state.errors.push(`unknown stream kind ${all[0]}`);
+    return;
+  }
+  const payload = all.buffer.slice(1);
+  toWorker({ type: "update", bytes: payload }, [payload]);
+}
+
+const shapes = new Map<number, CursorShape>();
+let cursor = { seq: -1, x: 0, y: 0, shape: 0, visible: false };
+
+async function readDatagrams(wt: WebTransport): Promise<void> {
+  const reader = wt.datagrams.readable.getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    try {
+      const pos = parseCursorDatagram(value);
+      if (pos.seq > cursor.seq) {
+        cursor = pos;
+        drawPointer();
+      }
+    } catch {
+      // A malformed datagram is dropped; the next one repaints.
+    }
+  }
+}
+
+let drawn: { x: number; y: number; w: number; h: number } | null = null;
+
+function drawPointer(): void {
+  const ctx = pointer.getContext("2d");
+  if (!ctx) return;
+  if (drawn) ctx.clearRect(drawn.x, drawn.y, drawn.w, drawn.h);
+  drawn = null;
+  const shape = shapes.get(cursor.shape);
+  if (!cursor.visible || !shape) return;
+  const img = new ImageData(shape.width, shape.height);
+  for (let i = 0; i < shape.width * shape.height; i++) {
+    const a = shape.bgra[4 * i + 3];
+    // Premultiplied BGRA to straight RGBA.
+    const un = (v: number) => (a === 0 ? 0 : Math.min(255, Math.round((v * 255) / a)));
+    img.data[4 * i] = un(shape.bgra[4 * i + 2]);
+    img.data[4 * i + 1] = un(shape.bgra[4 * i + 1]);
+    img.data[4 * i + 2] = un(shape.bgra[4 * i]);
+    img.data[4 * i + 3] = a;
+  }
+  const x = cursor.x - shape.hotX;
+  const y = cursor.y - shape.hotY;
+  // putImageData replaces pixels; draw through a bitmap to blend.
+  void createImageBitmap(img).then((bmp) => {
+    ctx.drawImage(bmp, x, y);
+    drawn = { x, y, w: shape.width, h: shape.height };
+  });
+}
+
+// Input: only while interactive, in the shared picture's coordinates.
+function input(event: InputEvent): void {
+  if (state.level !== "interactive" || !send) return;
+  send({ type: "input", event });
+}
+
+function picturePoint(e: MouseEvent): { x: number; y: number } {
+  const r = canvas.getBoundingClientRect();
+  const sx = state.width / r.width;
+  const sy = state.height / r.height;
+  const clamp = (v: number, max: number) => Math.max(0, Math.min(max - 1, Math.floor(v)));
+  return { x: clamp((e.clientX - r.left) * sx, state.width), y: clamp((e.clientY - r.top) * sy, state.height) };
+}
+
+const BUTTON_NAMES: MouseButton[] = ["left", "middle", "right", "back", "forward"];
+const stage = $("stage");
+stage.addEventListener("mousemove", (e) => input({ type: "mouse_move", ...picturePoint(e) }));
+for (const [name, pressed] of [
+  ["mousedown", true],
+  ["mouseup", false],
+] as const) {
+  stage.addEventListener(name, (e) => {
+    const button = BUTTON_NAMES[e.button];
+    if (!button || state.level !== "interactive") return;
+    e.preventDefault();
+    stage.focus();
+    input({ type: "mouse_move", ...picturePoint(e) });
+    input({ type: "mouse_button", button, pressed });
+  });
+}
+stage.addEventListener("contextmenu", (e) => {
+  if (state.level === "interactive") e.preventDefault();
+});
+stage.addEventListener(
+  "wheel",
+  (e) => {
+    if (state.level !== "interactive") return;
+    e.preventDefault();
+    input({ type: "wheel", dx: Math.sign(e.deltaX), dy: Math.sign(e.deltaY) });
+  },
+  { passive: false },
+);
+for (const [name, pressed] of [
+  ["keydown", true],
+  ["keyup", false],
+] as const) {
+  stage.addEventListener(name, (e) => {
+    if (state.level !== "interactive") return;
+    const keysym = keysymOfEvent(e);
+    if (keysym === null) return;
+    e.preventDefault();
+    input({ type: "key", keysym, pressed });
+  });
+}
+
+requestButton.addEventListener("click", () => {
+  send?.({ type: "request_control", level: "interactive" });
+  addNotice("control requested: waiting for the sharer");
+});
+
+form.addEventListener("submit", (e) => {
+  e.preventDefault();
+  const data = new FormData(form);
+  const name = String(data.get("name") ?? "").trim() || "browser";
+  const password = String(data.get("password") ?? "");
+  state.message = "";
+  join(name, password).catch((err: unknown) => {
+    // A rejection or a goodbye already said why the session ended.
+    if (state.phase === "rejected" || state.phase === "closed") return;
+    state.phase = "closed";
+    state.message = `could not connect: ${String(err)}`;
+    setStatus(state.message);
+  });
+});
+
+if (!new URLSearchParams(location.search).get("session")) {
+  setStatus("this link names no session: open the browser link the sharer gave you");
+}
+if (typeof WebTransport === "undefined") {
+  setStatus("this browser has no WebTransport: use a recent Chromium, Chrome, Edge or Firefox");
+}
+
+function toBase64(buf: ArrayBuffer): string {
+  const b = new Uint8Array(buf);
+  let s = "";
+  for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode(...b.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+async function sha256(buf: ArrayBuffer): Promise<string> {
+  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", buf));
+  return Array.from(d, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+// Hooks for the browser tests (tests/tests/browser.rs) and for anyone
+// debugging a page: read-only state, the canvas's own pixels, a decode bench.
+(window as unknown as { tandem: unknown }).tandem = {
+  state,
+  /** The canvas's pixels as RGBA, with their SHA-256. */
+  async snapshot(withPixels = false) {
+    const m = (await ask({ type: "snapshot", id: nextId++ })) as Extract<FromWorker, { type: "snapshot" }>;
+    return { width: m.width, height: m.height, sha256: await sha256(m.rgba), rgba: withPixels ? toBase64(m.rgba) : "" };
+  },
+  /** Decodes base64 updates with a fresh decoder in the worker; per-update times and the result's SHA-256. */
+  async bench(updates: string[]) {
+    const bufs = updates.map((u) => Uint8Array.from(atob(u), (c) => c.charCodeAt(0)).buffer);
+    const m = (await ask({ type: "bench", id: nextId++, updates: bufs }, bufs)) as Extract<FromWorker, { type: "bench" }>;
+    return { ms: m.ms, error: m.error, width: m.width, height: m.height, sha256: await sha256(m.rgba) };
+  },
+};
