@@ -154,7 +154,7 @@ fn copies_reach_interactive_attendees_only_and_their_pastes_land_on_the_display(
     });
     // The view-only attendee's paste is refused.
     watcher.send_line("not allowed");
-    watcher.wait_stderr("channel write refused: clipboard refused", PATIENCE);
+    watcher.wait_stderr("clipboard not sent: this attendee is not interactive", PATIENCE);
     assert_eq!(display_clipboard(&x), "pasted by the driver");
 
     // Above the size limit: refused with an event, not sent.
@@ -174,7 +174,7 @@ fn copies_reach_interactive_attendees_only_and_their_pastes_land_on_the_display(
     driver.wait_stderr("channel access: none", PATIENCE);
     copy_on_display(&x, "private");
     driver.send_line("after switch off");
-    driver.wait_stderr("channel write refused", PATIENCE);
+    driver.wait_stderr("clipboard not sent: clipboard refused", PATIENCE);
     // Switched back on, the next copy arrives, and it is the first since the
     // first one: nothing copied while off (nor the oversized one) was sent.
     api(

@@ -36,8 +36,9 @@ pub struct TransportConfig {
     pub max_concurrent_uni_streams: u32,
     /// Bidirectional streams the peer may have open at once (control streams).
     pub max_concurrent_bidi_streams: u32,
-    /// Bytes of received datagrams buffered until read; `None`: this end
-    /// reads no datagrams and tells the peer it takes none.
+    /// Bytes of received datagrams buffered until read. `Some(0)`: the peer
+    /// may send none, and this end can still send; `None` disables datagrams
+    /// both ways (quinn then refuses to send any).
     pub datagram_receive_buffer: Option<usize>,
     /// Give up on a connection attempt after this long (client side).
     pub connect_timeout: Duration,
@@ -87,8 +88,8 @@ pub const PREAUTH_BIDI_STREAMS: u32 = 2;
 impl TransportConfig {
     /// The server side of attendee connections: no keep-alives of its own,
     /// and the small windows of a connection not yet admitted (at most
-    /// 128 KiB of buffered data and no datagram buffer: the node reads no
-    /// datagrams).
+    /// 128 KiB of buffered data and a zero-byte datagram buffer: the node
+    /// reads no datagrams, it only sends them).
     pub fn server() -> Self {
         Self {
             keep_alive: None,
@@ -96,7 +97,10 @@ impl TransportConfig {
             receive_window: PREAUTH_RECEIVE_WINDOW,
             max_concurrent_uni_streams: PREAUTH_UNI_STREAMS,
             max_concurrent_bidi_streams: PREAUTH_BIDI_STREAMS,
-            datagram_receive_buffer: None,
+            // Zero, not None: quinn refuses to *send* datagrams (the
+            // attendees' cursor positions) when the receive buffer is None;
+            // zero tells the peer the node takes no datagram of any size.
+            datagram_receive_buffer: Some(0),
             ..Self::default()
         }
     }
@@ -196,7 +200,7 @@ mod tests {
         assert_eq!(cfg.receive_window, PREAUTH_RECEIVE_WINDOW);
         assert_eq!(cfg.max_concurrent_bidi_streams, PREAUTH_BIDI_STREAMS);
         assert_eq!(cfg.max_concurrent_uni_streams, PREAUTH_UNI_STREAMS);
-        assert_eq!(cfg.datagram_receive_buffer, None);
+        assert_eq!(cfg.datagram_receive_buffer, Some(0));
         // A whole control frame fits one stream's window.
         assert!(
             SERVER_STREAM_RECEIVE_WINDOW as usize >= tandem_proto::MAX_FRAME_LEN,
