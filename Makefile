@@ -23,7 +23,7 @@ VENV := target/venv
 API_REQUIREMENTS := tests/api/requirements.txt
 VENV_MARK := $(VENV)/.installed
 
-.PHONY: run test api-contract build lint deps bench bytes x11-figures cluster cluster-load clean
+.PHONY: run test api-contract build lint deps bench bytes x11-figures cluster cluster-load fanout clean fuzz
 
 # What `make run` shares: the X display in $DISPLAY when there is one.
 SOURCE ?= $(if $(DISPLAY),x11,synthetic)
@@ -37,6 +37,13 @@ run:
 cluster-load:
 	$(CARGO) build --locked --release -p tandem-cli -p tandem-benches --bin tandem --bin cluster-load
 	./target/release/cluster-load
+
+## Fan-out figures: one node, N real attendees held by one process (node and
+## tool pinned to different cores); FANOUT_ARGS e.g. "--workload office --counts 100,450".
+FANOUT_ARGS ?=
+fanout:
+	$(CARGO) build --locked --release -p tandem-cli -p tandem-benches --bin tandem --bin fanout
+	./target/release/fanout $(FANOUT_ARGS)
 
 ## Start a three-node cluster on loopback (configs/cluster/) and print how
 ## to join through each node; Ctrl-C stops all three.
@@ -82,6 +89,22 @@ build:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+
+# Seconds each fuzz target runs for in `make fuzz`.
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS := control_frames graphics cursor channel_stream connection_string relay_link gossip config
+
+## Run every fuzz target for FUZZ_SECONDS (default 300) each, two at a time,
+## on the stable toolchain (cargo-fuzz with --sanitizer none: no ASan on
+## stable). New inputs go to fuzz/target/corpus/<target> (the committed
+## corpus in fuzz/corpus/ is read, not grown); crashes to fuzz/artifacts/;
+## the executions per target are printed at the end.
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
+	cd fuzz && cargo fuzz build --sanitizer none
+	@mkdir -p fuzz/target/logs
+	@printf '%s\n' $(FUZZ_TARGETS) | xargs -P 2 -I{} sh -c 'mkdir -p fuzz/target/corpus/{} && cd fuzz && nice -n 10 cargo fuzz run --sanitizer none {} target/corpus/{} corpus/{} -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 > target/logs/{}.log 2>&1; echo "{}: exit $$?: $$(grep -E "^Done [0-9]+ runs" target/logs/{}.log || tail -n 3 target/logs/{}.log)"'
+	@! ls fuzz/artifacts/*/crash-* 2>/dev/null
 
 ## Codec figures (criterion).
 bench:

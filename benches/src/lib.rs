@@ -1,12 +1,24 @@
 //! Content generators shared by the benches: text-like desktops, small
 //! localized changes and photo-like images, all deterministic; and the
-//! bytes bench ([`bytes`]: Tandem against VNC servers on the wire).
+//! bytes bench ([`bytes`]: Tandem against VNC servers on the wire) and the
+//! fan-out load tool ([`fanout`]: many attendees in one process).
 
 pub mod bytes;
+pub mod fanout;
 
 use tandem_codec::{Frame, Rect, TILE_SIZE};
 
 pub mod terminal;
+
+/// Makes the test harness start the `tandem` binary that sits beside this
+/// tool in target/<profile>/ (the harness itself looks beside test binaries,
+/// in deps/), unless `TANDEM_BIN` already says where it is.
+pub fn use_tandem_beside_this_binary() {
+    if std::env::var_os("TANDEM_BIN").is_none() {
+        let exe = std::env::current_exe().expect("own path");
+        std::env::set_var("TANDEM_BIN", exe.with_file_name("tandem"));
+    }
+}
 
 /// Width of the benched screen.
 pub const WIDTH: u32 = 1920;

@@ -302,3 +302,146 @@ fn no_clipboard_keeps_the_attendees_clipboard_to_itself() {
     viewer.terminate();
     other.terminate();
 }
+
+/// What the fake node of the test below saw and what the test tells it.
+enum FakeNode {
+    /// The viewer joined the clipboard channel and was told `read-write`.
+    Announced,
+    /// The first clipboard text the viewer sent.
+    Received(Vec<u8>),
+}
+
+/// A node that lies: it welcomes the viewer at `view` and still announces
+/// `read-write` on the clipboard channel. After `grant` it makes the
+/// attendee interactive, then reports the first text the viewer sends.
+fn lying_node(
+    events: std::sync::mpsc::Sender<FakeNode>,
+    grant: std::sync::mpsc::Receiver<()>,
+) -> String {
+    use tandem_proto::{
+        ChannelAccess, ChannelFlags, ChannelFrame, ChannelInfo, ChannelPriority, ClientMessage,
+        ControlLevel, ServerMessage, Welcome, CLIPBOARD_CHANNEL,
+    };
+    use tandem_transport::{write_message, Identity, MessageReader, TransportConfig};
+
+    let (ticket_tx, ticket_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let identity = Identity::generate(&["localhost".into()]).unwrap();
+            let endpoint = tandem_transport::server_endpoint(
+                "127.0.0.1:0".parse().unwrap(),
+                &identity,
+                &TransportConfig::server(),
+            )
+            .unwrap();
+            let port = endpoint.local_addr().unwrap().port();
+            ticket_tx
+                .send(format!(
+                    "tandem://127.0.0.1:{port}/s/fake?inv=lie&fp={}",
+                    identity.fingerprint()
+                ))
+                .unwrap();
+            let conn = endpoint.accept().await.unwrap().await.unwrap();
+            let (mut tx, rx) = conn.accept_bi().await.unwrap();
+            let mut control = MessageReader::new(rx);
+            let Some(ClientMessage::Hello(_)) = control.next().await.unwrap() else {
+                panic!("no hello");
+            };
+            let welcome = Welcome {
+                attendee_id: 1,
+                session: "fake".into(),
+                control_level: ControlLevel::View,
+                width: 64,
+                height: 48,
+                paused: false,
+            };
+            write_message(&mut tx, &ServerMessage::Welcome(welcome))
+                .await
+                .unwrap();
+            loop {
+                match control.next::<ClientMessage>().await.unwrap() {
+                    Some(ClientMessage::ChannelJoin { name }) if name == CLIPBOARD_CHANNEL => break,
+                    Some(_) => {}
+                    None => panic!("the viewer closed its control stream"),
+                }
+            }
+            let info = ChannelInfo {
+                id: 1,
+                name: CLIPBOARD_CHANNEL.into(),
+                priority: ChannelPriority::Normal,
+                flags: ChannelFlags(0),
+                access: ChannelAccess::ReadWrite,
+            };
+            write_message(&mut tx, &ServerMessage::ChannelJoined(info))
+                .await
+                .unwrap();
+            events.send(FakeNode::Announced).unwrap();
+            tokio::task::spawn_blocking(move || grant.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            let level = ServerMessage::ControlLevelChanged {
+                level: ControlLevel::Interactive,
+            };
+            write_message(&mut tx, &level).await.unwrap();
+            let mut stream = conn.accept_uni().await.unwrap();
+            let mut header = [0u8; tandem_proto::CHANNEL_HEADER_LEN];
+            stream.read_exact(&mut header).await.unwrap();
+            let mut reader = MessageReader::new(stream);
+            let Some(ChannelFrame::Data(text)) = reader.next().await.unwrap() else {
+                panic!("no clipboard text");
+            };
+            events.send(FakeNode::Received(text)).unwrap();
+            // Keep the connection until the test is done with the viewer.
+            let _ = control.next::<ClientMessage>().await;
+        });
+    });
+    ticket_rx
+        .recv_timeout(PATIENCE)
+        .expect("the fake node's ticket")
+}
+
+#[test]
+fn a_node_announcing_read_write_to_a_view_level_attendee_gets_no_clipboard() {
+    need_xclip();
+    let dir = tempfile::tempdir().unwrap();
+    let mine = XServer::start(400, 300);
+    let (events_tx, events) = std::sync::mpsc::channel();
+    let (grant_tx, grant) = std::sync::mpsc::channel();
+    let ticket = lying_node(events_tx, grant);
+    let mut viewer = ViewerProcess::spawn(
+        dir.path(),
+        &[
+            ("DISPLAY", mine.display()),
+            ("WAYLAND_DISPLAY", ""),
+            ("WINIT_X11_SCALE_FACTOR", "1"),
+        ],
+        &[ticket.as_str(), "--name", "victim"],
+    );
+    assert!(matches!(
+        events.recv_timeout(PATIENCE),
+        Ok(FakeNode::Announced)
+    ));
+    viewer.wait_line("channel clipboard joined (access read-write)", PATIENCE);
+    // Copied while the attendee is view-only: not even read.
+    copy_on(&mine, "secret while viewing");
+    // Interactive now: the node's read-write holds, and the next copy travels.
+    grant_tx.send(()).unwrap();
+    viewer.wait_line("clipboard sharing on", PATIENCE);
+    copy_on(&mine, "after the grant");
+    match events.recv_timeout(PATIENCE) {
+        Ok(FakeNode::Received(text)) => assert_eq!(
+            String::from_utf8_lossy(&text),
+            "after the grant",
+            "{}",
+            viewer.report()
+        ),
+        _ => panic!("the fake node received nothing\n{}", viewer.report()),
+    }
+    assert_eq!(count(&viewer, "clipboard: sent"), 1, "{}", viewer.report());
+    viewer.terminate();
+}

@@ -154,16 +154,7 @@ fn run(
 }
 
 fn main() {
-    // The harness looks for `tandem` next to test binaries (in deps/); this
-    // binary lives beside `tandem` itself.
-    if std::env::var_os("TANDEM_BIN").is_none() {
-        if let Some(dir) = std::env::current_exe()
-            .ok()
-            .and_then(|e| e.parent().map(Path::to_path_buf))
-        {
-            std::env::set_var("TANDEM_BIN", dir.join("tandem"));
-        }
-    }
+    tandem_benches::use_tandem_beside_this_binary();
     let counts: Vec<usize> = std::env::var("CLUSTER_LOAD_COUNTS")
         .unwrap_or_else(|_| "10,20,40".into())
         .split(',')

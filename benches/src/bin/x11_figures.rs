@@ -8,7 +8,6 @@
 //! built `tandem` binary: `make x11-figures` builds and runs everything.
 //! `TANDEM_BIN` overrides where the binary is looked for.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use tandem_capture::x11::{GrabMode, X11Source};
@@ -111,12 +110,7 @@ fn workload_figures(x: &mut XServer) {
 }
 
 fn main() {
-    if std::env::var_os("TANDEM_BIN").is_none() {
-        // The binary sits next to this one in target/<profile>/.
-        let exe = std::env::current_exe().expect("own path");
-        let bin: PathBuf = exe.with_file_name("tandem");
-        std::env::set_var("TANDEM_BIN", bin);
-    }
+    tandem_benches::use_tandem_beside_this_binary();
     let mut x = XServer::start(1920, 1080);
     x.spawn(
         "xterm",

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 pub use error::CaptureError;
 pub use input::{NullSink, RecordingSink};
-pub use synthetic::{SyntheticDesktop, SCROLL_EVERY};
+pub use synthetic::{Motion, SyntheticDesktop, SCROLL_EVERY};
 pub use tandem_codec::{Frame, Rect};
 pub use tandem_proto::{CursorShape, InputEvent, MouseButton};
 pub use windows::{

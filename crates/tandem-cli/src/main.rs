@@ -137,6 +137,11 @@ struct ViewArgs {
     /// third of it, so a shorter wait costs more bytes while idle.
     #[arg(long, value_name = "SECS")]
     idle_timeout: Option<u64>,
+    /// Largest shared picture (width x height, in pixels) this viewer
+    /// accepts; a node announcing a larger one is refused before anything is
+    /// allocated (default 33177600, 8K UHD: about 133 MB a copy).
+    #[arg(long, value_name = "PIXELS", value_parser = clap::value_parser!(u64).range(1..))]
+    max_frame_pixels: Option<u64>,
     /// Write the last frame to this PNG file.
     #[arg(long)]
     snapshot: Option<PathBuf>,
@@ -412,6 +417,11 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
     if args.password.len() > tandem_proto::MAX_PASSWORD_LEN {
         return Ok(usage_error("--password is too long"));
     }
+    let limits = tandem_viewer::ViewerLimits {
+        max_frame_pixels: args
+            .max_frame_pixels
+            .unwrap_or(tandem_viewer::DEFAULT_MAX_FRAME_PIXELS),
+    };
     let transport = match args.idle_timeout {
         Some(secs) if !(1..=600).contains(&secs) => {
             return Ok(usage_error("--idle-timeout must be 1 to 600 seconds"))
@@ -477,6 +487,7 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
             ));
         }
         let mut live = LiveOptions::new(ticket, name, args.password);
+        live.limits = limits;
         live.request_control = request_control;
         live.frames = args.frames;
         live.duration = duration;
@@ -520,9 +531,15 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
         let link = args
             .channel
             .map(|name| channel_bridge::start(name, runtime.handle()));
-        runtime.block_on(tandem_viewer::run_with_channel(options, link, print_event))
+        runtime.block_on(tandem_viewer::run_with_limits(
+            options,
+            link,
+            limits,
+            print_event,
+        ))
     } else {
         let mut live = LiveOptions::new(ticket, name, args.password);
+        live.limits = limits;
         live.request_control = request_control;
         live.frames = args.frames;
         live.duration = duration;

@@ -62,6 +62,9 @@ pub struct SourceConfig {
     pub seed: u64,
     /// Stop animating the synthetic desktop after this many captured frames.
     pub freeze_after_frames: Option<u64>,
+    /// What the synthetic desktop animates: `desktop` (office changes) or
+    /// `full` (every pixel, every frame: full-motion load).
+    pub motion: SyntheticMotion,
     /// Append the input events that reach the session's input sink to this
     /// file as JSON lines (for the synthetic desktop, which has no real input).
     pub input_log: Option<PathBuf>,
@@ -71,6 +74,17 @@ pub struct SourceConfig {
     pub monitor: Option<String>,
     /// Share only the windows this filter names (`x11` only).
     pub filter: Option<tandem_capture::WindowFilter>,
+}
+
+/// What the synthetic desktop animates (`source.motion`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyntheticMotion {
+    /// A clock, a scrolling terminal and a moving window.
+    #[default]
+    Desktop,
+    /// Every pixel changes every frame.
+    Full,
 }
 
 /// How the X11 source reads pixels.
@@ -185,6 +199,7 @@ impl Default for SourceConfig {
             height: 720,
             seed: 1,
             freeze_after_frames: None,
+            motion: SyntheticMotion::Desktop,
             input_log: None,
             grab: GrabMethod::Auto,
             monitor: None,
@@ -392,5 +407,17 @@ mod tests {
         assert_eq!(c.source.width, 320);
         assert_eq!(c.session.control_policy, ControlPolicy::GrantAll);
         assert_eq!(c.session.default_control_level, ControlLevel::None);
+    }
+
+    #[test]
+    fn synthetic_motion_parses_and_unknown_motions_are_refused() {
+        let c = NodeConfig::from_toml("[source]\nmotion = \"full\"").unwrap();
+        assert_eq!(c.source.motion, SyntheticMotion::Full);
+        assert_eq!(
+            NodeConfig::default().source.motion,
+            SyntheticMotion::Desktop
+        );
+        let err = NodeConfig::from_toml("[source]\nmotion = \"wobble\"").unwrap_err();
+        assert!(err.to_string().contains("wobble"), "{err}");
     }
 }

@@ -69,6 +69,10 @@ pub struct EncoderActor {
     last_catch_up: Option<(u64, Arc<PublishedUpdate>)>,
     /// The session and where its `error` events go (none for a relay's mirror).
     events: Option<(String, Recipient<RecordEvent>)>,
+    /// Makes the next encode panic, to test the failure path: the codec has
+    /// no input that makes it fail, so only a test can.
+    #[cfg(test)]
+    fail_next_encode: bool,
 }
 
 impl EncoderActor {
@@ -84,6 +88,8 @@ impl EncoderActor {
             last_captured_at: Instant::now(),
             last_catch_up: None,
             events: None,
+            #[cfg(test)]
+            fail_next_encode: false,
         }
     }
 
@@ -125,8 +131,14 @@ impl Handler<FrameCaptured> for EncoderActor {
                 dst_y: m.dst_y,
             })
             .collect();
+        #[cfg(test)]
+        let fail = std::mem::take(&mut self.fail_next_encode);
         let encoder = &mut self.encoder;
         let encoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            #[cfg(test)]
+            if fail {
+                panic!("injected encoder fault");
+            }
             encoder.encode_with_moves(frame, damage.as_deref(), &hints)
         }));
         let update = match encoded {
@@ -216,5 +228,111 @@ impl Handler<CurrentFrame> for EncoderActor {
     type Result = Option<Frame>;
     fn handle(&mut self, _: CurrentFrame, _: &mut Self::Context) -> Self::Result {
         self.encoder.current_frame().cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The failure path: a panicking encode becomes an `encoder_failed`
+    //! event, the frame is dropped and the next frame is published as usual.
+
+    use super::*;
+    use crate::events::SessionEvent;
+    use tandem_capture::Captured;
+    use tandem_codec::Frame;
+
+    /// Makes the next [`FrameCaptured`] panic inside the encode.
+    #[derive(Message)]
+    #[rtype(result = "()")]
+    struct FailNextEncode;
+
+    impl Handler<FailNextEncode> for EncoderActor {
+        type Result = ();
+        fn handle(&mut self, _: FailNextEncode, _: &mut Self::Context) {
+            self.fail_next_encode = true;
+        }
+    }
+
+    /// Keeps every event it is sent.
+    struct Collector(Vec<SessionEvent>);
+
+    /// The events so far; handled after every event queued before it.
+    #[derive(Message)]
+    #[rtype(result = "Vec<SessionEvent>")]
+    struct Collected;
+
+    impl Handler<Collected> for Collector {
+        type Result = MessageResult<Collected>;
+        fn handle(&mut self, _: Collected, _: &mut Self::Context) -> Self::Result {
+            MessageResult(self.0.clone())
+        }
+    }
+
+    impl Actor for Collector {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<RecordEvent> for Collector {
+        type Result = ();
+        fn handle(&mut self, RecordEvent(event): RecordEvent, _: &mut Self::Context) {
+            self.0.push(event);
+        }
+    }
+
+    fn frame(color: u32) -> FrameCaptured {
+        FrameCaptured {
+            captured: Captured {
+                frame: Frame::filled(64, 48, color),
+                damage: None,
+                moves: Vec::new(),
+            },
+            captured_at: Instant::now(),
+        }
+    }
+
+    #[actix::test]
+    async fn a_failed_encode_is_an_error_event_and_the_next_frame_is_published() {
+        let collector = Collector(Vec::new()).start();
+        let events_to = collector.clone();
+        let (publish, mut updates) = watch::channel(None);
+        let metrics = Arc::new(Metrics::new());
+        let encoder = SyncArbiter::start(1, move || {
+            EncoderActor::new(publish.clone(), metrics.clone())
+                .with_events("s1".into(), events_to.clone().recipient())
+        });
+
+        encoder.send(FailNextEncode).await.unwrap();
+        encoder.send(frame(0x0011_2233)).await.unwrap();
+        encoder.send(Barrier).await.unwrap();
+        assert!(
+            updates.borrow_and_update().is_none(),
+            "the failed frame was dropped"
+        );
+
+        encoder.send(frame(0x0044_5566)).await.unwrap();
+        encoder.send(Barrier).await.unwrap();
+        let published = updates
+            .borrow_and_update()
+            .clone()
+            .expect("the next frame is published");
+        assert_eq!((published.width, published.height), (64, 48));
+        let current = encoder.send(CurrentFrame).await.unwrap().unwrap();
+        assert_eq!(current.pixels()[0], 0x0044_5566);
+
+        // The event was queued before the barrier answered, so before this.
+        let events = collector.send(Collected).await.unwrap();
+        assert_eq!(events.len(), 1, "one event: {events:?}");
+        match &events[0] {
+            SessionEvent::Error {
+                session,
+                code,
+                message,
+            } => {
+                assert_eq!(session.as_deref(), Some("s1"));
+                assert_eq!(*code, ErrorCode::EncoderFailed);
+                assert!(message.contains("injected encoder fault"), "{message}");
+            }
+            other => panic!("expected an error event, got {other:?}"),
+        }
     }
 }

@@ -48,7 +48,7 @@ use tandem_transport::Identity;
 use tokio::sync::watch;
 
 pub use crate::attendee_manager::{AttendeeInfo, AttendeeManager, InvitationInfo, SessionInfo};
-pub use crate::config::{ControlPolicy, GrabMethod, NodeConfig, SourceKind};
+pub use crate::config::{ControlPolicy, GrabMethod, NodeConfig, SourceKind, SyntheticMotion};
 pub use crate::error::NodeError;
 pub use crate::events::{EventBus, LoggedEvent, SessionEvent};
 pub use crate::metrics::Metrics;
@@ -588,6 +588,9 @@ fn make_source(config: &NodeConfig) -> Result<Box<dyn CaptureSource>, NodeError>
             );
             if let Some(n) = config.source.freeze_after_frames {
                 desktop = desktop.with_freeze_at(n);
+            }
+            if config.source.motion == SyntheticMotion::Full {
+                desktop = desktop.with_motion(tandem_capture::Motion::Full);
             }
             Ok(Box::new(desktop))
         }

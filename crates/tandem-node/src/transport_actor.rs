@@ -11,13 +11,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use tandem_transport::{Identity, TransportConfig};
+use tandem_transport::{Identity, PreAuthGate, PreAuthLimits, TransportConfig};
 use tokio::sync::watch;
 
 use crate::attendee_manager::AttendeeManager;
 use crate::connection::{serve_connection, ConnectionContext};
 use crate::error::NodeError;
 use crate::metrics::Metrics;
+
+/// Longest a connection counts as not yet admitted under the pre-auth caps
+/// (above the two HELLO_TIMEOUTs of the serving path and a password check).
+pub const PREAUTH_HOLD: Duration = Duration::from_secs(30);
 
 /// How long shutdown waits for connections to say goodbye.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -72,10 +76,30 @@ impl TransportActor {
             relays,
         });
         let accept_endpoint = endpoint.clone();
+        // Connections not yet admitted are capped per address and in all
+        // (ARCHITECTURE.md, "Resource budgets"); past `retry_above` an
+        // unvalidated address gets a stateless Retry first.
+        let gate = PreAuthGate::new(PreAuthLimits::default());
         runtime.spawn(async move {
             while let Some(incoming) = accept_endpoint.accept().await {
+                let Some((incoming, permit)) = gate.check(incoming) else {
+                    continue;
+                };
                 let ctx = ctx.clone();
-                tokio::spawn(async move { serve_connection(incoming, ctx).await });
+                tokio::spawn(async move {
+                    // The permit counts the connection until it closes or
+                    // PREAUTH_HOLD has passed: the serving path closes a
+                    // connection that has not said Hello within
+                    // HELLO_TIMEOUT twice (stream, then message), so one
+                    // still open after that is admitted or being checked.
+                    let serving = serve_connection(incoming, ctx);
+                    tokio::pin!(serving);
+                    tokio::select! {
+                        () = &mut serving => return,
+                        () = tokio::time::sleep(PREAUTH_HOLD) => drop(permit),
+                    }
+                    serving.await
+                });
             }
         });
         tracing::info!(addr = %local_addr, "quic endpoint listening");

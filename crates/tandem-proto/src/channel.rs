@@ -193,14 +193,38 @@ impl ChannelInfo {
 }
 
 /// One frame on a channel data stream (framed by `encode_message`).
-/// Variant order is the wire format: only ever append.
+/// Variant order is the wire format: only ever append. Decoding enforces
+/// [`MAX_CHANNEL_MESSAGE`] (a control frame could carry 12 bytes more), so
+/// every reader of a channel stream gets the documented limit.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "WireChannelFrame")]
 pub enum ChannelFrame {
     /// One message, at most [`MAX_CHANNEL_MESSAGE`] bytes.
     Data(Vec<u8>),
     /// Server → attendee: this many messages were dropped here because the
     /// attendee's queue for this channel was full.
     Dropped(u64),
+}
+
+/// [`ChannelFrame`] as decoded, before its size is checked; the same
+/// variants in the same order.
+#[derive(Deserialize)]
+enum WireChannelFrame {
+    Data(Vec<u8>),
+    Dropped(u64),
+}
+
+impl TryFrom<WireChannelFrame> for ChannelFrame {
+    type Error = ProtoError;
+
+    fn try_from(wire: WireChannelFrame) -> Result<Self, ProtoError> {
+        let frame = match wire {
+            WireChannelFrame::Data(d) => ChannelFrame::Data(d),
+            WireChannelFrame::Dropped(n) => ChannelFrame::Dropped(n),
+        };
+        frame.validate()?;
+        Ok(frame)
+    }
 }
 
 impl ChannelFrame {
@@ -307,6 +331,34 @@ mod tests {
                 len: MAX_CHANNEL_MESSAGE + 1,
                 max: MAX_CHANNEL_MESSAGE
             })
+        );
+    }
+
+    #[test]
+    fn frames_over_the_documented_limit_are_refused_when_read() {
+        assert_eq!(MAX_CHANNEL_MESSAGE, 65_520);
+        // What a peer that skips `encode`'s check can put in one control
+        // frame: up to 65,532 bytes. Every size above the limit is refused
+        // by the decoder itself, whoever reads the stream.
+        let mut largest_fitting = 0;
+        for len in MAX_CHANNEL_MESSAGE + 1..MAX_CONTROL_MESSAGE {
+            let Ok(bytes) = crate::encode_message(&ChannelFrame::Data(vec![1; len])) else {
+                break;
+            };
+            largest_fitting = len;
+            let mut d = FrameDecoder::new();
+            d.push(&bytes);
+            assert!(
+                d.next_message::<ChannelFrame>().is_err(),
+                "{len} bytes accepted"
+            );
+        }
+        assert_eq!(largest_fitting, 65_532);
+        let mut d = FrameDecoder::new();
+        d.push(&crate::encode_message(&ChannelFrame::Dropped(3)).unwrap());
+        assert_eq!(
+            d.next_message::<ChannelFrame>().unwrap(),
+            Some(ChannelFrame::Dropped(3))
         );
     }
 

@@ -92,8 +92,9 @@ impl FromStr for ControlLevel {
 }
 
 /// First message of a client on the control stream: which session it joins
-/// with which invitation, as whom.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// with which invitation, as whom. Its `Debug` output never shows the
+/// password (logs and panics print it).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello {
     /// Protocol version spoken by the client ([`PROTOCOL_VERSION`]).
     pub version: u16,
@@ -105,6 +106,25 @@ pub struct Hello {
     pub name: String,
     /// Invitation password, given to the attendee apart from the connection string; may be empty.
     pub password: String,
+}
+
+impl fmt::Debug for Hello {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hello")
+            .field("version", &self.version)
+            .field("session", &self.session)
+            .field("invitation", &self.invitation)
+            .field("name", &self.name)
+            .field(
+                "password",
+                &if self.password.is_empty() {
+                    "(none)"
+                } else {
+                    "(redacted)"
+                },
+            )
+            .finish()
+    }
 }
 
 impl Hello {
@@ -465,6 +485,24 @@ pub enum ServerMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hello_debug_hides_the_password() {
+        let hello = Hello::new("sess", "inv", "alice", "hunter2-secret");
+        for text in [
+            format!("{hello:?}"),
+            format!("{hello:#?}"),
+            format!("{:?}", ClientMessage::Hello(hello.clone())),
+        ] {
+            assert!(!text.contains("hunter2-secret"), "{text}");
+            assert!(
+                text.contains("(redacted)") && text.contains("alice"),
+                "{text}"
+            );
+        }
+        let open = Hello::new("sess", "inv", "alice", "");
+        assert!(format!("{open:?}").contains("(none)"));
+    }
 
     #[test]
     fn control_level_text_round_trips() {

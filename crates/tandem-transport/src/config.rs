@@ -34,6 +34,11 @@ pub struct TransportConfig {
     pub send_window: u64,
     /// Unidirectional streams the peer may have open at once (graphics updates).
     pub max_concurrent_uni_streams: u32,
+    /// Bidirectional streams the peer may have open at once (control streams).
+    pub max_concurrent_bidi_streams: u32,
+    /// Bytes of received datagrams buffered until read; `None`: this end
+    /// reads no datagrams and tells the peer it takes none.
+    pub datagram_receive_buffer: Option<usize>,
     /// Give up on a connection attempt after this long (client side).
     pub connect_timeout: Duration,
 }
@@ -66,11 +71,32 @@ pub const ATTENDEE_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// the most impatient NATs keep an idle UDP binding.
 pub const ATTENDEE_KEEP_ALIVE: Duration = Duration::from_secs(20);
 
+/// What a connection that has not been admitted may make the node buffer
+/// (the window it starts with): 128 KiB over all its streams, no datagrams.
+/// [`crate::admit`] raises it once the attendee is welcomed.
+pub const PREAUTH_RECEIVE_WINDOW: u32 = 128 << 10;
+/// Per-stream receive window of the node's attendee connections: one whole
+/// control or channel frame (64 KiB and its prefix) and some room; it never
+/// grows, since nothing an attendee sends needs more.
+pub const SERVER_STREAM_RECEIVE_WINDOW: u32 = 80 << 10;
+/// Streams a connection may open before admission.
+pub const PREAUTH_UNI_STREAMS: u32 = 8;
+/// Bidirectional streams (the control stream, and one being replaced).
+pub const PREAUTH_BIDI_STREAMS: u32 = 2;
+
 impl TransportConfig {
-    /// The server side of attendee connections: no keep-alives of its own.
+    /// The server side of attendee connections: no keep-alives of its own,
+    /// and the small windows of a connection not yet admitted (at most
+    /// 128 KiB of buffered data and no datagram buffer: the node reads no
+    /// datagrams).
     pub fn server() -> Self {
         Self {
             keep_alive: None,
+            stream_receive_window: SERVER_STREAM_RECEIVE_WINDOW,
+            receive_window: PREAUTH_RECEIVE_WINDOW,
+            max_concurrent_uni_streams: PREAUTH_UNI_STREAMS,
+            max_concurrent_bidi_streams: PREAUTH_BIDI_STREAMS,
+            datagram_receive_buffer: None,
             ..Self::default()
         }
     }
@@ -86,6 +112,9 @@ impl Default for TransportConfig {
             receive_window: 16 << 20,
             send_window: 16 << 20,
             max_concurrent_uni_streams: 256,
+            max_concurrent_bidi_streams: 100,
+            // Cursor datagrams are under 64 bytes and read as they come.
+            datagram_receive_buffer: Some(64 << 10),
             connect_timeout: Duration::from_secs(5),
         }
     }
@@ -120,7 +149,8 @@ impl TransportConfig {
             .receive_window(VarInt::from_u32(self.receive_window))
             .send_window(self.send_window)
             .max_concurrent_uni_streams(VarInt::from_u32(self.max_concurrent_uni_streams))
-            .datagram_receive_buffer_size(Some(1 << 20))
+            .max_concurrent_bidi_streams(VarInt::from_u32(self.max_concurrent_bidi_streams))
+            .datagram_receive_buffer_size(self.datagram_receive_buffer)
             .datagram_send_buffer_size(1 << 20);
         if let Some(ack) = self.ack_frequency {
             let mut frequency = quinn::AckFrequencyConfig::default();
@@ -158,6 +188,20 @@ mod tests {
             ..TransportConfig::default()
         };
         assert!(matches!(cfg.to_quinn(), Err(TransportError::Config { .. })));
+    }
+
+    #[test]
+    fn the_server_side_starts_with_pre_auth_windows() {
+        let cfg = TransportConfig::server();
+        assert_eq!(cfg.receive_window, PREAUTH_RECEIVE_WINDOW);
+        assert_eq!(cfg.max_concurrent_bidi_streams, PREAUTH_BIDI_STREAMS);
+        assert_eq!(cfg.max_concurrent_uni_streams, PREAUTH_UNI_STREAMS);
+        assert_eq!(cfg.datagram_receive_buffer, None);
+        // A whole control frame fits one stream's window.
+        assert!(
+            SERVER_STREAM_RECEIVE_WINDOW as usize >= tandem_proto::MAX_FRAME_LEN,
+            "{SERVER_STREAM_RECEIVE_WINDOW}"
+        );
     }
 
     #[test]

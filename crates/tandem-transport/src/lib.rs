@@ -10,15 +10,24 @@ mod config;
 mod endpoint;
 mod error;
 mod identity;
+mod preauth;
 mod stream;
 
-pub use config::{AckFrequency, TransportConfig, ATTENDEE_IDLE_TIMEOUT, ATTENDEE_KEEP_ALIVE};
+pub use config::{
+    AckFrequency, TransportConfig, ATTENDEE_IDLE_TIMEOUT, ATTENDEE_KEEP_ALIVE,
+    PREAUTH_BIDI_STREAMS, PREAUTH_RECEIVE_WINDOW, PREAUTH_UNI_STREAMS,
+    SERVER_STREAM_RECEIVE_WINDOW,
+};
 pub use endpoint::{
     client_endpoint, connect, connect_alpn, connect_with, init_crypto, server_endpoint,
     server_endpoint_alpn, SERVER_NAME,
 };
 pub use error::TransportError;
 pub use identity::Identity;
+pub use preauth::{
+    address_key, admit, Decision, PreAuthGate, PreAuthLimits, PreAuthPermit, PreAuthState,
+    ADMITTED_RECEIVE_WINDOW, ADMITTED_UNI_STREAMS,
+};
 pub use stream::{write_message, MessageReader};
 
 /// Re-exported so callers need not depend on quinn for the common types.

@@ -1,18 +1,18 @@
 //! Reaching a node and joining its session, and the per-connection steps
 //! both front ends share: try an address with the pinned fingerprint, say
-//! hello, read and apply a graphics update, read a cursor datagram.
+//! hello, read a graphics stream (what is read is decoded and followed by
+//! the [`state`](crate::state) machine).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tandem_codec::{Decoder, EncodedUpdate};
 use tandem_proto::{
-    ClientMessage, ConnectionString, CursorPosition, DisconnectReason, Hello, NodeAddr,
-    ServerMessage, UniStream, Welcome, MAX_GRAPHICS_PAYLOAD, MAX_UPDATE_BYTES, PROTOCOL_VERSION,
+    ClientMessage, ConnectionString, Hello, NodeAddr, ServerMessage, Welcome, MAX_UPDATE_BYTES,
+    PROTOCOL_VERSION,
 };
 use tandem_transport::{write_message, MessageReader, TransportConfig, TransportError};
 
-use crate::{ViewerError, ViewerEvent, ViewerOutcome, VIEWER_MAX_OPEN_UPDATES};
+use crate::{ViewerError, VIEWER_MAX_OPEN_UPDATES};
 
 /// Transport settings of a viewer: few open graphics streams, so that a slow
 /// reader pushes back on the node (which then coalesces updates into
@@ -116,7 +116,10 @@ pub(crate) async fn join(
     let welcome = match control.next::<ServerMessage>().await {
         Ok(Some(ServerMessage::Welcome(w))) => w,
         Ok(Some(ServerMessage::Rejected { reason, message })) => {
-            return Err(ViewerError::Rejected { reason, message })
+            return Err(ViewerError::Rejected {
+                reason,
+                message: crate::printable(&message),
+            })
         }
         Ok(Some(other)) => {
             return Err(ViewerError::Protocol(format!(
@@ -142,69 +145,6 @@ pub(crate) async fn read_update(
         Ok(bytes) => Ok(Some(bytes)),
         Err(quinn::ReadToEndError::Read(quinn::ReadError::Reset(_))) => Ok(None),
         Err(e) => Err(lost(e)),
-    }
-}
-
-/// Decodes one graphics stream into `decoder` and counts it in `outcome`.
-/// A failed update changes nothing in the decoder.
-pub(crate) fn apply_update(
-    decoder: &mut Decoder,
-    bytes: &[u8],
-    outcome: &mut ViewerOutcome,
-) -> Result<ViewerEvent, ViewerError> {
-    let UniStream::Graphics(payload) =
-        tandem_proto::parse_uni_stream(bytes).map_err(|e| ViewerError::Protocol(e.to_string()))?;
-    apply_graphics(decoder, payload, outcome)
-}
-
-/// Like [`apply_update`], for a graphics stream whose kind byte was
-/// already read: `payload` is the rest of the stream.
-pub(crate) fn apply_graphics(
-    decoder: &mut Decoder,
-    payload: &[u8],
-    outcome: &mut ViewerOutcome,
-) -> Result<ViewerEvent, ViewerError> {
-    if payload.len() > MAX_GRAPHICS_PAYLOAD {
-        return Err(ViewerError::Protocol(format!(
-            "graphics update of {} bytes exceeds the {MAX_GRAPHICS_PAYLOAD}-byte limit",
-            payload.len()
-        )));
-    }
-    let update =
-        EncodedUpdate::from_bytes(payload).map_err(|e| ViewerError::Protocol(e.to_string()))?;
-    decoder
-        .apply(&update)
-        .map_err(|e| ViewerError::Protocol(format!("update {}: {e}", update.seq)))?;
-    outcome.updates += 1;
-    let catch_up =
-        !update.is_key_frame() && update.is_self_contained() && update.base_seq + 1 != update.seq;
-    if update.is_key_frame() {
-        outcome.key_frames += 1;
-    } else if catch_up {
-        outcome.catch_ups += 1;
-    }
-    outcome.last_seq = update.seq;
-    Ok(ViewerEvent::Update {
-        seq: update.seq,
-        base_seq: update.base_seq,
-        width: update.width,
-        height: update.height,
-        catch_up,
-    })
-}
-
-/// Parses a cursor-position datagram.
-pub(crate) fn cursor_datagram(bytes: &[u8]) -> Result<CursorPosition, ViewerError> {
-    CursorPosition::from_datagram(bytes)
-        .map_err(|e| ViewerError::Protocol(format!("datagram: {e}")))
-}
-
-/// The line shown for a node's `Bye`.
-pub(crate) fn bye_line(reason: DisconnectReason, message: &str) -> String {
-    if message.is_empty() {
-        reason.to_string()
-    } else {
-        format!("{reason}: {message}")
     }
 }
 

@@ -5,12 +5,15 @@
 
 use std::time::Duration;
 
-use tandem_codec::Decoder;
-use tandem_proto::{ClientMessage, ControlLevel, InputEvent, ServerMessage, STREAM_KIND_CHANNEL};
+use tandem_proto::{
+    ClientMessage, ControlLevel, InputEvent, ServerMessage, STREAM_KIND_CHANNEL,
+    STREAM_KIND_GRAPHICS,
+};
 use tandem_transport::{write_message, TransportError};
 
 use crate::channels::{self, ChannelLink, Outgoing};
 use crate::connection::{self, lost};
+use crate::state::{Effect, ViewerCore, ViewerLimits};
 use crate::{keysym_of, ViewerError, ViewerEvent, ViewerOptions, ViewerOutcome};
 
 /// Joins and views until a stop condition, the node's goodbye or an error.
@@ -27,14 +30,25 @@ pub async fn run(
 pub async fn run_with_channel(
     options: ViewerOptions,
     link: Option<ChannelLink>,
+    on_event: impl FnMut(ViewerEvent),
+) -> Result<ViewerOutcome, ViewerError> {
+    run_with_limits(options, link, ViewerLimits::default(), on_event).await
+}
+
+/// Like [`run_with_channel`], with what the viewer accepts from the node.
+pub async fn run_with_limits(
+    options: ViewerOptions,
+    link: Option<ChannelLink>,
+    limits: ViewerLimits,
     mut on_event: impl FnMut(ViewerEvent),
 ) -> Result<ViewerOutcome, ViewerError> {
     let config = connection::viewer_transport();
     let endpoint = connection::endpoint(&config)?;
     let (conn, addr) = connection::connect_any(&endpoint, &options.ticket, &config).await?;
-    let result = view(&conn, addr, &options, link, &mut on_event).await;
+    let mut core = ViewerCore::new(limits);
+    let result = view(&conn, addr, &options, link, &mut core, &mut on_event).await;
     connection::close(&endpoint, &conn).await;
-    result
+    result.map(|()| core.finish())
 }
 
 async fn view(
@@ -42,20 +56,21 @@ async fn view(
     addr: std::net::SocketAddr,
     options: &ViewerOptions,
     link: Option<ChannelLink>,
+    core: &mut ViewerCore,
     on_event: &mut impl FnMut(ViewerEvent),
-) -> Result<ViewerOutcome, ViewerError> {
+) -> Result<(), ViewerError> {
     let connection::Joined {
         mut control_tx,
         mut control,
         welcome,
     } = connection::join(conn, &options.ticket, &options.name, &options.password).await?;
-    let mut level = welcome.control_level;
-    on_event(ViewerEvent::Connected {
-        addr,
-        welcome: welcome.clone(),
-    });
+    if let Some(l) = &link {
+        core.want_channel(&l.name);
+    }
+    let welcome = core.connected(&welcome)?;
+    on_event(ViewerEvent::Connected { addr, welcome });
     if let Some(requested) = options.request_control {
-        if requested != level {
+        if requested != core.level() {
             write_message(
                 &mut control_tx,
                 &ClientMessage::RequestControl { level: requested },
@@ -69,32 +84,27 @@ async fn view(
             .await
             .map_err(lost)?;
     }
-    let (channel_name, mut channel_out, channel_in) = match link {
+    let (mut channel_out, channel_in) = match link {
         Some(ChannelLink {
             name,
             outgoing,
             incoming,
         }) => {
-            write_message(
-                &mut control_tx,
-                &ClientMessage::ChannelJoin { name: name.clone() },
-            )
-            .await
-            .map_err(lost)?;
-            (Some(name), Some(outgoing), Some(incoming))
+            write_message(&mut control_tx, &ClientMessage::ChannelJoin { name })
+                .await
+                .map_err(lost)?;
+            (Some(outgoing), Some(incoming))
         }
-        None => (None, None, None),
+        None => (None, None),
     };
     let mut joined: Option<Outgoing> = None;
     let mut stop = options.stop.clone();
     let mut pending_text = options.type_text.clone();
-    let mut outcome = ViewerOutcome::default();
-    let mut decoder = Decoder::new();
     let deadline = options.duration.map(|d| tokio::time::Instant::now() + d);
     let mut stalled = false;
 
     loop {
-        if level == ControlLevel::Interactive {
+        if core.level() == ControlLevel::Interactive {
             if let Some(text) = pending_text.take() {
                 type_text(&mut control_tx, &text).await.map_err(lost)?;
                 on_event(ViewerEvent::Notice(format!(
@@ -103,11 +113,12 @@ async fn view(
                 )));
             }
         }
-        if options.frames.is_some_and(|n| outcome.updates >= n) {
+        let updates = core.outcome().updates;
+        if options.frames.is_some_and(|n| updates >= n) {
             break;
         }
         if let Some((after, pause)) = options.stall {
-            if !stalled && outcome.updates >= after {
+            if !stalled && updates >= after {
                 stalled = true;
                 on_event(ViewerEvent::Notice(format!(
                     "stalling for {:.1} s",
@@ -130,7 +141,11 @@ async fn view(
                     None => std::future::pending().await,
                 }
             }, if joined.is_some() => {
-                if let Some(out) = joined.as_mut() {
+                // The clipboard goes out only while the viewer's own rule
+                // allows it (`interactive`); on other channels the node judges.
+                if core.is_clipboard() && !core.may_share_clipboard() {
+                    on_event(ViewerEvent::Notice("clipboard not sent: this attendee is not interactive".into()));
+                } else if let Some(out) = joined.as_mut() {
                     out.send(conn, data).await?;
                 }
             }
@@ -143,91 +158,60 @@ async fn view(
                     Err(quinn::ReadExactError::ReadError(quinn::ReadError::Reset(_))) => continue,
                     Err(e) => return Err(lost(e)),
                 }
-                if kind[0] == STREAM_KIND_CHANNEL {
-                    let mut id = [0u8; 4];
-                    stream.read_exact(&mut id).await.map_err(lost)?;
-                    match &channel_in {
-                        Some(tx) => {
+                match kind[0] {
+                    STREAM_KIND_GRAPHICS => {}
+                    STREAM_KIND_CHANNEL => {
+                        let mut id = [0u8; 4];
+                        stream.read_exact(&mut id).await.map_err(lost)?;
+                        core.check_channel_stream(u32::from_be_bytes(id))?;
+                        if let Some(tx) = &channel_in {
                             tokio::spawn(channels::forward_incoming(stream, tx.clone()));
                         }
-                        None => return Err(ViewerError::Protocol("a channel stream for no joined channel".into())),
+                        continue;
                     }
-                    continue;
+                    other => return Err(ViewerError::Protocol(format!("unknown stream kind {other}"))),
                 }
-                let Some(rest) = connection::read_update(&mut stream).await? else {
+                let Some(payload) = connection::read_update(&mut stream).await? else {
                     continue;
                 };
-                let mut bytes = Vec::with_capacity(rest.len() + 1);
-                bytes.push(kind[0]);
-                bytes.extend_from_slice(&rest);
-                let event = connection::apply_update(&mut decoder, &bytes, &mut outcome)?;
+                let event = core.graphics(&payload)?;
                 on_event(event);
             }
             datagram = conn.read_datagram() => {
-                let pos = connection::cursor_datagram(&datagram.map_err(lost)?)?;
-                // Datagrams may arrive out of order: keep the newest.
-                if outcome.cursor.is_none_or(|old| pos.seq > old.seq) {
-                    outcome.cursor = Some(pos);
-                    outcome.cursor_moves += 1;
+                if let Some(pos) = core.datagram(&datagram.map_err(lost)?)? {
                     on_event(ViewerEvent::Cursor { x: pos.x, y: pos.y, visible: pos.visible, shape: pos.shape });
                 }
             }
             msg = control.next::<ServerMessage>() => {
-                match msg {
-                    Ok(Some(ServerMessage::Bye { reason, message })) => {
-                        on_event(ViewerEvent::Notice(format!("disconnected: {}", connection::bye_line(reason, &message))));
-                        outcome.disconnected = Some((reason, message));
-                        break;
-                    }
-                    Ok(Some(ServerMessage::ControlLevelChanged { level: new })) => {
-                        level = new;
-                        on_event(ViewerEvent::Notice(format!("control level: {new}")));
-                    }
-                    Ok(Some(ServerMessage::ControlRequestAnswered { message, .. })) => {
-                        on_event(ViewerEvent::Notice(format!("control request: {message}")));
-                    }
-                    Ok(Some(ServerMessage::GraphicsPaused)) => on_event(ViewerEvent::Notice("graphics paused by the sharer".into())),
-                    Ok(Some(ServerMessage::GraphicsResumed)) => on_event(ViewerEvent::Notice("graphics resumed".into())),
-                    Ok(Some(ServerMessage::SharedRectChanged { width, height })) => {
-                        on_event(ViewerEvent::Notice(format!("shared area is now {width}x{height}")));
-                    }
-                    Ok(Some(ServerMessage::InputRefused { message })) => on_event(ViewerEvent::Notice(message)),
-                    Ok(Some(ServerMessage::CursorShape(shape))) => {
-                        shape.validate().map_err(|e| ViewerError::Protocol(e.to_string()))?;
-                        outcome.cursor_shapes.insert(shape.id, shape);
-                    }
-                    Ok(Some(ServerMessage::ChannelJoined(info))) => {
-                        info.validate().map_err(|e| ViewerError::Protocol(e.to_string()))?;
-                        if channel_name.as_deref() != Some(info.name.as_str()) {
-                            return Err(ViewerError::Protocol(format!("joined channel {} that was not asked for", info.name)));
-                        }
-                        on_event(ViewerEvent::Notice(format!("channel {} joined (access {})", info.name, info.access)));
-                        joined = Some(Outgoing::new(info.id));
-                    }
-                    Ok(Some(ServerMessage::ChannelJoinRefused { name, message })) => {
-                        return Err(ViewerError::Protocol(format!("cannot join channel {name}: {message}")));
-                    }
-                    Ok(Some(ServerMessage::ChannelAccessChanged { access, .. })) => {
-                        on_event(ViewerEvent::Notice(format!("channel access: {access}")));
-                    }
-                    Ok(Some(ServerMessage::ChannelOverflow { .. })) => {
-                        on_event(ViewerEvent::Notice("channel: messages dropped by the node (this viewer's queue was full)".into()));
-                    }
-                    Ok(Some(ServerMessage::ChannelWriteRefused { message, .. })) => {
-                        on_event(ViewerEvent::Notice(format!("channel write refused: {message}")));
-                    }
-                    Ok(Some(other)) => return Err(ViewerError::Protocol(format!("unexpected {other:?}"))),
+                let msg = match msg {
+                    Ok(Some(msg)) => msg,
                     Ok(None) => return Err(lost("the node closed the control stream")),
                     Err(e) => return Err(lost(e)),
+                };
+                for effect in core.message(msg)? {
+                    match effect {
+                        Effect::Notice(line) | Effect::Show(line) => on_event(ViewerEvent::Notice(line)),
+                        Effect::ChannelJoined(id) => joined = Some(Outgoing::new(id)),
+                        Effect::ChannelRefused { name, message } => {
+                            return Err(ViewerError::Protocol(format!("cannot join channel {name}: {message}")));
+                        }
+                        Effect::Bye { reason, message } => {
+                            core.set_disconnected(reason, message);
+                            return Ok(());
+                        }
+                        Effect::Level { .. }
+                        | Effect::Answered { .. }
+                        | Effect::Paused(_)
+                        | Effect::Desktop(..)
+                        | Effect::Shapes
+                        | Effect::Access(_) => {}
+                    }
                 }
             }
         }
     }
-    if outcome.disconnected.is_none() {
-        connection::say_bye(&mut control_tx).await;
-    }
-    outcome.frame = decoder.frame().cloned();
-    Ok(outcome)
+    connection::say_bye(&mut control_tx).await;
+    Ok(())
 }
 
 /// Resolves once `stop` turns `true`; never when there is no stop signal.

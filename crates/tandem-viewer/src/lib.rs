@@ -19,6 +19,7 @@ pub mod keys;
 pub mod live;
 pub mod render;
 mod snapshot;
+pub mod state;
 pub mod window;
 
 use std::net::SocketAddr;
@@ -32,9 +33,10 @@ use tandem_proto::{
 use thiserror::Error;
 
 pub use channels::{ChannelIncoming, ChannelLink};
-pub use headless::{run, run_with_channel};
+pub use headless::{run, run_with_channel, run_with_limits};
 pub use keys::keysym_of;
 pub use snapshot::{read_png, write_png};
+pub use state::{printable, ViewerCore, ViewerLimits, DEFAULT_MAX_FRAME_PIXELS};
 
 /// Graphics updates the node may have in flight to this viewer at once.
 pub const VIEWER_MAX_OPEN_UPDATES: u32 = 8;
@@ -151,6 +153,16 @@ pub enum ViewerError {
     /// The node broke the protocol or sent undecodable graphics.
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// The node announced a picture larger than this viewer accepts.
+    #[error("the node shares a {width}x{height} picture, over this viewer's limit of {max_pixels} pixels (raise it with --max-frame-pixels if this machine has the memory)")]
+    FrameTooLarge {
+        /// Announced width.
+        width: u32,
+        /// Announced height.
+        height: u32,
+        /// The limit ([`ViewerLimits::max_frame_pixels`]).
+        max_pixels: u64,
+    },
     /// The connection failed after joining.
     #[error("connection lost: {0}")]
     ConnectionLost(String),

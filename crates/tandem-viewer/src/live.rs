@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use tandem_capture::x11::ClipboardCopy;
-use tandem_codec::{Decoder, Frame};
+use tandem_codec::Frame;
 use tandem_proto::{
     ChannelAccess, ClientMessage, ConnectionString, ControlLevel, CursorPosition, CursorShape,
     DisconnectReason, InputEvent, RejectReason, ServerMessage, CLIPBOARD_CHANNEL,
@@ -29,11 +29,8 @@ use tokio::sync::mpsc;
 use crate::channels::{self, ChannelIncoming, Outgoing};
 use crate::clipboard::{LocalClipboard, MAX_CLIPBOARD_BYTES};
 use crate::connection::{self, Joined};
+use crate::state::{self, Effect, ViewerCore, ViewerLimits};
 use crate::{ViewerError, ViewerEvent, ViewerOutcome};
-
-/// Pointer images kept per connection; a sender never reuses an id, so the
-/// oldest are dropped past this.
-const MAX_CURSOR_SHAPES: usize = 64;
 
 /// Commands the window may have queued before the client reads them.
 pub const COMMAND_QUEUE: usize = 1024;
@@ -66,8 +63,11 @@ pub struct LiveOptions {
     /// Leave (saying `Bye`) once this becomes `true` (e.g. on SIGTERM).
     pub stop: Option<tokio::sync::watch::Receiver<bool>>,
     /// Share the clipboard of the X display the viewer runs on (`$DISPLAY`)
-    /// with the session's `clipboard` channel, while the node allows it.
+    /// with the session's `clipboard` channel, while the node allows it and
+    /// the attendee is interactive.
     pub clipboard: bool,
+    /// What the viewer accepts from the node.
+    pub limits: ViewerLimits,
 }
 
 impl LiveOptions {
@@ -88,6 +88,7 @@ impl LiveOptions {
             transport: Self::default_transport(),
             stop: None,
             clipboard: false,
+            limits: ViewerLimits::default(),
         }
     }
 
@@ -364,7 +365,8 @@ struct Client<F> {
     view: Arc<LiveView>,
     commands: mpsc::Receiver<Command>,
     on_event: F,
-    outcome: ViewerOutcome,
+    /// The client-side state machine, across connections.
+    core: ViewerCore,
     deadline: Option<tokio::time::Instant>,
     /// Level asked for or held (above view): asked for again after a
     /// reconnection. Cleared when denied, given back or taken back.
@@ -394,12 +396,17 @@ async fn run<F: FnMut(ViewerEvent)>(
     let deadline = options.duration.map(|d| tokio::time::Instant::now() + d);
     let wanted = options.request_control;
     let stop = options.stop.take();
+    let options_limits = options.limits;
     let mut on_event = on_event;
     let clipboard = if options.clipboard {
         start_clipboard(&mut on_event).await
     } else {
         None
     };
+    let mut core = ViewerCore::new(options_limits);
+    if clipboard.is_some() {
+        core.want_channel(CLIPBOARD_CHANNEL);
+    }
     let mut client = Client {
         stop,
         clipboard,
@@ -407,20 +414,20 @@ async fn run<F: FnMut(ViewerEvent)>(
         view,
         commands,
         on_event,
-        outcome: ViewerOutcome::default(),
+        core,
         deadline,
         wanted,
     };
     let result = client.run().await;
     let reason = match &result {
-        Ok(()) => match &client.outcome.disconnected {
-            Some((reason, message)) => connection::bye_line(*reason, message),
+        Ok(()) => match &client.core.outcome().disconnected {
+            Some((reason, message)) => state::bye_line(*reason, message),
             None => "left the session".to_owned(),
         },
         Err(e) => e.to_string(),
     };
     client.view.update(|s| s.link = LinkState::Ended(reason));
-    result.map(|()| client.outcome)
+    result.map(|()| client.core.finish())
 }
 
 impl<F: FnMut(ViewerEvent)> Client<F> {
@@ -501,7 +508,7 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
             match end? {
                 End::Left => return Ok(()),
                 End::Closed(reason, message) => {
-                    self.outcome.disconnected = Some((reason, message));
+                    self.core.set_disconnected(reason, message);
                     return Ok(());
                 }
                 End::Lost(why) => {
@@ -561,7 +568,9 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
             mut control,
             welcome,
         } = joined;
-        let mut level = welcome.control_level;
+        // A picture over the limit is refused for good: every node of the
+        // session shares the same one.
+        let welcome = self.core.connected(&welcome)?;
         (self.on_event)(ViewerEvent::Connected {
             addr,
             welcome: welcome.clone(),
@@ -578,17 +587,16 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
             s.cursor = None;
             s.cursor_shapes.clear();
         });
-        if let Some(wanted) = self.wanted.filter(|w| *w != level) {
+        if let Some(wanted) = self.wanted.filter(|w| *w != self.core.level()) {
             let msg = ClientMessage::RequestControl { level: wanted };
             if let Err(e) = write_message(&mut control_tx, &msg).await {
                 return Ok(End::Lost(e.to_string()));
             }
         }
-        let mut decoder = Decoder::new();
-        let mut cursor_seq: Option<u32> = None;
         // The clipboard channel is joined on every connection; the node
         // answers with the attendee's access and tells every change, so
-        // sharing starts and stops with them.
+        // sharing starts and stops with them (and with the attendee's own
+        // level, which the viewer checks itself).
         let mut clipboard = self.clipboard.take();
         let mut clip = ClipboardLink::default();
         let (clip_tx, mut clip_rx) = mpsc::channel(channels::INCOMING_QUEUE);
@@ -602,11 +610,8 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
             }
         }
         let end = loop {
-            if self
-                .options
-                .frames
-                .is_some_and(|n| self.outcome.updates >= n)
-            {
+            let updates = self.core.outcome().updates;
+            if self.options.frames.is_some_and(|n| updates >= n) {
                 break End::Left;
             }
             let deadline = self.deadline;
@@ -629,7 +634,7 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
                     Some(Command::Input(event)) => {
                         // The window sends input only when interactive, but
                         // its idea of the level may lag behind the node's.
-                        if level.can_input() {
+                        if self.core.level().can_input() {
                             if let Err(e) = write_message(&mut control_tx, &ClientMessage::Input(event)).await {
                                 break End::Lost(e.to_string());
                             }
@@ -639,6 +644,11 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
                 copy = next_copy(&mut clipboard) => {
                     match copy {
                         ClipboardCopy::Text(text) => {
+                            // Checked again here: a copy taken just before the
+                            // level fell must not leave either.
+                            if !self.core.may_share_clipboard() {
+                                continue;
+                            }
                             let Some(out) = clip.out.as_ref() else { continue };
                             let len = text.len();
                             let line = match out.try_send(text) {
@@ -688,12 +698,8 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
                             if let Err(e) = stream.read_exact(&mut id).await {
                                 break End::Lost(e.to_string());
                             }
-                            // The node may open the stream before its
-                            // `ChannelJoined` is read here: the clipboard is
-                            // the only channel the window joins.
-                            let id = u32::from_be_bytes(id);
-                            if clipboard.is_none() || clip.id.is_some_and(|joined| joined != id) {
-                                break End::Lost("protocol error: a channel stream for no joined channel".into());
+                            if let Err(e) = self.core.check_channel_stream(u32::from_be_bytes(id)) {
+                                break End::Lost(e.to_string());
                             }
                             tokio::spawn(channels::forward_incoming(stream, clip_tx.clone()));
                             continue;
@@ -706,15 +712,16 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
                         Err(e) => break End::Lost(e.to_string()),
                     };
                     let received = Instant::now();
-                    let event = match connection::apply_graphics(&mut decoder, &bytes, &mut self.outcome) {
+                    let event = match self.core.graphics(&bytes) {
                         Ok(event) => event,
+                        Err(e @ ViewerError::FrameTooLarge { .. }) => return Err(e),
                         // A node that sends what cannot be decoded: a fresh
                         // connection starts from a key frame.
                         Err(e) => break End::Lost(e.to_string()),
                     };
                     let decoded = Instant::now();
                     let rtt = conn.rtt();
-                    if let Some(frame) = decoder.frame() {
+                    if let Some(frame) = self.core.frame() {
                         let len = bytes.len() as u64;
                         self.view.update(|s| {
                             s.publish_frame(frame);
@@ -734,17 +741,13 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
                         Ok(d) => d,
                         Err(e) => break End::Lost(e.to_string()),
                     };
-                    let pos = match connection::cursor_datagram(&datagram) {
-                        Ok(pos) => pos,
+                    match self.core.datagram(&datagram) {
+                        Ok(Some(pos)) => {
+                            self.view.update(|s| s.cursor = Some(pos));
+                            (self.on_event)(ViewerEvent::Cursor { x: pos.x, y: pos.y, visible: pos.visible, shape: pos.shape });
+                        }
+                        Ok(None) => {}
                         Err(e) => break End::Lost(e.to_string()),
-                    };
-                    // Datagrams may arrive out of order: keep the newest.
-                    if cursor_seq.is_none_or(|old| pos.seq > old) {
-                        cursor_seq = Some(pos.seq);
-                        self.outcome.cursor = Some(pos);
-                        self.outcome.cursor_moves += 1;
-                        self.view.update(|s| s.cursor = Some(pos));
-                        (self.on_event)(ViewerEvent::Cursor { x: pos.x, y: pos.y, visible: pos.visible, shape: pos.shape });
                     }
                 }
                 msg = control.next::<ServerMessage>() => {
@@ -753,130 +756,14 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
                         Ok(None) => break End::Lost("the node closed the control stream".into()),
                         Err(e) => break End::Lost(e.to_string()),
                     };
-                    match msg {
-                        ServerMessage::Bye { reason, message } => {
-                            let line = connection::bye_line(reason, &message);
-                            (self.on_event)(ViewerEvent::Notice(format!("disconnected: {line}")));
-                            if ends_viewing(reason) {
-                                break End::Closed(reason, message);
-                            }
-                            break End::Lost(line);
-                        }
-                        ServerMessage::ControlLevelChanged { level: new } => {
-                            if self.wanted.is_some_and(|w| level >= w && new < w) {
-                                // The sharer took back what the attendee held:
-                                // a reconnection does not ask for it again.
-                                self.wanted = None;
-                            }
-                            level = new;
-                            (self.on_event)(ViewerEvent::Notice(format!("control level: {new}")));
-                            if new != ControlLevel::Interactive {
-                                // Stop at once; the node's word on the access follows.
-                                if let Some(line) = follow_access(&clipboard, ChannelAccess::None) {
-                                    (self.on_event)(ViewerEvent::Notice(line));
-                                }
-                            } else if clip.refused {
-                                clip.refused = false;
-                                let msg = ClientMessage::ChannelJoin { name: CLIPBOARD_CHANNEL.into() };
-                                if let Err(e) = write_message(&mut control_tx, &msg).await {
-                                    break End::Lost(e.to_string());
-                                }
-                            }
-                            self.view.update(|s| {
-                                s.level = new;
-                                s.message = Some((format!("control level: {new}"), Instant::now()));
-                            });
-                        }
-                        ServerMessage::ControlRequestAnswered { requested, granted, message } => {
-                            (self.on_event)(ViewerEvent::Notice(format!("control request: {message}")));
-                            if !granted {
-                                self.wanted = None;
-                            }
-                            let line = match (granted, message.is_empty()) {
-                                (true, _) => format!("request for {requested} control granted"),
-                                (false, true) => format!("request for {requested} control denied"),
-                                (false, false) => format!("request for {requested} control denied: {message}"),
-                            };
-                            self.view.update(|s| s.message = Some((line, Instant::now())));
-                        }
-                        ServerMessage::GraphicsPaused => {
-                            (self.on_event)(ViewerEvent::Notice("graphics paused by the sharer".into()));
-                            self.view.update(|s| s.paused = true);
-                        }
-                        ServerMessage::GraphicsResumed => {
-                            (self.on_event)(ViewerEvent::Notice("graphics resumed".into()));
-                            self.view.update(|s| s.paused = false);
-                        }
-                        ServerMessage::SharedRectChanged { width, height } => {
-                            (self.on_event)(ViewerEvent::Notice(format!("shared area is now {width}x{height}")));
-                            self.view.update(|s| s.desktop = (width, height));
-                        }
-                        ServerMessage::InputRefused { message } => {
-                            (self.on_event)(ViewerEvent::Notice(message.clone()));
-                            self.view.update(|s| s.message = Some((message, Instant::now())));
-                        }
-                        ServerMessage::CursorShape(shape) => {
-                            if let Err(e) = shape.validate() {
-                                break End::Lost(format!("protocol error: {e}"));
-                            }
-                            self.outcome.cursor_shapes.insert(shape.id, shape.clone());
-                            while self.outcome.cursor_shapes.len() > MAX_CURSOR_SHAPES {
-                                self.outcome.cursor_shapes.pop_first();
-                            }
-                            self.view.update(|s| {
-                                s.cursor_shapes.insert(shape.id, Arc::new(shape));
-                                while s.cursor_shapes.len() > MAX_CURSOR_SHAPES {
-                                    s.cursor_shapes.pop_first();
-                                }
-                            });
-                        }
-                        other @ (ServerMessage::Welcome(_) | ServerMessage::Rejected { .. }) => {
-                            break End::Lost(format!("protocol error: unexpected {other:?}"));
-                        }
-                        // The window joins only the clipboard channel.
-                        ServerMessage::ChannelJoined(info) => {
-                            if let Err(e) = info.validate() {
-                                break End::Lost(format!("protocol error: {e}"));
-                            }
-                            if clipboard.is_none() || info.name != CLIPBOARD_CHANNEL {
-                                break End::Lost(format!("protocol error: joined channel {} that was not asked for", info.name));
-                            }
-                            clip.id = Some(info.id);
-                            if clip.out.is_none() {
-                                let (tx, rx) = mpsc::channel(COPIES_IN_FLIGHT);
-                                tokio::spawn(send_copies(conn.clone(), info.id, rx));
-                                clip.out = Some(tx);
-                            }
-                            (self.on_event)(ViewerEvent::Notice(format!("channel clipboard joined (access {})", info.access)));
-                            if let Some(line) = follow_access(&clipboard, info.access) {
-                                (self.on_event)(ViewerEvent::Notice(line));
-                            }
-                        }
-                        ServerMessage::ChannelJoinRefused { name, message } => {
-                            (self.on_event)(ViewerEvent::Notice(format!("cannot join channel {name}: {message}")));
-                            if name == CLIPBOARD_CHANNEL {
-                                clip.refused = true;
-                                if let Some(line) = follow_access(&clipboard, ChannelAccess::None) {
-                                    (self.on_event)(ViewerEvent::Notice(line));
-                                }
-                            }
-                        }
-                        ServerMessage::ChannelAccessChanged { channel, access } => {
-                            if clip.id == Some(channel) {
-                                if let Some(line) = follow_access(&clipboard, access) {
-                                    (self.on_event)(ViewerEvent::Notice(line.clone()));
-                                    self.view.update(|s| s.message = Some((line, Instant::now())));
-                                }
-                            }
-                        }
-                        ServerMessage::ChannelOverflow { .. } => {
-                            (self.on_event)(ViewerEvent::Notice("clipboard: copies dropped by the node (this viewer's queue was full)".into()));
-                        }
-                        ServerMessage::ChannelWriteRefused { message, .. } => {
-                            let line = format!("clipboard not sent: {message}");
-                            (self.on_event)(ViewerEvent::Notice(line.clone()));
-                            self.view.update(|s| s.message = Some((line, Instant::now())));
-                        }
+                    let effects = match self.core.message(msg) {
+                        Ok(effects) => effects,
+                        Err(e @ ViewerError::FrameTooLarge { .. }) => return Err(e),
+                        Err(e) => break End::Lost(e.to_string()),
+                    };
+                    match self.follow(effects, conn, &mut control_tx, &clipboard, &mut clip).await {
+                        Ok(()) => {}
+                        Err(end) => break end,
                     }
                 }
             }
@@ -888,10 +775,87 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
         if matches!(end, End::Left) {
             connection::say_bye(&mut control_tx).await;
         }
-        if let Some(frame) = decoder.frame() {
-            self.outcome.frame = Some(frame.clone());
-        }
         Ok(end)
+    }
+
+    /// Does what the state machine asks after a control message; `Err`
+    /// ends the connection.
+    async fn follow(
+        &mut self,
+        effects: Vec<Effect>,
+        conn: &quinn::Connection,
+        control_tx: &mut quinn::SendStream,
+        clipboard: &Option<LocalClipboard>,
+        clip: &mut ClipboardLink,
+    ) -> Result<(), End> {
+        for effect in effects {
+            match effect {
+                Effect::Notice(line) => (self.on_event)(ViewerEvent::Notice(line)),
+                Effect::Show(line) => {
+                    (self.on_event)(ViewerEvent::Notice(line.clone()));
+                    self.view
+                        .update(|s| s.message = Some((line, Instant::now())));
+                }
+                Effect::Bye { reason, message } => {
+                    if ends_viewing(reason) {
+                        return Err(End::Closed(reason, message));
+                    }
+                    return Err(End::Lost(state::bye_line(reason, &message)));
+                }
+                Effect::Level { from, to } => {
+                    if self.wanted.is_some_and(|w| from >= w && to < w) {
+                        // The sharer took back what the attendee held:
+                        // a reconnection does not ask for it again.
+                        self.wanted = None;
+                    }
+                    if to == ControlLevel::Interactive && clip.refused {
+                        clip.refused = false;
+                        let msg = ClientMessage::ChannelJoin {
+                            name: CLIPBOARD_CHANNEL.into(),
+                        };
+                        if let Err(e) = write_message(control_tx, &msg).await {
+                            return Err(End::Lost(e.to_string()));
+                        }
+                    }
+                    self.view.update(|s| s.level = to);
+                }
+                Effect::Answered { granted, .. } => {
+                    if !granted {
+                        self.wanted = None;
+                    }
+                }
+                Effect::Paused(paused) => self.view.update(|s| s.paused = paused),
+                Effect::Desktop(w, h) => self.view.update(|s| s.desktop = (w, h)),
+                Effect::Shapes => {
+                    let shapes = self.core.cursor_shapes().clone();
+                    self.view.update(|s| s.cursor_shapes = shapes);
+                }
+                Effect::ChannelJoined(id) => {
+                    clip.id = Some(id);
+                    if clip.out.is_none() {
+                        let (tx, rx) = mpsc::channel(COPIES_IN_FLIGHT);
+                        tokio::spawn(send_copies(conn.clone(), id, rx));
+                        clip.out = Some(tx);
+                    }
+                }
+                Effect::ChannelRefused { name, .. } => {
+                    if name == CLIPBOARD_CHANNEL {
+                        clip.refused = true;
+                        if let Some(line) = follow_access(clipboard, ChannelAccess::None) {
+                            (self.on_event)(ViewerEvent::Notice(line));
+                        }
+                    }
+                }
+                Effect::Access(access) => {
+                    if let Some(line) = follow_access(clipboard, access) {
+                        (self.on_event)(ViewerEvent::Notice(line.clone()));
+                        self.view
+                            .update(|s| s.message = Some((line, Instant::now())));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 

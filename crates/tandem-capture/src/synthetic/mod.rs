@@ -46,9 +46,21 @@ const TASKBAR_BG: u32 = 0x0015_181d;
 const TASK_BUTTON: u32 = 0x002a_2f36;
 const TASK_TEXT: u32 = 0x00e0_e0e0;
 
+/// How much of the synthetic desktop changes per tick.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Motion {
+    /// An office desktop: a clock, a scrolling terminal, a moving window.
+    #[default]
+    Desktop,
+    /// Every pixel changes every tick (video-like): the desktop under a
+    /// colour wave that moves each tick, for full-motion load figures.
+    Full,
+}
+
 /// A deterministic desktop that animates one tick per capture.
 pub struct SyntheticDesktop {
     seed: u64,
+    motion: Motion,
     width: u32,
     height: u32,
     layout: Layout,
@@ -68,6 +80,7 @@ impl SyntheticDesktop {
         let height = height.max(1);
         Self {
             seed,
+            motion: Motion::Desktop,
             width,
             height,
             layout: Layout::new(seed, width, height),
@@ -82,6 +95,12 @@ impl SyntheticDesktop {
     /// same picture and report no damage.
     pub fn with_freeze_at(mut self, tick: u64) -> Self {
         self.freeze_at = Some(tick);
+        self
+    }
+
+    /// Animate with `motion` instead of the office desktop's changes.
+    pub fn with_motion(mut self, motion: Motion) -> Self {
+        self.motion = motion;
         self
     }
 
@@ -101,6 +120,9 @@ impl SyntheticDesktop {
         let mut frame = Frame::new(self.width, self.height);
         let mut canvas = Canvas::new(frame.pixels_mut(), self.width, self.height);
         self.layout.draw(&mut canvas, tick);
+        if self.motion == Motion::Full {
+            full_motion_wave(&mut frame, tick);
+        }
         frame
     }
 
@@ -110,7 +132,7 @@ impl SyntheticDesktop {
         if from == to {
             return Some(Vec::new());
         }
-        if to != from + 1 {
+        if to != from + 1 || self.motion == Motion::Full {
             return None;
         }
         let l = &self.layout;
@@ -201,6 +223,21 @@ impl CaptureSource for SyntheticDesktop {
             damage,
             moves: Vec::new(),
         })
+    }
+}
+
+/// Tints every pixel by a diagonal colour wave that moves 5 pixels a tick,
+/// so each pixel differs from the previous tick's (a 64-step wave, no two
+/// neighbouring steps equal) and no copy of the previous frame matches.
+fn full_motion_wave(frame: &mut Frame, tick: u64) {
+    let width = frame.width() as usize;
+    let shift = (tick % 64) as usize * 5;
+    for (i, p) in frame.pixels_mut().iter_mut().enumerate() {
+        let (x, y) = (i % width, i / width);
+        let phase = ((x + 2 * y + shift) / 5 % 64) as u32;
+        // Odd steps: consecutive phases always differ in the low bit.
+        let tint = (phase * 3 + 1) & 0x3f;
+        *p ^= tint | (tint << 9) | (tint << 17);
     }
 }
 

@@ -221,3 +221,18 @@ fn the_mover_moves_every_tick() {
         assert_ne!(d.layout.mover(t), d.layout.mover(t + 1));
     }
 }
+
+#[test]
+fn full_motion_changes_every_pixel_every_tick_and_reports_no_damage() {
+    let office = SyntheticDesktop::new(3, 320, 200);
+    let mut video = SyntheticDesktop::new(3, 320, 200).with_motion(Motion::Full);
+    for tick in [0, 1, 62, 63, 64, 200] {
+        let (a, b) = (video.render(tick), video.render(tick + 1));
+        let changed = differing(&a, &b).len();
+        assert_eq!(changed, 320 * 200, "tick {tick}: {changed} pixels changed");
+        assert!(office.render(tick) != a, "the wave is drawn");
+    }
+    let area = full(&video);
+    video.capture(area).unwrap();
+    assert_eq!(video.capture(area).unwrap().damage, None);
+}
