@@ -80,6 +80,9 @@ pub trait AttendeeLink: Clone + Send + Sync + 'static {
     fn close_reason(&self) -> Option<DisconnectReason>;
     /// The attendee's address as this node sees it.
     fn peer(&self) -> SocketAddr;
+    /// The attendee was admitted: lift the limits its connection had before
+    /// authentication (flow-control windows, stream counts, datagrams).
+    fn admitted(&self) {}
     /// Whether this is an attendee relayed through another member: its
     /// graphics and pointer come from that relay's mirror (the serving path
     /// sends none), and the relay closes the attendee's connection.
@@ -144,6 +147,9 @@ impl AttendeeLink for quinn::Connection {
     }
     fn peer(&self) -> SocketAddr {
         self.remote_address()
+    }
+    fn admitted(&self) {
+        tandem_transport::admit(self);
     }
 }
 

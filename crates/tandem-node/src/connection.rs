@@ -215,6 +215,8 @@ pub(crate) async fn serve_hello<L: AttendeeLink>(
     } = admitted;
     let attendee = welcome.attendee_id;
     tracing::info!(%peer, %user, attendee, "attendee admitted");
+    // Before the welcome: the attendee may use the larger limits at once.
+    link.admitted();
     let AttendeeChannels {
         notices: mut channel_notices,
         streams: mut channel_streams,

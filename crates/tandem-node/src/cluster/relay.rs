@@ -797,6 +797,9 @@ impl Relays {
         let level = match lreader.next::<ServerMessage>().await {
             Ok(Some(ServerMessage::Welcome(welcome))) => {
                 let level = welcome.control_level;
+                // Admitted by the origin: the attendee's connection here
+                // leaves its pre-authentication limits.
+                conn.admitted();
                 if write_message(&mut control_tx, &ServerMessage::Welcome(welcome))
                     .await
                     .is_err()
