@@ -154,7 +154,10 @@ fn copies_reach_interactive_attendees_only_and_their_pastes_land_on_the_display(
     });
     // The view-only attendee's paste is refused.
     watcher.send_line("not allowed");
-    watcher.wait_stderr("clipboard not sent: this attendee is not interactive", PATIENCE);
+    watcher.wait_stderr(
+        "clipboard not sent: this attendee is not interactive",
+        PATIENCE,
+    );
     assert_eq!(display_clipboard(&x), "pasted by the driver");
 
     // Above the size limit: refused with an event, not sent.

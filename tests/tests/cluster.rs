@@ -1356,6 +1356,9 @@ fn a_relayed_attendee_gets_channels_and_shares_the_clipboard_when_interactive() 
     let mut watcher = viewer("watcher", "clipboard", false);
     watcher.wait_stderr("channel clipboard joined (access none)", patience);
     watcher.send_line("not allowed");
-    watcher.wait_stderr("clipboard not sent: this attendee is not interactive", patience);
+    watcher.wait_stderr(
+        "clipboard not sent: this attendee is not interactive",
+        patience,
+    );
     assert_eq!(display_clipboard(), "pasted through the relay");
 }

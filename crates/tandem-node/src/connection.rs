@@ -69,7 +69,7 @@ pub struct ConnectionContext {
 }
 
 /// Run once when an attendee is welcomed: the direct QUIC path gives the
-/// connection's pre-authentication place back and raises its windows.
+/// connection's pre-authentication place back.
 pub type OnWelcome = Box<dyn FnOnce() + Send>;
 
 /// Serves one incoming QUIC connection to its end. `permit` counts it under
@@ -90,8 +90,9 @@ pub async fn serve_connection(
             return;
         }
     };
-    let admitted = conn.clone();
-    let on_welcome: OnWelcome = Box::new(move || permit.admit(&admitted));
+    // The connection's limits are raised by `AttendeeLink::admitted` before
+    // the welcome; after it, the pre-authentication place is given back.
+    let on_welcome: OnWelcome = Box::new(move || drop(permit));
     if browsers && crate::browser::session::is_browser(&conn) {
         return crate::browser::session::serve_browser(conn, ctx, on_welcome).await;
     }
