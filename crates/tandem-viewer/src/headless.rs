@@ -143,8 +143,8 @@ async fn view(
             }, if joined.is_some() => {
                 // The clipboard goes out only while the viewer's own rule
                 // allows it (`interactive`); on other channels the node judges.
-                if core.is_clipboard() && !core.may_share_clipboard() {
-                    on_event(ViewerEvent::Notice("clipboard not sent: this attendee is not interactive".into()));
+                if let Some(why) = core.is_clipboard().then(|| core.clipboard_refusal()).flatten() {
+                    on_event(ViewerEvent::Notice(format!("clipboard not sent: {why}")));
                 } else if let Some(out) = joined.as_mut() {
                     out.send(conn, data).await?;
                 }

@@ -276,10 +276,22 @@ impl ViewerCore {
     /// Whether the viewer may share its clipboard now (joined the clipboard
     /// channel, the node allows writing, and the attendee is interactive).
     pub fn may_share_clipboard(&self) -> bool {
-        self.channel
-            .as_ref()
-            .is_some_and(|c| c.name == CLIPBOARD_CHANNEL)
-            && self.channel_access() == ChannelAccess::ReadWrite
+        self.clipboard_refusal().is_none()
+    }
+
+    /// Why the clipboard may not be shared now, for the user; `None` when
+    /// it may.
+    pub fn clipboard_refusal(&self) -> Option<&'static str> {
+        if !self.is_clipboard() {
+            return Some("the clipboard channel is not joined");
+        }
+        if self.level != ControlLevel::Interactive {
+            return Some("this attendee is not interactive");
+        }
+        if self.channel_access() != ChannelAccess::ReadWrite {
+            return Some("the node gives this attendee no write access to the clipboard");
+        }
+        None
     }
 
     /// A channel stream the node opened for channel `id`: only for the
