@@ -22,6 +22,9 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     /// UDP address of the QUIC endpoint attendees connect to.
     pub quic_listen: SocketAddr,
+    /// Threads of the data plane (QUIC, graphics and cursor senders);
+    /// `None`: one per available core.
+    pub quic_threads: Option<usize>,
     /// Addresses put into connection strings, in order; empty means the bound QUIC address.
     pub advertise: Vec<String>,
     /// Address of the admin HTTP API (also serves `/healthz` and `/metrics`).
@@ -179,6 +182,7 @@ impl Default for NodeConfig {
         Self {
             data_dir: PathBuf::from("data"),
             quic_listen: SocketAddr::from(([127, 0, 0, 1], 4433)),
+            quic_threads: None,
             advertise: Vec::new(),
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 7070)),
             admin_token: None,
@@ -253,7 +257,18 @@ pub const MAX_SYNTHETIC_SIDE: u32 = 8192;
 /// Largest attendee limit of one invitation.
 pub const MAX_ATTENDEE_LIMIT: u32 = 10_000;
 
+/// Most data-plane threads `quic_threads` may ask for.
+pub const MAX_QUIC_THREADS: usize = 256;
+
 impl NodeConfig {
+    /// Threads of the data-plane runtime: `quic_threads`, else one per
+    /// available core.
+    pub fn data_plane_threads(&self) -> usize {
+        self.quic_threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        })
+    }
+
     /// Reads a TOML file (bounded in size) and validates it.
     pub fn load(path: &Path) -> Result<Self, NodeError> {
         let meta = std::fs::metadata(path).map_err(|e| NodeError::Config {
@@ -291,6 +306,14 @@ impl NodeConfig {
     /// Checks ranges and combinations that serde cannot.
     pub fn validate(&self) -> Result<(), NodeError> {
         let bad = |detail: String| Err(NodeError::Config { detail });
+        if self
+            .quic_threads
+            .is_some_and(|n| !(1..=MAX_QUIC_THREADS).contains(&n))
+        {
+            return bad(format!(
+                "quic_threads must be between 1 and {MAX_QUIC_THREADS} (absent: one per core)"
+            ));
+        }
         let s = &self.session;
         if !(MIN_FRAME_INTERVAL_MS..=MAX_FRAME_INTERVAL_MS).contains(&s.frame_interval_ms) {
             return bad(format!(
@@ -410,6 +433,18 @@ mod tests {
         assert_eq!(c.source.width, 320);
         assert_eq!(c.session.control_policy, ControlPolicy::GrantAll);
         assert_eq!(c.session.default_control_level, ControlLevel::None);
+    }
+
+    #[test]
+    fn quic_threads_default_to_the_cores_and_are_bounded() {
+        let c = NodeConfig::from_toml("quic_threads = 4").unwrap();
+        assert_eq!(c.quic_threads, Some(4));
+        assert!(c.data_plane_threads() == 4);
+        assert!(NodeConfig::default().data_plane_threads() >= 1);
+        for bad in ["quic_threads = 0", "quic_threads = 257"] {
+            let err = NodeConfig::from_toml(bad).unwrap_err();
+            assert!(err.to_string().contains("quic_threads"), "{err}");
+        }
     }
 
     #[test]

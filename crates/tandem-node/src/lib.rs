@@ -211,6 +211,7 @@ impl Node {
         };
         let transport = TransportActor::bind(
             config.quic_listen,
+            config.data_plane_threads(),
             &identity,
             manager_addr.clone(),
             metrics.clone(),

@@ -31,9 +31,11 @@ pub struct TransportActor {
 }
 
 impl TransportActor {
-    /// Binds the endpoint on a new data-plane runtime and starts accepting.
+    /// Binds the endpoint on a new data-plane runtime of `threads` threads and
+    /// starts accepting.
     pub fn bind(
         listen: SocketAddr,
+        threads: usize,
         identity: &Identity,
         manager: Addr<AttendeeManager>,
         metrics: Arc<Metrics>,
@@ -42,7 +44,7 @@ impl TransportActor {
         web: Option<Arc<tandem_transport::WebCertificates>>,
     ) -> Result<Self, NodeError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(threads.max(1))
             .thread_name("tandem-quic")
             .enable_all()
             .build()
