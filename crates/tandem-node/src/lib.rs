@@ -210,8 +210,7 @@ impl Node {
             false => None,
         };
         let transport = TransportActor::bind(
-            config.quic_listen,
-            config.data_plane_threads(),
+            &config,
             &identity,
             manager_addr.clone(),
             metrics.clone(),

@@ -31,11 +31,10 @@ pub struct TransportActor {
 }
 
 impl TransportActor {
-    /// Binds the endpoint on a new data-plane runtime of `threads` threads and
-    /// starts accepting.
+    /// Binds the endpoint (`quic_listen`) on a new data-plane runtime of
+    /// `data_plane_threads()` threads and starts accepting.
     pub fn bind(
-        listen: SocketAddr,
-        threads: usize,
+        config: &crate::config::NodeConfig,
         identity: &Identity,
         manager: Addr<AttendeeManager>,
         metrics: Arc<Metrics>,
@@ -44,7 +43,7 @@ impl TransportActor {
         web: Option<Arc<tandem_transport::WebCertificates>>,
     ) -> Result<Self, NodeError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads.max(1))
+            .worker_threads(config.data_plane_threads().max(1))
             .thread_name("tandem-quic")
             .enable_all()
             .build()
@@ -56,6 +55,7 @@ impl TransportActor {
             // Relay links are driven by this runtime too, whoever opens them.
             relays.set_data_plane(runtime.handle().clone());
         }
+        let listen = config.quic_listen;
         // Attendees send the keep-alives: the node sends none of its own.
         let config = TransportConfig::server();
         let endpoint = {
