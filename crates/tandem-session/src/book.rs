@@ -7,7 +7,8 @@
 //! which applies the effects in the order given.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::IpAddr;
+// An address is only a value here (the throttle's key): `core::net` has no sockets.
+use core::net::IpAddr;
 use std::time::Duration;
 
 use tandem_proto::{ControlLevel, DisconnectReason, RejectReason, ServerMessage};
