@@ -354,7 +354,12 @@ pub(crate) async fn serve_hello<L: AttendeeLink>(
         reason = control_in => (reason, true),
         (reason, tell) = control_out => (reason, tell),
         _ = graphics => (DisconnectReason::Error, true),
-        _ = shutdown.wait_for(|s| *s) => (DisconnectReason::NodeShutdown, true),
+        // The manager's `Bye` (NodeShutdown) is queued before the flag flips:
+        // give control_out the grace to write it rather than racing it.
+        () = async {
+            let _ = shutdown.wait_for(|s| *s).await;
+            tokio::time::sleep(BYE_GRACE).await;
+        } => (DisconnectReason::NodeShutdown, true),
         reason = link.closed() => (reason, true),
         reason = async {
             match (&mut removed).await {

@@ -142,8 +142,13 @@ impl Handler<CloseEndpoint> for TransportActor {
         Box::pin(async move {
             let Some(handle) = handle else { return };
             let done = handle.spawn(async move {
-                // Connections were told Bye by the manager; give them a moment to flush it.
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                // Connections were told Bye by the manager and clients close
+                // once they read it: wait for them (bounded) before closing
+                // what is left, or a Bye still in flight would be discarded.
+                let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+                while endpoint.open_connections() > 0 && tokio::time::Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
                 endpoint.close(quinn::VarInt::from_u32(0), b"node shutting down");
                 let _ = tokio::time::timeout(SHUTDOWN_GRACE, endpoint.wait_idle()).await;
             });
