@@ -46,7 +46,7 @@ pub struct NodeConfig {
     /// Registry (sled) settings.
     pub registry: RegistrySettings,
     /// Cluster membership and relays (off unless `cluster.listen` is set).
-    pub cluster: crate::cluster::ClusterSettings,
+    pub cluster: crate::cluster::settings::ClusterSettings,
     /// Browser attendees: the attendee page and WebTransport (off unless `web.listen` is set).
     pub web: crate::browser::WebSettings,
 }
@@ -191,7 +191,7 @@ impl Default for NodeConfig {
             session: SessionConfig::default(),
             invitation: StartupInvitation::default(),
             registry: RegistrySettings::default(),
-            cluster: crate::cluster::ClusterSettings::default(),
+            cluster: crate::cluster::settings::ClusterSettings::default(),
             web: crate::browser::WebSettings::default(),
         }
     }

@@ -154,7 +154,7 @@ impl Node {
         let identity = match (&config.cluster.secret, config.cluster.enabled()) {
             (Some(secret), true) => Identity::from_seed(
                 &["tandem".to_owned(), "localhost".to_owned()],
-                cluster::link::hmac_tag(
+                cluster::secret::hmac_tag(
                     secret.as_bytes(),
                     format!("tandem-cluster-identity/{}", config.cluster.cluster_id).as_bytes(),
                 ),

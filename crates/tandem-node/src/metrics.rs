@@ -68,7 +68,7 @@ pub struct Metrics {
     /// Virtual-channel bytes by direction (delivered to a queue or accepted).
     pub channel_bytes: IntCounterVec,
     /// Cluster members, relay links, relayed bytes and relay latency.
-    pub cluster: crate::cluster::ClusterMetrics,
+    pub cluster: crate::cluster::metrics::ClusterMetrics,
 }
 
 fn ms_buckets() -> Vec<f64> {
@@ -231,7 +231,7 @@ impl Metrics {
                 &["direction"],
             ),
             cluster: {
-                let cluster = crate::cluster::ClusterMetrics::register(&registry);
+                let cluster = crate::cluster::metrics::ClusterMetrics::register(&registry);
                 // Both directions exist from the start, so the dashboard's
                 // relay traffic reads 0 on a node that relays nothing.
                 for direction in ["sent", "received"] {

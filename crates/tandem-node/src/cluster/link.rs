@@ -36,10 +36,8 @@ use std::time::Duration;
 use std::collections::HashMap;
 
 use actix::Addr;
-use hmac::{Hmac, Mac};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use tandem_proto::{ClientMessage, CursorShape};
 use tandem_session::{Pick, ShapeMemory, UpdatePicker};
@@ -47,6 +45,7 @@ use tandem_transport::{write_message, MessageReader};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::{mpsc, watch};
 
+use super::secret::hmac_tag;
 pub use crate::attendee_link::{open_attendee_stream, LinkPush};
 use crate::attendee_link::{CloseCode, RelayedLink};
 use crate::attendee_manager::{AttendeeManager, FeedOf};
@@ -176,13 +175,6 @@ pub fn link_transport_config() -> tandem_transport::TransportConfig {
         keep_alive: Some(Duration::from_secs(1)),
         ..Default::default()
     }
-}
-
-/// HMAC-SHA256 of `message` under `key`.
-pub fn hmac_tag(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("hmac takes any key length");
-    mac.update(message);
-    mac.finalize().into_bytes().into()
 }
 
 /// The answer to a link challenge.
