@@ -21,8 +21,8 @@ pub use synthetic::{Motion, SyntheticDesktop, SCROLL_EVERY};
 pub use tandem_codec::{Frame, Rect};
 pub use tandem_proto::{CursorShape, InputEvent, MouseButton};
 pub use windows::{
-    WindowEvent, WindowFilter, WindowInfo, FILTER_BACKGROUND, MAX_FILTER_CLASS_LEN,
-    MAX_FILTER_ENTRIES,
+    applications, Application, WindowEvent, WindowFilter, WindowInfo, FILTER_BACKGROUND,
+    MAX_FILTER_CLASS_LEN, MAX_FILTER_ENTRIES,
 };
 
 /// The pointer as a source sees it.

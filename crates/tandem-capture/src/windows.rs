@@ -109,6 +109,130 @@ impl WindowFilter {
     }
 }
 
+/// An application of the shared desktop (the API's `IRDPSRAPIApplication`):
+/// top-level windows grouped by `WM_CLASS` class, or by `_NET_WM_PID` when
+/// a window has no class, or alone when it has neither. Sharing it through
+/// the filter by that key shares its new windows too.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Application {
+    /// `class:NAME`, `pid:N` or `window:ID`: stable while it has windows.
+    pub id: String,
+    /// Its `WM_CLASS` class (empty when grouped by pid or window).
+    pub class: String,
+    /// Process ids of its windows, ascending.
+    pub pids: Vec<u32>,
+    /// Its windows, bottom to top.
+    pub windows: Vec<WindowInfo>,
+}
+
+/// The key an application is known by (see [`Application`]).
+fn application_id(w: &WindowInfo) -> String {
+    if !w.class.is_empty() {
+        format!("class:{}", w.class)
+    } else if let Some(pid) = w.pid {
+        format!("pid:{pid}")
+    } else {
+        format!("window:{}", w.id)
+    }
+}
+
+/// The desktop's applications, in the order their first window comes
+/// (bottom to top). Override-redirect windows (menus, tooltips) belong to
+/// no application.
+pub fn applications(windows: &[WindowInfo]) -> Vec<Application> {
+    let mut apps: Vec<Application> = Vec::new();
+    for w in windows.iter().filter(|w| !w.override_redirect) {
+        let id = application_id(w);
+        let app = match apps.iter().position(|a| a.id == id) {
+            Some(i) => &mut apps[i],
+            None => {
+                apps.push(Application {
+                    id,
+                    class: w.class.clone(),
+                    pids: Vec::new(),
+                    windows: Vec::new(),
+                });
+                apps.last_mut().expect("just pushed")
+            }
+        };
+        if let Some(pid) = w.pid {
+            if !app.pids.contains(&pid) {
+                app.pids.push(pid);
+                app.pids.sort_unstable();
+            }
+        }
+        app.windows.push(w.clone());
+    }
+    apps
+}
+
+impl WindowFilter {
+    /// Whether every window of `app` is shared.
+    pub fn shares_application(&self, app: &Application) -> bool {
+        app.windows.iter().all(|w| self.matches(w))
+    }
+
+    /// Shares `app` and its future windows: by class, else by pid, else by
+    /// window id. Refused when the list it goes into is full.
+    pub fn share_application(&mut self, app: &Application) -> Result<(), String> {
+        fn add<T: PartialEq + Copy>(
+            list: &mut Vec<T>,
+            items: &[T],
+            name: &str,
+        ) -> Result<(), String> {
+            let new: Vec<T> = items
+                .iter()
+                .copied()
+                .filter(|i| !list.contains(i))
+                .collect();
+            if list.len() + new.len() > MAX_FILTER_ENTRIES {
+                return Err(format!(
+                    "the filter's {name} list is full ({MAX_FILTER_ENTRIES} entries)"
+                ));
+            }
+            list.extend(new);
+            Ok(())
+        }
+        if !app.class.is_empty() {
+            if app.class.len() > MAX_FILTER_CLASS_LEN {
+                return Err(format!(
+                    "class {:?} is longer than {MAX_FILTER_CLASS_LEN} bytes",
+                    app.class
+                ));
+            }
+            if !self.classes.contains(&app.class) {
+                if self.classes.len() >= MAX_FILTER_ENTRIES {
+                    return Err(format!(
+                        "the filter's classes list is full ({MAX_FILTER_ENTRIES} entries)"
+                    ));
+                }
+                self.classes.push(app.class.clone());
+            }
+            Ok(())
+        } else if !app.pids.is_empty() {
+            add(&mut self.pids, &app.pids, "pids")
+        } else {
+            let ids: Vec<u32> = app.windows.iter().map(|w| w.id).collect();
+            add(&mut self.windows, &ids, "windows")
+        }
+    }
+
+    /// Stops sharing `app`: every entry naming it (its class, its pids, its
+    /// window ids) leaves the filter.
+    pub fn unshare_application(&mut self, app: &Application) {
+        let ids: Vec<u32> = app.windows.iter().map(|w| w.id).collect();
+        self.classes.retain(|c| {
+            *c != app.class
+                && !app
+                    .windows
+                    .iter()
+                    .any(|w| *c == w.instance || *c == w.class)
+        });
+        self.pids.retain(|p| !app.pids.contains(p));
+        self.windows.retain(|w| !ids.contains(w));
+    }
+}
+
 /// A change among the desktop's windows (the API's `OnApplicationOpen`,
 /// `OnApplicationClose`, `OnWindowOpen`, `OnWindowClose`, `OnWindowUpdate`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -160,6 +284,59 @@ mod tests {
             ..Default::default()
         };
         assert!(by_instance.matches(&window(3, "XClock", None)));
+    }
+
+    #[test]
+    fn windows_group_into_applications_that_share_and_unshare_whole() {
+        let mut menu = window(9, "Alpha", Some(5));
+        menu.override_redirect = true;
+        let windows = vec![
+            window(1, "Alpha", Some(10)),
+            window(2, "Beta", Some(20)),
+            window(3, "Alpha", Some(11)),
+            window(4, "", Some(30)),
+            window(5, "", None),
+            menu,
+        ];
+        let apps = applications(&windows);
+        let ids: Vec<&str> = apps.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["class:Alpha", "class:Beta", "pid:30", "window:5"]);
+        assert_eq!(apps[0].pids, [10, 11]);
+        assert_eq!(apps[0].windows.len(), 2, "the menu is in no application");
+
+        // Shared by class: a new window of the class is shared too.
+        let mut f = WindowFilter::default();
+        f.share_application(&apps[0]).unwrap();
+        f.share_application(&apps[0]).unwrap();
+        assert_eq!(f.classes, ["Alpha"], "once");
+        assert!(f.shares_application(&apps[0]));
+        assert!(!f.shares_application(&apps[1]));
+        assert!(f.matches(&window(99, "Alpha", Some(12))));
+        // By pid, by window id when there is nothing else.
+        f.share_application(&apps[2]).unwrap();
+        f.share_application(&apps[3]).unwrap();
+        assert_eq!(
+            (f.pids.as_slice(), f.windows.as_slice()),
+            (&[30][..], &[5][..])
+        );
+        assert!(f.validate().is_ok());
+        // Unshared whole, whatever named it (a window id, the instance).
+        f.windows.push(3);
+        f.classes.push("alpha".into());
+        f.unshare_application(&apps[0]);
+        assert!(f.classes.is_empty() && f.windows == [5], "{f:?}");
+        assert!(!f.shares_application(&apps[0]));
+        f.unshare_application(&apps[2]);
+        f.unshare_application(&apps[3]);
+        assert!(f.validate().is_err(), "nothing left: the caller decides");
+
+        // A full list refuses one more.
+        let mut full = WindowFilter {
+            classes: (0..MAX_FILTER_ENTRIES).map(|n| format!("c{n}")).collect(),
+            ..Default::default()
+        };
+        assert!(full.share_application(&apps[1]).is_err());
+        assert!(full.share_application(&apps[2]).is_ok());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The admin-client subcommands (`invite`, `sessions`, `attendees`,
-//! `invitations`, `requests`, `channels`): a small blocking HTTP client of a
+//! `invitations`, `requests`, `channels`, `groups`): a small blocking HTTP client of a
 //! node's admin API that prints `net session`-like tables or one line per
 //! action, or the API's JSON with `--json`.
 //!
@@ -90,6 +90,33 @@ pub enum SessionsAction {
         /// Share this rectangle: X,Y,WIDTH,HEIGHT in desktop pixels.
         #[arg(long, value_parser = parse_rect)]
         rect: Option<[u32; 4]>,
+    },
+    /// Change the capture interval at run time (5 to 60000 ms).
+    FrameInterval {
+        /// Session id.
+        id: String,
+        /// Milliseconds between captures.
+        #[arg(value_parser = clap::value_parser!(u32).range(5..=60000))]
+        ms: u32,
+    },
+    /// List the desktop's applications (windows grouped by WM_CLASS or pid) and whether each is shared.
+    Applications {
+        /// Session id.
+        id: String,
+    },
+    /// Share an application and the windows it opens later.
+    ShareApp {
+        /// Session id.
+        id: String,
+        /// Application id from `sessions applications` (class:NAME, pid:N or window:ID).
+        app: String,
+    },
+    /// Stop sharing an application.
+    UnshareApp {
+        /// Session id.
+        id: String,
+        /// Application id.
+        app: String,
     },
     /// Show the window filter, set it (--class, --pid, --window) or remove it (--clear).
     Filter {
@@ -268,6 +295,12 @@ pub struct AttendeesArgs {
 /// What to do to an attendee.
 #[derive(Subcommand, Debug)]
 pub enum AttendeesAction {
+    /// Show one attendee and what it holds open (graphics, channels,
+    /// clipboard, a pending request, held keys).
+    Show {
+        /// Attendee id.
+        id: u64,
+    },
     /// Disconnect an attendee.
     Disconnect {
         /// Attendee id.
@@ -298,11 +331,69 @@ pub struct InvitationsArgs {
 /// What to do to an invitation.
 #[derive(Subcommand, Debug)]
 pub enum InvitationsAction {
+    /// Show one invitation.
+    Show {
+        /// Invitation id.
+        id: String,
+    },
     /// Revoke an invitation: no new joins.
     Revoke {
         /// Invitation id.
         id: String,
     },
+}
+
+/// `tandem groups`: invitation groups' permissions.
+#[derive(Args, Debug)]
+pub struct GroupsArgs {
+    #[command(flatten)]
+    admin: AdminArgs,
+    #[command(subcommand)]
+    action: Option<GroupsAction>,
+}
+
+/// What to do to a group.
+#[derive(Subcommand, Debug)]
+pub enum GroupsAction {
+    /// Set a group's permissions (replacing what it had).
+    Set {
+        /// Group name (an invitation's --group).
+        name: String,
+        /// Level of its new attendees (absent: the session's default).
+        #[arg(long, value_enum)]
+        default_level: Option<DefaultLevelArg>,
+        /// Highest level a request is granted at once; above it the sharer
+        /// decides (absent: the session's policy).
+        #[arg(long, value_enum)]
+        auto_grant: Option<LevelArg>,
+        /// Channel access its attendees start with: NAME=none|read|read-write (repeatable).
+        #[arg(long = "channel", value_parser = parse_channel_access)]
+        channels: Vec<(String, String)>,
+    },
+    /// Remove a group's permissions: its attendees follow the session's rules.
+    Remove {
+        /// Group name.
+        name: String,
+    },
+}
+
+/// The level of new attendees: never interactive.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum DefaultLevelArg {
+    /// Connected, no graphics, no input.
+    None,
+    /// Watches.
+    View,
+}
+
+/// `NAME=ACCESS`.
+fn parse_channel_access(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, access)) if ["none", "read", "read-write"].contains(&access) => {
+            Ok((name.to_owned(), access.to_owned()))
+        }
+        _ => Err(format!("{s:?} is not NAME=none|read|read-write")),
+    }
 }
 
 /// A request body.
@@ -462,6 +553,15 @@ fn short_time(v: &Value) -> String {
     }
 }
 
+/// The level as shown: `reqctrl-*` while a request is pending (older
+/// nodes send only `control_level`).
+fn level_state(a: &Value) -> String {
+    match &a["level_state"] {
+        Value::Null => text(&a["control_level"]),
+        v => text(v),
+    }
+}
+
 /// Seconds as hh:mm:ss.
 fn hms(v: &Value) -> String {
     match v.as_u64() {
@@ -604,6 +704,74 @@ fn run_session_action(
                 )
             })
         }
+        SessionsAction::Applications { id } => {
+            let list = client.call("GET", &format!("/sessions/{}/applications", seg(&id)), None)?;
+            print_list(
+                args.json,
+                &list,
+                &["APPLICATION", "PIDS", "WINDOWS", "SHARED", "TITLES"],
+                |a| {
+                    let windows = a["windows"]
+                        .as_array()
+                        .map(Vec::as_slice)
+                        .unwrap_or_default();
+                    let pids: Vec<String> = a["pids"]
+                        .as_array()
+                        .map(Vec::as_slice)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(text)
+                        .collect();
+                    vec![
+                        text(&a["id"]),
+                        if pids.is_empty() {
+                            "-".into()
+                        } else {
+                            pids.join(",")
+                        },
+                        windows.len().to_string(),
+                        if a["shared"].as_bool() == Some(true) {
+                            "yes"
+                        } else {
+                            "no"
+                        }
+                        .into(),
+                        windows
+                            .iter()
+                            .map(|w| text(&w["title"]))
+                            .collect::<Vec<_>>()
+                            .join(" | "),
+                    ]
+                },
+            )
+        }
+        SessionsAction::ShareApp { id, app } => {
+            let path = format!("/sessions/{}/applications/{}/share", seg(&id), seg(&app));
+            let v = client.call("POST", &path, None)?;
+            report(args.json, &v, || {
+                format!("session {id} shares application {app}")
+            })
+        }
+        SessionsAction::UnshareApp { id, app } => {
+            let path = format!("/sessions/{}/applications/{}/unshare", seg(&id), seg(&app));
+            let v = client.call("POST", &path, None)?;
+            report(args.json, &v, || {
+                format!("session {id} no longer shares application {app}")
+            })
+        }
+        SessionsAction::FrameInterval { id, ms } => {
+            let v = client.call(
+                "PUT",
+                &format!("/sessions/{}/frame-interval", seg(&id)),
+                Some(json!({ "frame_interval_ms": ms })),
+            )?;
+            report(args.json, &v, || {
+                format!(
+                    "session {id} captures every {} ms",
+                    text(&v["frame_interval_ms"])
+                )
+            })
+        }
         SessionsAction::Filter {
             id,
             classes,
@@ -712,6 +880,15 @@ pub fn run_attendees(args: AttendeesArgs) -> anyhow::Result<ExitCode> {
     }
     let client = Client::new(&args.admin)?;
     match args.action {
+        Some(AttendeesAction::Show { id }) => {
+            let v = client.call("GET", &format!("/attendees/{id}"), None)?;
+            if args.admin.json {
+                print_json(&v)?;
+            } else {
+                print_attendee(&v);
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
         Some(AttendeesAction::Disconnect { id, reason }) => {
             let body = reason.map(|r| json!({ "reason": r }));
             client.call("DELETE", &format!("/attendees/{id}"), body)?;
@@ -751,8 +928,9 @@ pub fn run_attendees(args: AttendeesArgs) -> anyhow::Result<ExitCode> {
             text(&a["user"]),
             text(&a["computer"]),
             short_time(&a["connected_at"]),
+            hms(&a["connected_seconds"]),
             hms(&a["idle_seconds"]),
-            text(&a["control_level"]),
+            level_state(a),
         ]
     };
     if args.all {
@@ -772,6 +950,7 @@ pub fn run_attendees(args: AttendeesArgs) -> anyhow::Result<ExitCode> {
                 "USER",
                 "COMPUTER",
                 "CONNECTED",
+                "TIME",
                 "IDLE",
                 "LEVEL",
                 "STATE",
@@ -797,6 +976,7 @@ pub fn run_attendees(args: AttendeesArgs) -> anyhow::Result<ExitCode> {
                 "USER",
                 "COMPUTER",
                 "CONNECTED",
+                "TIME",
                 "IDLE",
                 "LEVEL",
                 "VIA",
@@ -806,11 +986,107 @@ pub fn run_attendees(args: AttendeesArgs) -> anyhow::Result<ExitCode> {
     } else {
         let rows: Vec<Vec<String>> = items.iter().map(row).collect();
         print_table(
-            &["ID", "USER", "COMPUTER", "CONNECTED", "IDLE", "LEVEL"],
+            &[
+                "ID",
+                "USER",
+                "COMPUTER",
+                "CONNECTED",
+                "TIME",
+                "IDLE",
+                "LEVEL",
+            ],
             &rows,
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `net session \\computer`: one attendee's properties, then the
+/// resources it holds open, one per line.
+fn print_attendee(v: &Value) {
+    let a = &v["attendee"];
+    for (label, cell) in [
+        ("Attendee", text(&a["id"])),
+        ("User name", text(&a["user"])),
+        ("Computer", text(&a["computer"])),
+        ("Session", text(&a["session"])),
+        ("Invitation", text(&a["invitation"])),
+        ("State", text(&a["state"])),
+        ("Control level", level_state(a)),
+        ("Connected at", short_time(&a["connected_at"])),
+        ("Connect time", hms(&a["connected_seconds"])),
+        ("Idle time", hms(&a["idle_seconds"])),
+    ] {
+        println!("{label:<20}{cell}");
+    }
+    let r = &v["resources"];
+    if r.is_null() {
+        println!();
+        println!("No resources: the attendee is not connected.");
+        return;
+    }
+    let mut rows = vec![vec![
+        "graphics".to_owned(),
+        "stream".to_owned(),
+        text(&r["graphics"]["state"]),
+    ]];
+    for c in r["channels"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        rows.push(vec![
+            "channel".to_owned(),
+            text(&c["name"]),
+            format!(
+                "{}{}",
+                text(&c["access"]),
+                if c["joined"].as_bool() == Some(true) {
+                    ", joined"
+                } else {
+                    ""
+                }
+            ),
+        ]);
+    }
+    rows.push(vec![
+        "clipboard".to_owned(),
+        if r["clipboard"]["enabled"].as_bool() == Some(true) {
+            "on"
+        } else {
+            "off"
+        }
+        .to_owned(),
+        text(&r["clipboard"]["access"]),
+    ]);
+    if !r["pending_request"].is_null() {
+        rows.push(vec![
+            "request".to_owned(),
+            "control".to_owned(),
+            text(&r["pending_request"]),
+        ]);
+    }
+    for k in r["held_keys"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let keysym = k.as_u64().unwrap_or_default();
+        rows.push(vec![
+            "key".to_owned(),
+            format!("0x{keysym:x}"),
+            "held".to_owned(),
+        ]);
+    }
+    for b in r["held_buttons"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        rows.push(vec!["button".to_owned(), text(b), "held".to_owned()]);
+    }
+    println!();
+    print_table(&["RESOURCE", "NAME", "STATE"], &rows);
 }
 
 /// `tandem invitations` and `tandem invitations revoke ID`.
@@ -819,6 +1095,27 @@ pub fn run_invitations(args: InvitationsArgs) -> anyhow::Result<ExitCode> {
         return Ok(code);
     }
     let client = Client::new(&args.admin)?;
+    if let Some(InvitationsAction::Show { id }) = &args.action {
+        let i = client.call("GET", &format!("/invitations/{}", seg(id)), None)?;
+        if args.admin.json {
+            print_json(&i)?;
+        } else {
+            for (label, key) in [
+                ("Invitation", "id"),
+                ("Session", "session"),
+                ("Group", "group"),
+                ("Auth string", "auth_string"),
+                ("Attendees", "attendees"),
+                ("Attendee limit", "attendee_limit"),
+                ("Revoked", "revoked"),
+                ("Created", "created_at"),
+                ("Connection string", "connection_string"),
+            ] {
+                println!("{label:<20}{}", text(&i[key]));
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some(InvitationsAction::Revoke { id }) = args.action {
         let inv = client.call("POST", &format!("/invitations/{id}/revoke"), None)?;
         if args.admin.json {
@@ -886,6 +1183,87 @@ pub fn run_requests(args: RequestsArgs) -> anyhow::Result<ExitCode> {
                 text(&a["pending_request"]),
             ]
         },
+    )
+}
+
+/// `tandem groups [set NAME ...|remove NAME]`.
+pub fn run_groups(args: GroupsArgs) -> anyhow::Result<ExitCode> {
+    if let Some(code) = check_url(&args.admin) {
+        return Ok(code);
+    }
+    let client = Client::new(&args.admin)?;
+    match args.action {
+        Some(GroupsAction::Set {
+            name,
+            default_level,
+            auto_grant,
+            channels,
+        }) => {
+            let mut body = json!({
+                "channels": channels
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect::<serde_json::Map<String, Value>>()
+            });
+            if let Some(l) = default_level {
+                body["default_level"] = json!(match l {
+                    DefaultLevelArg::None => "none",
+                    DefaultLevelArg::View => "view",
+                });
+            }
+            if let Some(l) = auto_grant {
+                body["auto_grant"] = json!(l.as_str());
+            }
+            let g = client.call("PUT", &format!("/groups/{}", seg(&name)), Some(body))?;
+            report(args.admin.json, &g, || {
+                format!("group {name}: {}", group_line(&g))
+            })
+        }
+        Some(GroupsAction::Remove { name }) => {
+            client.call("DELETE", &format!("/groups/{}", seg(&name)), None)?;
+            let v = json!({ "group": name, "removed": true });
+            report(args.admin.json, &v, || {
+                format!("group {name} follows the session's rules")
+            })
+        }
+        None => {
+            let list = client.call("GET", "/groups", None)?;
+            print_list(
+                args.admin.json,
+                &list,
+                &["GROUP", "DEFAULT LEVEL", "AUTO GRANT", "CHANNELS"],
+                |g| {
+                    vec![
+                        text(&g["name"]),
+                        text(&g["default_level"]),
+                        text(&g["auto_grant"]),
+                        channel_list(&g["channels"]),
+                    ]
+                },
+            )
+        }
+    }
+}
+
+/// `name=access,...` or `-`.
+fn channel_list(v: &Value) -> String {
+    let list: Vec<String> = v
+        .as_object()
+        .map(|m| m.iter().map(|(k, a)| format!("{k}={}", text(a))).collect())
+        .unwrap_or_default();
+    if list.is_empty() {
+        "-".into()
+    } else {
+        list.join(",")
+    }
+}
+
+fn group_line(g: &Value) -> String {
+    format!(
+        "default level {}, auto grant up to {}, channels {}",
+        text(&g["default_level"]),
+        text(&g["auto_grant"]),
+        channel_list(&g["channels"])
     )
 }
 

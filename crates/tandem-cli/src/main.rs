@@ -37,16 +37,18 @@ enum Command {
     View(ViewArgs),
     /// Create an invitation; prints its connection string alone on stdout.
     Invite(admin_client::InviteArgs),
-    /// List a node's sharing sessions; pause, resume, shared rectangle, window filter, clipboard.
+    /// List a node's sharing sessions; pause, resume, frame interval, shared rectangle, window filter, clipboard.
     Sessions(admin_client::SessionsArgs),
-    /// List a node's attendees, disconnect one or set its control level.
+    /// List a node's attendees; show one with its open resources, disconnect one or set its control level.
     Attendees(admin_client::AttendeesArgs),
-    /// List (or revoke) a node's invitations.
+    /// List a node's invitations, show or revoke one.
     Invitations(admin_client::InvitationsArgs),
     /// List, grant or deny pending control requests.
     Requests(admin_client::RequestsArgs),
     /// A session's virtual channels: list, create, set access, send.
     Channels(admin_client::ChannelsArgs),
+    /// Invitation groups' permissions: list, set, remove.
+    Groups(admin_client::GroupsArgs),
 }
 
 #[derive(Args)]
@@ -151,6 +153,10 @@ struct ViewArgs {
     /// Type this text once interactive (needs --request-control or a grant).
     #[arg(long = "type")]
     type_text: Option<String>,
+    /// Diagnostics: press this keysym (decimal or 0x hex) once interactive
+    /// and hold it until the viewer leaves (repeatable, at most 8).
+    #[arg(long = "hold-key", hide = true, value_parser = parse_keysym)]
+    hold_keys: Vec<u32>,
     /// Diagnostics: stop reading after N updates for --stall-seconds.
     #[arg(long, hide = true, requires = "stall_seconds")]
     stall_after: Option<u64>,
@@ -208,6 +214,7 @@ fn main() -> ExitCode {
         Command::Invitations(args) => admin_client::run_invitations(args),
         Command::Requests(args) => admin_client::run_requests(args),
         Command::Channels(args) => admin_client::run_channels(args),
+        Command::Groups(args) => admin_client::run_groups(args),
     };
     match result {
         Ok(code) => code,
@@ -393,6 +400,15 @@ fn parse_scale(s: &str) -> Result<ScaleMode, String> {
     s.parse()
 }
 
+/// A keysym: decimal or `0x` hexadecimal.
+fn parse_keysym(s: &str) -> Result<u32, String> {
+    let parsed = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    parsed.map_err(|_| format!("{s:?} is not a keysym (decimal or 0x hex)"))
+}
+
 fn parse_geometry(s: &str) -> Result<(u32, u32), String> {
     let bad = || format!("{s:?} is not WIDTHxHEIGHT, each 1 to {MAX_WINDOW_SIDE}");
     let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
@@ -451,13 +467,19 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
             "--type text may be at most {MAX_TYPE_TEXT} bytes"
         )));
     }
+    if args.hold_keys.len() > 8 {
+        return Ok(usage_error("--hold-key may be given at most 8 times"));
+    }
     let stall = match (args.stall_after, args.stall_seconds) {
         (Some(n), Some(s)) if s > 0.0 && s < 3600.0 => Some((n, Duration::from_secs_f64(s))),
         (Some(_), _) => return Ok(usage_error("--stall-seconds must be between 0 and 3600")),
         _ => None,
     };
     if !(args.headless || args.channel.is_some())
-        && (args.type_text.is_some() || args.send_text.is_some() || stall.is_some())
+        && (args.type_text.is_some()
+            || args.send_text.is_some()
+            || stall.is_some()
+            || !args.hold_keys.is_empty())
     {
         return Ok(usage_error(
             "--type, --send-text and --stall-after need --headless (in the window, type on the keyboard)",
@@ -482,6 +504,7 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
     let result = if headless && args.reconnect {
         if args.type_text.is_some()
             || args.send_text.is_some()
+            || !args.hold_keys.is_empty()
             || stall.is_some()
             || args.channel.is_some()
         {
@@ -519,6 +542,7 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
             duration,
             request_control,
             type_text: args.type_text,
+            hold_keys: args.hold_keys,
             stall,
             send_input: args
                 .send_text

@@ -33,9 +33,10 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::attendee_manager::{
-    AnswerControlRequest, AttendeeInfo, AttendeeManager, CaptureOf, ChangeSharedRect, CloseSession,
-    CreateInvitation, DisconnectAttendee, InvitationInfo, ListAttendees, ListInvitations,
-    ListSessions, SessionEncoder, SessionInfo, SetControlLevel, SetSessionPaused, UpdateInvitation,
+    AnswerControlRequest, AttendeeInfo, AttendeeManager, CaptureOf, ChangeFrameInterval,
+    ChangeSharedRect, CloseSession, CreateInvitation, DisconnectAttendee, GetAttendee,
+    InvitationInfo, ListAttendees, ListGroups, ListInvitations, ListSessions, SessionEncoder,
+    SessionInfo, SetControlLevel, SetGroup, SetSessionPaused, UpdateInvitation,
 };
 use crate::capture_actor::{GetWindowFilter, ListMonitors, ListWindows, SetWindowFilter};
 use crate::config::NodeConfig;
@@ -283,6 +284,36 @@ impl From<Level> for ControlLevel {
     }
 }
 
+/// A control level as shown (`CTRL_LEVEL`): the level, or while a request
+/// is pending the level asked for (`CTRL_LEVEL_REQCTRL_*`).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum LevelState {
+    /// Level `none`.
+    None,
+    /// Level `view`.
+    View,
+    /// Level `interactive`.
+    Interactive,
+    /// Asked for `view`, not yet answered.
+    ReqctrlView,
+    /// Asked for `interactive`, not yet answered.
+    ReqctrlInteractive,
+}
+
+impl From<tandem_session::ShownLevel> for LevelState {
+    fn from(s: tandem_session::ShownLevel) -> Self {
+        use tandem_session::ShownLevel as S;
+        match s {
+            S::None => Self::None,
+            S::View => Self::View,
+            S::Interactive => Self::Interactive,
+            S::ReqctrlView => Self::ReqctrlView,
+            S::ReqctrlInteractive => Self::ReqctrlInteractive,
+        }
+    }
+}
+
 /// A sharing session.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Session {
@@ -325,6 +356,15 @@ impl From<SessionInfo> for Session {
             created_at: s.created_at,
         }
     }
+}
+
+/// A new capture interval.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FrameIntervalBody {
+    /// Capture interval in ms (5..60000).
+    #[schema(minimum = 5, maximum = 60000)]
+    pub frame_interval_ms: u32,
 }
 
 /// New shared rectangle: `{"x","y","width","height"}`, `{"full": true}` or
@@ -371,6 +411,22 @@ pub struct Window {
     pub title: String,
     /// Whether the current filter shares it (true when there is no filter).
     pub shared: bool,
+}
+
+/// An application of a session's desktop: its windows grouped by
+/// `WM_CLASS` class (else `_NET_WM_PID`, else alone).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ApplicationBody {
+    /// `class:NAME`, `pid:N` or `window:ID`.
+    pub id: String,
+    /// `WM_CLASS` class (empty when grouped by pid or window).
+    pub class: String,
+    /// Process ids of its windows.
+    pub pids: Vec<u32>,
+    /// Whether the filter shares every window of it (true when there is no filter).
+    pub shared: bool,
+    /// Its windows, bottom to top.
+    pub windows: Vec<Window>,
 }
 
 /// Which windows a session shares: any window named by a list is shared,
@@ -500,7 +556,7 @@ pub enum NewSessionSource {
 }
 
 /// The level of new attendees: never `interactive`.
-#[derive(Clone, Copy, Debug, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DefaultLevel {
     /// Connected, no graphics.
@@ -616,10 +672,16 @@ pub struct Attendee {
     pub control_level: Level,
     /// Level asked for and not yet answered.
     pub pending_request: Option<Level>,
+    /// The level as shown: `reqctrl-view` or `reqctrl-interactive` while a
+    /// request is pending, else the control level.
+    pub level_state: LevelState,
     /// Connect time, RFC 3339.
     pub connected_at: String,
     /// Seconds since its last input (live attendees only).
     pub idle_seconds: Option<u64>,
+    /// Seconds connected (`ConnectTime`): until now for a live attendee,
+    /// until it left for one from the history.
+    pub connected_seconds: u64,
     /// Relay node it came through.
     pub via_node: Option<String>,
     /// Disconnect time, RFC 3339 (history only).
@@ -639,13 +701,121 @@ impl From<AttendeeInfo> for Attendee {
             state: "connected".into(),
             control_level: a.control_level.into(),
             pending_request: a.pending_request.map(Into::into),
+            level_state: a.level_state.into(),
             connected_at: a.connected_at,
             idle_seconds: Some(a.idle_seconds),
+            connected_seconds: a.connected_seconds,
             via_node: a.via_node,
             disconnected_at: None,
             reason: None,
         }
     }
+}
+
+/// One attendee and what it holds open.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AttendeeDetail {
+    /// The attendee, as the list shows it.
+    pub attendee: Attendee,
+    /// What it holds open (live attendees only).
+    pub resources: Option<Resources>,
+}
+
+/// What a live attendee holds open (`IADsResource`s).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Resources {
+    /// Its graphics stream.
+    pub graphics: GraphicsResource,
+    /// Channels it joined or may use, with its access.
+    pub channels: Vec<ChannelResource>,
+    /// The clipboard: the session's switch and this attendee's access.
+    pub clipboard: ClipboardResource,
+    /// Level asked for and not yet answered.
+    pub pending_request: Option<Level>,
+    /// Keysyms its input holds down on the desktop, in press order.
+    pub held_keys: Vec<u32>,
+    /// Mouse buttons its input holds down, in press order.
+    pub held_buttons: Vec<String>,
+}
+
+/// An attendee's graphics stream.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct GraphicsResource {
+    /// `streaming`, `paused` (the session is) or `off` (level `none`).
+    #[schema(value_type = String, pattern = "^(streaming|paused|off)$")]
+    pub state: String,
+}
+
+/// A channel an attendee joined or may use.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChannelResource {
+    /// Id in the session.
+    pub id: u32,
+    /// Name.
+    pub name: String,
+    /// The built-in clipboard channel.
+    pub builtin: bool,
+    /// Whether the attendee joined it (opened its stream).
+    pub joined: bool,
+    /// The attendee's access.
+    #[schema(value_type = crate::admin_channels::AccessName)]
+    pub access: tandem_proto::ChannelAccess,
+}
+
+/// The clipboard as one attendee has it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ClipboardResource {
+    /// The session's clipboard sharing switch.
+    pub enabled: bool,
+    /// This attendee's access (read-write only when interactive).
+    #[schema(value_type = crate::admin_channels::AccessName)]
+    pub access: tandem_proto::ChannelAccess,
+}
+
+/// An invitation group's permissions (an authorization class): what its
+/// attendees start with and how far their requests are granted at once.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Group {
+    /// Group name (an invitation's `group`).
+    pub name: String,
+    /// Level of its new attendees; absent: the session's default.
+    pub default_level: Option<DefaultLevel>,
+    /// Highest level a request is granted at once; above it the sharer
+    /// decides. Absent: the session's control policy.
+    pub auto_grant: Option<Level>,
+    /// Channel access its attendees start with, by channel name.
+    #[schema(value_type = std::collections::BTreeMap<String, crate::admin_channels::AccessName>)]
+    pub channels: std::collections::BTreeMap<String, tandem_proto::ChannelAccess>,
+}
+
+impl Group {
+    fn new(name: String, g: &tandem_session::GroupRules) -> Self {
+        Self {
+            name,
+            default_level: g.default_level.map(|l| match l {
+                ControlLevel::None => DefaultLevel::None,
+                // Never interactive (checked when set).
+                _ => DefaultLevel::View,
+            }),
+            auto_grant: g.auto_grant.map(Level::from),
+            channels: g.channels.clone(),
+        }
+    }
+}
+
+/// A group's new permissions (replacing what it had).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupBody {
+    /// Level of its new attendees: `none` or `view`; absent: the session's default.
+    pub default_level: Option<DefaultLevel>,
+    /// Highest level a request is granted at once; absent: the session's policy.
+    pub auto_grant: Option<Level>,
+    /// Channel access its attendees start with, by channel name (at most 64
+    /// channels, names 1..64 characters from `A-Z a-z 0-9 . _ -`).
+    #[serde(default)]
+    #[schema(value_type = Option<std::collections::BTreeMap<String, crate::admin_channels::AccessName>>)]
+    pub channels: std::collections::BTreeMap<String, tandem_proto::ChannelAccess>,
 }
 
 /// A new control level.
@@ -973,8 +1143,24 @@ fn api_routes() -> actix_web::Scope {
             vec![put(to().to(set_shared_rect))],
         ))
         .service(resource(
+            "/sessions/{id}/frame-interval",
+            vec![put(to().to(set_frame_interval))],
+        ))
+        .service(resource(
             "/sessions/{id}/windows",
             vec![get(to().to(list_windows))],
+        ))
+        .service(resource(
+            "/sessions/{id}/applications",
+            vec![get(to().to(list_applications))],
+        ))
+        .service(resource(
+            "/sessions/{id}/applications/{app}/share",
+            vec![post(to().to(share_application))],
+        ))
+        .service(resource(
+            "/sessions/{id}/applications/{app}/unshare",
+            vec![post(to().to(unshare_application))],
         ))
         .service(resource(
             "/sessions/{id}/monitors",
@@ -1001,7 +1187,10 @@ fn api_routes() -> actix_web::Scope {
         ))
         .service(resource(
             "/invitations/{id}",
-            vec![patch(to().to(update_invitation))],
+            vec![
+                get(to().to(get_invitation)),
+                patch(to().to(update_invitation)),
+            ],
         ))
         .service(resource(
             "/invitations/{id}/revoke",
@@ -1010,7 +1199,10 @@ fn api_routes() -> actix_web::Scope {
         .service(resource("/attendees", vec![get(to().to(list_attendees))]))
         .service(resource(
             "/attendees/{id}",
-            vec![delete(to().to(disconnect_attendee))],
+            vec![
+                get(to().to(get_attendee)),
+                delete(to().to(disconnect_attendee)),
+            ],
         ))
         .service(resource(
             "/attendees/{id}/control-level",
@@ -1027,6 +1219,15 @@ fn api_routes() -> actix_web::Scope {
         .service(resource(
             "/control-requests/{id}/deny",
             vec![post(to().to(deny_control))],
+        ))
+        .service(resource("/groups", vec![get(to().to(list_groups))]))
+        .service(resource(
+            "/groups/{name}",
+            vec![
+                get(to().to(get_group)),
+                put(to().to(set_group)),
+                delete(to().to(delete_group)),
+            ],
         ))
         .service(resource("/events", vec![get(to().to(events))]))
         .configure(crate::admin_channels::routes)
@@ -1215,6 +1416,29 @@ async fn set_shared_rect(
     Ok(HttpResponse::Ok().json(SharedRect { shared_rect }))
 }
 
+/// Changes the capture interval at run time (`FrameCaptureIntervalInMs`);
+/// attendees get updates at most this often from the next frame on.
+#[utoipa::path(put, path = "/api/v1/sessions/{id}/frame-interval", tag = "sessions",
+    params(("id" = String, Path, description = "Session id")),
+    request_body = FrameIntervalBody,
+    responses((status = 200, body = Session), (status = 404, body = ErrorBody),
+        (status = 422, description = "Outside 5..60000 ms", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn set_frame_interval(
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+    body: JsonObject<FrameIntervalBody>,
+) -> ApiResult<HttpResponse> {
+    let info = state
+        .manager
+        .send(ChangeFrameInterval {
+            session: id.into_inner(),
+            frame_interval_ms: body.frame_interval_ms,
+        })
+        .await??;
+    Ok(HttpResponse::Ok().json(Session::from(info)))
+}
+
 async fn capture_of(
     state: &AdminState,
     session: String,
@@ -1251,6 +1475,131 @@ async fn list_windows(
         })
         .collect();
     Ok(HttpResponse::Ok().json(body))
+}
+
+fn window_body(w: tandem_capture::WindowInfo, shared: bool) -> Window {
+    Window {
+        shared,
+        id: w.id,
+        x: w.x,
+        y: w.y,
+        width: w.width,
+        height: w.height,
+        instance: w.instance,
+        class: w.class,
+        pid: w.pid,
+        title: w.title,
+    }
+}
+
+/// The applications of a session's desktop (the API's application list),
+/// each with its windows and whether the filter shares it.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/applications", tag = "sessions",
+    params(("id" = String, Path, description = "Session id")),
+    responses((status = 200, body = [ApplicationBody]), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn list_applications(
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let capture = capture_of(&state, id.into_inner()).await?;
+    let windows = capture.send(ListWindows).await??;
+    let filter = capture.send(GetWindowFilter).await?;
+    let body: Vec<ApplicationBody> = tandem_capture::applications(&windows)
+        .into_iter()
+        .map(|app| ApplicationBody {
+            shared: filter.as_ref().is_none_or(|f| f.shares_application(&app)),
+            windows: app
+                .windows
+                .into_iter()
+                .map(|w| {
+                    let shared = filter.as_ref().is_none_or(|f| f.matches(&w));
+                    window_body(w, shared)
+                })
+                .collect(),
+            id: app.id,
+            class: app.class,
+            pids: app.pids,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// Shares an application and every window it opens later (adds it to the
+/// window filter; with no filter, the session shares only it from now on).
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/applications/{app}/share", tag = "sessions",
+    params(("id" = String, Path, description = "Session id"),
+        ("app" = String, Path, description = "Application id from the list")),
+    responses((status = 200, description = "The filter now", body = WindowFilterBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The filter is full, or the source cannot filter windows", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn share_application(
+    state: web::Data<AdminState>,
+    path: web::Path<(String, String)>,
+) -> ApiResult<HttpResponse> {
+    change_application(&state, path.into_inner(), true).await
+}
+
+/// Stops sharing an application: its windows, open and future, are left
+/// out. Unsharing the last shared one is refused (a filter sharing nothing;
+/// `DELETE …/filter` shares everything instead).
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/applications/{app}/unshare", tag = "sessions",
+    params(("id" = String, Path, description = "Session id"),
+        ("app" = String, Path, description = "Application id from the list")),
+    responses((status = 200, description = "The filter now", body = WindowFilterBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "No filter (everything is shared), or it is the last application shared", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn unshare_application(
+    state: web::Data<AdminState>,
+    path: web::Path<(String, String)>,
+) -> ApiResult<HttpResponse> {
+    change_application(&state, path.into_inner(), false).await
+}
+
+async fn change_application(
+    state: &AdminState,
+    (session, app_id): (String, String),
+    share: bool,
+) -> ApiResult<HttpResponse> {
+    let capture = capture_of(state, session.clone()).await?;
+    let windows = capture.send(ListWindows).await??;
+    let app = tandem_capture::applications(&windows)
+        .into_iter()
+        .find(|a| a.id == app_id)
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no application {app_id} on the desktop of session {session}"
+            ))
+        })?;
+    let current = capture.send(GetWindowFilter).await?;
+    let filter = match (current, share) {
+        (current, true) => {
+            let mut f = current.unwrap_or_default();
+            f.share_application(&app).map_err(ApiError::conflict)?;
+            f
+        }
+        (None, false) => {
+            return Err(ApiError::conflict(
+                "there is no filter: every application is shared; share the ones to keep instead",
+            ))
+        }
+        (Some(mut f), false) => {
+            f.unshare_application(&app);
+            if f.validate().is_err() {
+                return Err(ApiError::conflict(format!(
+                    "{app_id} is the last application shared; a filter sharing nothing is refused (DELETE the filter to share everything)"
+                )));
+            }
+            f
+        }
+    };
+    capture
+        .send(SetWindowFilter(Some(filter.clone())))
+        .await??;
+    tracing::info!(%session, app = %app_id, share, "application filter changed");
+    Ok(HttpResponse::Ok().json(WindowFilterBody::from(filter)))
 }
 
 /// The monitors of a session's desktop.
@@ -1529,6 +1878,26 @@ async fn create_invitation(
     Ok(HttpResponse::Created().json(state.invitation(info)))
 }
 
+/// One invitation (never its password).
+#[utoipa::path(get, path = "/api/v1/invitations/{id}", tag = "invitations",
+    params(("id" = String, Path, description = "Invitation id")),
+    responses((status = 200, body = Invitation), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn get_invitation(
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let info = state
+        .manager
+        .send(ListInvitations { session: None })
+        .await?
+        .into_iter()
+        .find(|i| i.id == id)
+        .ok_or_else(|| ApiError::not_found(format!("invitation {id} not found")))?;
+    Ok(HttpResponse::Ok().json(state.invitation(info)))
+}
+
 /// Changes an invitation's attendee limit or revokes it.
 #[utoipa::path(patch, path = "/api/v1/invitations/{id}", tag = "invitations",
     params(("id" = String, Path, description = "Invitation id")),
@@ -1618,36 +1987,129 @@ async fn list_attendees(
             .send(ListAttendeeRecords(AttendeeFilter::All))
             .await??;
         for r in records {
-            let Some(at) = r.disconnected_at_ms else {
-                continue;
-            };
             if list.iter().any(|a| a.id == r.id) {
                 continue;
             }
-            let level = r
-                .control_level
-                .parse::<ControlLevel>()
-                .map(Level::from)
-                .unwrap_or(Level::None);
-            list.push(Attendee {
-                id: r.id,
-                user: r.user,
-                computer: r.computer,
-                session: r.session_id,
-                invitation: r.invitation_id,
-                state: "disconnected".into(),
-                control_level: level,
-                pending_request: None,
-                connected_at: crate::clock::rfc3339(r.connected_at_ms),
-                idle_seconds: None,
-                via_node: r.via_node,
-                disconnected_at: Some(crate::clock::rfc3339(at)),
-                reason: r.disconnect_reason,
-            });
+            list.extend(history_attendee(r));
         }
         list.sort_by_key(|a| a.id);
     }
     Ok(HttpResponse::Ok().json(list))
+}
+
+/// An attendee of the history as the API shows it (`None`: still connected).
+fn history_attendee(r: tandem_registry::AttendeeRecord) -> Option<Attendee> {
+    let at = r.disconnected_at_ms?;
+    let level = r.control_level.parse().unwrap_or(ControlLevel::None);
+    Some(Attendee {
+        id: r.id,
+        user: r.user,
+        computer: r.computer,
+        session: r.session_id,
+        invitation: r.invitation_id,
+        state: "disconnected".into(),
+        control_level: level.into(),
+        pending_request: None,
+        level_state: tandem_session::ShownLevel::from(level).into(),
+        connected_at: crate::clock::rfc3339(r.connected_at_ms),
+        idle_seconds: None,
+        // Wall-clock times of the record: a clock step may skew it, never below zero.
+        connected_seconds: u64::try_from(at.saturating_sub(r.connected_at_ms)).unwrap_or(0) / 1000,
+        via_node: r.via_node,
+        disconnected_at: Some(crate::clock::rfc3339(at)),
+        reason: r.disconnect_reason,
+    })
+}
+
+/// One attendee and what it holds open (`IADsSession.Resources`, `net
+/// session \\computer`); an attendee of the history has no resources.
+#[utoipa::path(get, path = "/api/v1/attendees/{id}", tag = "attendees",
+    params(("id" = u64, Path, description = "Attendee id")),
+    responses((status = 200, body = AttendeeDetail), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn get_attendee(
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let attendee = parse_attendee_id(&id)?;
+    match state.manager.send(GetAttendee { attendee }).await? {
+        Ok(details) => {
+            let resources = resources(&state, &details)?;
+            return Ok(HttpResponse::Ok().json(AttendeeDetail {
+                attendee: Attendee::from(details.info),
+                resources: Some(resources),
+            }));
+        }
+        Err(NodeError::NotFound { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let record = state
+        .registry
+        .send(ListAttendeeRecords(AttendeeFilter::All))
+        .await??
+        .into_iter()
+        .find(|r| r.id == attendee)
+        .and_then(history_attendee)
+        .ok_or_else(|| ApiError::not_found(format!("attendee {attendee} not found")))?;
+    Ok(HttpResponse::Ok().json(AttendeeDetail {
+        attendee: record,
+        resources: None,
+    }))
+}
+
+/// What a live attendee holds open: the manager's part and the channel hub's.
+fn resources(
+    state: &AdminState,
+    d: &crate::attendee_manager::AttendeeDetails,
+) -> ApiResult<Resources> {
+    use tandem_proto::ChannelAccess;
+    let a = &d.info;
+    let graphics = if a.control_level == ControlLevel::None {
+        "off"
+    } else if d.paused {
+        "paused"
+    } else {
+        "streaming"
+    };
+    let (clipboard_on, _) = state.channels.clipboard(&a.session)?;
+    let channels = state
+        .channels
+        .list_channels(&a.session)?
+        .into_iter()
+        .filter_map(|c| {
+            let access = c.access.get(&a.id).copied().unwrap_or(ChannelAccess::None);
+            let joined = c.joined.contains(&a.id);
+            (joined || access != ChannelAccess::None).then_some(ChannelResource {
+                id: c.id,
+                name: c.name,
+                builtin: c.builtin,
+                joined,
+                access,
+            })
+        })
+        .collect();
+    Ok(Resources {
+        graphics: GraphicsResource {
+            state: graphics.into(),
+        },
+        channels,
+        clipboard: ClipboardResource {
+            enabled: clipboard_on,
+            access: tandem_session::clipboard_access(clipboard_on, a.control_level),
+        },
+        pending_request: a.pending_request.map(Into::into),
+        held_keys: d.held_keys.clone(),
+        held_buttons: d
+            .held_buttons
+            .iter()
+            .map(|b| {
+                serde_json::to_value(b)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            })
+            .collect(),
+    })
 }
 
 /// Sets an attendee's control level (also answers a pending request).
@@ -1769,6 +2231,102 @@ async fn answer(state: &AdminState, id: &str, grant: bool) -> ApiResult<HttpResp
 }
 
 // ---------------------------------------------------------------------------
+// Groups
+
+/// Every group with permissions.
+#[utoipa::path(get, path = "/api/v1/groups", tag = "groups",
+    responses((status = 200, body = Vec<Group>)),
+    security(("bearer" = [])))]
+async fn list_groups(state: web::Data<AdminState>) -> ApiResult<HttpResponse> {
+    let list: Vec<Group> = state
+        .manager
+        .send(ListGroups)
+        .await?
+        .into_iter()
+        .map(|(n, g)| Group::new(n, &g))
+        .collect();
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// One group's permissions.
+#[utoipa::path(get, path = "/api/v1/groups/{name}", tag = "groups",
+    params(("name" = String, Path, description = "Group name")),
+    responses((status = 200, body = Group), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn get_group(
+    state: web::Data<AdminState>,
+    name: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let name = name.into_inner();
+    let group = state
+        .manager
+        .send(ListGroups)
+        .await?
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .map(|(n, g)| Group::new(n, &g))
+        .ok_or_else(|| ApiError::not_found(format!("group {name} has no permissions set")))?;
+    Ok(HttpResponse::Ok().json(group))
+}
+
+/// Sets a group's permissions, replacing what it had: they apply to its
+/// attendees' next requests and to its next joins (the level and channel
+/// access of attendees already in stay). Kept until the node restarts;
+/// `[groups.NAME]` in the config sets them at start.
+#[utoipa::path(put, path = "/api/v1/groups/{name}", tag = "groups",
+    params(("name" = String, Path, description = "Group name")),
+    request_body = GroupBody,
+    responses((status = 200, body = Group),
+        (status = 409, description = "Already as many groups as allowed (256)", body = ErrorBody),
+        (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn set_group(
+    state: web::Data<AdminState>,
+    name: web::Path<String>,
+    body: JsonObject<GroupBody>,
+) -> ApiResult<HttpResponse> {
+    let name = name.into_inner();
+    let b = body.into_inner();
+    let config = crate::config::GroupConfig {
+        default_level: b.default_level.map(|l| match l {
+            DefaultLevel::None => ControlLevel::None,
+            DefaultLevel::View => ControlLevel::View,
+        }),
+        auto_grant: b.auto_grant.map(ControlLevel::from),
+        channels: b.channels,
+    };
+    config.validate(&name).map_err(ApiError::unprocessable)?;
+    let rules = config.rules();
+    state
+        .manager
+        .send(SetGroup {
+            name: name.clone(),
+            rules: Some(rules.clone()),
+        })
+        .await??;
+    Ok(HttpResponse::Ok().json(Group::new(name, &rules)))
+}
+
+/// Removes a group's permissions: its attendees follow the session's rules.
+#[utoipa::path(delete, path = "/api/v1/groups/{name}", tag = "groups",
+    params(("name" = String, Path, description = "Group name")),
+    responses((status = 204, description = "Removed"), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn delete_group(
+    state: web::Data<AdminState>,
+    name: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    state
+        .manager
+        .send(SetGroup {
+            name: name.into_inner(),
+            rules: None,
+        })
+        .await??;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+// ---------------------------------------------------------------------------
 // Events
 
 fn sse_frame(seq: u64, data: &serde_json::Value) -> Bytes {
@@ -1865,16 +2423,18 @@ impl Modify for BearerAuth {
     info(title = "Tandem admin API", description = "Administration of a Tandem node: sessions, invitations, attendees, control requests, events."),
     paths(
         healthz, metrics, openapi,
-        list_sessions, open_session, pause_session, resume_session, set_shared_rect, close_session, framebuffer_png,
-        list_windows, list_monitors, get_filter, set_filter, clear_filter,
-        list_invitations, create_invitation, update_invitation, revoke_invitation,
-        list_attendees, set_control_level, disconnect_attendee,
+        list_sessions, open_session, pause_session, resume_session, set_shared_rect, set_frame_interval, close_session, framebuffer_png,
+        list_windows, list_applications, share_application, unshare_application, list_monitors, get_filter, set_filter, clear_filter,
+        list_invitations, create_invitation, get_invitation, update_invitation, revoke_invitation,
+        list_attendees, get_attendee, set_control_level, disconnect_attendee,
         list_control_requests, grant_control, deny_control,
+        list_groups, get_group, set_group, delete_group,
         events,
     ),
-    components(schemas(ErrorBody, Health, Level, Session, NewSession, NewSessionSource, DefaultLevel, PolicyBody,
-        SharedRectBody, SharedRect, Invitation, Window, WindowFilterBody, MonitorBody,
-        NewInvitation, InvitationPatch, Attendee, AttendeeState, AttendeeScope, ControlLevelBody, DisconnectBody)),
+    components(schemas(ErrorBody, Health, Level, LevelState, Session, NewSession, NewSessionSource, DefaultLevel, PolicyBody,
+        SharedRectBody, SharedRect, FrameIntervalBody, Invitation, Window, ApplicationBody, WindowFilterBody, MonitorBody,
+        NewInvitation, InvitationPatch, Attendee, AttendeeDetail, Resources, GraphicsResource, ChannelResource, ClipboardResource,
+        AttendeeState, AttendeeScope, ControlLevelBody, DisconnectBody, Group, GroupBody)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

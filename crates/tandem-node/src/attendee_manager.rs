@@ -74,6 +74,8 @@ pub struct Admitted {
     pub level: watch::Receiver<ControlLevel>,
     /// Commands from the manager.
     pub commands: mpsc::Receiver<AttendeeCommand>,
+    /// Channel access it starts with, by channel name (its group's defaults).
+    pub channels: std::collections::BTreeMap<String, tandem_proto::ChannelAccess>,
     /// Fires when the manager has removed the attendee: the connection must
     /// end even if its control stream is jammed and the queued `Close`
     /// command (the `Bye`) can never be written.
@@ -114,6 +116,40 @@ struct Attendee {
     commands: mpsc::Sender<AttendeeCommand>,
     removed: oneshot::Sender<DisconnectReason>,
     level_tx: watch::Sender<ControlLevel>,
+    /// Keys and buttons its input holds down on the desktop now (an open
+    /// resource of the attendee, `IADsResource`).
+    held: HeldInput,
+}
+
+/// Most keys (and, apart, buttons) tracked as held per attendee: a keysym
+/// is any u32, so an attendee pressing without releasing cannot grow this.
+pub const MAX_HELD_TRACKED: usize = 32;
+
+/// Keys and buttons held down, in press order.
+#[derive(Clone, Debug, Default)]
+struct HeldInput {
+    keys: Vec<u32>,
+    buttons: Vec<tandem_proto::MouseButton>,
+}
+
+impl HeldInput {
+    fn track(&mut self, event: &InputEvent) {
+        fn set<T: PartialEq>(held: &mut Vec<T>, item: T, pressed: bool) {
+            let pos = held.iter().position(|h| *h == item);
+            match (pressed, pos) {
+                (true, None) if held.len() < MAX_HELD_TRACKED => held.push(item),
+                (false, Some(i)) => {
+                    held.remove(i);
+                }
+                _ => {}
+            }
+        }
+        match *event {
+            InputEvent::Key { keysym, pressed } => set(&mut self.keys, keysym, pressed),
+            InputEvent::MouseButton { button, pressed } => set(&mut self.buttons, button, pressed),
+            InputEvent::MouseMove { .. } | InputEvent::Wheel { .. } => {}
+        }
+    }
 }
 
 /// A join whose password is being checked.
@@ -218,8 +254,9 @@ impl AttendeeManager {
                 attendee,
                 session,
                 level,
+                channels,
             } => {
-                if !self.admit(join, attendee, &session, level) {
+                if !self.admit(join, attendee, &session, level, channels) {
                     later.push(Input::Left {
                         attendee,
                         reason: DisconnectReason::Error,
@@ -254,6 +291,11 @@ impl AttendeeManager {
                 if let Some(s) = self.sessions.get_mut(&session) {
                     if let Err(error) = s.input.release_all() {
                         tracing::warn!(session, %error, "releasing keys and buttons failed");
+                    }
+                }
+                for a in self.attendees.values_mut() {
+                    if a.record.session_id == session {
+                        a.held = HeldInput::default();
                     }
                 }
             }
@@ -312,19 +354,23 @@ impl AttendeeManager {
                 session,
                 attendee,
                 level,
+                shown,
             } => SessionEvent::AttendeeUpdated {
                 session,
                 attendee,
                 level,
+                level_state: shown,
             },
             Event::ControlRequested {
                 session,
                 attendee,
                 requested,
+                shown,
             } => SessionEvent::ControlLevelChangeRequested {
                 session,
                 attendee,
                 requested,
+                level_state: shown,
             },
             Event::ControlAnswered {
                 session,
@@ -332,12 +378,14 @@ impl AttendeeManager {
                 requested,
                 granted,
                 by,
+                shown,
             } => SessionEvent::ControlLevelChangeAnswered {
                 session,
                 attendee,
                 requested,
                 granted,
                 by: by.as_str().to_owned(),
+                level_state: shown,
             },
             Event::AttendeeDisconnected {
                 session,
@@ -389,7 +437,14 @@ impl AttendeeManager {
 
     /// Creates an admitted attendee's record and connection state and
     /// answers its join; `false` if nobody waits for the answer any more.
-    fn admit(&mut self, join: u64, id: u64, session_id: &str, level: ControlLevel) -> bool {
+    fn admit(
+        &mut self,
+        join: u64,
+        id: u64,
+        session_id: &str,
+        level: ControlLevel,
+        channels: std::collections::BTreeMap<String, tandem_proto::ChannelAccess>,
+    ) -> bool {
         let (Some(pending), Some(session)) =
             (self.joins.remove(&join), self.sessions.get(session_id))
         else {
@@ -426,6 +481,7 @@ impl AttendeeManager {
             encoder: session.encoder.clone(),
             level: level_rx,
             commands: commands_rx,
+            channels,
             removed: removed_rx,
         };
         self.registry.do_send(Persist::Attendee(record.clone()));
@@ -436,6 +492,7 @@ impl AttendeeManager {
                 commands: commands_tx,
                 removed: removed_tx,
                 level_tx,
+                held: HeldInput::default(),
             },
         );
         self.metrics.joins.with_label_values(&["admitted"]).inc();
@@ -466,11 +523,15 @@ impl AttendeeManager {
             other => other,
         };
         match session.input.inject(&event) {
-            Ok(()) => self
-                .metrics
-                .input_events
-                .with_label_values(&["accepted"])
-                .inc(),
+            Ok(()) => {
+                if let Some(a) = self.attendees.get_mut(&attendee) {
+                    a.held.track(&event);
+                }
+                self.metrics
+                    .input_events
+                    .with_label_values(&["accepted"])
+                    .inc()
+            }
             Err(error) => {
                 self.metrics
                     .input_events
@@ -515,6 +576,7 @@ impl AttendeeManager {
             session: record.session_id.clone(),
             limit: record.attendee_limit,
             revoked: record.revoked,
+            group: record.group.clone(),
         };
         let id = record.id.clone();
         self.invitations.insert(id.clone(), record);
@@ -550,8 +612,10 @@ impl AttendeeManager {
             invitation: a.record.invitation_id.clone(),
             control_level: view.level,
             pending_request: view.pending,
+            level_state: view.shown,
             connected_at: rfc3339(a.record.connected_at_ms),
             idle_seconds: view.idle.as_secs(),
+            connected_seconds: view.connected.as_secs(),
             via_node: a.record.via_node.clone(),
         })
     }
@@ -653,7 +717,11 @@ fn book_error(error: BookError) -> NodeError {
         BookError::UnknownAttendee(id) => not_found("attendee", id),
         BookError::UnknownSession(id) => not_found("session", id),
         BookError::NoPendingRequest(_) => NodeError::Conflict(error.to_string()),
-        BookError::UnknownJoin(_) | BookError::ZeroLimit => NodeError::Invalid(error.to_string()),
+        BookError::UnknownGroup(name) => not_found("group", name),
+        BookError::TooManyGroups => NodeError::Conflict(error.to_string()),
+        BookError::UnknownJoin(_) | BookError::ZeroLimit | BookError::TooManyGroupChannels => {
+            NodeError::Invalid(error.to_string())
+        }
     }
 }
 
@@ -962,6 +1030,47 @@ impl Handler<ChangeSharedRect> for AttendeeManager {
                     Ok([rect.x, rect.y, rect.width, rect.height])
                 }),
         )
+    }
+}
+
+/// Changes a session's capture interval at run time (`FrameCaptureIntervalInMs`):
+/// the capture actor restarts its timer, the record keeps the new value.
+#[derive(Message)]
+#[rtype(result = "Result<SessionInfo, NodeError>")]
+pub struct ChangeFrameInterval {
+    /// Session id.
+    pub session: String,
+    /// New interval in ms (bounded by the caller's check of the config bounds).
+    pub frame_interval_ms: u32,
+}
+
+impl Handler<ChangeFrameInterval> for AttendeeManager {
+    type Result = Result<SessionInfo, NodeError>;
+    fn handle(&mut self, msg: ChangeFrameInterval, _: &mut Self::Context) -> Self::Result {
+        use crate::config::{MAX_FRAME_INTERVAL_MS, MIN_FRAME_INTERVAL_MS};
+        let ms = msg.frame_interval_ms;
+        if !(MIN_FRAME_INTERVAL_MS..=MAX_FRAME_INTERVAL_MS).contains(&ms) {
+            return Err(NodeError::Invalid(format!(
+                "frame_interval_ms must be between {MIN_FRAME_INTERVAL_MS} and {MAX_FRAME_INTERVAL_MS}, not {ms}"
+            )));
+        }
+        let rules = self
+            .book
+            .session_rules(&msg.session)
+            .ok_or_else(|| not_found("session", &msg.session))?;
+        let attendees = self.book.count_in_session(&msg.session);
+        let session = self.session_mut(&msg.session)?;
+        session
+            .capture
+            .do_send(crate::capture_actor::SetFrameInterval(
+                std::time::Duration::from_millis(u64::from(ms)),
+            ));
+        session.record.frame_interval_ms = ms;
+        let record = session.record.clone();
+        let info = session.info(rules, attendees);
+        tracing::info!(session = %msg.session, interval_ms = ms, "frame interval changed");
+        self.registry.do_send(Persist::Session(record));
+        Ok(info)
     }
 }
 
@@ -1402,10 +1511,14 @@ pub struct AttendeeInfo {
     pub control_level: ControlLevel,
     /// Level asked for and not yet answered.
     pub pending_request: Option<ControlLevel>,
+    /// The level as shown: `reqctrl-*` while a request is pending.
+    pub level_state: tandem_session::ShownLevel,
     /// Connect time, RFC 3339.
     pub connected_at: String,
     /// Seconds since its last input or control request.
     pub idle_seconds: u64,
+    /// Seconds since it was admitted (`ConnectTime`).
+    pub connected_seconds: u64,
     /// Node it came through, when relayed.
     pub via_node: Option<String>,
 }
@@ -1433,6 +1546,97 @@ impl Handler<ListAttendees> for AttendeeManager {
             .collect();
         list.sort_by_key(|a| a.id);
         MessageResult(list)
+    }
+}
+
+/// One live attendee with what it holds open that the manager knows
+/// (`IADsSession.Resources`): the graphics stream's state and held input.
+#[derive(Clone, Debug)]
+pub struct AttendeeDetails {
+    /// The attendee.
+    pub info: AttendeeInfo,
+    /// Its session's graphics are paused for everyone.
+    pub paused: bool,
+    /// Keysyms its input holds down, in press order.
+    pub held_keys: Vec<u32>,
+    /// Buttons its input holds down, in press order.
+    pub held_buttons: Vec<tandem_proto::MouseButton>,
+}
+
+/// One live attendee's details.
+#[derive(Message)]
+#[rtype(result = "Result<AttendeeDetails, NodeError>")]
+pub struct GetAttendee {
+    /// Attendee id.
+    pub attendee: u64,
+}
+
+impl Handler<GetAttendee> for AttendeeManager {
+    type Result = Result<AttendeeDetails, NodeError>;
+    fn handle(&mut self, msg: GetAttendee, _: &mut Self::Context) -> Self::Result {
+        let a = self
+            .attendees
+            .get(&msg.attendee)
+            .ok_or_else(|| not_found("attendee", msg.attendee))?;
+        let info = self
+            .attendee_info(a)
+            .ok_or_else(|| not_found("attendee", msg.attendee))?;
+        let paused = self
+            .sessions
+            .get(&a.record.session_id)
+            .is_some_and(|s| s.record.state == SessionState::Paused);
+        Ok(AttendeeDetails {
+            info,
+            paused,
+            held_keys: a.held.keys.clone(),
+            held_buttons: a.held.buttons.clone(),
+        })
+    }
+}
+
+/// Sets (`Some`) or removes (`None`) an invitation group's rules; the
+/// session core decides with them from the next admission or request on.
+#[derive(Message)]
+#[rtype(result = "Result<(), NodeError>")]
+pub struct SetGroup {
+    /// Group name.
+    pub name: String,
+    /// Its rules.
+    pub rules: Option<tandem_session::GroupRules>,
+}
+
+impl Handler<SetGroup> for AttendeeManager {
+    type Result = Result<(), NodeError>;
+    fn handle(&mut self, msg: SetGroup, _: &mut Self::Context) -> Self::Result {
+        let input = match msg.rules {
+            Some(rules) => Input::PutGroup {
+                name: msg.name.clone(),
+                rules,
+            },
+            None => Input::RemoveGroup {
+                name: msg.name.clone(),
+            },
+        };
+        self.feed(input, None).map_err(book_error)?;
+        tracing::info!(group = %msg.name, "group rules changed");
+        Ok(())
+    }
+}
+
+/// Every group with rules, by name.
+#[derive(Message)]
+#[rtype(result = "Vec<(String, tandem_session::GroupRules)>")]
+pub struct ListGroups;
+
+impl Handler<ListGroups> for AttendeeManager {
+    type Result = MessageResult<ListGroups>;
+    fn handle(&mut self, _: ListGroups, _: &mut Self::Context) -> Self::Result {
+        MessageResult(
+            self.book
+                .groups()
+                .map(|(n, g)| (n.to_owned(), g.clone()))
+                .collect(),
+        )
     }
 }
 

@@ -153,6 +153,9 @@ struct Link {
     notices: mpsc::Sender<ServerMessage>,
     streams: mpsc::UnboundedSender<OutgoingChannel>,
     joined: HashMap<u32, JoinedQueue>,
+    /// Access by channel name where the sharer set none for this attendee
+    /// (its group's defaults, decided by the session core).
+    defaults: BTreeMap<String, ChannelAccess>,
 }
 
 #[derive(Default)]
@@ -186,6 +189,7 @@ fn effective_access(
         channel
             .access
             .get(&attendee)
+            .or_else(|| link.defaults.get(&channel.name))
             .copied()
             .unwrap_or(ChannelAccess::None)
     }
@@ -442,11 +446,8 @@ impl ChannelHub {
                 "the clipboard channel's access follows the control level (interactive) and the session's clipboard switch".into(),
             ));
         }
-        if access == ChannelAccess::None {
-            c.access.remove(&attendee);
-        } else {
-            c.access.insert(attendee, access);
-        }
+        // `none` is kept too: it overrides the attendee's group default.
+        c.access.insert(attendee, access);
         tracing::info!(session, channel, attendee, %access, "channel access set");
         if link.joined.contains_key(&id) {
             let _ = link.notices.try_send(ServerMessage::ChannelAccessChanged {
@@ -616,6 +617,7 @@ impl ChannelHub {
         session: &str,
         attendee: u64,
         level: watch::Receiver<ControlLevel>,
+        defaults: BTreeMap<String, ChannelAccess>,
     ) -> AttendeeChannels {
         let (notices_tx, notices) = mpsc::channel(NOTICE_QUEUE);
         let (streams_tx, streams) = mpsc::unbounded_channel();
@@ -627,6 +629,7 @@ impl ChannelHub {
                 notices: notices_tx,
                 streams: streams_tx,
                 joined: HashMap::new(),
+                defaults,
             },
         );
         AttendeeChannels { notices, streams }

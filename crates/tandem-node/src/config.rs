@@ -49,6 +49,65 @@ pub struct NodeConfig {
     pub cluster: crate::cluster::settings::ClusterSettings,
     /// Browser attendees: the attendee page and WebTransport (off unless `web.listen` is set).
     pub web: crate::browser::WebSettings,
+    /// Permissions of invitation groups (`[groups.NAME]`): an invitation's
+    /// group is its attendees' authorization class.
+    pub groups: std::collections::BTreeMap<String, GroupConfig>,
+}
+
+/// The permissions of one invitation group; each key left out falls back
+/// to the session's rule.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GroupConfig {
+    /// Level of the group's new attendees: `none` or `view`.
+    pub default_level: Option<ControlLevel>,
+    /// Highest level a request of its attendees is granted at once
+    /// (`none`, `view` or `interactive`); above it the sharer decides.
+    pub auto_grant: Option<ControlLevel>,
+    /// Channel access its attendees start with, by channel name
+    /// (`none`, `read` or `read-write`).
+    pub channels: std::collections::BTreeMap<String, tandem_proto::ChannelAccess>,
+}
+
+impl GroupConfig {
+    /// The session core's rules.
+    pub fn rules(&self) -> tandem_session::GroupRules {
+        tandem_session::GroupRules {
+            default_level: self.default_level,
+            auto_grant: self.auto_grant,
+            channels: self.channels.clone(),
+        }
+    }
+
+    /// Checks a group's name and rules (the config's and the admin API's).
+    pub fn validate(&self, name: &str) -> Result<(), String> {
+        if name.is_empty() || name.len() > 255 || name.chars().any(char::is_control) {
+            return Err(format!(
+                "group name {name:?} must be 1 to 255 bytes without control characters"
+            ));
+        }
+        if self.default_level == Some(ControlLevel::Interactive) {
+            return Err(format!(
+                "group {name}: default_level may be none or view, never interactive"
+            ));
+        }
+        if self.channels.len() > tandem_session::MAX_GROUP_CHANNELS {
+            return Err(format!(
+                "group {name}: at most {} channels",
+                tandem_session::MAX_GROUP_CHANNELS
+            ));
+        }
+        if let Some(bad) = self
+            .channels
+            .keys()
+            .find(|c| !tandem_proto::is_valid_channel_name(c))
+        {
+            return Err(format!(
+                "group {name}: channel {bad:?} is not 1 to 64 characters from A-Z a-z 0-9 . _ -"
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Capture source of the node's sharing session.
@@ -193,6 +252,7 @@ impl Default for NodeConfig {
             registry: RegistrySettings::default(),
             cluster: crate::cluster::settings::ClusterSettings::default(),
             web: crate::browser::WebSettings::default(),
+            groups: Default::default(),
         }
     }
 }
@@ -313,6 +373,17 @@ impl NodeConfig {
             return bad(format!(
                 "quic_threads must be between 1 and {MAX_QUIC_THREADS} (absent: one per core)"
             ));
+        }
+        if self.groups.len() > tandem_session::MAX_GROUPS {
+            return bad(format!(
+                "at most {} [groups.NAME] tables",
+                tandem_session::MAX_GROUPS
+            ));
+        }
+        for (name, group) in &self.groups {
+            group.validate(name).map_err(|detail| NodeError::Config {
+                detail: format!("groups: {detail}"),
+            })?;
         }
         let s = &self.session;
         if !(MIN_FRAME_INTERVAL_MS..=MAX_FRAME_INTERVAL_MS).contains(&s.frame_interval_ms) {

@@ -212,6 +212,7 @@ pub(crate) async fn serve_hello<L: AttendeeLink>(
         encoder,
         level,
         mut commands,
+        channels: channel_defaults,
         mut removed,
     } = admitted;
     let attendee = welcome.attendee_id;
@@ -223,7 +224,7 @@ pub(crate) async fn serve_hello<L: AttendeeLink>(
         streams: mut channel_streams,
     } = ctx
         .channels
-        .attach(&welcome.session, attendee, level.clone());
+        .attach(&welcome.session, attendee, level.clone(), channel_defaults);
     let _detach = DetachOnDrop(ctx.channels.clone(), attendee);
     let mut level_seen = level.clone();
     if write_message(&mut control_tx, &ServerMessage::Welcome(welcome))

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tandem_capture::{WindowEvent, WindowInfo};
 use tandem_proto::{ControlLevel, DisconnectReason};
+use tandem_session::ShownLevel;
 use tokio::sync::broadcast;
 
 /// One thing that happened in a sharing session.
@@ -58,6 +59,8 @@ pub enum SessionEvent {
         attendee: u64,
         /// New level.
         level: ControlLevel,
+        /// The level as shown (no request pending after a change).
+        level_state: ShownLevel,
     },
     /// An attendee asked for a control level (`OnControlLevelChangeRequest`).
     ControlLevelChangeRequested {
@@ -67,6 +70,9 @@ pub enum SessionEvent {
         attendee: u64,
         /// Level asked for.
         requested: ControlLevel,
+        /// The level as shown while the request is pending: `reqctrl-view`
+        /// or `reqctrl-interactive` (`CTRL_LEVEL_REQCTRL_*`).
+        level_state: ShownLevel,
     },
     /// A control request was answered (`OnControlLevelChangeResponse`).
     ControlLevelChangeAnswered {
@@ -80,6 +86,8 @@ pub enum SessionEvent {
         granted: bool,
         /// Who answered: the policy or the sharer.
         by: String,
+        /// The level as shown after the answer.
+        level_state: ShownLevel,
     },
     /// Graphics paused for everyone (`OnGraphicsStreamPaused`).
     GraphicsPaused {

@@ -234,6 +234,13 @@ impl Node {
             fingerprint,
             advertise,
         ));
+        // Group permissions from the config, before any session opens.
+        for (name, group) in &config.groups {
+            manager.do_send(crate::attendee_manager::SetGroup {
+                name: name.clone(),
+                rules: Some(group.rules()),
+            });
+        }
         let transport = transport.start();
         let launcher = SessionLauncher {
             manager: manager.clone(),

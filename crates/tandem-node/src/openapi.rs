@@ -233,6 +233,8 @@ fn patch_schemas(doc: &mut Value) {
         "AccessBody",
         "ClipboardSwitch",
         "WindowFilterBody",
+        "FrameIntervalBody",
+        "GroupBody",
     ] {
         schema_mut(doc, name)["additionalProperties"] = json!(false);
     }

@@ -138,6 +138,7 @@ impl TestNode {
             duration: Some(Duration::from_secs(seconds)),
             request_control: request_control.then_some(tandem_proto::ControlLevel::Interactive),
             type_text: None,
+            hold_keys: Vec::new(),
             stall: None,
             send_input: Vec::new(),
             stop: None,

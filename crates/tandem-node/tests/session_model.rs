@@ -153,6 +153,7 @@ impl TestNode {
             duration: Some(Duration::from_secs(60)),
             request_control: None,
             type_text: None,
+            hold_keys: Vec::new(),
             stall: None,
             send_input: Vec::new(),
             stop: Some(stop_rx),

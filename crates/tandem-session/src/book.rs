@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use core::net::IpAddr;
 use std::time::Duration;
 
-use tandem_proto::{ControlLevel, DisconnectReason, RejectReason, ServerMessage};
+use tandem_proto::{ChannelAccess, ControlLevel, DisconnectReason, RejectReason, ServerMessage};
 
 use crate::{ControlPolicy, PasswordThrottle, Time};
 
@@ -38,6 +38,91 @@ pub struct InvitationRules {
     pub limit: u32,
     /// Revoked: no new joins (final).
     pub revoked: bool,
+    /// Its group: the authorization class of the attendees it admits
+    /// ([`GroupRules`] of that name, when there are any).
+    pub group: String,
+}
+
+/// Most groups with rules on a node.
+pub const MAX_GROUPS: usize = 256;
+/// Most channel defaults of one group.
+pub const MAX_GROUP_CHANNELS: usize = 64;
+
+/// The permissions of an invitation group, an authorization class (the
+/// API's "separate attendees into groups that can be granted different
+/// authorization levels"). Each rule left out falls back to the session's.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GroupRules {
+    /// Level of the group's new attendees (`None`: the session's default).
+    pub default_level: Option<ControlLevel>,
+    /// The highest level a request of the group's attendees is granted
+    /// at once; above it the sharer decides (`None`: the session's policy).
+    pub auto_grant: Option<ControlLevel>,
+    /// Access the group's attendees start with on channels, by channel name
+    /// (the sharer may change it per attendee; channels not named: none).
+    pub channels: BTreeMap<String, ChannelAccess>,
+}
+
+/// An attendee's control level as the sharer sees it (the API's
+/// `CTRL_LEVEL`): the level it has, or, while a request of it is pending,
+/// the level it asked for (`CTRL_LEVEL_REQCTRL_VIEW`,
+/// `CTRL_LEVEL_REQCTRL_INTERACTIVE`). Its level is unchanged meanwhile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ShownLevel {
+    /// Level `none`, nothing asked.
+    None,
+    /// Level `view`, nothing asked.
+    View,
+    /// Level `interactive`.
+    Interactive,
+    /// Asked for `view` (from `none`), not yet answered.
+    ReqctrlView,
+    /// Asked for `interactive`, not yet answered.
+    ReqctrlInteractive,
+}
+
+impl ShownLevel {
+    /// The shown level of an attendee at `level` with `pending` asked for.
+    /// A request is only ever pending for more than the level (asking for
+    /// less or the same is answered at once), so `pending` wins.
+    pub fn of(level: ControlLevel, pending: Option<ControlLevel>) -> Self {
+        match (pending, level) {
+            (Some(ControlLevel::Interactive), _) => Self::ReqctrlInteractive,
+            (Some(ControlLevel::View), _) => Self::ReqctrlView,
+            (_, ControlLevel::None) => Self::None,
+            (_, ControlLevel::View) => Self::View,
+            (_, ControlLevel::Interactive) => Self::Interactive,
+        }
+    }
+
+    /// Whether a request is pending.
+    pub fn is_request(self) -> bool {
+        matches!(self, Self::ReqctrlView | Self::ReqctrlInteractive)
+    }
+
+    /// The name shown in the API, events and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::View => "view",
+            Self::Interactive => "interactive",
+            Self::ReqctrlView => "reqctrl-view",
+            Self::ReqctrlInteractive => "reqctrl-interactive",
+        }
+    }
+}
+
+impl From<ControlLevel> for ShownLevel {
+    fn from(level: ControlLevel) -> Self {
+        Self::of(level, None)
+    }
+}
+
+impl std::fmt::Display for ShownLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Who answered a control request.
@@ -47,6 +132,8 @@ pub enum Answerer {
     Sharer,
     /// The session's policy, at once.
     Policy,
+    /// The attendee's group rules (`auto_grant`), at once.
+    Group,
 }
 
 impl Answerer {
@@ -55,6 +142,7 @@ impl Answerer {
         match self {
             Self::Sharer => "sharer",
             Self::Policy => "policy",
+            Self::Group => "group",
         }
     }
 }
@@ -87,6 +175,18 @@ pub enum Input {
     CloseSession {
         /// Session id.
         session: String,
+    },
+    /// A group's rules were set (replacing any it had).
+    PutGroup {
+        /// Group name.
+        name: String,
+        /// Its rules.
+        rules: GroupRules,
+    },
+    /// A group's rules were removed: its attendees follow the session's.
+    RemoveGroup {
+        /// Group name.
+        name: String,
     },
     /// An invitation was created or changed (limit, revocation), already persisted.
     PutInvitation {
@@ -184,6 +284,8 @@ pub enum Event {
         attendee: AttendeeId,
         /// New level.
         level: ControlLevel,
+        /// Its shown level now (the level: nothing is pending).
+        shown: ShownLevel,
     },
     /// An attendee asked for a level.
     ControlRequested {
@@ -193,6 +295,8 @@ pub enum Event {
         attendee: AttendeeId,
         /// Level asked for.
         requested: ControlLevel,
+        /// Its shown level now: `reqctrl-*`.
+        shown: ShownLevel,
     },
     /// A request was answered.
     ControlAnswered {
@@ -206,6 +310,8 @@ pub enum Event {
         granted: bool,
         /// By whom.
         by: Answerer,
+        /// Its shown level after the answer (no longer a request).
+        shown: ShownLevel,
     },
     /// An attendee left or was removed.
     AttendeeDisconnected {
@@ -250,6 +356,8 @@ pub enum Effect {
         session: String,
         /// Its level.
         level: ControlLevel,
+        /// Channel access it starts with, by channel name (its group's).
+        channels: BTreeMap<String, ChannelAccess>,
     },
     /// The attendee's level is now `level`: persist its record and publish
     /// the level to its connection (graphics stop at `none`, the clipboard
@@ -318,6 +426,15 @@ pub enum BookError {
     /// An attendee limit of zero.
     #[error("an invitation admits at least one attendee")]
     ZeroLimit,
+    /// No rules for this group.
+    #[error("group {0} has no rules")]
+    UnknownGroup(String),
+    /// A new group beyond [`MAX_GROUPS`].
+    #[error("at most {MAX_GROUPS} groups may have rules")]
+    TooManyGroups,
+    /// More than [`MAX_GROUP_CHANNELS`] channel defaults.
+    #[error("a group names at most {MAX_GROUP_CHANNELS} channels")]
+    TooManyGroupChannels,
 }
 
 /// An attendee as the book sees it.
@@ -331,8 +448,12 @@ pub struct AttendeeView {
     pub level: ControlLevel,
     /// Level asked for and not yet answered.
     pub pending: Option<ControlLevel>,
+    /// Its level as shown: `reqctrl-*` while `pending`.
+    pub shown: ShownLevel,
     /// Time since its last input or control request (or its join).
     pub idle: Duration,
+    /// Time since it was admitted (`ConnectTime`).
+    pub connected: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -342,6 +463,8 @@ struct Attendee {
     level: ControlLevel,
     pending: Option<ControlLevel>,
     last_activity: Time,
+    /// When it was admitted.
+    admitted_at: Time,
     /// An `InputRefused` was sent since the last level change.
     refusal_sent: bool,
 }
@@ -359,6 +482,7 @@ struct PendingJoin {
 pub struct SessionBook {
     sessions: BTreeMap<String, SessionRules>,
     invitations: BTreeMap<String, InvitationRules>,
+    groups: BTreeMap<String, GroupRules>,
     attendees: BTreeMap<AttendeeId, Attendee>,
     joins: HashMap<JoinId, PendingJoin>,
     throttle: PasswordThrottle<IpAddr>,
@@ -388,6 +512,20 @@ impl SessionBook {
                         "the sharer closed the session",
                         &mut out,
                     );
+                }
+            }
+            Input::PutGroup { name, rules } => {
+                if rules.channels.len() > MAX_GROUP_CHANNELS {
+                    return Err(BookError::TooManyGroupChannels);
+                }
+                if !self.groups.contains_key(&name) && self.groups.len() >= MAX_GROUPS {
+                    return Err(BookError::TooManyGroups);
+                }
+                self.groups.insert(name, rules);
+            }
+            Input::RemoveGroup { name } => {
+                if self.groups.remove(&name).is_none() {
+                    return Err(BookError::UnknownGroup(name));
                 }
             }
             Input::PutInvitation { id, rules } => {
@@ -472,6 +610,7 @@ impl SessionBook {
                         requested,
                         granted,
                         by: Answerer::Sharer,
+                        shown: level.into(),
                     }));
                     out.push(Effect::Tell {
                         attendee,
@@ -522,7 +661,9 @@ impl SessionBook {
             invitation: a.invitation.clone(),
             level: a.level,
             pending: a.pending,
+            shown: ShownLevel::of(a.level, a.pending),
             idle: now.since(a.last_activity),
+            connected: now.since(a.admitted_at),
         })
     }
 
@@ -555,6 +696,16 @@ impl SessionBook {
     /// The rules of an open session.
     pub fn session_rules(&self, session: &str) -> Option<SessionRules> {
         self.sessions.get(session).copied()
+    }
+
+    /// A group's rules.
+    pub fn group(&self, name: &str) -> Option<&GroupRules> {
+        self.groups.get(name)
+    }
+
+    /// Every group with rules, by name.
+    pub fn groups(&self) -> impl Iterator<Item = (&str, &GroupRules)> + '_ {
+        self.groups.iter().map(|(n, g)| (n.as_str(), g))
     }
 
     /// Joins waiting for their password check.
@@ -630,6 +781,7 @@ impl SessionBook {
             return;
         }
         let limit = inv.limit;
+        let group = self.groups.get(&inv.group).cloned().unwrap_or_default();
         if self.count_on_invitation(&pending.invitation) >= limit {
             out.push(Effect::Reject {
                 join,
@@ -640,7 +792,7 @@ impl SessionBook {
             });
             return;
         }
-        let level = rules.default_level;
+        let level = group.default_level.unwrap_or(rules.default_level);
         self.attendees.insert(
             attendee,
             Attendee {
@@ -649,6 +801,7 @@ impl SessionBook {
                 level,
                 pending: None,
                 last_activity: now,
+                admitted_at: now,
                 refusal_sent: false,
             },
         );
@@ -657,6 +810,7 @@ impl SessionBook {
             attendee,
             session: pending.session.clone(),
             level,
+            channels: group.channels,
         });
         out.push(Effect::Emit(Event::AttendeeConnected {
             session: pending.session,
@@ -718,6 +872,7 @@ impl SessionBook {
             session,
             attendee,
             level,
+            shown: level.into(),
         }));
     }
 
@@ -743,6 +898,7 @@ impl SessionBook {
             format!("request for {requested} denied by the {by_name}")
         };
         let session = a.session.clone();
+        let shown = if grant { requested } else { a.level };
         out.push(Effect::Tell {
             attendee,
             msg: ServerMessage::ControlRequestAnswered {
@@ -757,6 +913,7 @@ impl SessionBook {
             requested,
             granted: grant,
             by,
+            shown: shown.into(),
         }));
         if grant {
             self.set_level(attendee, requested, out);
@@ -783,18 +940,32 @@ impl SessionBook {
         }
         a.pending = Some(requested);
         let session = a.session.clone();
+        let invitation = a.invitation.clone();
         out.push(Effect::Emit(Event::ControlRequested {
             session: session.clone(),
             attendee,
             requested,
+            shown: ShownLevel::of(a.level, Some(requested)),
         }));
-        let policy = self
-            .sessions
-            .get(&session)
-            .map_or(ControlPolicy::Ask, |s| s.policy);
-        if policy.grants(requested) {
+        // The group's ceiling, when it has one, decides instead of the policy.
+        let auto_grant = self
+            .invitations
+            .get(&invitation)
+            .and_then(|i| self.groups.get(&i.group))
+            .and_then(|g| g.auto_grant);
+        let by = match auto_grant {
+            Some(ceiling) => (requested <= ceiling).then_some(Answerer::Group),
+            None => {
+                let policy = self
+                    .sessions
+                    .get(&session)
+                    .map_or(ControlPolicy::Ask, |s| s.policy);
+                policy.grants(requested).then_some(Answerer::Policy)
+            }
+        };
+        if let Some(by) = by {
             // Cannot fail: the request was just recorded.
-            let _ = self.answer(attendee, true, Answerer::Policy, out);
+            let _ = self.answer(attendee, true, by, out);
         }
     }
 }

@@ -12,6 +12,7 @@
 //! - [`SessionBook`]: sessions, invitations, attendees, control levels,
 //!   pending requests, policies, input admission, idle time and the password
 //!   throttle, behind one entry point [`SessionBook::handle`].
+//!   Group permissions ([`GroupRules`]) are decided here too.
 //! - [`PasswordThrottle`]: the slow-down of wrong passwords per address.
 //! - [`UpdatePicker`]: the latest-wins/catch-up choice of every graphics
 //!   sender (direct attendees, relay links, relayed attendees).
@@ -28,8 +29,9 @@ mod time;
 
 pub use access::clipboard_access;
 pub use book::{
-    Answerer, AttendeeId, AttendeeView, BookError, Effect, Event, Input, InvitationRules, JoinId,
-    SessionBook, SessionRules, Verdict,
+    Answerer, AttendeeId, AttendeeView, BookError, Effect, Event, GroupRules, Input,
+    InvitationRules, JoinId, SessionBook, SessionRules, ShownLevel, Verdict, MAX_GROUPS,
+    MAX_GROUP_CHANNELS,
 };
 pub use picker::{Pick, UpdateKind, UpdatePicker};
 pub use policy::ControlPolicy;

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use tandem_proto::{ControlLevel, DisconnectReason, RejectReason, ServerMessage};
 use tandem_session::{
-    Answerer, BookError, ControlPolicy, Effect, Event, Input, InvitationRules, SessionBook,
-    SessionRules, Time, Verdict, FAILURE_WINDOW, FIRST_FAILURE_DELAY, MAX_CONCURRENT_CHECKS,
-    MAX_FAILURES, MAX_FAILURE_DELAY,
+    Answerer, BookError, ControlPolicy, Effect, Event, GroupRules, Input, InvitationRules,
+    SessionBook, SessionRules, ShownLevel, Time, Verdict, FAILURE_WINDOW, FIRST_FAILURE_DELAY,
+    MAX_CONCURRENT_CHECKS, MAX_FAILURES, MAX_FAILURE_DELAY, MAX_GROUPS, MAX_GROUP_CHANNELS,
 };
 
 const T0: Time = Time::ZERO;
@@ -44,6 +44,7 @@ fn put(b: &mut SessionBook, id: &str, limit: u32, revoked: bool) {
                 session: "s".into(),
                 limit,
                 revoked,
+                group: String::new(),
             },
         },
     )
@@ -196,7 +197,8 @@ fn what_changes_during_the_password_check_is_checked_again() {
                 rules: InvitationRules {
                     session: "s".into(),
                     limit: 0,
-                    revoked: false
+                    revoked: false,
+                    group: String::new(),
                 }
             }
         ),
@@ -287,7 +289,8 @@ fn requests_follow_the_policy() {
         assert!(out.contains(&Effect::Emit(Event::ControlRequested {
             session: "s".into(),
             attendee: 1,
-            requested
+            requested,
+            shown: ShownLevel::ReqctrlInteractive,
         })));
         let want = if at_once { requested } else { View };
         assert_eq!(level(&b, 1), want, "{policy}");
@@ -301,7 +304,8 @@ fn requests_follow_the_policy() {
                 attendee: 1,
                 requested,
                 granted: true,
-                by: Answerer::Policy
+                by: Answerer::Policy,
+                shown: ShownLevel::Interactive,
             })));
         }
     }
@@ -423,7 +427,8 @@ fn the_sharer_grants_denies_or_sets_and_giving_back_needs_no_one() {
         attendee: 1,
         requested: ControlLevel::Interactive,
         granted: false,
-        by: Answerer::Sharer
+        by: Answerer::Sharer,
+        shown: ShownLevel::None,
     })));
     assert_eq!(b.attendee(T0, 1).unwrap().pending, None);
     assert_eq!(
@@ -502,6 +507,29 @@ fn idle_time_counts_from_the_last_input_or_request() {
 }
 
 #[test]
+fn connect_time_counts_from_the_admission_whatever_the_activity() {
+    let mut b = book(ControlPolicy::Ask, 5);
+    let t = |s: u64| Time::from_millis(s * 1000);
+    // The join starts at 3 s; the password check ends at 5 s: admitted then.
+    join(&mut b, t(3), 1, ip(1), "i");
+    checked(&mut b, t(5), 1, Verdict::Right { attendee: 1 });
+    admit(&mut b, t(20), 2);
+    for (now, one, two) in [(5, 0, 0), (20, 15, 0), (65, 60, 45)] {
+        b.handle(t(now), Input::Input { attendee: 1 }).unwrap();
+        let (a1, a2) = (b.attendee(t(now), 1).unwrap(), b.attendee(t(now), 2));
+        assert_eq!(a1.connected, Duration::from_secs(one), "at {now}");
+        assert_eq!(
+            a1.idle,
+            Duration::ZERO,
+            "input is activity, not a reconnect"
+        );
+        if now >= 20 {
+            assert_eq!(a2.unwrap().connected, Duration::from_secs(two), "at {now}");
+        }
+    }
+}
+
+#[test]
 fn removals_release_input_and_say_why() {
     let mut b = book(ControlPolicy::GrantAll, 5);
     admit(&mut b, T0, 1);
@@ -576,4 +604,311 @@ fn removals_release_input_and_say_why() {
         message: "the sharer closed the session".into()
     }));
     assert_eq!(b.attendee_ids().count(), 0);
+}
+
+#[test]
+fn a_pending_request_shows_as_its_reqctrl_level_until_answered() {
+    use ControlLevel::{Interactive, None as Off, View};
+    use ShownLevel as S;
+    // (admitted at, requested, answer, shown while pending, shown after)
+    // answer: Some(grant) or None for the sharer setting `View` directly.
+    let table = [
+        (
+            View,
+            Interactive,
+            Some(true),
+            S::ReqctrlInteractive,
+            S::Interactive,
+        ),
+        (
+            View,
+            Interactive,
+            Some(false),
+            S::ReqctrlInteractive,
+            S::View,
+        ),
+        (Off, View, Some(true), S::ReqctrlView, S::View),
+        (Off, View, Some(false), S::ReqctrlView, S::None),
+        (Off, Interactive, None, S::ReqctrlInteractive, S::View),
+    ];
+    for (start, requested, answer, pending, after) in table {
+        let case = format!("{start} asks {requested}, answer {answer:?}");
+        let mut b = SessionBook::new();
+        b.handle(
+            T0,
+            Input::OpenSession {
+                session: "s".into(),
+                rules: SessionRules {
+                    default_level: start,
+                    policy: ControlPolicy::Ask,
+                },
+            },
+        )
+        .unwrap();
+        put(&mut b, "i", 5, false);
+        admit(&mut b, T0, 1);
+        assert_eq!(b.attendee(T0, 1).unwrap().shown, S::from(start), "{case}");
+        let out = b
+            .handle(
+                T0,
+                Input::RequestControl {
+                    attendee: 1,
+                    level: requested,
+                },
+            )
+            .unwrap();
+        let a = b.attendee(T0, 1).unwrap();
+        assert_eq!((a.level, a.shown), (start, pending), "{case}");
+        assert!(a.shown.is_request(), "{case}");
+        assert!(
+            out.iter().any(|e| matches!(e, Effect::Emit(Event::ControlRequested { shown, .. }) if *shown == pending)),
+            "{case}: {out:?}"
+        );
+        let input = match answer {
+            Some(grant) => Input::Answer { attendee: 1, grant },
+            None => Input::SetLevel {
+                attendee: 1,
+                level: View,
+            },
+        };
+        let out = b.handle(T0, input).unwrap();
+        let a = b.attendee(T0, 1).unwrap();
+        assert_eq!(a.shown, after, "{case}");
+        assert!(!a.shown.is_request(), "{case}");
+        assert!(
+            out.iter().any(|e| matches!(e, Effect::Emit(Event::ControlAnswered { shown, .. }) if *shown == after)),
+            "{case}: {out:?}"
+        );
+    }
+    // Giving control back is never pending.
+    let mut b = book(ControlPolicy::Ask, 5);
+    admit(&mut b, T0, 1);
+    b.handle(
+        T0,
+        Input::RequestControl {
+            attendee: 1,
+            level: Off,
+        },
+    )
+    .unwrap();
+    assert_eq!(b.attendee(T0, 1).unwrap().shown, S::None);
+    for (level, pending, want) in [
+        (Interactive, None, S::Interactive),
+        (View, Some(Interactive), S::ReqctrlInteractive),
+        (Off, Some(View), S::ReqctrlView),
+    ] {
+        assert_eq!(ShownLevel::of(level, pending), want);
+    }
+    let names = [
+        (S::ReqctrlView, "reqctrl-view"),
+        (S::ReqctrlInteractive, "reqctrl-interactive"),
+        (S::View, "view"),
+    ];
+    for (shown, name) in names {
+        assert_eq!(shown.as_str(), name);
+    }
+}
+
+/// Puts invitation `id` of group `group` (limit 5) on session `s`.
+fn put_in_group(b: &mut SessionBook, id: &str, group: &str) {
+    b.handle(
+        T0,
+        Input::PutInvitation {
+            id: id.into(),
+            rules: InvitationRules {
+                session: "s".into(),
+                limit: 5,
+                revoked: false,
+                group: group.into(),
+            },
+        },
+    )
+    .unwrap();
+}
+
+fn put_group(b: &mut SessionBook, name: &str, rules: GroupRules) -> Result<Vec<Effect>, BookError> {
+    b.handle(
+        T0,
+        Input::PutGroup {
+            name: name.into(),
+            rules,
+        },
+    )
+}
+
+/// Admits `attendee` through invitation `inv`; the `Admit` effect.
+fn admit_through(b: &mut SessionBook, attendee: u64, inv: &str) -> Effect {
+    join(b, T0, attendee, ip(1), inv);
+    let out = checked(b, T0, attendee, Verdict::Right { attendee });
+    out.into_iter()
+        .find(|e| matches!(e, Effect::Admit { .. }))
+        .expect("admitted")
+}
+
+#[test]
+fn a_group_sets_the_default_level_the_auto_grant_ceiling_and_channel_defaults() {
+    use tandem_proto::ChannelAccess;
+    use ControlLevel::{Interactive, None as Off, View};
+    // (group default, ceiling, session policy, requested) -> (level at
+    // join, granted at once, by)
+    type Case = (
+        Option<ControlLevel>,
+        Option<ControlLevel>,
+        ControlPolicy,
+        ControlLevel,
+    );
+    let table: [(Case, (ControlLevel, bool, Option<Answerer>)); 7] = [
+        // No rules: the session decides (default view, ask).
+        (
+            (None, None, ControlPolicy::Ask, Interactive),
+            (View, false, None),
+        ),
+        (
+            (None, None, ControlPolicy::GrantAll, Interactive),
+            (View, true, Some(Answerer::Policy)),
+        ),
+        // A ceiling at interactive grants even under ask.
+        (
+            (None, Some(Interactive), ControlPolicy::Ask, Interactive),
+            (View, true, Some(Answerer::Group)),
+        ),
+        // A ceiling at view: interactive waits for the sharer even under grant-all.
+        (
+            (Some(Off), Some(View), ControlPolicy::GrantAll, Interactive),
+            (Off, false, None),
+        ),
+        (
+            (Some(Off), Some(View), ControlPolicy::Ask, View),
+            (Off, true, Some(Answerer::Group)),
+        ),
+        // A ceiling at none: every request asks the sharer.
+        (
+            (Some(Off), Some(Off), ControlPolicy::GrantAll, View),
+            (Off, false, None),
+        ),
+        // A default level without a ceiling: the session's policy answers.
+        (
+            (Some(Off), None, ControlPolicy::GrantView, View),
+            (Off, true, Some(Answerer::Policy)),
+        ),
+    ];
+    for ((default_level, auto_grant, policy, requested), (at_join, at_once, by)) in table {
+        let case = format!("{default_level:?} {auto_grant:?} {policy} asks {requested}");
+        let mut b = book(policy, 5);
+        put_in_group(&mut b, "gi", "helpdesk");
+        let rules = GroupRules {
+            default_level,
+            auto_grant,
+            channels: [("notes".to_owned(), ChannelAccess::Read)].into(),
+        };
+        put_group(&mut b, "helpdesk", rules).unwrap();
+        let admit = admit_through(&mut b, 1, "gi");
+        let Effect::Admit {
+            level, channels, ..
+        } = admit
+        else {
+            unreachable!()
+        };
+        assert_eq!(level, at_join, "{case}");
+        assert_eq!(channels.get("notes"), Some(&ChannelAccess::Read), "{case}");
+        let out = b
+            .handle(
+                T0,
+                Input::RequestControl {
+                    attendee: 1,
+                    level: requested,
+                },
+            )
+            .unwrap();
+        let answered_by = out.iter().find_map(|e| match e {
+            Effect::Emit(Event::ControlAnswered {
+                by, granted: true, ..
+            }) => Some(*by),
+            _ => None,
+        });
+        assert_eq!(answered_by, by, "{case}");
+        let a = b.attendee(T0, 1).unwrap();
+        assert_eq!(a.level, if at_once { requested } else { at_join }, "{case}");
+        assert_eq!(a.pending, (!at_once).then_some(requested), "{case}");
+    }
+}
+
+#[test]
+fn group_rules_change_live_and_are_bounded() {
+    use tandem_proto::ChannelAccess;
+    let mut b = book(ControlPolicy::Ask, 5);
+    put_in_group(&mut b, "gi", "g");
+    // Admitted before the group has rules: the session's default, no channels.
+    let Effect::Admit {
+        level, channels, ..
+    } = admit_through(&mut b, 1, "gi")
+    else {
+        unreachable!()
+    };
+    assert_eq!((level, channels.len()), (ControlLevel::View, 0));
+    // Rules set later apply to its next request and to the next joins.
+    let rules = GroupRules {
+        default_level: Some(ControlLevel::None),
+        auto_grant: Some(ControlLevel::Interactive),
+        channels: Default::default(),
+    };
+    put_group(&mut b, "g", rules.clone()).unwrap();
+    assert_eq!(b.group("g"), Some(&rules));
+    b.handle(
+        T0,
+        Input::RequestControl {
+            attendee: 1,
+            level: ControlLevel::Interactive,
+        },
+    )
+    .unwrap();
+    assert_eq!(level_of(&b, 1), ControlLevel::Interactive);
+    let Effect::Admit { level, .. } = admit_through(&mut b, 2, "gi") else {
+        unreachable!()
+    };
+    assert_eq!(level, ControlLevel::None);
+    // Another invitation, another group: untouched.
+    assert_eq!(level_of(&b, 1), ControlLevel::Interactive);
+    put_in_group(&mut b, "other", "h");
+    let Effect::Admit { level, .. } = admit_through(&mut b, 3, "other") else {
+        unreachable!()
+    };
+    assert_eq!(level, ControlLevel::View);
+    // Removed: the session's rules again.
+    b.handle(T0, Input::RemoveGroup { name: "g".into() })
+        .unwrap();
+    assert_eq!(b.group("g"), None);
+    assert_eq!(
+        b.handle(T0, Input::RemoveGroup { name: "g".into() }),
+        Err(BookError::UnknownGroup("g".into()))
+    );
+    let Effect::Admit { level, .. } = admit_through(&mut b, 4, "gi") else {
+        unreachable!()
+    };
+    assert_eq!(level, ControlLevel::View);
+    // Bounds: channels per group, groups per node (replacing one is fine).
+    let many: std::collections::BTreeMap<String, ChannelAccess> = (0..=MAX_GROUP_CHANNELS)
+        .map(|n| (format!("c{n}"), ChannelAccess::Read))
+        .collect();
+    let too_many = GroupRules {
+        channels: many,
+        ..GroupRules::default()
+    };
+    assert_eq!(
+        put_group(&mut b, "x", too_many),
+        Err(BookError::TooManyGroupChannels)
+    );
+    for n in 0..MAX_GROUPS {
+        put_group(&mut b, &format!("g{n}"), GroupRules::default()).unwrap();
+    }
+    assert_eq!(
+        put_group(&mut b, "one-more", GroupRules::default()),
+        Err(BookError::TooManyGroups)
+    );
+    put_group(&mut b, "g0", rules).unwrap();
+    assert_eq!(b.groups().count(), MAX_GROUPS);
+}
+
+fn level_of(b: &SessionBook, attendee: u64) -> ControlLevel {
+    b.attendee(T0, attendee).unwrap().level
 }

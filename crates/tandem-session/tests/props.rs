@@ -80,6 +80,7 @@ fn run(policy: ControlPolicy, ops: &[Op]) -> Vec<String> {
                     session: "s".into(),
                     limit: 2,
                     revoked: false,
+                    group: String::new(),
                 },
             },
             &mut trace,
@@ -148,6 +149,7 @@ fn run(policy: ControlPolicy, ops: &[Op]) -> Vec<String> {
                         session: "s".into(),
                         limit,
                         revoked: revoked[inv],
+                        group: String::new(),
                     },
                 }
             }
@@ -159,6 +161,7 @@ fn run(policy: ControlPolicy, ops: &[Op]) -> Vec<String> {
                         session: "s".into(),
                         limit: limits[INVITATIONS[inv]],
                         revoked: true,
+                        group: String::new(),
                     },
                 }
             }

@@ -77,6 +77,11 @@ async fn view(
             )
             .await
             .map_err(lost)?;
+            for effect in core.requested(requested) {
+                if let Effect::Show(line) = effect {
+                    on_event(ViewerEvent::Notice(line));
+                }
+            }
         }
     }
     for event in &options.send_input {
@@ -100,6 +105,7 @@ async fn view(
     let mut joined: Option<Outgoing> = None;
     let mut stop = options.stop.clone();
     let mut pending_text = options.type_text.clone();
+    let mut hold_keys = options.hold_keys.clone();
     let deadline = options.duration.map(|d| tokio::time::Instant::now() + d);
     let mut stalled = false;
 
@@ -111,6 +117,16 @@ async fn view(
                     "typed {} characters",
                     text.chars().count()
                 )));
+            }
+            for keysym in std::mem::take(&mut hold_keys) {
+                let event = InputEvent::Key {
+                    keysym,
+                    pressed: true,
+                };
+                write_message(&mut control_tx, &ClientMessage::Input(event))
+                    .await
+                    .map_err(lost)?;
+                on_event(ViewerEvent::Notice(format!("holding key 0x{keysym:x}")));
             }
         }
         let updates = core.outcome().updates;

@@ -66,6 +66,9 @@ pub struct ViewerOptions {
     pub request_control: Option<ControlLevel>,
     /// Type this text once interactive.
     pub type_text: Option<String>,
+    /// Diagnostics: press these keysyms once interactive (after the text)
+    /// and never release them, so the sharer sees them held.
+    pub hold_keys: Vec<u32>,
     /// Diagnostics: after this many updates, stop reading for this long.
     pub stall: Option<(u64, Duration)>,
     /// Diagnostics: send these input events right after joining, whatever

@@ -592,6 +592,7 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
             if let Err(e) = write_message(&mut control_tx, &msg).await {
                 return Ok(End::Lost(e.to_string()));
             }
+            self.show_request(wanted);
         }
         // The clipboard channel is joined on every connection; the node
         // answers with the attendee's access and tells every change, so
@@ -630,6 +631,7 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
                         if let Err(e) = write_message(&mut control_tx, &msg).await {
                             break End::Lost(e.to_string());
                         }
+                        self.show_request(wanted);
                     }
                     Some(Command::Input(event)) => {
                         // The window sends input only when interactive, but
@@ -779,6 +781,18 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
             connection::say_bye(&mut control_tx).await;
         }
         Ok(end)
+    }
+
+    /// A request for `wanted` went out: while it is pending the level shows
+    /// as `reqctrl-*`, on the status line and in the events.
+    fn show_request(&mut self, wanted: ControlLevel) {
+        for effect in self.core.requested(wanted) {
+            if let Effect::Show(line) = effect {
+                (self.on_event)(ViewerEvent::Notice(line.clone()));
+                self.view
+                    .update(|s| s.message = Some((line, Instant::now())));
+            }
+        }
     }
 
     /// Does what the state machine asks after a control message; `Err`

@@ -157,6 +157,8 @@ struct WantedChannel {
 pub struct ViewerCore {
     limits: ViewerLimits,
     level: ControlLevel,
+    /// The level this viewer asked for and the node has not answered yet.
+    requested: Option<ControlLevel>,
     paused: bool,
     desktop: (u32, u32),
     decoder: Decoder,
@@ -172,6 +174,7 @@ impl ViewerCore {
         ViewerCore {
             limits,
             level: ControlLevel::None,
+            requested: None,
             paused: false,
             desktop: (0, 0),
             decoder: Decoder::new(),
@@ -197,6 +200,7 @@ impl ViewerCore {
     pub fn connected(&mut self, welcome: &Welcome) -> Result<Welcome, ViewerError> {
         self.limits.check_size(welcome.width, welcome.height)?;
         self.level = welcome.control_level;
+        self.requested = None;
         self.paused = welcome.paused;
         self.desktop = (welcome.width, welcome.height);
         if let Some(frame) = self.decoder.frame() {
@@ -220,6 +224,30 @@ impl ViewerCore {
     /// The attendee's control level as the node last said.
     pub fn level(&self) -> ControlLevel {
         self.level
+    }
+
+    /// This viewer asked the node for `level`. Asking for more than it has
+    /// leaves a request pending until the node answers or changes the level
+    /// (asking for less is answered at once); the pending level is shown
+    /// the way the sharer sees it, `reqctrl-view` or `reqctrl-interactive`.
+    pub fn requested(&mut self, level: ControlLevel) -> Vec<Effect> {
+        if level <= self.level {
+            return Vec::new();
+        }
+        self.requested = Some(level);
+        vec![Effect::Show(format!(
+            "control level: {} (asked the sharer for {level})",
+            self.shown_level()
+        ))]
+    }
+
+    /// The level as the sharer sees it: `reqctrl-view` or
+    /// `reqctrl-interactive` while a request is pending, else the level.
+    pub fn shown_level(&self) -> String {
+        match self.requested {
+            Some(l) if l > self.level => format!("reqctrl-{l}"),
+            _ => self.level.to_string(),
+        }
     }
 
     /// Whether graphics are paused.
@@ -372,6 +400,8 @@ impl ViewerCore {
             ServerMessage::ControlLevelChanged { level } => {
                 let before = self.channel_access();
                 let from = std::mem::replace(&mut self.level, level);
+                // The node answers a pending request by changing the level.
+                self.requested = None;
                 out.push(Effect::Level { from, to: level });
                 out.push(Effect::Show(format!("control level: {level}")));
                 let after = self.channel_access();
@@ -385,6 +415,7 @@ impl ViewerCore {
                 message,
             } => {
                 let message = printable(&message);
+                self.requested = None;
                 out.push(Effect::Notice(format!("control request: {message}")));
                 out.push(Effect::Answered { requested, granted });
                 let line = match (granted, message.is_empty()) {
@@ -512,6 +543,44 @@ mod tests {
             height,
             paused: false,
         }
+    }
+
+    #[test]
+    fn a_pending_request_shows_as_reqctrl_until_the_node_answers() {
+        let mut core = ViewerCore::new(ViewerLimits::default());
+        core.connected(&welcome(ControlLevel::View, 8, 8)).unwrap();
+        assert_eq!(core.shown_level(), "view");
+        // Asking for what it has, or less, is never pending.
+        assert!(core.requested(ControlLevel::View).is_empty());
+        assert_eq!(core.shown_level(), "view");
+        let effects = core.requested(ControlLevel::Interactive);
+        assert_eq!(core.shown_level(), "reqctrl-interactive");
+        assert_eq!(
+            effects,
+            vec![Effect::Show(
+                "control level: reqctrl-interactive (asked the sharer for interactive)".into()
+            )]
+        );
+        // Denied: back to the level.
+        core.message(ServerMessage::ControlRequestAnswered {
+            requested: ControlLevel::Interactive,
+            granted: false,
+            message: String::new(),
+        })
+        .unwrap();
+        assert_eq!(core.shown_level(), "view");
+        // Asked again, then the sharer sets a level: no longer pending.
+        core.requested(ControlLevel::Interactive);
+        core.message(ServerMessage::ControlLevelChanged {
+            level: ControlLevel::None,
+        })
+        .unwrap();
+        assert_eq!(core.shown_level(), "none");
+        // A new connection starts with nothing asked.
+        core.requested(ControlLevel::View);
+        assert_eq!(core.shown_level(), "reqctrl-view");
+        core.connected(&welcome(ControlLevel::None, 8, 8)).unwrap();
+        assert_eq!(core.shown_level(), "none");
     }
 
     fn joined(name: &str, access: ChannelAccess) -> ServerMessage {
