@@ -13,6 +13,16 @@
 //! their picture must be the synthetic desktop at a tick the node captured:
 //! a mismatch is reported and makes the tool exit 1.
 //!
+//! Every attendee asks for stamped updates and records capture to received
+//! (the node's capture stamp against this machine's clock once the stream
+//! is read whole); p50/p99 are over every update of every attendee in the
+//! window. That figure includes the tool's own delay in reading (one core
+//! for all attendees), so it bounds the node's share from above.
+//!
+//! GSO: the node's `tandem_udp_max_gso_segments` is printed, and after the
+//! attendees leave, its datagrams per send system call
+//! (`tandem_udp_tx_datagrams_total` / `tandem_udp_tx_ios_total`).
+//!
 //! The tool's own cost stays out of the node's figures: the node's CPU is
 //! read from its own /proc entry, and the two never share a core.
 
@@ -79,6 +89,11 @@ struct Row {
     sampled: usize,
     sample_mismatches: usize,
     failures: usize,
+    latency_p50_ms: f64,
+    latency_p99_ms: f64,
+    latency_samples: usize,
+    gso_segments: f64,
+    datagrams_per_send: f64,
 }
 
 impl Row {
@@ -99,6 +114,11 @@ impl Row {
             "sampled_attendees": self.sampled,
             "sample_mismatches": self.sample_mismatches,
             "attendee_failures": self.failures,
+            "capture_to_received_p50_ms": self.latency_p50_ms,
+            "capture_to_received_p99_ms": self.latency_p99_ms,
+            "latency_samples": self.latency_samples,
+            "udp_max_gso_segments": self.gso_segments,
+            "udp_datagrams_per_send": self.datagrams_per_send,
         })
     }
 }
@@ -147,7 +167,7 @@ fn main() {
         args.width, args.height, args.node_cpus, args.tool_cpus, args.seconds, args.warmup
     );
     println!(
-        "{:<12} {:>9} {:>8} {:>9} {:>8} {:>9} {:>9} {:>10} {:>8} {:>8}",
+        "{:<12} {:>9} {:>8} {:>9} {:>8} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7}",
         "workload",
         "attendees",
         "served",
@@ -157,7 +177,10 @@ fn main() {
         "att/core",
         "egress-Mb/s",
         "Mb/core",
-        "rss-MiB"
+        "rss-MiB",
+        "p50-ms",
+        "p99-ms",
+        "dg/send"
     );
     let mut rows = Vec::new();
     let mut failed = false;
@@ -165,7 +188,7 @@ fn main() {
         for &n in &counts {
             let row = runtime.block_on(step(&args, workload, n));
             println!(
-                "{:<12} {:>9} {:>7.2}% {:>8.2}% {:>8} {:>9.2} {:>9.0} {:>10.1} {:>8.1} {:>8.1}",
+                "{:<12} {:>9} {:>7.2}% {:>8.2}% {:>8} {:>9.2} {:>9.0} {:>10.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>7.2}",
                 workload.label(),
                 row.attendees,
                 row.served * 100.0,
@@ -175,7 +198,10 @@ fn main() {
                 row.attendees as f64 / row.node_cpu_cores.max(1e-9),
                 row.egress_mbit_per_second,
                 row.egress_mbit_per_second / row.node_cpu_cores.max(1e-9),
-                row.rss_mib
+                row.rss_mib,
+                row.latency_p50_ms,
+                row.latency_p99_ms,
+                row.datagrams_per_send
             );
             if row.sample_mismatches > 0 || row.failures > 0 {
                 println!(
@@ -190,6 +216,13 @@ fn main() {
                 break;
             }
         }
+    }
+    if let Some(last) = rows.last() {
+        println!(
+            "GSO: the node's UDP socket takes up to {} segments per send; {:.2} datagrams per send system call in the last step (dg/send)",
+            last.gso_segments, last.datagrams_per_send
+        );
+        println!("p50-ms/p99-ms: capture (node stamp) to received whole (this tool), every update of every attendee in the window");
     }
     if args.json {
         let doc: Vec<_> = rows.iter().map(Row::json).collect();
@@ -258,12 +291,20 @@ async fn step(args: &Args, workload: Workload, n: usize) -> Row {
     let join_seconds = join_start.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(args.warmup)).await;
 
+    for a in &attendees {
+        a.counters.start_recording();
+    }
     let before = Tally::of(&attendees);
     let m0 = metrics(&node);
     let cpu0 = cpu_seconds(node.pid());
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
     let after = Tally::of(&attendees);
+    let mut latencies: Vec<f64> = attendees
+        .iter()
+        .flat_map(|a| a.counters.take_latencies())
+        .map(|us| f64::from(us) / 1000.0)
+        .collect();
     let m1 = metrics(&node);
     let cpu1 = cpu_seconds(node.pid());
     let window = t0.elapsed().as_secs_f64();
@@ -294,6 +335,20 @@ async fn step(args: &Args, workload: Workload, n: usize) -> Row {
     for a in &attendees {
         a.close();
     }
+    // The node adds a connection's UDP counts when it ends.
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        while metric(&metrics(&node), "tandem_connections") > 0.0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .is_ok();
+    let m2 = metrics(&node);
+    if !closed {
+        eprintln!("fanout: some connections were still open after 10 s; datagrams per send counts the closed ones");
+    }
+    let datagrams_per_send = metric(&m2, "tandem_udp_tx_datagrams_total")
+        / metric(&m2, "tandem_udp_tx_ios_total").max(1.0);
     drop(node);
     Row {
         workload,
@@ -309,6 +364,11 @@ async fn step(args: &Args, workload: Workload, n: usize) -> Row {
         sampled,
         sample_mismatches,
         failures,
+        latency_p50_ms: fanout::percentile(&mut latencies, 50.0),
+        latency_p99_ms: fanout::percentile(&mut latencies, 99.0),
+        latency_samples: latencies.len(),
+        gso_segments: metric(&m1, "tandem_udp_max_gso_segments"),
+        datagrams_per_send,
     }
 }
 

@@ -12,6 +12,12 @@
 //!
 //! The node and the tool run on different cores (`taskset`), so the node's
 //! CPU figure is its own: the tool's threads never share its core.
+//!
+//! Every attendee asks for stamped graphics (`ClientMessage::StampGraphics`)
+//! and records, per update, capture to received: the node's capture stamp
+//! against this machine's clock when the stream has been read whole (the
+//! two processes share one clock). The figure includes the tool's own
+//! scheduling delay on its core, so it is an upper bound of the node's part.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -21,8 +27,7 @@ use std::time::{Duration, Instant};
 
 use tandem_codec::{Decoder, EncodedUpdate, Frame};
 use tandem_proto::{
-    ClientMessage, ConnectionString, Hello, ServerMessage, UniStream, MAX_UPDATE_BYTES,
-    PROTOCOL_VERSION,
+    ClientMessage, ConnectionString, Hello, ServerMessage, MAX_UPDATE_BYTES, PROTOCOL_VERSION,
 };
 use tandem_transport::{write_message, MessageReader, TransportConfig};
 
@@ -65,6 +70,35 @@ pub struct AttendeeCounters {
     pub bytes: AtomicU64,
     /// Sequence number of the newest update.
     pub last_seq: AtomicU64,
+    /// Capture-to-received latencies, in microseconds, while recording.
+    pub latencies_us: Mutex<Vec<u32>>,
+    /// Whether latencies are being recorded (the measured window).
+    pub recording: std::sync::atomic::AtomicBool,
+}
+
+/// Most latency samples one attendee keeps per window (a 30 fps window of
+/// an hour): the tool's memory stays bounded however long it measures.
+pub const MAX_LATENCY_SAMPLES: usize = 108_000;
+
+impl AttendeeCounters {
+    /// Starts recording latencies afresh.
+    pub fn start_recording(&self) {
+        self.latencies_us.lock().unwrap().clear();
+        self.recording.store(true, Ordering::Relaxed);
+    }
+
+    /// Stops recording; returns what was recorded.
+    pub fn take_latencies(&self) -> Vec<u32> {
+        self.recording.store(false, Ordering::Relaxed);
+        std::mem::take(&mut *self.latencies_us.lock().unwrap())
+    }
+}
+
+/// This machine's wall clock in unix microseconds.
+pub fn now_unix_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// One connected attendee.
@@ -149,6 +183,9 @@ pub async fn join(
         Ok(other) => return Err(format!("expected a welcome, got {other:?}")),
         Err(e) => return Err(format!("welcome: {e}")),
     }
+    write_message(&mut control_tx, &ClientMessage::StampGraphics)
+        .await
+        .map_err(|e| format!("stamp request: {e}"))?;
     let counters = Arc::new(AttendeeCounters::default());
     let failure = Arc::new(Mutex::new(None));
     let picture = decode.then(|| Arc::new(Mutex::new(Decoder::new())));
@@ -171,7 +208,8 @@ pub async fn join(
             let Ok(bytes) = stream.read_to_end(MAX_UPDATE_BYTES + 1).await else {
                 continue;
             };
-            if let Err(e) = receive(&bytes, &c, p.as_deref()) {
+            let received_us = now_unix_us();
+            if let Err(e) = receive(&bytes, received_us, &c, p.as_deref()) {
                 f.lock().unwrap().get_or_insert(e);
             }
         }
@@ -187,16 +225,28 @@ pub async fn join(
 /// Counts one whole uni stream (and decodes it for a sampled attendee).
 fn receive(
     bytes: &[u8],
+    received_us: u64,
     counters: &AttendeeCounters,
     picture: Option<&Mutex<Decoder>>,
 ) -> Result<(), String> {
     // Only graphics streams are counted (a load attendee joins no channel).
-    if bytes.first() != Some(&tandem_proto::STREAM_KIND_GRAPHICS) {
+    if !matches!(
+        bytes.first(),
+        Some(&(tandem_proto::STREAM_KIND_GRAPHICS | tandem_proto::STREAM_KIND_STAMPED_GRAPHICS))
+    ) {
         return Ok(());
     }
-    let UniStream::Graphics(payload) =
-        tandem_proto::parse_uni_stream(bytes).map_err(|e| e.to_string())?;
-    let update = EncodedUpdate::from_bytes(payload).map_err(|e| e.to_string())?;
+    let stream = tandem_proto::parse_uni_stream(bytes).map_err(|e| e.to_string())?;
+    let update = EncodedUpdate::from_bytes(stream.payload()).map_err(|e| e.to_string())?;
+    if let Some(captured) = stream.captured_unix_us() {
+        if counters.recording.load(Ordering::Relaxed) {
+            let us = received_us.saturating_sub(captured).min(u64::from(u32::MAX)) as u32;
+            let mut samples = counters.latencies_us.lock().unwrap();
+            if samples.len() < MAX_LATENCY_SAMPLES {
+                samples.push(us);
+            }
+        }
+    }
     counters.updates.fetch_add(1, Ordering::Relaxed);
     counters
         .bytes

@@ -167,6 +167,13 @@ struct ViewArgs {
     /// the control level (the node must drop it unless interactive).
     #[arg(long, hide = true)]
     send_text: Option<String>,
+    /// Ask the node to stamp each update with its capture time and report
+    /// capture-to-decoded latency (p50/p99 in the headless summary, live in
+    /// the window's status overlay). Needs a node that knows stamps (an
+    /// older one ends the connection); the figure is exact when the node
+    /// runs on this machine, else as good as the two clocks' agreement.
+    #[arg(long)]
+    latency: bool,
     /// Join this virtual channel and bridge it to stdin/stdout, one message
     /// per line (implies --headless; status lines go to stderr). The
     /// clipboard is the channel `clipboard`.
@@ -517,6 +524,7 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
         live.request_control = request_control;
         live.frames = args.frames;
         live.duration = duration;
+        live.latency = args.latency;
         if let Some(transport) = transport {
             live.transport = transport;
         }
@@ -554,6 +562,7 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
                 })
                 .collect(),
             stop: None,
+            latency: args.latency,
         };
         let link = args
             .channel
@@ -570,6 +579,7 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
         live.request_control = request_control;
         live.frames = args.frames;
         live.duration = duration;
+        live.latency = args.latency;
         if let Some(transport) = transport {
             live.transport = transport;
         }
@@ -650,6 +660,9 @@ fn finish_view(
         outcome.catch_ups,
         outcome.last_seq
     );
+    if let Some(line) = outcome.latency.summary_line() {
+        say!("{line}");
+    }
     if let Some(cursor) = outcome.cursor {
         say!(
             "cursor at {},{} {} after {} moves ({} shapes)",

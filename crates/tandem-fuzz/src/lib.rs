@@ -69,15 +69,23 @@ pub fn graphics_base() -> (Frame, EncodedUpdate) {
     (frame, key)
 }
 
-/// A graphics stream (kind byte, then an update) through
+/// A graphics stream (kind byte, the capture time when stamped, then an
+/// update) through
 /// `EncodedUpdate::from_bytes` and `Decoder::apply`, both on a fresh
 /// decoder (key frames) and on one holding [`graphics_base`] (deltas).
 /// A failed apply must leave the decoder's picture unchanged.
 pub fn graphics(data: &[u8]) {
-    let Ok(UniStream::Graphics(payload)) = parse_uni_stream(data) else {
+    let Ok(stream) = parse_uni_stream(data) else {
         return;
     };
-    let Ok(update) = EncodedUpdate::from_bytes(payload) else {
+    if let UniStream::StampedGraphics {
+        captured_unix_us, ..
+    } = stream
+    {
+        // The stamp is the 8 bytes after the kind byte, whatever they are.
+        assert_eq!(data[1..9], captured_unix_us.to_be_bytes());
+    }
+    let Ok(update) = EncodedUpdate::from_bytes(stream.payload()) else {
         return;
     };
     // Re-encoding what was decoded gives bytes that decode to the same update.
@@ -175,7 +183,8 @@ pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     use tandem_node::cluster::gossip::Sealer;
     use tandem_node::cluster::link::LinkUpdate;
     use tandem_proto::{
-        channel_stream_header, encode_message, graphics_stream_header, ChannelAccess, ChannelFlags,
+        channel_stream_header, encode_message, graphics_stream_header,
+        stamped_graphics_stream_header, ChannelAccess, ChannelFlags,
         ChannelInfo, ChannelPriority, ControlLevel, Hello, InputEvent, Welcome,
     };
 
@@ -212,6 +221,7 @@ pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
                 enc(&ClientMessage::ChannelJoin {
                     name: "clipboard".into(),
                 }),
+                enc(&ClientMessage::StampGraphics),
                 enc(&ServerMessage::ChannelJoined(ChannelInfo {
                     id: 1,
                     name: "clipboard".into(),
@@ -226,6 +236,9 @@ pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     let mut stream = graphics_stream_header().to_vec();
     stream.extend_from_slice(&key.to_bytes());
     out.push(("graphics", "key-frame", stream));
+    let mut stream = stamped_graphics_stream_header(1_764_654_000_123_456).to_vec();
+    stream.extend_from_slice(&key.to_bytes());
+    out.push(("graphics", "stamped-key-frame", stream));
     let mut encoder = Encoder::new(EncoderConfig::default());
     encoder.encode(frame.clone(), None);
     for x in 20..40 {

@@ -48,6 +48,21 @@ pub trait LinkSend: tokio::io::AsyncWrite + Unpin + Send + 'static {
     fn reset(&mut self, code: CloseCode);
     /// Higher goes first (channel priorities).
     fn set_priority(&self, priority: i32);
+    /// Writes `chunks` in order. A transport that can keep a shared buffer
+    /// by reference (quinn) does so: one update's payload is then held
+    /// once for every attendee instead of copied into each stream. This
+    /// default copies, as `write_all` does.
+    fn write_shared(
+        &mut self,
+        chunks: &mut [bytes::Bytes],
+    ) -> impl Future<Output = std::io::Result<()>> + Send {
+        async move {
+            for chunk in chunks.iter() {
+                tokio::io::AsyncWriteExt::write_all(self, chunk).await?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// A stream the node reads: the control stream's receiving half, an attendee's channel stream.
@@ -111,6 +126,12 @@ impl LinkSend for quinn::SendStream {
     }
     fn set_priority(&self, priority: i32) {
         let _ = quinn::SendStream::set_priority(self, priority);
+    }
+    async fn write_shared(&mut self, chunks: &mut [bytes::Bytes]) -> std::io::Result<()> {
+        // quinn queues the `Bytes` themselves (a reference count each).
+        quinn::SendStream::write_all_chunks(self, chunks)
+            .await
+            .map_err(std::io::Error::from)
     }
 }
 

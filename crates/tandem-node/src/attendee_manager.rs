@@ -1488,8 +1488,9 @@ impl Handler<FromAttendee> for AttendeeManager {
                     None,
                 );
             }
-            // Channels are the ChannelHub's: the connection task hands joins there.
-            ClientMessage::ChannelJoin { .. } => {}
+            // Channels are the ChannelHub's: the connection task hands joins
+            // there; stamps are the graphics sender's, set there too.
+            ClientMessage::ChannelJoin { .. } | ClientMessage::StampGraphics => {}
         }
     }
 }

@@ -18,6 +18,7 @@
 //! last delivered sequence number. So a slow attendee never delays another
 //! one and never makes the node buffer more than one update for it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,7 +29,6 @@ use tandem_proto::{
 };
 use tandem_session::{Pick, ShapeMemory, UpdatePicker};
 use tandem_transport::{write_message, MessageReader};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 
 pub use crate::attendee_link::{closed_reason, AttendeeLink, CloseCode, LinkSend};
@@ -96,7 +96,13 @@ pub async fn serve_connection(
     if browsers && crate::browser::session::is_browser(&conn) {
         return crate::browser::session::serve_browser(conn, ctx, on_welcome).await;
     }
-    serve_attendee(conn, ctx, Some(on_welcome)).await;
+    let metrics = ctx.metrics.clone();
+    serve_attendee(conn.clone(), ctx, Some(on_welcome)).await;
+    // What GSO did for this connection: datagrams per send system call.
+    let udp = conn.stats().udp_tx;
+    metrics.udp_tx_datagrams.inc_by(udp.datagrams);
+    metrics.udp_tx_ios.inc_by(udp.ios);
+    tracing::debug!(%peer, datagrams = udp.datagrams, ios = udp.ios, "connection's udp sends");
 }
 
 /// Serves one attendee connection of any transport to its end.
@@ -246,6 +252,7 @@ pub(crate) async fn serve_hello<L: AttendeeLink>(
     let relayed = link.relayed();
     let mut pointer = CursorSender::new(link.clone(), cursor, level.clone(), ctx.metrics.clone());
     let sender = GraphicsSender::new(link.clone(), updates, level, encoder, ctx.metrics.clone());
+    let stamps = sender.stamps();
     let (bytes_tx, mut bytes_rx) = watch::channel(0u64);
     let graphics = async move {
         if relayed {
@@ -261,6 +268,10 @@ pub(crate) async fn serve_hello<L: AttendeeLink>(
             match reader.next::<ClientMessage>().await {
                 Ok(Some(ClientMessage::Bye { .. })) => return DisconnectReason::ByAttendee,
                 Ok(Some(ClientMessage::ChannelJoin { name })) => hub.join(attendee, &name),
+                Ok(Some(ClientMessage::StampGraphics)) => {
+                    tracing::debug!(attendee, "graphics stamped with the capture time from now on");
+                    stamps.store(true, Ordering::Relaxed);
+                }
                 Ok(Some(msg)) => manager.do_send(FromAttendee { attendee, msg }),
                 Ok(None) => return DisconnectReason::ByAttendee,
                 Err(error) => {
@@ -523,6 +534,8 @@ pub(crate) struct GraphicsSender<L> {
     /// Where this attendee is in the session's updates.
     picker: UpdatePicker,
     bytes_sent: u64,
+    /// The attendee asked for stamped graphics streams (capture time).
+    stamped: Arc<AtomicBool>,
 }
 
 impl<L: AttendeeLink> GraphicsSender<L> {
@@ -542,7 +555,14 @@ impl<L: AttendeeLink> GraphicsSender<L> {
             metrics,
             picker: UpdatePicker::new(),
             bytes_sent: 0,
+            stamped: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// The switch to stamped streams: set it when the attendee asks
+    /// (`ClientMessage::StampGraphics`); later updates carry the capture time.
+    pub(crate) fn stamps(&self) -> Arc<AtomicBool> {
+        self.stamped.clone()
     }
 
     /// Sends until the connection fails. Returns only on error: when the
@@ -618,14 +638,14 @@ impl<L: AttendeeLink> GraphicsSender<L> {
         // attendee a truncated update.
         let mut guard = ResetOnDrop(Some(stream));
         let stream = guard.0.as_mut().ok_or(())?;
-        stream
-            .write_all(&update.stream_bytes)
-            .await
-            .map_err(|_| ())?;
+        let stamped = self.stamped.load(Ordering::Relaxed);
+        // The header and the update's shared payload: no copy per attendee.
+        let mut chunks = update.stream_chunks(stamped);
+        stream.write_shared(&mut chunks).await.map_err(|_| ())?;
         let mut stream = guard.0.take().ok_or(())?;
         stream.finish();
         self.picker.sent(update.seq);
-        let len = update.stream_bytes.len() as u64;
+        let len = update.stream_len(stamped) as u64;
         self.bytes_sent += len;
         self.metrics.bytes_sent.inc_by(len);
         self.metrics

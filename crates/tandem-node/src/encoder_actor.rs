@@ -1,6 +1,11 @@
 //! The EncoderActor: turns captured frames into graphics updates, once for all
 //! attendees, and serves catch-ups and key frames from its kept tile state.
 //!
+//! An update is published once, as one shared buffer ([`Bytes`]) that every
+//! attendee's graphics stream hands to QUIC by reference (no per-attendee
+//! copy), with the two stream headers (plain, and stamped with the capture
+//! time for viewers that asked) made once beside it.
+//!
 //! It runs on its own one-thread `SyncArbiter` so that encoding never delays
 //! the arbiter that drives actors or the runtime that drives QUIC.
 //!
@@ -10,7 +15,7 @@
 //! killing the encoder thread and, with it, the session's graphics.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use actix::prelude::*;
 use bytes::Bytes;
@@ -35,24 +40,76 @@ pub struct PublishedUpdate {
     pub height: u32,
     /// When the frame it carries was captured.
     pub captured_at: Instant,
-    /// The whole graphics stream: kind byte then the encoded update.
-    pub stream_bytes: Bytes,
+    /// The same instant on the wall clock, in unix microseconds (what a
+    /// stamped stream carries).
+    pub captured_unix_us: u64,
+    /// The encoded update, shared by every attendee's stream.
+    pub payload: Bytes,
+    /// The stamped stream header (kind byte and capture time), made once.
+    pub stamped_header: Bytes,
 }
 
+/// The plain graphics stream header, shared by every plain stream.
+static PLAIN_HEADER: [u8; 1] = [tandem_proto::STREAM_KIND_GRAPHICS];
+
 impl PublishedUpdate {
-    fn new(update: &EncodedUpdate, captured_at: Instant) -> Self {
-        let mut bytes = Vec::with_capacity(1 + update.encoded_len());
-        bytes.extend_from_slice(&tandem_proto::graphics_stream_header());
-        bytes.extend_from_slice(&update.to_bytes());
+    /// Wraps an encoded update captured at `captured_at`.
+    pub(crate) fn new(update: &EncodedUpdate, captured_at: Instant) -> Self {
+        let captured_unix_us = unix_micros_at(captured_at);
         Self {
             seq: update.seq,
             base_seq: update.base_seq,
             width: update.width,
             height: update.height,
             captured_at,
-            stream_bytes: Bytes::from(bytes),
+            captured_unix_us,
+            payload: Bytes::from(update.to_bytes()),
+            stamped_header: Bytes::copy_from_slice(
+                &tandem_proto::stamped_graphics_stream_header(captured_unix_us),
+            ),
         }
     }
+
+    /// The chunks of this update's graphics stream, stamped or plain:
+    /// the header, then the shared payload (both cheap reference-counted
+    /// handles, never a copy of the update).
+    pub fn stream_chunks(&self, stamped: bool) -> [Bytes; 2] {
+        let header = if stamped {
+            self.stamped_header.clone()
+        } else {
+            Bytes::from_static(&PLAIN_HEADER)
+        };
+        [header, self.payload.clone()]
+    }
+
+    /// Length of the stream [`stream_chunks`](Self::stream_chunks) makes.
+    pub fn stream_len(&self, stamped: bool) -> usize {
+        let header = if stamped {
+            self.stamped_header.len()
+        } else {
+            PLAIN_HEADER.len()
+        };
+        header + self.payload.len()
+    }
+
+    /// The whole plain graphics stream in one buffer (a copy: for the
+    /// cluster link, which frames it again).
+    pub fn plain_stream_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(self.stream_len(false));
+        bytes.extend_from_slice(&PLAIN_HEADER);
+        bytes.extend_from_slice(&self.payload);
+        bytes
+    }
+}
+
+/// The wall-clock time of `at`, in unix microseconds: now on the wall clock
+/// minus the time since `at` on the monotonic one (capture instants are
+/// monotonic; a stamp is wall-clock so that another process can compare).
+fn unix_micros_at(at: Instant) -> u64 {
+    let since_epoch = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    since_epoch.saturating_sub(at.elapsed()).as_micros() as u64
 }
 
 /// Latest-wins channel of a session's newest update.
@@ -178,7 +235,7 @@ impl Handler<FrameCaptured> for EncoderActor {
         let published = Arc::new(PublishedUpdate::new(&update, msg.captured_at));
         tracing::trace!(
             seq = published.seq,
-            bytes = published.stream_bytes.len(),
+            bytes = published.stream_len(false),
             "update published"
         );
         self.publish.send_replace(Some(published));

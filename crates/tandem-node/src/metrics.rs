@@ -56,6 +56,12 @@ pub struct Metrics {
     pub registry_seconds: HistogramVec,
     /// Open QUIC connections.
     pub connections: IntGauge,
+    /// UDP segments one send may carry on the QUIC socket (GSO; 1: none).
+    pub udp_max_gso_segments: IntGauge,
+    /// UDP datagrams sent on ended attendee connections (QUIC's own count).
+    pub udp_tx_datagrams: IntCounter,
+    /// Send system calls those took: fewer than the datagrams when GSO batches.
+    pub udp_tx_ios: IntCounter,
     /// Sharing sessions open on this node.
     pub sessions_open: IntGauge,
     /// Events emitted by kind.
@@ -207,6 +213,18 @@ impl Metrics {
             ),
             registry_seconds,
             connections: gauge("tandem_connections", "Open QUIC connections"),
+            udp_max_gso_segments: gauge(
+                "tandem_udp_max_gso_segments",
+                "UDP segments one send may carry on the QUIC socket (GSO; 1 means none)",
+            ),
+            udp_tx_datagrams: counter(
+                "tandem_udp_tx_datagrams_total",
+                "UDP datagrams sent on ended attendee connections",
+            ),
+            udp_tx_ios: counter(
+                "tandem_udp_tx_ios_total",
+                "Send system calls of those datagrams (fewer when GSO batches them)",
+            ),
             sessions_open: gauge("tandem_sessions_open", "Sharing sessions open on this node"),
             events: counter_vec("tandem_events_total", "Session events by kind", &["kind"]),
             errors: {

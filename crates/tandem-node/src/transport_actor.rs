@@ -76,6 +76,8 @@ impl TransportActor {
             context: "reading the QUIC address".into(),
             source,
         })?;
+        let gso = max_gso_segments(local_addr);
+        metrics.udp_max_gso_segments.set(gso as i64);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let ctx = Arc::new(ConnectionContext {
             manager,
@@ -100,7 +102,7 @@ impl TransportActor {
                 tokio::spawn(serve_connection(incoming, ctx.clone(), permit, browsers));
             }
         });
-        tracing::info!(addr = %local_addr, "quic endpoint listening");
+        tracing::info!(addr = %local_addr, max_gso_segments = gso, "quic endpoint listening");
         Ok(Self {
             runtime: Some(runtime),
             endpoint,
@@ -124,6 +126,22 @@ impl Drop for TransportActor {
         if let Some(rt) = self.runtime.take() {
             // Dropping a runtime inside another one panics; let it wind down in the background.
             rt.shutdown_background();
+        }
+    }
+}
+
+/// How many UDP segments one send may carry on a socket like the
+/// endpoint's (GSO: quinn batches that many datagrams of one connection per
+/// system call; 1 when the OS has no GSO). Probed on a fresh socket of the
+/// same address family: the capability is the kernel's, not the socket's.
+fn max_gso_segments(local: std::net::SocketAddr) -> usize {
+    let probe = std::net::UdpSocket::bind((local.ip(), 0))
+        .and_then(|socket| quinn::udp::UdpSocketState::new((&socket).into()));
+    match probe {
+        Ok(state) => state.max_gso_segments(),
+        Err(error) => {
+            tracing::debug!(%error, "probing UDP segmentation offload failed");
+            1
         }
     }
 }

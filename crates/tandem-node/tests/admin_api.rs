@@ -142,6 +142,7 @@ impl TestNode {
             stall: None,
             send_input: Vec::new(),
             stop: None,
+            latency: false,
         };
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()

@@ -157,6 +157,7 @@ impl TestNode {
             stall: None,
             send_input: Vec::new(),
             stop: Some(stop_rx),
+            latency: false,
         };
         tweak(&mut options);
         let seen = Arc::new(Mutex::new(Vec::new()));

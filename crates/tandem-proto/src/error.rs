@@ -38,6 +38,12 @@ pub enum ProtoError {
     /// A unidirectional stream starts with a kind byte this version does not know.
     #[error("unknown unidirectional stream kind {0}")]
     UnknownStreamKind(u8),
+    /// A stamped graphics stream ended inside its 8-byte capture time.
+    #[error("stamped graphics stream of {len} bytes after its kind byte: the capture time needs 8")]
+    TruncatedStamp {
+        /// Bytes after the kind byte.
+        len: usize,
+    },
     /// A graphics stream is larger than [`crate::MAX_UPDATE_BYTES`].
     #[error("graphics update of {len} bytes exceeds the {max}-byte limit")]
     UpdateTooLarge {

@@ -266,6 +266,7 @@ mod tests {
             level().prop_map(|level| ClientMessage::RequestControl { level }),
             input().prop_map(ClientMessage::Input),
             text().prop_map(|reason| ClientMessage::Bye { reason }),
+            Just(ClientMessage::StampGraphics),
         ]
     }
 

@@ -12,8 +12,9 @@
 //!   frames made by [`encode_message`] and read back with [`FrameDecoder`]:
 //!   [`ClientMessage`] client → server, [`ServerMessage`] server → client;
 //! - one unidirectional stream per graphics update, server → client,
-//!   starting with [`graphics_stream_header`] and read with
-//!   [`parse_uni_stream`];
+//!   starting with [`graphics_stream_header`] (or, for a viewer that sent
+//!   [`ClientMessage::StampGraphics`], [`stamped_graphics_stream_header`]
+//!   with the capture time) and read with [`parse_uni_stream`];
 //! - one unidirectional stream per joined virtual channel and direction,
 //!   starting with [`channel_stream_header`] and carrying [`ChannelFrame`]s
 //!   (see the `channel` module);
@@ -48,7 +49,9 @@ pub use message::{
     ParseControlLevelError, RejectReason, ServerMessage, Welcome,
 };
 pub use stream::{
-    graphics_stream_header, parse_uni_stream, UniStream, MAX_GRAPHICS_PAYLOAD, STREAM_KIND_GRAPHICS,
+    graphics_stream_header, parse_stamp, parse_uni_stream, stamped_graphics_stream_header,
+    UniStream, MAX_GRAPHICS_PAYLOAD, STAMPED_GRAPHICS_HEADER_LEN, STREAM_KIND_GRAPHICS,
+    STREAM_KIND_STAMPED_GRAPHICS,
 };
 pub use ticket::{
     ticket_addrs, AddrError, ConnectionString, ConnectionStringError, NodeAddr,

@@ -396,6 +396,11 @@ pub enum ClientMessage {
         /// Channel name.
         name: String,
     },
+    /// From now on, send graphics as stamped streams carrying each
+    /// update's capture time (`STREAM_KIND_STAMPED_GRAPHICS`), so the viewer
+    /// can measure capture-to-decoded latency. Opt-in because a node that
+    /// predates it closes the connection on an unknown message.
+    StampGraphics,
 }
 
 /// Server -> client, on the control stream. Only ever append variants.
@@ -538,6 +543,8 @@ mod tests {
         })
         .unwrap();
         assert_eq!(msg, [1, 1]);
+        let msg = postcard::to_allocvec(&ClientMessage::StampGraphics).unwrap();
+        assert_eq!(msg, [5]);
     }
 
     #[test]

@@ -148,6 +148,22 @@ pub(crate) async fn read_update(
     }
 }
 
+/// Reads the capture time after a stamped graphics stream's kind byte.
+/// `Ok(None)`: the node abandoned this update before the stamp was whole.
+pub(crate) async fn read_stamp(
+    stream: &mut quinn::RecvStream,
+) -> Result<Option<u64>, ViewerError> {
+    let mut stamp = [0u8; tandem_proto::STAMPED_GRAPHICS_HEADER_LEN - 1];
+    match stream.read_exact(&mut stamp).await {
+        Ok(()) => Ok(Some(u64::from_be_bytes(stamp))),
+        Err(quinn::ReadExactError::ReadError(quinn::ReadError::Reset(_))) => Ok(None),
+        Err(quinn::ReadExactError::FinishedEarly(len)) => Err(ViewerError::Protocol(
+            tandem_proto::ProtoError::TruncatedStamp { len }.to_string(),
+        )),
+        Err(e) => Err(lost(e)),
+    }
+}
+
 /// Says goodbye on the control stream and finishes it (best effort: the
 /// connection may already be gone).
 pub(crate) async fn say_bye(control_tx: &mut quinn::SendStream) {

@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use tandem_proto::{
     ClientMessage, ControlLevel, InputEvent, ServerMessage, STREAM_KIND_CHANNEL,
-    STREAM_KIND_GRAPHICS,
+    STREAM_KIND_GRAPHICS, STREAM_KIND_STAMPED_GRAPHICS,
 };
 use tandem_transport::{write_message, TransportError};
 
 use crate::channels::{self, ChannelLink, Outgoing};
 use crate::connection::{self, lost};
+use crate::latency::{now_unix_us, LatencyStats};
 use crate::state::{Effect, ViewerCore, ViewerLimits};
 use crate::{keysym_of, ViewerError, ViewerEvent, ViewerOptions, ViewerOutcome};
 
@@ -46,9 +47,23 @@ pub async fn run_with_limits(
     let endpoint = connection::endpoint(&config)?;
     let (conn, addr) = connection::connect_any(&endpoint, &options.ticket, &config).await?;
     let mut core = ViewerCore::new(limits);
-    let result = view(&conn, addr, &options, link, &mut core, &mut on_event).await;
+    let mut latency = LatencyStats::new();
+    let result = view(
+        &conn,
+        addr,
+        &options,
+        link,
+        &mut core,
+        &mut latency,
+        &mut on_event,
+    )
+    .await;
     connection::close(&endpoint, &conn).await;
-    result.map(|()| core.finish())
+    result.map(|()| {
+        let mut outcome = core.finish();
+        outcome.latency = latency;
+        outcome
+    })
 }
 
 async fn view(
@@ -57,6 +72,7 @@ async fn view(
     options: &ViewerOptions,
     link: Option<ChannelLink>,
     core: &mut ViewerCore,
+    latency: &mut LatencyStats,
     on_event: &mut impl FnMut(ViewerEvent),
 ) -> Result<(), ViewerError> {
     let connection::Joined {
@@ -69,6 +85,11 @@ async fn view(
     }
     let welcome = core.connected(&welcome)?;
     on_event(ViewerEvent::Connected { addr, welcome });
+    if options.latency {
+        write_message(&mut control_tx, &ClientMessage::StampGraphics)
+            .await
+            .map_err(lost)?;
+    }
     if let Some(requested) = options.request_control {
         if requested != core.level() {
             write_message(
@@ -174,8 +195,16 @@ async fn view(
                     Err(quinn::ReadExactError::ReadError(quinn::ReadError::Reset(_))) => continue,
                     Err(e) => return Err(lost(e)),
                 }
+                let mut stamp = None;
                 match kind[0] {
                     STREAM_KIND_GRAPHICS => {}
+                    STREAM_KIND_STAMPED_GRAPHICS => {
+                        match connection::read_stamp(&mut stream).await? {
+                            Some(captured) => stamp = Some(captured),
+                            // Abandoned (the node is ending the connection).
+                            None => continue,
+                        }
+                    }
                     STREAM_KIND_CHANNEL => {
                         let mut id = [0u8; 4];
                         stream.read_exact(&mut id).await.map_err(lost)?;
@@ -191,6 +220,9 @@ async fn view(
                     continue;
                 };
                 let event = core.graphics(&payload)?;
+                if let Some(captured) = stamp {
+                    latency.record(captured, now_unix_us());
+                }
                 on_event(event);
             }
             datagram = conn.read_datagram() => {

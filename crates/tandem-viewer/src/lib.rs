@@ -16,6 +16,7 @@ mod connection;
 pub mod geometry;
 mod headless;
 pub mod keys;
+pub mod latency;
 pub mod live;
 pub mod render;
 mod snapshot;
@@ -35,6 +36,7 @@ use thiserror::Error;
 pub use channels::{ChannelIncoming, ChannelLink};
 pub use headless::{run, run_with_channel, run_with_limits};
 pub use keys::keysym_of;
+pub use latency::LatencyStats;
 pub use snapshot::{read_png, write_png};
 pub use state::{printable, ViewerCore, ViewerLimits, DEFAULT_MAX_FRAME_PIXELS};
 
@@ -76,6 +78,10 @@ pub struct ViewerOptions {
     pub send_input: Vec<InputEvent>,
     /// Leave (saying `Bye`) once this becomes `true`.
     pub stop: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Ask the node to stamp updates with their capture time and measure
+    /// capture-to-decoded latency ([`ViewerOutcome::latency`]). Off by
+    /// default: a node that predates stamps ends the connection on the ask.
+    pub latency: bool,
 }
 
 /// Something worth one line to the user.
@@ -137,6 +143,8 @@ pub struct ViewerOutcome {
     pub cursor_moves: u64,
     /// Every pointer image received, by id.
     pub cursor_shapes: std::collections::BTreeMap<u32, CursorShape>,
+    /// Capture-to-decoded latency of stamped updates (empty unless asked for).
+    pub latency: LatencyStats,
 }
 
 /// Why viewing failed.

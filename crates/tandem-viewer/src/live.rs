@@ -21,7 +21,7 @@ use tandem_codec::Frame;
 use tandem_proto::{
     ChannelAccess, ClientMessage, ConnectionString, ControlLevel, CursorPosition, CursorShape,
     DisconnectReason, InputEvent, RejectReason, ServerMessage, CLIPBOARD_CHANNEL,
-    STREAM_KIND_CHANNEL, STREAM_KIND_GRAPHICS,
+    STREAM_KIND_CHANNEL, STREAM_KIND_GRAPHICS, STREAM_KIND_STAMPED_GRAPHICS,
 };
 use tandem_transport::{write_message, TransportConfig};
 use tokio::sync::mpsc;
@@ -29,6 +29,7 @@ use tokio::sync::mpsc;
 use crate::channels::{self, ChannelIncoming, Outgoing};
 use crate::clipboard::{LocalClipboard, MAX_CLIPBOARD_BYTES};
 use crate::connection::{self, Joined};
+use crate::latency::{now_unix_us, LatencyStats};
 use crate::state::{self, Effect, ViewerCore, ViewerLimits};
 use crate::{ViewerError, ViewerEvent, ViewerOutcome};
 
@@ -68,6 +69,10 @@ pub struct LiveOptions {
     pub clipboard: bool,
     /// What the viewer accepts from the node.
     pub limits: ViewerLimits,
+    /// Ask for stamped graphics and measure capture-to-decoded latency
+    /// (status overlay, [`ViewerOutcome::latency`]); off by default, as a
+    /// node that predates stamps ends the connection on the ask.
+    pub latency: bool,
 }
 
 impl LiveOptions {
@@ -89,6 +94,7 @@ impl LiveOptions {
             stop: None,
             clipboard: false,
             limits: ViewerLimits::default(),
+            latency: false,
         }
     }
 
@@ -202,6 +208,14 @@ pub struct Counters {
     pub decode: Duration,
     /// The connection's round-trip time estimate.
     pub rtt: Duration,
+    /// Stamped updates decoded (capture-to-decoded latency measured).
+    pub stamped: u64,
+    /// Capture-to-decoded latency of the newest stamped update.
+    pub capture_last: Duration,
+    /// Median capture-to-decoded latency since the viewer started.
+    pub capture_p50: Duration,
+    /// 99th percentile of the same.
+    pub capture_p99: Duration,
 }
 
 /// Everything the window draws from, behind one lock.
@@ -375,6 +389,8 @@ struct Client<F> {
     stop: Option<tokio::sync::watch::Receiver<bool>>,
     /// The attendee's display clipboard, when shared (see [`clipboard`](crate::clipboard)).
     clipboard: Option<LocalClipboard>,
+    /// Capture-to-decoded latency of stamped updates, across connections.
+    latency: LatencyStats,
 }
 
 /// Why one attempt failed, and whether trying again can help.
@@ -417,6 +433,7 @@ async fn run<F: FnMut(ViewerEvent)>(
         core,
         deadline,
         wanted,
+        latency: LatencyStats::new(),
     };
     let result = client.run().await;
     let reason = match &result {
@@ -427,7 +444,12 @@ async fn run<F: FnMut(ViewerEvent)>(
         Err(e) => e.to_string(),
     };
     client.view.update(|s| s.link = LinkState::Ended(reason));
-    result.map(|()| client.core.finish())
+    let latency = std::mem::take(&mut client.latency);
+    result.map(|()| {
+        let mut outcome = client.core.finish();
+        outcome.latency = latency;
+        outcome
+    })
 }
 
 impl<F: FnMut(ViewerEvent)> Client<F> {
@@ -587,6 +609,11 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
             s.cursor = None;
             s.cursor_shapes.clear();
         });
+        if self.options.latency {
+            if let Err(e) = write_message(&mut control_tx, &ClientMessage::StampGraphics).await {
+                return Ok(End::Lost(e.to_string()));
+            }
+        }
         if let Some(wanted) = self.wanted.filter(|w| *w != self.core.level()) {
             let msg = ClientMessage::RequestControl { level: wanted };
             if let Err(e) = write_message(&mut control_tx, &msg).await {
@@ -696,8 +723,14 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
                         Err(quinn::ReadExactError::ReadError(quinn::ReadError::Reset(_))) => continue,
                         Err(e) => break End::Lost(e.to_string()),
                     }
+                    let mut stamp = None;
                     match kind[0] {
                         STREAM_KIND_GRAPHICS => {}
+                        STREAM_KIND_STAMPED_GRAPHICS => match connection::read_stamp(&mut stream).await {
+                            Ok(Some(captured)) => stamp = Some(captured),
+                            Ok(None) => continue,
+                            Err(e) => break End::Lost(e.to_string()),
+                        },
                         STREAM_KIND_CHANNEL => {
                             let mut id = [0u8; 4];
                             if let Err(e) = stream.read_exact(&mut id).await {
@@ -725,6 +758,10 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
                         Err(e) => break End::Lost(e.to_string()),
                     };
                     let decoded = Instant::now();
+                    if let Some(captured) = stamp {
+                        self.latency.record(captured, now_unix_us());
+                    }
+                    let latency = &self.latency;
                     let rtt = conn.rtt();
                     if let Some(frame) = self.core.frame() {
                         let len = bytes.len() as u64;
@@ -737,6 +774,12 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
                             c.transfer = smooth(c.transfer, received - accepted);
                             c.decode = smooth(c.decode, decoded - received);
                             c.rtt = rtt;
+                            if stamp.is_some() {
+                                c.stamped = latency.count();
+                                c.capture_last = latency.last().unwrap_or_default();
+                                c.capture_p50 = latency.percentile(50.0).unwrap_or_default();
+                                c.capture_p99 = latency.percentile(99.0).unwrap_or_default();
+                            }
                         });
                     }
                     (self.on_event)(event);

@@ -506,6 +506,17 @@ impl App {
                 ms(self.counters.decode),
                 ms(self.draw_delay)
             ));
+            if self.counters.stamped > 0 {
+                // Measured, not estimated: the node's capture stamp against
+                // this machine's clock (exact when both share one clock).
+                status.push(format!(
+                    "capture to decoded {:.1} ms (p50 {:.1}, p99 {:.1} over {} updates)",
+                    ms(self.counters.capture_last),
+                    ms(self.counters.capture_p50),
+                    ms(self.counters.capture_p99),
+                    self.counters.stamped
+                ));
+            }
             status.push(format!(
                 "control {}{}",
                 self.level,

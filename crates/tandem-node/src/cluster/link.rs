@@ -462,7 +462,7 @@ async fn serve_subscription(
                         captured_unix_ms: crate::clock::now_ms()
                             - update.captured_at.elapsed().as_millis() as i64,
                     };
-                    let bytes = link_stream_bytes(&header, &update.stream_bytes);
+                    let bytes = link_stream_bytes(&header, &update.plain_stream_bytes());
                     let Ok(mut stream) = conn.open_uni().await else {
                         return;
                     };

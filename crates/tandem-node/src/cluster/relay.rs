@@ -38,7 +38,6 @@ use tandem_capture::Captured;
 use tandem_codec::{Decoder, EncodedUpdate};
 use tandem_proto::{
     ClientMessage, CursorShape, DisconnectReason, Fingerprint, Hello, RejectReason, ServerMessage,
-    UniStream,
 };
 use tandem_transport::{write_message, MessageReader};
 use tokio::sync::{watch, Mutex};
@@ -699,11 +698,10 @@ impl Relays {
                 continue;
             };
             let frame = {
-                let Ok(UniStream::Graphics(payload)) = tandem_proto::parse_uni_stream(stream)
-                else {
+                let Ok(stream) = tandem_proto::parse_uni_stream(stream) else {
                     continue;
                 };
-                let Ok(update) = EncodedUpdate::from_bytes(payload) else {
+                let Ok(update) = EncodedUpdate::from_bytes(stream.payload()) else {
                     continue;
                 };
                 let mut decoder = mirror
@@ -841,8 +839,10 @@ impl Relays {
             level_rx,
             mirror.encoder.clone(),
             self.metrics.clone(),
-        )
-        .run(bytes_tx);
+        );
+        // Graphics come from this relay's mirror, so stamps are its to add.
+        let stamps = graphics.stamps();
+        let graphics = graphics.run(bytes_tx);
         // Channel streams, carried through both ways, each on its own.
         let channels_down = async {
             while let Some(from_origin) = streams_rx.recv().await {
@@ -873,6 +873,9 @@ impl Relays {
         let up = async {
             loop {
                 match reader.next::<ClientMessage>().await {
+                    Ok(Some(ClientMessage::StampGraphics)) => {
+                        stamps.store(true, Ordering::Relaxed);
+                    }
                     Ok(Some(msg)) => {
                         let bye = matches!(msg, ClientMessage::Bye { .. });
                         if write_message(&mut ltx, &msg).await.is_err() || bye {
