@@ -28,6 +28,7 @@ mod error;
 mod fingerprint;
 mod frame;
 mod message;
+mod reverse;
 mod stream;
 mod ticket;
 
@@ -47,6 +48,7 @@ pub use message::{
     is_valid_id, ClientMessage, ControlLevel, DisconnectReason, Hello, InputEvent, MouseButton,
     ParseControlLevelError, RejectReason, ServerMessage, Welcome,
 };
+pub use reverse::{ReverseConnectionString, ReverseStringError, REVERSE_SCHEME};
 pub use stream::{
     graphics_stream_header, parse_uni_stream, UniStream, MAX_GRAPHICS_PAYLOAD, STREAM_KIND_GRAPHICS,
 };
