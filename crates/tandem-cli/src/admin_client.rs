@@ -1,5 +1,6 @@
 //! The admin-client subcommands (`invite`, `sessions`, `attendees`,
-//! `invitations`, `requests`, `channels`, `groups`): a small blocking HTTP client of a
+//! `invitations`, `requests`, `channels`, `groups`, `connect-to`): a small blocking HTTP
+//! client of a
 //! node's admin API that prints `net session`-like tables or one line per
 //! action, or the API's JSON with `--json`.
 //!
@@ -53,6 +54,15 @@ pub struct InviteArgs {
     /// Session id (default: the node's only open session).
     #[arg(long)]
     session: Option<String>,
+}
+
+/// `tandem connect-to`.
+#[derive(Args, Debug)]
+pub struct ConnectToArgs {
+    #[command(flatten)]
+    admin: AdminArgs,
+    /// The reverse connection string a viewer started with `--listen` printed.
+    connection_string: String,
 }
 
 /// `tandem sessions`.
@@ -571,6 +581,46 @@ fn hms(v: &Value) -> String {
 }
 
 /// `tandem invite`: prints the connection string alone on stdout.
+/// `tandem connect-to STRING`: the node dials the listening viewer and
+/// answers once its attendee is admitted (or says why not).
+pub fn run_connect_to(args: ConnectToArgs) -> anyhow::Result<ExitCode> {
+    if let Some(code) = check_url(&args.admin) {
+        return Ok(code);
+    }
+    if let Err(e) = args
+        .connection_string
+        .parse::<tandem_proto::ReverseConnectionString>()
+    {
+        eprintln!("tandem: usage error: {e}");
+        return Ok(ExitCode::from(2));
+    }
+    let mut client = Client::new(&args.admin)?;
+    // The node answers after the dial (at most 10 s) and the join (15 s).
+    client.agent = ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(5))
+        .timeout(Duration::from_secs(60))
+        .build();
+    let body = json!({ "connection_string": args.connection_string.trim() });
+    let answer = client.call("POST", "/connect-to", Some(body))?;
+    if args.admin.json {
+        print_json(&answer)?;
+    } else {
+        match answer["attendee"].as_u64() {
+            Some(id) => println!(
+                "connected to {}: attendee {id} ({}) in session {}",
+                answer["peer"].as_str().unwrap_or("?"),
+                answer["user"].as_str().unwrap_or("?"),
+                answer["session"].as_str().unwrap_or("?"),
+            ),
+            None => println!(
+                "connected to {}: its attendee is served by another cluster member",
+                answer["peer"].as_str().unwrap_or("?")
+            ),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run_invite(args: InviteArgs) -> anyhow::Result<ExitCode> {
     if let Some(code) = check_url(&args.admin) {
         return Ok(code);

@@ -49,6 +49,8 @@ enum Command {
     Channels(admin_client::ChannelsArgs),
     /// Invitation groups' permissions: list, set, remove.
     Groups(admin_client::GroupsArgs),
+    /// Make the node dial a viewer started with `view --listen` (reverse connect).
+    ConnectTo(admin_client::ConnectToArgs),
 }
 
 #[derive(Args)]
@@ -179,6 +181,17 @@ struct ViewArgs {
     /// clipboard is the channel `clipboard`.
     #[arg(long)]
     channel: Option<String>,
+    /// Reverse connect: listen on this UDP address and wait for the node to
+    /// dial in (the sharer runs `tandem connect-to` with the printed string).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
+    /// With --listen: the HOST:PORT the node is to dial, when it is not the
+    /// listen address (a wildcard address, a NAT's public side).
+    #[arg(long, value_name = "HOST:PORT", requires = "listen")]
+    advertise: Option<tandem_proto::NodeAddr>,
+    /// With --listen: seconds to wait for the node to dial in (1..3600, default 300).
+    #[arg(long, value_name = "SECS", requires = "listen", default_value_t = 300)]
+    listen_wait: u64,
 }
 
 fn main() -> ExitCode {
@@ -222,6 +235,7 @@ fn main() -> ExitCode {
         Command::Requests(args) => admin_client::run_requests(args),
         Command::Channels(args) => admin_client::run_channels(args),
         Command::Groups(args) => admin_client::run_groups(args),
+        Command::ConnectTo(args) => admin_client::run_connect_to(args),
     };
     match result {
         Ok(code) => code,
@@ -508,6 +522,23 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
+    let listener = match args.listen {
+        Some(listen) => {
+            if !(1..=3600).contains(&args.listen_wait) {
+                return Ok(usage_error("--listen-wait must be 1 to 3600 seconds"));
+            }
+            let _guard = runtime.enter();
+            let listener = tandem_viewer::reverse::ReverseListener::bind(
+                listen,
+                args.advertise.clone(),
+                &ticket,
+                Duration::from_secs(args.listen_wait),
+            )?;
+            print_listening(&listener, listen, args.listen_wait);
+            Some(std::sync::Arc::new(listener))
+        }
+        None => None,
+    };
     let result = if headless && args.reconnect {
         if args.type_text.is_some()
             || args.send_text.is_some()
@@ -525,6 +556,7 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
         live.frames = args.frames;
         live.duration = duration;
         live.latency = args.latency;
+        live.listener = listener;
         if let Some(transport) = transport {
             live.transport = transport;
         }
@@ -567,12 +599,21 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
         let link = args
             .channel
             .map(|name| channel_bridge::start(name, runtime.handle()));
-        runtime.block_on(tandem_viewer::run_with_limits(
-            options,
-            link,
-            limits,
-            print_event,
-        ))
+        match &listener {
+            Some(listener) => runtime.block_on(tandem_viewer::run_listening(
+                options,
+                listener,
+                link,
+                limits,
+                print_event,
+            )),
+            None => runtime.block_on(tandem_viewer::run_with_limits(
+                options,
+                link,
+                limits,
+                print_event,
+            )),
+        }
     } else {
         let mut live = LiveOptions::new(ticket, name, args.password);
         live.limits = limits;
@@ -584,6 +625,7 @@ fn run_view(args: ViewArgs) -> anyhow::Result<ExitCode> {
             live.transport = transport;
         }
         live.clipboard = !args.no_clipboard;
+        live.listener = listener;
         // SIGINT or SIGTERM: leave the session properly, then close the window.
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         live.stop = Some(stop_rx);
@@ -623,6 +665,22 @@ macro_rules! say {
             println!($($arg)*)
         }
     };
+}
+
+/// What a listening viewer prints first: where it waits, and the string
+/// to hand the sharer (alone after its label, for scripts).
+fn print_listening(
+    listener: &tandem_viewer::reverse::ReverseListener,
+    listen: std::net::SocketAddr,
+    wait_secs: u64,
+) {
+    say!(
+        "listening on {}; waiting up to {wait_secs} s for the node to dial in",
+        listener.local_addr().unwrap_or(listen)
+    );
+    say!("reverse connection string: {}", listener.connection_string());
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
 }
 
 /// One line per event on stdout (scripts and tests read them).

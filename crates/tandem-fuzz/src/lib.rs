@@ -134,7 +134,7 @@ pub fn channel_stream(data: &[u8]) {
     }
 }
 
-/// A connection string: what parses prints back to the same value.
+/// A connection string or a reverse one: what parses prints back to the same value.
 pub fn connection_string(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
@@ -143,6 +143,14 @@ pub fn connection_string(data: &[u8]) {
         let printed = ticket.to_string();
         let again: ConnectionString = printed.parse().expect("a printed ticket parses");
         assert_eq!(again, ticket);
+    }
+    // The reverse connection string a listening viewer prints, which the
+    // admin API reads from the operator.
+    if let Ok(reverse) = text.parse::<tandem_proto::ReverseConnectionString>() {
+        let printed = reverse.to_string();
+        let again: tandem_proto::ReverseConnectionString =
+            printed.parse().expect("a printed reverse string parses");
+        assert_eq!(again, reverse);
     }
 }
 
@@ -282,6 +290,11 @@ pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
             "ab".repeat(32)
         )
         .into_bytes(),
+    ));
+    out.push((
+        "connection_string",
+        "reverse",
+        format!("tandem-reverse://[::1]:5000/?fp={}", "cd".repeat(32)).into_bytes(),
     ));
     let head = postcard::to_allocvec(&LinkUpdate {
         session: "sess".into(),

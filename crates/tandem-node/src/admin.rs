@@ -88,6 +88,10 @@ impl ApiError {
     fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, message)
     }
+    /// An error with this status and message (for routes defined in other modules).
+    pub(crate) fn with_status(status: StatusCode, message: impl Into<String>) -> Self {
+        Self::new(status, message)
+    }
     /// A 404 with this message (for routes defined in other modules).
     pub fn not_found_message(message: impl Into<String>) -> Self {
         Self::not_found(message)
@@ -907,6 +911,8 @@ pub struct AdminState {
     pub cluster: Option<crate::cluster::ClusterView>,
     /// Base of browser links (`[web]`), when the node serves the attendee page.
     pub browser_base: Option<String>,
+    /// Dials listening viewers (`POST /api/v1/connect-to`).
+    pub reverse: Arc<crate::reverse::ReverseDialer>,
 }
 
 #[derive(Clone)]
@@ -1231,6 +1237,7 @@ fn api_routes() -> actix_web::Scope {
         ))
         .service(resource("/events", vec![get(to().to(events))]))
         .configure(crate::admin_channels::routes)
+        .configure(crate::reverse::routes)
         .service(resource(
             "/cluster/nodes",
             vec![get(to().to(crate::cluster::admin::list_nodes))],

@@ -32,6 +32,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod passwords;
 pub mod registry_actor;
+pub mod reverse;
 pub mod transport_actor;
 
 use std::net::SocketAddr;
@@ -219,6 +220,7 @@ impl Node {
             web_certs.clone(),
         )?;
         let quic_addr = transport.local_addr();
+        let reverse = transport.reverse();
         let web = match (config.web.listen, web_certs) {
             (Some(listen), Some(certs)) => Some(browser::http::WebServer::start(
                 listen,
@@ -261,6 +263,7 @@ impl Node {
                 channels: channels.clone(),
                 cluster: cluster_channel.as_ref().map(|(_, view)| view.clone()),
                 browser_base: web.as_ref().map(|w| config.web.base(w.local_addr())),
+                reverse,
             },
         )?;
         let (admin_addr, metrics_addr) = (admin.local_addr(), admin.metrics_addr());

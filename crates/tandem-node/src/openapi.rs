@@ -37,6 +37,7 @@ pub fn document() -> &'static Value {
 fn build() -> Value {
     let mut doc = ApiDoc::openapi();
     doc.merge(ChannelsApiDoc::openapi());
+    doc.merge(crate::reverse::ReverseApiDoc::openapi());
     let mut v = serde_json::to_value(&doc).expect("an OpenAPI document serialises");
     add_cluster_routes(&mut v);
     patch_schemas(&mut v);
@@ -235,6 +236,7 @@ fn patch_schemas(doc: &mut Value) {
         "WindowFilterBody",
         "FrameIntervalBody",
         "GroupBody",
+        "ConnectTo",
     ] {
         schema_mut(doc, name)["additionalProperties"] = json!(false);
     }

@@ -28,6 +28,7 @@ pub struct TransportActor {
     endpoint: quinn::Endpoint,
     local_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
+    reverse: Arc<crate::reverse::ReverseDialer>,
 }
 
 impl TransportActor {
@@ -91,6 +92,14 @@ impl TransportActor {
         // (ARCHITECTURE.md, "Resource budgets"); past `retry_above` an
         // unvalidated address gets a stateless Retry first.
         let gate = PreAuthGate::new(PreAuthLimits::default());
+        // Reverse connects dial from this endpoint and count under its caps.
+        let reverse = Arc::new(crate::reverse::ReverseDialer::new(
+            endpoint.clone(),
+            runtime.handle().clone(),
+            identity.clone(),
+            ctx.clone(),
+            gate.clone(),
+        ));
         runtime.spawn(async move {
             while let Some(incoming) = accept_endpoint.accept().await {
                 let Some((incoming, permit)) = gate.check(incoming) else {
@@ -108,7 +117,13 @@ impl TransportActor {
             endpoint,
             local_addr,
             shutdown,
+            reverse,
         })
+    }
+
+    /// The dialer of reverse connects, on this endpoint.
+    pub fn reverse(&self) -> Arc<crate::reverse::ReverseDialer> {
+        self.reverse.clone()
     }
 
     /// The bound UDP address.

@@ -29,6 +29,7 @@ mod error;
 mod fingerprint;
 mod frame;
 mod message;
+mod reverse;
 mod stream;
 mod ticket;
 
@@ -48,6 +49,7 @@ pub use message::{
     is_valid_id, ClientMessage, ControlLevel, DisconnectReason, Hello, InputEvent, MouseButton,
     ParseControlLevelError, RejectReason, ServerMessage, Welcome,
 };
+pub use reverse::{ReverseConnectionString, ReverseStringError, REVERSE_SCHEME};
 pub use stream::{
     graphics_stream_header, parse_stamp, parse_uni_stream, stamped_graphics_stream_header,
     UniStream, MAX_GRAPHICS_PAYLOAD, STAMPED_GRAPHICS_HEADER_LEN, STREAM_KIND_GRAPHICS,

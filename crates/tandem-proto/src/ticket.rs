@@ -210,7 +210,7 @@ fn parse_port(port: &str) -> Result<u16, AddrError> {
 }
 
 /// Cuts user input to a length fit for an error message.
-fn echo(s: &str) -> String {
+pub(crate) fn echo(s: &str) -> String {
     if s.chars().count() <= MAX_ECHO {
         s.to_owned()
     } else {

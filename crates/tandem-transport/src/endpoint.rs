@@ -58,7 +58,7 @@ fn endpoint_on(
     quinn::Endpoint::new(endpoint_config(), server, socket, runtime).map_err(bind_error)
 }
 
-fn provider() -> Arc<CryptoProvider> {
+pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
@@ -159,6 +159,20 @@ pub async fn connect_alpn(
     config: &TransportConfig,
     alpn: &[u8],
 ) -> Result<quinn::Connection, TransportError> {
+    connect_inner(endpoint, addr, pin, config, alpn, None).await
+}
+
+/// The pinned connect of every client role, presenting `client_identity`
+/// as the TLS client certificate when given (a node dialing a listening
+/// viewer: [`crate::connect_as`]).
+pub(crate) async fn connect_inner(
+    endpoint: &quinn::Endpoint,
+    addr: SocketAddr,
+    pin: Fingerprint,
+    config: &TransportConfig,
+    alpn: &[u8],
+    client_identity: Option<&Identity>,
+) -> Result<quinn::Connection, TransportError> {
     let seen = Arc::new(Mutex::new(None));
     let provider = provider();
     let verifier = PinnedServerVerifier {
@@ -166,12 +180,17 @@ pub async fn connect_alpn(
         seen: Arc::clone(&seen),
         algorithms: provider.signature_verification_algorithms,
     };
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(TransportError::Tls)?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(Arc::new(verifier));
+    let mut tls = match client_identity {
+        Some(identity) => builder
+            .with_client_auth_cert(vec![identity.certificate()], identity.private_key()?)
+            .map_err(TransportError::Tls)?,
+        None => builder.with_no_client_auth(),
+    };
     tls.alpn_protocols = vec![alpn.to_vec()];
     let quic = QuicClientConfig::try_from(tls).map_err(TransportError::QuicTls)?;
     let mut client = quinn::ClientConfig::new(Arc::new(quic));

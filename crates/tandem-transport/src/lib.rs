@@ -13,6 +13,7 @@ mod endpoint;
 mod error;
 mod identity;
 mod preauth;
+mod reverse;
 mod stream;
 mod web;
 
@@ -31,6 +32,7 @@ pub use preauth::{
     address_key, admit, Decision, PreAuthGate, PreAuthLimits, PreAuthPermit, PreAuthState,
     ADMITTED_RECEIVE_WINDOW, ADMITTED_UNI_STREAMS,
 };
+pub use reverse::{connect_as, pinned_client_server_endpoint, RefusedClients, REFUSED_KEPT};
 pub use stream::{write_message, MessageReader};
 pub use web::{
     dual_server_endpoint, negotiated_alpn, WebCertificate, WebCertificates, H3_ALPN,

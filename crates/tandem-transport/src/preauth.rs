@@ -186,6 +186,19 @@ impl PreAuthGate {
     pub fn pending(&self) -> usize {
         self.lock().pending()
     }
+
+    /// A place for a connection the node opens itself (a reverse connect
+    /// to a listening viewer), counted under the same caps as incoming
+    /// ones until its attendee is welcomed; `None` when a cap is reached.
+    pub fn outgoing(&self, ip: IpAddr) -> Option<PreAuthPermit> {
+        match self.lock().decide(ip, true, false) {
+            Decision::Accept => Some(PreAuthPermit {
+                state: Some(self.state.clone()),
+                ip,
+            }),
+            _ => None,
+        }
+    }
 }
 
 impl PreAuthPermit {

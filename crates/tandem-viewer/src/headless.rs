@@ -66,6 +66,22 @@ pub async fn run_with_limits(
     })
 }
 
+/// Like [`run_with_limits`] over a connection the node opens: waits for it
+/// on `listener` (reverse connect), then joins the same way.
+pub async fn run_listening(
+    options: ViewerOptions,
+    listener: &crate::reverse::ReverseListener,
+    link: Option<ChannelLink>,
+    limits: ViewerLimits,
+    mut on_event: impl FnMut(ViewerEvent),
+) -> Result<ViewerOutcome, ViewerError> {
+    let (conn, addr) = listener.accept(&mut on_event).await?;
+    let mut core = ViewerCore::new(limits);
+    let result = view(&conn, addr, &options, link, &mut core, &mut on_event).await;
+    connection::close(listener.endpoint(), &conn).await;
+    result.map(|()| core.finish())
+}
+
 async fn view(
     conn: &quinn::Connection,
     addr: std::net::SocketAddr,

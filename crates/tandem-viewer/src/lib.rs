@@ -9,6 +9,9 @@
 //!   and Wayland) fed by the [`live`] client task, which decodes off the UI
 //!   thread, hands frames over latest-wins and reconnects (next address of
 //!   the connection string, then backoff).
+//!
+//! Either can listen instead of dialing ([`reverse`], `--listen`): the node
+//! dials the viewer, and the join is the same.
 
 pub mod channels;
 pub mod clipboard;
@@ -19,6 +22,7 @@ pub mod keys;
 pub mod latency;
 pub mod live;
 pub mod render;
+pub mod reverse;
 mod snapshot;
 pub mod state;
 pub mod window;
@@ -34,7 +38,7 @@ use tandem_proto::{
 use thiserror::Error;
 
 pub use channels::{ChannelIncoming, ChannelLink};
-pub use headless::{run, run_with_channel, run_with_limits};
+pub use headless::{run, run_listening, run_with_channel, run_with_limits};
 pub use keys::keysym_of;
 pub use latency::LatencyStats;
 pub use snapshot::{read_png, write_png};
@@ -166,6 +170,9 @@ pub enum ViewerError {
         /// Presented.
         found: String,
     },
+    /// Listen mode: the listener could not be bound, or no node dialed in.
+    #[error("listen mode: {0}")]
+    Listen(String),
     /// No address in the connection string answered.
     #[error("cannot reach the node: {0}")]
     Unreachable(String),

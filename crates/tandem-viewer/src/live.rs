@@ -73,6 +73,9 @@ pub struct LiveOptions {
     /// (status overlay, [`ViewerOutcome::latency`]); off by default, as a
     /// node that predates stamps ends the connection on the ask.
     pub latency: bool,
+    /// Listen mode: wait for the node to dial in here (each time, after a
+    /// lost connection too) instead of connecting to the ticket's addresses.
+    pub listener: Option<Arc<crate::reverse::ReverseListener>>,
 }
 
 impl LiveOptions {
@@ -95,6 +98,7 @@ impl LiveOptions {
             clipboard: false,
             limits: ViewerLimits::default(),
             latency: false,
+            listener: None,
         }
     }
 
@@ -140,6 +144,13 @@ pub enum LinkState {
         /// Why the previous connection ended, if there was one.
         lost: Option<String>,
     },
+    /// Listen mode: waiting for the node to dial in.
+    Listening {
+        /// The reverse connection string handed to the sharer.
+        on: String,
+        /// Why the previous connection ended, if there was one.
+        lost: Option<String>,
+    },
     /// Every address failed; waiting before the next round.
     Waiting {
         /// When the next round starts.
@@ -176,6 +187,15 @@ impl LinkState {
                     lines.push(format!("connection lost: {why}"));
                 }
                 lines.push(format!("connecting to {addr} (address {index} of {of})..."));
+                lines
+            }
+            LinkState::Listening { on, lost } => {
+                let mut lines = Vec::new();
+                if let Some(why) = lost {
+                    lines.push(format!("connection lost: {why}"));
+                }
+                lines.push("waiting for the sharer's node to dial in; give them:".to_owned());
+                lines.push(on.clone());
                 lines
             }
             LinkState::Waiting {
@@ -480,16 +500,20 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
                     (self.on_event)(ViewerEvent::Notice(format!("reconnecting to {addr}")));
                 }
                 let lost = lost_why.clone();
+                let listening = self.options.listener.as_ref().map(|l| l.connection_string().to_string());
                 self.view.update(|s| {
-                    s.link = LinkState::Connecting {
-                        addr,
-                        index: i + 1,
-                        of: n,
-                        lost,
+                    s.link = match listening {
+                        Some(on) => LinkState::Listening { on, lost },
+                        None => LinkState::Connecting {
+                            addr,
+                            index: i + 1,
+                            of: n,
+                            lost,
+                        },
                     }
                 });
                 let result = tokio::select! {
-                    r = attempt(&endpoint, &self.options, i, ever_joined) => r,
+                    r = attempt(&endpoint, &self.options, i, ever_joined, &mut self.on_event) => r,
                     () = wait_leave(&mut self.commands, self.deadline, &mut self.stop, &mut self.wanted) => {
                         return gave_up(ever_joined, &unreachable);
                     }
@@ -1034,10 +1058,18 @@ async fn attempt(
     options: &LiveOptions,
     i: usize,
     ever_joined: bool,
+    on_event: &mut impl FnMut(ViewerEvent),
 ) -> Result<(quinn::Connection, SocketAddr, Joined), AttemptError> {
     let ticket = &options.ticket;
-    let (conn, addr) =
-        match connection::connect_one(endpoint, &ticket.addrs[i], ticket, &options.transport).await
+    let dialed = match &options.listener {
+        // The node dials in: its certificate was checked by the listener,
+        // which has already waited as long as it was asked to.
+        Some(listener) => Some(listener.accept(on_event).await.map_err(AttemptError::Fatal)?),
+        None => None,
+    };
+    let (conn, addr) = match dialed {
+        Some(found) => found,
+        None => match connection::connect_one(endpoint, &ticket.addrs[i], ticket, &options.transport).await
         {
             Ok(found) => found,
             Err(e @ ViewerError::FingerprintMismatch { .. }) => {
@@ -1045,7 +1077,8 @@ async fn attempt(
             }
             Err(ViewerError::Unreachable(why)) => return Err(AttemptError::Retry(why)),
             Err(e) => return Err(AttemptError::Retry(e.to_string())),
-        };
+        },
+    };
     match connection::join(&conn, ticket, &options.name, &options.password).await {
         Ok(joined) => Ok((conn, addr, joined)),
         Err(e) => {
