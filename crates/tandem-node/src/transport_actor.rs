@@ -28,6 +28,7 @@ pub struct TransportActor {
     endpoint: quinn::Endpoint,
     local_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
+    attendees: crate::browser::http::AttendeeEntry,
 }
 
 impl TransportActor {
@@ -84,6 +85,10 @@ impl TransportActor {
             channels,
             relays,
         });
+        let attendees = crate::browser::http::AttendeeEntry {
+            runtime: runtime.handle().clone(),
+            ctx: ctx.clone(),
+        };
         let accept_endpoint = endpoint.clone();
         // Connections not yet admitted are capped per address and in all
         // (ARCHITECTURE.md, "Resource budgets"); past `retry_above` an
@@ -106,7 +111,13 @@ impl TransportActor {
             endpoint,
             local_addr,
             shutdown,
+            attendees,
         })
+    }
+
+    /// Where attendees of other transports (the WebSocket fallback) are served.
+    pub fn attendees(&self) -> crate::browser::http::AttendeeEntry {
+        self.attendees.clone()
     }
 
     /// The bound UDP address.
