@@ -27,6 +27,8 @@ const browser = await chromium.launch({
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    // More from the test (Browser::start_with_args), a JSON array.
+    ...JSON.parse(process.env.TANDEM_CHROMIUM_ARGS ?? "[]"),
   ],
 });
 // bypassCSP: the page forbids eval, which the test commands use (the page itself does not).

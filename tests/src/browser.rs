@@ -51,11 +51,18 @@ pub struct Browser {
 impl Browser {
     /// Starts Chromium through the driver.
     pub fn start() -> Browser {
+        Browser::start_with_args(&[])
+    }
+
+    /// Starts Chromium with `args` after the driver's own (e.g. a
+    /// certificate to trust).
+    pub fn start_with_args(args: &[String]) -> Browser {
         ensure_web_modules();
         require_chromium();
         let root = repo_root();
         let mut child = Command::new("node")
             .arg(root.join("tests/browser/driver.mjs"))
+            .env("TANDEM_CHROMIUM_ARGS", json!(args).to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -384,6 +384,123 @@ fn a_browser_joins_with_the_password_and_sees_the_frame_buffer() {
     );
 }
 
+/// Standard base64 (the SPKI pin Chromium takes on its command line).
+fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_page_is_served_over_https_with_the_operators_certificate() {
+    // The operator's certificate: one Chromium trusts by its key's pin
+    // (as a browser trusts a CA-issued one), not by ignoring errors.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params =
+        rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let tls = format!(
+        "tls_certificate = \"{}\"\ntls_key = \"{}\"\n",
+        cert_path.display(),
+        key_path.display()
+    );
+    let node = NodeProcess::start(
+        dir.path(),
+        &format!("{}{tls}", config(dir.path(), &synthetic(640, 480), "")),
+    );
+    let link = browser_link(&node);
+    assert!(link.starts_with("https://127.0.0.1:"), "{link}");
+    // Plain HTTP on the page's port gets no page (it is TLS only).
+    let base = page_base(&link);
+    let (status, _) = http_get(&base.replacen("https://", "http://", 1));
+    assert_eq!(status, 0, "plain HTTP answered on the HTTPS port");
+
+    let pin = base64(&Sha256::digest(key.public_key_der()));
+    let mut browser =
+        Browser::start_with_args(&[format!("--ignore-certificate-errors-spki-list={pin}")]);
+    let state = join(&mut browser, &link, "alice", PASSWORD);
+    assert_eq!(state["phase"], "joined", "{state}");
+    assert!(
+        browser.eval("window.isSecureContext && location.protocol") == "https:",
+        "the page is not a secure https: context"
+    );
+    browser.wait("window.tandem.state.frames > 0", Duration::from_secs(10));
+    let frame = framebuffer(&node, &node.session_id());
+    wait_canvas_equals(&mut browser, &frame, Duration::from_secs(15));
+}
+
+#[test]
+fn a_browser_over_the_websocket_fallback_joins_and_sees_the_frame_buffer() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeProcess::start(dir.path(), &config(dir.path(), &synthetic(800, 600), ""));
+    // `transport=ws`: what the page does when WebTransport fails (a network
+    // that drops UDP), at once.
+    let link = format!("{}&transport=ws", browser_link(&node));
+    let mut browser = Browser::start();
+    let state = join(&mut browser, &link, "mallory", "not-the-password");
+    assert_eq!(state["phase"], "rejected", "{state}");
+    assert_eq!(state["transport"], "websocket", "{state}");
+    assert!(
+        state["message"]
+            .as_str()
+            .unwrap()
+            .contains("wrong password"),
+        "{state}"
+    );
+
+    let state = join(&mut browser, &link, "alice", PASSWORD);
+    assert_eq!(state["phase"], "joined", "{state}");
+    assert_eq!(state["transport"], "websocket", "{state}");
+    browser.wait("window.tandem.state.frames > 0", Duration::from_secs(10));
+    let session = node.session_id();
+    let frame = framebuffer(&node, &session);
+    wait_canvas_equals(&mut browser, &frame, Duration::from_secs(15));
+    println!(
+        "websocket: first frame {:.1} ms after the join (loopback, 800x600)",
+        browser.state()["firstFrameMs"].as_f64().unwrap_or(-1.0)
+    );
+    // Notices and the close reason come over the WebSocket's control stream too.
+    let (status, _) = node_api(&node, "POST", &format!("/api/v1/sessions/{session}/pause"));
+    assert!(status < 300, "pause: {status}");
+    browser.wait("window.tandem.state.paused", Duration::from_secs(10));
+    let (status, _) = node_api(&node, "DELETE", &format!("/api/v1/sessions/{session}"));
+    assert!(status < 300, "close: {status}");
+    let state = browser.wait(
+        "window.tandem.state.phase === 'closed' && window.tandem.state",
+        Duration::from_secs(10),
+    );
+    assert!(
+        state["message"]
+            .as_str()
+            .unwrap()
+            .contains("session closed"),
+        "{state}"
+    );
+    // A plain GET there is no upgrade.
+    let (status, _) = http_get(&format!("{}/api/web/v1/ws", page_base(&link)));
+    assert_eq!(status, 400, "a plain GET is no WebSocket upgrade");
+}
+
 fn node_api(node: &NodeProcess, method: &str, path: &str) -> (u16, String) {
     tandem_tests::http_request(
         method,

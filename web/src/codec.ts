@@ -10,6 +10,8 @@
 // independent bytes, so XOR on converted values gives the converted XOR,
 // and the top byte, which no picture shows, is dropped.
 
+import type { Inflated, Inflater } from "./zstd";
+
 export const UPDATE_MAGIC = 0x54;
 export const UPDATE_VERSION = 2;
 export const TILE_SIZE = 64;
@@ -31,9 +33,6 @@ const KIND_XOR = 5;
 const WHOLE_TILE = 0x10;
 const MIN_RECORD_LEN = 2;
 const MIN_MOVE_LEN = 6;
-
-/** The 4-byte magic every zstd frame starts with; updates leave it out. */
-const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
 
 /** A malformed or inapplicable update. */
 export class CodecError extends Error {}
@@ -68,8 +67,6 @@ export interface Update {
   stream: { compressed: boolean; packed24: boolean; palette: boolean; data: Uint8Array };
 }
 
-/** zstd decompression of one whole frame into at most `cap` bytes. */
-export type Decompress = (frame: Uint8Array, cap: number) => Uint8Array;
 
 class Grid {
   readonly tilesX: number;
@@ -304,9 +301,14 @@ function u32View(src: Uint8Array, at: number, count: number): Uint32Array {
   return new Uint32Array(src.slice(at, at + count * 4).buffer);
 }
 
-/** A wire pixel as canvas RGBA (little-endian u32). */
+/** The same values as signed 32-bit integers (a view, no copy). */
+function i32(a: Uint32Array): Int32Array {
+  return new Int32Array(a.buffer, a.byteOffset, a.length);
+}
+
+/** A wire pixel as canvas RGBA (little-endian u32; stored through a Uint32Array). */
 function rgba(v: number): number {
-  return (0xff000000 | ((v & 0xff) << 16) | (v & 0xff00) | ((v >>> 16) & 0xff)) >>> 0;
+  return 0xff000000 | ((v & 0xff) << 16) | (v & 0xff00) | ((v >>> 16) & 0xff);
 }
 
 /** A wire XOR value in the canvas's byte order (alpha untouched). */
@@ -314,10 +316,36 @@ function rgbaXor(v: number): number {
   return ((v & 0xff) << 16) | (v & 0xff00) | ((v >>> 16) & 0xff);
 }
 
-/** Converts wire pixels to canvas RGBA in place. */
-function toCanvas(px: Uint32Array): Uint32Array {
-  for (let i = 0; i < px.length; i++) px[i] = rgba(px[i]);
-  return px;
+/**
+ * Copies a `w`×`h` block of wire pixels (rows `sStride` apart from `s`) into
+ * `dst` (rows `dStride` apart from `d`), converting to canvas RGBA on the
+ * way: the one pass over a tile's pixels, with no allocation.
+ */
+function blitWire(
+  dst: Int32Array,
+  d: number,
+  dStride: number,
+  src: Int32Array,
+  s: number,
+  sStride: number,
+  w: number,
+  h: number,
+): void {
+  // Int32Array both sides: the swizzle stays in 32-bit integers (a
+  // Uint32Array's values above 2^31 are not small integers to V8).
+  for (let row = 0; row < h; row++) {
+    for (let c = 0; c < w; c++) {
+      const v = src[s + c];
+      dst[d + c] = (((v << 16) | (v >>> 16)) & 0xff00ff) | (v & 0xff00) | -0x1000000;
+    }
+    d += dStride;
+    s += sStride;
+  }
+}
+
+/** Copies a `w`×`h` block of canvas pixels, packed rows, into `dst` (rows `dStride` apart from `d`). */
+function blitPacked(dst: Uint32Array, d: number, dStride: number, src: Uint32Array, w: number, h: number): void {
+  for (let row = 0, s = 0; row < h; row++, s += w, d += dStride) dst.set(src.subarray(s, s + w), d);
 }
 
 function readValues(src: Uint8Array, at: number, bpv: number, out: Uint32Array, count: number): void {
@@ -348,7 +376,7 @@ export class Decoder {
   /** Bounding box of what the last applied update changed. */
   dirty: Dirty = { x0: 0, y0: 0, x1: 0, y1: 0 };
 
-  constructor(private readonly decompress: Decompress) {}
+  constructor(private readonly zstd: Inflater) {}
 
   /** Parses and applies one update's bytes. */
   applyBytes(bytes: Uint8Array): void {
@@ -363,52 +391,54 @@ export class Decoder {
       if (u.baseSeq !== this.seq) throw new CodecError(`update is based on ${u.baseSeq}, the picture is at ${this.seq}`);
       if (u.width !== this.width || u.height !== this.height) throw new CodecError("update size differs from the picture");
     }
-    // 1. Everything that can fail, staged, before the picture is touched.
+    const W = u.width;
+    const H = u.height;
+    const records = u.records;
+    const n = records.length;
+    // 1. Everything that can fail, before the picture is touched: the
+    // shared stream's values, then every zstd tile in one batch (left in
+    // the wasm heap, read once in step 2).
     const values = streamValues > 0 ? this.unpackStream(u.stream, streamValues) : null;
-    const staged: (Uint32Array | null)[] = [];
+    const streamAt = new Int32Array(n);
+    const zIndex = new Int32Array(n);
+    const zFrames: Uint8Array[] = [];
+    const zCaps: number[] = [];
     let atStream = 0;
-    for (const rec of u.records) {
-      const t = grid.rect(rec.tile);
-      switch (rec.kind) {
-        case "raw":
-          // A copy: the update's bytes are not ours to convert.
-          staged.push(toCanvas(u32View(rec.data, 0, t.w * t.h).slice()));
-          break;
-        case "zstd": {
-          const raw = this.inflate(rec.data, t.w * t.h * 4);
-          if (raw.length !== t.w * t.h * 4) throw new CodecError("decompressed data is too short");
-          staged.push(toCanvas(u32View(raw, 0, t.w * t.h)));
-          break;
-        }
-        case "pixels":
-        case "xor": {
-          const n = rec.area.w * rec.area.h;
-          const v = values!.subarray(atStream, atStream + n);
-          if (rec.kind === "pixels") toCanvas(v);
-          else for (let i = 0; i < n; i++) v[i] = rgbaXor(v[i]);
-          staged.push(v);
-          atStream += n;
-          break;
-        }
-        default:
-          staged.push(null);
+    for (let i = 0; i < n; i++) {
+      const rec = records[i];
+      if (rec.kind === "zstd") {
+        const t = grid.rect(rec.tile);
+        zIndex[i] = zFrames.length;
+        zFrames.push(rec.data);
+        zCaps.push(t.w * t.h * 4);
+      } else if (rec.kind === "pixels" || rec.kind === "xor") {
+        streamAt[i] = atStream;
+        atStream += rec.area.w * rec.area.h;
       }
     }
-    // 2. Nothing fails from here on.
+    let zOffsets: number[] = [];
+    let zPixels: Int32Array | null = null;
+    if (zFrames.length > 0) {
+      const z = this.inflate(zFrames, zCaps);
+      for (let i = 0; i < zCaps.length; i++) {
+        if (z.lengths[i] !== zCaps[i]) throw new CodecError("decompressed data is too short");
+      }
+      zOffsets = z.offsets;
+      zPixels = i32(u32View(z.bytes, 0, z.bytes.length >> 2));
+    }
+    // 2. Nothing fails from here on. A key frame writes every pixel, so
+    // the picture's buffer is reused when the size stays.
     let frame: Uint32Array;
     if (keyFrame) {
-      frame = new Uint32Array(u.width * u.height);
+      const reuse = this.pixels && this.width === W && this.height === H;
+      frame = reuse ? this.pixels! : new Uint32Array(W * H);
     } else {
       frame = this.pixels!;
     }
-    const W = u.width;
-    const dirty = { x0: u.width, y0: u.height, x1: 0, y1: 0 };
-    const touch = (x: number, y: number, w: number, h: number) => {
-      dirty.x0 = Math.min(dirty.x0, x);
-      dirty.y0 = Math.min(dirty.y0, y);
-      dirty.x1 = Math.max(dirty.x1, x + w);
-      dirty.y1 = Math.max(dirty.y1, y + h);
-    };
+    let x0 = W;
+    let y0 = H;
+    let x1 = 0;
+    let y1 = 0;
     for (const m of u.moves) {
       const { x, y, w, h } = m.src;
       // Each copy reads the picture as it was just before it: rows in the
@@ -420,76 +450,106 @@ export class Decoder {
         const from = (y + row) * W + x;
         frame.copyWithin((m.dstY + row) * W + m.dstX, from, from + w);
       }
-      touch(m.dstX, m.dstY, w, h);
+      x0 = Math.min(x0, m.dstX);
+      y0 = Math.min(y0, m.dstY);
+      x1 = Math.max(x1, m.dstX + w);
+      y1 = Math.max(y1, m.dstY + h);
     }
     // Records reading the moved picture (Xor, CopyTile) read before any record writes.
-    const out: (Uint32Array | null)[] = new Array(u.records.length).fill(null);
-    u.records.forEach((rec, i) => {
-      const t = grid.rect(rec.tile);
+    const read: (Uint32Array | null)[] = [];
+    for (let i = 0; i < n; i++) {
+      const rec = records[i];
       if (rec.kind === "xor") {
+        const t = grid.rect(rec.tile);
         const a = rec.area;
-        const src = staged[i]!;
+        const src = values!;
         const res = new Uint32Array(a.w * a.h);
-        for (let row = 0; row < a.h; row++) {
+        for (let row = 0, k = 0, s = streamAt[i]; row < a.h; row++) {
           const base = (t.y + a.y + row) * W + t.x + a.x;
-          for (let col = 0; col < a.w; col++) res[row * a.w + col] = (src[row * a.w + col] ^ frame[base + col]) >>> 0;
+          for (let col = 0; col < a.w; col++, k++, s++) res[k] = rgbaXor(src[s]) ^ frame[base + col];
         }
-        out[i] = res;
+        read[i] = res;
       } else if (rec.kind === "copy") {
         const s = grid.rect(rec.src);
         const res = new Uint32Array(s.w * s.h);
         for (let row = 0; row < s.h; row++) {
-          res.set(frame.subarray((s.y + row) * W + s.x, (s.y + row) * W + s.x + s.w), row * s.w);
+          const from = (s.y + row) * W + s.x;
+          res.set(frame.subarray(from, from + s.w), row * s.w);
         }
-        out[i] = res;
+        read[i] = res;
       } else {
-        out[i] = staged[i];
+        read[i] = null;
       }
-    });
-    u.records.forEach((rec, i) => {
-      const t = grid.rect(rec.tile);
-      let ax = t.x;
-      let ay = t.y;
-      let aw = t.w;
-      let ah = t.h;
+    }
+    const tilesX = grid.tilesX;
+    const frame32 = i32(frame);
+    const values32 = values ? i32(values) : null;
+    for (let i = 0; i < n; i++) {
+      const rec = records[i];
+      const tx = (rec.tile % tilesX) * TILE_SIZE;
+      const ty = Math.floor(rec.tile / tilesX) * TILE_SIZE;
+      let ax = tx;
+      let ay = ty;
+      let aw = Math.min(TILE_SIZE, W - tx);
+      let ah = Math.min(TILE_SIZE, H - ty);
       if (rec.kind === "pixels" || rec.kind === "xor") {
         ax += rec.area.x;
         ay += rec.area.y;
         aw = rec.area.w;
         ah = rec.area.h;
       }
-      if (rec.kind === "solid") {
-        const c = rgba(rec.colour);
-        for (let row = 0; row < ah; row++) frame.fill(c, (ay + row) * W + ax, (ay + row) * W + ax + aw);
-      } else {
-        const px = out[i]!;
-        for (let row = 0; row < ah; row++) frame.set(px.subarray(row * aw, row * aw + aw), (ay + row) * W + ax);
+      const d = ay * W + ax;
+      switch (rec.kind) {
+        case "solid": {
+          const c = rgba(rec.colour);
+          for (let row = 0, at = d; row < ah; row++, at += W) frame.fill(c, at, at + aw);
+          break;
+        }
+        case "zstd":
+          blitWire(frame32, d, W, zPixels!, zOffsets[zIndex[i]] >> 2, aw, aw, ah);
+          break;
+        case "raw":
+          blitWire(frame32, d, W, i32(u32View(rec.data, 0, aw * ah)), 0, aw, aw, ah);
+          break;
+        case "pixels":
+          blitWire(frame32, d, W, values32!, streamAt[i], aw, aw, ah);
+          break;
+        case "xor":
+        case "copy":
+          blitPacked(frame, d, W, read[i]!, aw, ah);
+          break;
       }
-      touch(ax, ay, aw, ah);
-    });
+      x0 = Math.min(x0, ax);
+      y0 = Math.min(y0, ay);
+      x1 = Math.max(x1, ax + aw);
+      y1 = Math.max(y1, ay + ah);
+    }
     if (keyFrame) {
       this.pixels = frame;
-      this.width = u.width;
-      this.height = u.height;
-      this.dirty = { x0: 0, y0: 0, x1: u.width, y1: u.height };
+      this.width = W;
+      this.height = H;
+      this.dirty = { x0: 0, y0: 0, x1: W, y1: H };
     } else {
-      this.dirty = dirty;
+      this.dirty = { x0, y0, x1, y1 };
     }
     this.seq = u.seq;
   }
 
-  /** zstd of a magic-less frame into at most `cap` bytes. */
-  private inflate(z: Uint8Array, cap: number): Uint8Array {
-    const framed = new Uint8Array(z.length + 4);
-    framed.set(ZSTD_MAGIC, 0);
-    framed.set(z, 4);
-    const out = this.decompress(framed, cap);
-    if (out.length > cap) throw new CodecError("invalid or oversized zstd data");
-    return out;
+  private inflate(frames: Uint8Array[], caps: number[]): Inflated {
+    try {
+      return this.zstd.inflate(frames, caps);
+    } catch (e) {
+      throw new CodecError((e as Error).message);
+    }
   }
 
   private unpackStream(s: Update["stream"], count: number): Uint32Array {
-    const raw = s.compressed ? this.inflate(s.data, unpackedLen(s, count, s.palette ? MAX_PALETTE : 0)) : s.data;
+    let raw = s.data;
+    if (s.compressed) {
+      const z = this.inflate([s.data], [unpackedLen(s, count, s.palette ? MAX_PALETTE : 0)]);
+      // A view into the wasm heap, read (copied) below before any other zstd call.
+      raw = z.bytes.subarray(0, z.lengths[0]);
+    }
     const bpv = bytesPerValue(s);
     const values = new Uint32Array(count);
     if (!s.palette) {

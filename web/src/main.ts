@@ -1,6 +1,8 @@
 // The attendee page: asks for a name and the password, joins the session
 // of the link over WebTransport (the node's QUIC port, certificate pinned
-// by the hash the node publishes on this page's own origin), hands every
+// by the hash the node publishes on this page's own origin) or, when that
+// fails or the link says `transport=ws`, over a WebSocket to the page's own
+// server (networks that drop UDP; see wsmux.ts), hands every
 // graphics update to the decoding worker, draws the shared pointer, and
 // sends mouse and keyboard input only while the sharer lets it.
 
@@ -20,6 +22,7 @@ import {
 } from "./proto";
 import { keysymOfEvent } from "./keys";
 import type { FromWorker, ToWorker } from "./messages";
+import { WsTransport, type AttendeeTransport } from "./wsmux";
 
 /** What /api/web/v1/transport answers. */
 interface TransportInfo {
@@ -60,6 +63,8 @@ const state = {
   firstFrameMs: -1,
   lastDecodeMs: 0,
   message: "",
+  /** Which connection the page joined over. */
+  transport: "" as "" | "webtransport" | "websocket",
   notices: [] as string[],
   errors: [] as string[],
 };
@@ -117,7 +122,9 @@ function ask(msg: ToWorker & { id: number }, transfer: Transferable[] = []): Pro
 }
 
 let send: ((msg: ClientMessage) => void) | null = null;
-let transport: WebTransport | null = null;
+let transport: AttendeeTransport | null = null;
+/** How long WebTransport gets before the page falls back to a WebSocket. */
+const WEBTRANSPORT_TIMEOUT_MS = 4000;
 
 function hexBytes(hex: string): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(hex.length / 2);
@@ -131,17 +138,12 @@ async function join(name: string, password: string): Promise<void> {
   const invitation = params.get("invitation") ?? "";
   state.phase = "connecting";
   setStatus("connecting…");
-  const info = (await (await fetch("api/web/v1/transport", { cache: "no-store" })).json()) as TransportInfo;
-  const host = location.hostname.includes(":") ? `[${location.hostname}]` : location.hostname;
-  const wt = new WebTransport(`https://${host}:${info.port}${info.path}`, {
-    serverCertificateHashes: info.certificate_hashes.map((h) => ({ algorithm: "sha-256", value: hexBytes(h) })),
-  });
+  const wt = await connect(params.get("transport") === "ws");
   transport = wt;
   wt.closed.then(
     (c) => closed(c.reason ?? ""),
     (e) => closed(String(e)),
   );
-  await wt.ready;
   const control = await wt.createBidirectionalStream();
   const writer = control.writable.getWriter();
   send = (msg) => {
@@ -152,6 +154,38 @@ async function join(name: string, password: string): Promise<void> {
   void readGraphics(wt);
   void readDatagrams(wt);
   await readControl(control.readable);
+}
+
+/** WebTransport if it can be had in time, else the WebSocket fallback. */
+async function connect(wsOnly: boolean): Promise<AttendeeTransport> {
+  if (!wsOnly && typeof WebTransport !== "undefined") {
+    let wt: WebTransport | null = null;
+    try {
+      const info = (await (await fetch("api/web/v1/transport", { cache: "no-store" })).json()) as TransportInfo;
+      const host = location.hostname.includes(":") ? `[${location.hostname}]` : location.hostname;
+      wt = new WebTransport(`https://${host}:${info.port}${info.path}`, {
+        serverCertificateHashes: info.certificate_hashes.map((h) => ({ algorithm: "sha-256", value: hexBytes(h) })),
+      });
+      wt.closed.catch(() => {});
+      let timer = 0;
+      await Promise.race([
+        wt.ready,
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error("timed out")), WEBTRANSPORT_TIMEOUT_MS))),
+      ]);
+      clearTimeout(timer);
+      state.transport = "webtransport";
+      return wt;
+    } catch (e) {
+      wt?.close();
+      state.notices.push(`WebTransport failed (${(e as Error).message}); using a WebSocket`);
+    }
+  }
+  const url = new URL("api/web/v1/ws", location.href);
+  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+  const ws = new WsTransport(url.href);
+  await ws.ready;
+  state.transport = "websocket";
+  return ws;
 }
 
 function closed(reason: string): void {
@@ -251,7 +285,7 @@ function onMessage(msg: ServerMessage): void {
   }
 }
 
-async function readGraphics(wt: WebTransport): Promise<void> {
+async function readGraphics(wt: AttendeeTransport): Promise<void> {
   const streams = wt.incomingUnidirectionalStreams.getReader();
   for (;;) {
     const { value, done } = await streams.read();
@@ -296,7 +330,7 @@ async function readUpdate(stream: ReadableStream<Uint8Array>): Promise<void> {
 const shapes = new Map<number, CursorShape>();
 let cursor = { seq: -1, x: 0, y: 0, shape: 0, visible: false };
 
-async function readDatagrams(wt: WebTransport): Promise<void> {
+async function readDatagrams(wt: AttendeeTransport): Promise<void> {
   const reader = wt.datagrams.readable.getReader();
   for (;;) {
     const { value, done } = await reader.read();
@@ -420,7 +454,7 @@ if (!new URLSearchParams(location.search).get("session")) {
   setStatus("this link names no session: open the browser link the sharer gave you");
 }
 if (typeof WebTransport === "undefined") {
-  setStatus("this browser has no WebTransport: use a recent Chromium, Chrome, Edge or Firefox");
+  setStatus("this browser has no WebTransport: the page will use a WebSocket (slower)");
 }
 
 function toBase64(buf: ArrayBuffer): string {

@@ -3,26 +3,18 @@
 // handed over by the page). Latest-wins like the native viewer: every
 // update is applied, but updates that arrived together are painted once.
 
-import { ZSTDDecoder } from "zstddec";
-import { Decoder, type Decompress } from "./codec";
+import { Decoder } from "./codec";
 import type { ToWorker, FromWorker } from "./messages";
+import { WasmZstd } from "./zstd";
 
-const zstd = new ZSTDDecoder();
-const ready = zstd.init();
+let zstd: WasmZstd | null = null;
+const ready = WasmZstd.create().then((z) => {
+  zstd = z;
+  decoder = new Decoder(z);
+});
 
-const decompress: Decompress = (frame, cap) => {
-  // zstddec returns ZSTD's error codes as negative sizes; a frame larger
-  // than `cap` is refused by ZSTD_decompress itself (dstSize_tooSmall).
-  let out: Uint8Array;
-  try {
-    out = zstd.decode(frame, cap);
-  } catch {
-    throw new Error("invalid or oversized zstd data");
-  }
-  return out;
-};
-
-let decoder = new Decoder(decompress);
+// Replaced once zstd is ready; updates wait for `ready` (drain, bench).
+let decoder: Decoder;
 let canvas: OffscreenCanvas | null = null;
 let ctx: OffscreenCanvasRenderingContext2D | null = null;
 let image: ImageData | null = null;
@@ -33,7 +25,7 @@ function post(msg: FromWorker, transfer: Transferable[] = []): void {
   (self as unknown as Worker).postMessage(msg, transfer);
 }
 
-/** The ImageData over the decoder's picture (a key frame makes a new one). */
+/** The ImageData over the decoder's picture (a key frame of another size makes a new one). */
 function ensureImage(): void {
   if (!canvas || !ctx || !decoder.pixels) return;
   if (!image || image.data.buffer !== decoder.pixels.buffer) {
@@ -96,7 +88,7 @@ self.onmessage = (ev: MessageEvent<ToWorker>) => {
       }
       break;
     case "reset":
-      decoder = new Decoder(decompress);
+      if (zstd) decoder = new Decoder(zstd);
       queue.length = 0;
       break;
     case "snapshot": {
@@ -117,7 +109,7 @@ self.onmessage = (ev: MessageEvent<ToWorker>) => {
 
 /** Decodes recorded updates with a fresh decoder, timing each (figures, not assertions). */
 function bench(id: number, updates: ArrayBuffer[]): void {
-  const d = new Decoder(decompress);
+  const d = new Decoder(zstd!);
   const ms: number[] = [];
   let error: string | null = null;
   for (const u of updates) {

@@ -224,8 +224,13 @@ impl Node {
         let web = match (config.web.listen, web_certs) {
             (Some(listen), Some(certs)) => Some(browser::http::WebServer::start(
                 listen,
+                match config.web.tls_files()? {
+                    Some((cert, key)) => Some(browser::tls::server_config(cert, key)?),
+                    None => None,
+                },
                 certs,
                 quic_addr.port(),
+                transport.attendees(),
             )?),
             _ => None,
         };

@@ -29,6 +29,7 @@ pub struct TransportActor {
     local_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     reverse: Arc<crate::reverse::ReverseDialer>,
+    attendees: crate::browser::http::AttendeeEntry,
 }
 
 impl TransportActor {
@@ -87,6 +88,10 @@ impl TransportActor {
             channels,
             relays,
         });
+        let attendees = crate::browser::http::AttendeeEntry {
+            runtime: runtime.handle().clone(),
+            ctx: ctx.clone(),
+        };
         let accept_endpoint = endpoint.clone();
         // Connections not yet admitted are capped per address and in all
         // (ARCHITECTURE.md, "Resource budgets"); past `retry_above` an
@@ -118,12 +123,18 @@ impl TransportActor {
             local_addr,
             shutdown,
             reverse,
+            attendees,
         })
     }
 
     /// The dialer of reverse connects, on this endpoint.
     pub fn reverse(&self) -> Arc<crate::reverse::ReverseDialer> {
         self.reverse.clone()
+    }
+
+    /// Where attendees of other transports (the WebSocket fallback) are served.
+    pub fn attendees(&self) -> crate::browser::http::AttendeeEntry {
+        self.attendees.clone()
     }
 
     /// The bound UDP address.

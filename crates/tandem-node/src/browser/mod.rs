@@ -7,14 +7,20 @@
 //! - [`http`]: the page's listener and `GET /api/web/v1/transport`, which
 //!   tells the page the QUIC port and the current certificate hash;
 //! - [`session`]: a QUIC connection that negotiated `h3` becomes a
-//!   WebTransport session at [`WEB_PATH`], then one more attendee connection.
+//!   WebTransport session at [`WEB_PATH`], then one more attendee connection;
+//! - [`tls`]: HTTPS for the page with the operator's certificate and key;
+//! - [`ws`]: the WebSocket fallback through the page's server, for
+//!   networks that drop UDP.
 
 pub mod assets;
 pub mod http;
 pub mod link;
 pub mod session;
+pub mod tls;
+pub mod ws;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -38,12 +44,32 @@ pub struct WebSettings {
     /// pinning by hash does not check them, but they say what the
     /// certificate is for.
     pub certificate_names: Vec<String>,
+    /// PEM certificate chain for serving the page over HTTPS (with
+    /// `tls_key`); unset, the page is plain HTTP (loopback, or behind a
+    /// TLS-terminating proxy).
+    pub tls_certificate: Option<PathBuf>,
+    /// PEM private key of `tls_certificate`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl WebSettings {
     /// Whether browser attendees are served at all.
     pub fn enabled(&self) -> bool {
         self.listen.is_some()
+    }
+
+    /// The HTTPS certificate and key files, when both are set; one without
+    /// the other is a configuration error.
+    pub fn tls_files(
+        &self,
+    ) -> Result<Option<(&std::path::Path, &std::path::Path)>, crate::error::NodeError> {
+        match (&self.tls_certificate, &self.tls_key) {
+            (Some(c), Some(k)) => Ok(Some((c, k))),
+            (None, None) => Ok(None),
+            _ => Err(crate::error::NodeError::Config {
+                detail: "web.tls_certificate and web.tls_key go together".into(),
+            }),
+        }
     }
 
     /// The names for the certificate: the configured ones or the defaults.
@@ -62,6 +88,7 @@ impl WebSettings {
     pub fn base(&self, bound: SocketAddr) -> String {
         match &self.public_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
+            None if self.tls_certificate.is_some() => format!("https://{bound}"),
             None => format!("http://{bound}"),
         }
     }
@@ -101,5 +128,20 @@ mod tests {
             proxied.link(bound, "s1", "i2"),
             "https://share.example.org/?session=s1&invitation=i2"
         );
+        let https = WebSettings {
+            public_url: None,
+            tls_certificate: Some("cert.pem".into()),
+            tls_key: Some("key.pem".into()),
+            ..proxied
+        };
+        assert_eq!(
+            https.link(bound, "s1", "i2"),
+            "https://127.0.0.1:8081/?session=s1&invitation=i2"
+        );
+        let half = WebSettings {
+            tls_key: None,
+            ..https
+        };
+        assert!(half.tls_files().is_err());
     }
 }
