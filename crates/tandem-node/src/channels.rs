@@ -17,6 +17,14 @@
 //! in its stream — never buffered without bound, and never in the way of
 //! graphics, other channels or other attendees. Order is kept per queue.
 //!
+//! Logging: each message from an attendee is a `channel_data_received` (or
+//! `clipboard_transferred`) event only within the attendee's
+//! [`LOGGED_CHANNEL_RATE`] (a burst of 32, then 4 a second); past it the
+//! messages are still delivered and counted (`tandem_channel_messages_total`,
+//! `tandem_rate_limited_total{kind="channel_event_unlogged"}`), so a flood
+//! neither grows the registry's mailbox nor evicts the audit events of the
+//! 10,000-event log.
+//!
 //! The hub is a plain shared object (one mutex, held for map lookups and
 //! `try_send`s only) rather than an actor: connection tasks on the data-plane
 //! runtime and admin handlers call it directly.
@@ -24,6 +32,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use actix::Addr;
 use serde::Serialize;
@@ -31,6 +40,7 @@ use tandem_proto::{
     check_channel_name, ChannelAccess, ChannelFlags, ChannelFrame, ChannelInfo, ChannelPriority,
     ControlLevel, ServerMessage, CLIPBOARD_CHANNEL, MAX_CHANNEL_MESSAGE,
 };
+use tandem_session::{Time, TokenBucket, LOGGED_CHANNEL_RATE};
 use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::error::NodeError;
@@ -153,6 +163,9 @@ struct Link {
     notices: mpsc::Sender<ServerMessage>,
     streams: mpsc::UnboundedSender<OutgoingChannel>,
     joined: HashMap<u32, JoinedQueue>,
+    /// Its messages that may still be logged one event each (the rest are
+    /// delivered and counted, so a flood cannot evict the audit log).
+    logged: TokenBucket,
 }
 
 #[derive(Default)]
@@ -167,6 +180,8 @@ pub struct ChannelHub {
     metrics: Arc<Metrics>,
     registry: Option<Addr<SessionRegistry>>,
     arrivals: broadcast::Sender<Arc<ChannelArrival>>,
+    /// The logging budget's epoch.
+    epoch: Instant,
 }
 
 fn effective_access(
@@ -207,7 +222,12 @@ impl ChannelHub {
             metrics,
             registry,
             arrivals,
+            epoch: Instant::now(),
         }
+    }
+
+    fn now(&self) -> Time {
+        Time(self.epoch.elapsed())
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -627,6 +647,7 @@ impl ChannelHub {
                 notices: notices_tx,
                 streams: streams_tx,
                 joined: HashMap::new(),
+                logged: TokenBucket::new(LOGGED_CHANNEL_RATE, self.now()),
             },
         );
         AttendeeChannels { notices, streams }
@@ -710,11 +731,15 @@ impl ChannelHub {
                 .with_label_values(&["from_attendee", "refused"])
                 .inc();
         };
-        let (session, name, clipboard_sink) = {
-            let inner = self.lock();
-            let link = inner.attendees.get(&attendee).ok_or("not attached")?;
-            let s = inner
-                .sessions
+        let now = self.now();
+        let (session, name, clipboard_sink, log) = {
+            let mut inner = self.lock();
+            let Inner {
+                sessions,
+                attendees,
+            } = &mut *inner;
+            let link = attendees.get_mut(&attendee).ok_or("not attached")?;
+            let s = sessions
                 .get(&link.session)
                 .ok_or("the session has no channels")?;
             let Some(c) = s
@@ -747,8 +772,15 @@ impl ChannelHub {
             } else {
                 None
             };
-            (link.session.clone(), c.name.clone(), sink)
+            let log = link.logged.try_take(now);
+            (link.session.clone(), c.name.clone(), sink, log)
         };
+        if !log {
+            self.metrics
+                .rate_limited
+                .with_label_values(&["channel_event_unlogged"])
+                .inc();
+        }
         let bytes = data.len();
         self.metrics
             .channel_messages
@@ -760,25 +792,29 @@ impl ChannelHub {
             .inc_by(bytes as u64);
         if let Some(sink) = clipboard_sink {
             let delivered = sink.is_some_and(|tx| tx.try_send(data).is_ok());
-            self.emit(SessionEvent::ClipboardTransferred {
-                session,
-                direction: "to_desktop".into(),
-                attendee: Some(attendee),
-                bytes,
-                delivered,
-            });
+            if log {
+                self.emit(SessionEvent::ClipboardTransferred {
+                    session,
+                    direction: "to_desktop".into(),
+                    attendee: Some(attendee),
+                    bytes,
+                    delivered,
+                });
+            }
             return if delivered {
                 Ok(())
             } else {
                 Err("clipboard refused: this session's desktop has no clipboard".into())
             };
         }
-        self.emit(SessionEvent::ChannelDataReceived {
-            session: session.clone(),
-            channel: name.clone(),
-            attendee,
-            bytes,
-        });
+        if log {
+            self.emit(SessionEvent::ChannelDataReceived {
+                session: session.clone(),
+                channel: name.clone(),
+                attendee,
+                bytes,
+            });
+        }
         let _ = self.arrivals.send(Arc::new(ChannelArrival {
             session,
             channel: name,
