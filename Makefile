@@ -66,13 +66,13 @@ cluster:
 	sleep 3; \
 	echo "three nodes: node1 (origin) quic 127.0.0.1:4433 admin http://127.0.0.1:7070, node2 4434/7071, node3 4435/7072"; \
 	echo "logs in target/cluster/; members: curl -s -H 'Authorization: Bearer local-cluster-admin-token' http://127.0.0.1:7070/api/v1/cluster/nodes"; \
-	echo "password: cluster"; \
+	echo "password: cluster-pw"; \
 	for n in 1 2 3; do \
 	  port=$$((4432+n)); rest=$$(echo "$$ticket" | sed 's|^tandem://[^/]*||'); \
 	  echo "join through node$$n:"; \
-	  echo "  ./target/release/tandem view 'tandem://127.0.0.1:$$port$$rest' --password cluster"; \
+	  echo "  ./target/release/tandem view 'tandem://127.0.0.1:$$port$$rest' --password cluster-pw"; \
 	done; \
-	echo "a fresh invitation lists every live member: ./target/release/tandem invite --admin http://127.0.0.1:7070 --token local-cluster-admin-token --password cluster"; \
+	echo "a fresh invitation lists every live member: ./target/release/tandem invite --admin http://127.0.0.1:7070 --token local-cluster-admin-token --password cluster-pw"; \
 	wait
 
 ## Install what the tests need, then run every test, rustfmt and clippy.

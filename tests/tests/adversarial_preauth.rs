@@ -36,7 +36,7 @@ width = 320
 height = 200
 seed = 3
 [invitation]
-password = "right"
+password = "right-password"
 attendee_limit = 4
 "#,
         dir.join("data").display()
@@ -113,7 +113,7 @@ fn five_hundred_connections_before_authentication_stay_within_budget() {
             &node.ticket,
             "--headless",
             "--password",
-            "right",
+            "right-password",
             "--seconds",
             seconds,
         ])

@@ -10,7 +10,7 @@ use tandem_tests::xserver::{which, XServer};
 use tandem_tests::NodeProcess;
 
 const TOKEN: &str = "clipboard-test-token-0123456789abcdef";
-const PASSWORD: &str = "clip";
+const PASSWORD: &str = "clip-password";
 const PATIENCE: Duration = Duration::from_secs(30);
 
 fn start_node(dir: &Path, display: &str) -> NodeProcess {

@@ -48,7 +48,7 @@ admin_listen = "127.0.0.1:0"
 admin_token = "{TOKEN}"
 {source}
 [invitation]
-password = "pw"
+password = "cluster-pw"
 attendee_limit = {limit}
 [cluster]
 listen = "127.0.0.1:{gossip}"
@@ -323,7 +323,7 @@ fn attendees_on_two_relays_see_the_origins_frames_bit_for_bit() {
                 "--name",
                 &format!("relayed-{i}"),
                 "--password",
-                "pw",
+                "cluster-pw",
                 "--headless",
                 "--seconds",
                 "6",
@@ -385,7 +385,7 @@ fn egress_for(n: usize) -> (f64, usize) {
                     "--name",
                     &format!("a{i}"),
                     "--password",
-                    "pw",
+                    "cluster-pw",
                     "--headless",
                     "--frames",
                     "1",
@@ -437,7 +437,7 @@ fn origin_end_closes_the_session_for_relayed_attendees(kill: bool) {
                     "--name",
                     &format!("v{i}"),
                     "--password",
-                    "pw",
+                    "cluster-pw",
                     "--headless",
                     "--seconds",
                     "120",
@@ -509,7 +509,7 @@ fn a_node_with_a_wrong_secret_gets_no_relay_link() {
         "--name",
         "eve",
         "--password",
-        "pw",
+        "cluster-pw",
         "--headless",
         "--frames",
         "1",
@@ -545,7 +545,7 @@ fn a_killed_relays_attendee_reconnects_through_another_node_and_keeps_viewing() 
             "--name",
             "roaming",
             "--password",
-            "pw",
+            "cluster-pw",
             "--headless",
             "--reconnect",
             // Notice the killed relay within seconds, not the default minute.
@@ -672,7 +672,7 @@ fn a_relay_of_a_relay_serves_the_origins_frames_bit_for_bit() {
         "--name",
         "far",
         "--password",
-        "pw",
+        "cluster-pw",
         "--headless",
         "--seconds",
         "5",
@@ -758,7 +758,7 @@ fn relayed_attendees_see_the_origins_pointer() {
                 "--name",
                 &format!("pointer-{i}"),
                 "--password",
-                "pw",
+                "cluster-pw",
                 "--headless",
                 "--seconds",
                 "12",
@@ -976,7 +976,7 @@ fn a_rogue_member_without_the_secret_stays_out_gets_no_token_and_claims_nothing(
             "--name",
             name,
             "--password",
-            "pw",
+            "cluster-pw",
             "--headless",
             "--frames",
             "1",
@@ -1283,7 +1283,7 @@ fn a_relayed_attendee_gets_channels_and_shares_the_clipboard_when_interactive() 
             "--name",
             name,
             "--password",
-            "pw",
+            "cluster-pw",
             "--channel",
             channel,
             "--seconds",

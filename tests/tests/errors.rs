@@ -14,7 +14,7 @@ use tandem_tests::xserver::XServer;
 use tandem_tests::{http_get, summary, tandem, text, view, NodeProcess};
 
 const TOKEN: &str = "errors-test-token-0123456789";
-const PASSWORD: &str = "errors";
+const PASSWORD: &str = "errors-pw";
 
 /// The sample of `tandem_errors_total{code="CODE"}`.
 fn errors_total(node: &NodeProcess, code: &str) -> f64 {

@@ -20,7 +20,7 @@ width = 256
 height = 160
 seed = 5
 [invitation]
-password = "observe"
+password = "observe-pw"
 "#,
         dir.join("data").display()
     );
@@ -64,7 +64,7 @@ fn metrics_parse_with_promtool_and_move_when_frames_are_sent() {
         "--name",
         "m",
         "--password",
-        "observe",
+        "observe-pw",
         "--headless",
         "--seconds",
         "2",
@@ -98,7 +98,7 @@ fn attendee_table_lists_live_attendees_like_net_session() {
         "--name",
         "dana",
         "--password",
-        "observe",
+        "observe-pw",
         "--headless",
         "--seconds",
         "6",
@@ -148,7 +148,7 @@ fn attendees_live_at_a_kill_9_are_recorded_as_node_restarted() {
         "--name",
         "erin",
         "--password",
-        "observe",
+        "observe-pw",
         "--headless",
         "--seconds",
         "30",

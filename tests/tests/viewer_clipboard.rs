@@ -12,7 +12,7 @@ use tandem_tests::xserver::{which, XServer};
 use tandem_tests::{NodeProcess, ViewerProcess};
 
 const TOKEN: &str = "viewer-clipboard-token-0123456789abcdef";
-const PASSWORD: &str = "clip";
+const PASSWORD: &str = "clip-password";
 const PATIENCE: Duration = Duration::from_secs(60);
 
 fn start_node(dir: &Path, display: &str) -> NodeProcess {

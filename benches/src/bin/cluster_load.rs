@@ -44,7 +44,7 @@ fn config(dir: &Path, origin: bool, gossip: Option<(u16, Vec<u16>)>) -> String {
         None => String::new(),
     };
     format!(
-        "data_dir = \"{}\"\nquic_listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nadmin_token = \"{TOKEN}\"\n{source}[invitation]\npassword = \"pw\"\nattendee_limit = 1000\n{cluster}",
+        "data_dir = \"{}\"\nquic_listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nadmin_token = \"{TOKEN}\"\n{source}[invitation]\npassword = \"cluster-pw\"\nattendee_limit = 1000\n{cluster}",
         dir.join("data").display()
     )
 }

@@ -51,7 +51,7 @@ fn workload_figures(x: &mut XServer) {
     let mover = x.wait_window("mover");
     x.wait_window("xclock");
     let config = format!(
-        "data_dir = \"{}\"\nquic_listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n[source]\nkind = \"x11\"\ndisplay = \"{}\"\n[invitation]\npassword = \"figures\"\n",
+        "data_dir = \"{}\"\nquic_listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n[source]\nkind = \"x11\"\ndisplay = \"{}\"\n[invitation]\npassword = \"figures-pw\"\n",
         dir.join("data").display(),
         x.display()
     );

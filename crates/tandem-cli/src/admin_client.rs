@@ -629,6 +629,12 @@ pub fn run_invite(args: InviteArgs) -> anyhow::Result<ExitCode> {
         eprintln!("tandem: usage error: --limit must be at least 1");
         return Ok(ExitCode::from(2));
     }
+    if let Some(p) = &args.password {
+        if let Err(why) = tandem_node::passwords::check_new_password("--password", p) {
+            eprintln!("tandem: usage error: {why}");
+            return Ok(ExitCode::from(2));
+        }
+    }
     let client = Client::new(&args.admin)?;
     let generated = args.password.is_none();
     let password = args

@@ -44,7 +44,7 @@ use crate::encoder_actor::CurrentFrame;
 use crate::error::NodeError;
 use crate::events::EventBus;
 use crate::metrics::Metrics;
-use crate::registry_actor::{ListAttendeeRecords, RecentEvents, SessionRegistry};
+use crate::registry_actor::{ListAttendeeRecords, Persist, RecentEvents, SessionRegistry};
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -927,6 +927,16 @@ pub fn resolve_token(config: &NodeConfig) -> Result<String, NodeError> {
     if let Ok(t) = std::env::var(TOKEN_ENV) {
         let t = t.trim().to_owned();
         if !t.is_empty() {
+            // The same rule as `admin_token` in the config: a short token
+            // is guessable over the network.
+            if t.len() < 16 || t.len() > 256 || !t.chars().all(|c| c.is_ascii_graphic()) {
+                return Err(NodeError::Config {
+                    detail: format!(
+                        "{TOKEN_ENV} must be 16 to 256 printable ASCII characters (it has {})",
+                        t.chars().count()
+                    ),
+                });
+            }
             return Ok(t);
         }
     }
@@ -1666,9 +1676,20 @@ async fn set_filter(
 ) -> ApiResult<HttpResponse> {
     let filter = WindowFilter::from(body.into_inner());
     filter.validate().map_err(ApiError::unprocessable)?;
-    let capture = capture_of(&state, id.into_inner()).await?;
+    let id = id.into_inner();
+    let capture = capture_of(&state, id.clone()).await?;
     capture
         .send(SetWindowFilter(Some(filter.clone())))
+        .await??;
+    // Answered once flushed: a restart shares no more than this.
+    let record = tandem_registry::SessionFilterRecord {
+        classes: filter.classes.clone(),
+        pids: filter.pids.clone(),
+        windows: filter.windows.clone(),
+    };
+    state
+        .registry
+        .send(Persist::SessionFilter(id, Some(record)))
         .await??;
     Ok(HttpResponse::Ok().json(WindowFilterBody::from(filter)))
 }
@@ -1682,8 +1703,17 @@ async fn clear_filter(
     state: web::Data<AdminState>,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let capture = capture_of(&state, id.into_inner()).await?;
+    let id = id.into_inner();
+    let capture = capture_of(&state, id.clone()).await?;
     capture.send(SetWindowFilter(None)).await??;
+    state
+        .registry
+        // An empty record: "everything", also over a filter in the config.
+        .send(Persist::SessionFilter(
+            id,
+            Some(tandem_registry::SessionFilterRecord::default()),
+        ))
+        .await??;
     Ok(HttpResponse::NoContent().finish())
 }
 

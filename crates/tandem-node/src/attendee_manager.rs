@@ -181,6 +181,9 @@ pub struct AttendeeManager {
     creating: Vec<(String, String, String)>,
     /// This actor, for password checks that report back (set when started).
     me: Option<Addr<AttendeeManager>>,
+    /// Attendee records changed by the input being fed, written by
+    /// [`Self::feed`] or [`Self::feed_durable`].
+    record_writes: Vec<AttendeeRecord>,
 }
 
 impl AttendeeManager {
@@ -206,6 +209,7 @@ impl AttendeeManager {
             next_join: 0,
             creating: Vec::new(),
             me: None,
+            record_writes: Vec::new(),
         }
     }
 
@@ -214,8 +218,38 @@ impl AttendeeManager {
     }
 
     /// Feeds `input` to the book and applies its effects; `event` is the
-    /// input event an [`Input::Input`] is about.
+    /// input event an [`Input::Input`] is about. The attendee records it
+    /// changed are written without waiting.
     fn feed(&mut self, input: Input, event: Option<&InputEvent>) -> Result<(), BookError> {
+        let fed = self.feed_effects(input, event);
+        for record in std::mem::take(&mut self.record_writes) {
+            self.registry.do_send(Persist::Attendee(record));
+        }
+        fed
+    }
+
+    /// Like [`Self::feed`] for the sharer's calls: the future answers once
+    /// the attendee records the input changed are flushed (a level the API
+    /// acknowledged survives a crash).
+    fn feed_durable(
+        &mut self,
+        input: Input,
+    ) -> Result<impl std::future::Future<Output = Result<(), NodeError>>, BookError> {
+        let fed = self.feed_effects(input, None);
+        let writes: Vec<_> = std::mem::take(&mut self.record_writes)
+            .into_iter()
+            .map(|record| self.registry.send(Persist::Attendee(record)))
+            .collect();
+        fed?;
+        Ok(async move {
+            for write in writes {
+                write.await??;
+            }
+            Ok(())
+        })
+    }
+
+    fn feed_effects(&mut self, input: Input, event: Option<&InputEvent>) -> Result<(), BookError> {
         let effects = self.book.handle(self.now(), input)?;
         let mut later = Vec::new();
         for effect in effects {
@@ -225,7 +259,7 @@ impl AttendeeManager {
         // What applying found: attendees that do not read their control
         // stream, joins whose connection gave up before the welcome.
         for input in later {
-            let _ = self.feed(input, None);
+            let _ = self.feed_effects(input, None);
         }
         Ok(())
     }
@@ -267,7 +301,7 @@ impl AttendeeManager {
                 if let Some(a) = self.attendees.get_mut(&attendee) {
                     a.record.control_level = level.as_str().to_owned();
                     a.level_tx.send_replace(level);
-                    self.registry.do_send(Persist::Attendee(a.record.clone()));
+                    self.record_writes.push(a.record.clone());
                 }
             }
             Effect::Tell { attendee, msg } => {
@@ -484,7 +518,9 @@ impl AttendeeManager {
             channels,
             removed: removed_rx,
         };
-        self.registry.do_send(Persist::Attendee(record.clone()));
+        // The welcome waits for the record's flush (an admission the
+        // attendee was told of is in the registry after a crash).
+        let written = self.registry.send(Persist::Attendee(record.clone()));
         self.attendees.insert(
             id,
             Attendee {
@@ -496,8 +532,29 @@ impl AttendeeManager {
             },
         );
         self.metrics.joins.with_label_values(&["admitted"]).inc();
-        // A join whose connection gave up meanwhile leaves at once.
-        pending.reply.send(Ok(admitted)).is_ok()
+        let (me, reply) = (self.me.clone(), pending.reply);
+        actix::spawn(async move {
+            let answer = match written.await {
+                Ok(Ok(())) => Ok(admitted),
+                // Reported as an error event by the registry.
+                _ => Err(Rejection {
+                    reason: RejectReason::NodeShuttingDown,
+                    message: "the node could not record the admission; try again".into(),
+                }),
+            };
+            let failed = answer.is_err();
+            // A join whose connection gave up meanwhile leaves at once.
+            if reply.send(answer).is_err() || failed {
+                if let Some(me) = me {
+                    me.do_send(Left {
+                        attendee: id,
+                        reason: DisconnectReason::Error,
+                        bytes_sent: 0,
+                    });
+                }
+            }
+        });
+        true
     }
 
     /// Injects an interactive attendee's input into its session's desktop
@@ -943,8 +1000,8 @@ impl Handler<SetSessionPaused> for AttendeeManager {
             SessionState::Open
         };
         let (capture, encoder) = (session.capture.clone(), session.encoder.clone());
-        self.registry
-            .do_send(Persist::Session(session.record.clone()));
+        // Answered only once the new state is flushed (a restart keeps it).
+        let written = self.registry.send(Persist::Session(session.record.clone()));
         let (notice, event) = if msg.paused {
             (
                 ServerMessage::GraphicsPaused,
@@ -962,6 +1019,7 @@ impl Handler<SetSessionPaused> for AttendeeManager {
         };
         let paused = msg.paused;
         let settled = async move {
+            let written = written.await;
             // Messages to one actor are handled in order: once the capture
             // answers, every frame it grabbed before the pause is queued at
             // the encoder ahead of the barrier.
@@ -969,8 +1027,10 @@ impl Handler<SetSessionPaused> for AttendeeManager {
             if paused {
                 let _ = encoder.send(Barrier).await;
             }
+            written
         };
-        Box::pin(settled.into_actor(self).map(move |(), act, _| {
+        Box::pin(settled.into_actor(self).map(move |written, act, _| {
+            written??;
             let current = act
                 .sessions
                 .get(&msg.session)
@@ -1024,10 +1084,18 @@ impl Handler<ChangeSharedRect> for AttendeeManager {
                     session.rect = rect;
                     session.record.shared_rect =
                         msg.rect.map(|_| [rect.x, rect.y, rect.width, rect.height]);
-                    act.registry
-                        .do_send(Persist::Session(session.record.clone()));
+                    let written = act.registry.send(Persist::Session(session.record.clone()));
                     act.announce_shared_rect(&session_id, rect);
-                    Ok([rect.x, rect.y, rect.width, rect.height])
+                    Ok((written, [rect.x, rect.y, rect.width, rect.height]))
+                })
+                .then(|res: Result<_, NodeError>, act, _| {
+                    // Answered only once the rectangle is flushed.
+                    let fut = async move {
+                        let (written, rect) = res?;
+                        written.await??;
+                        Ok(rect)
+                    };
+                    fut.into_actor(act)
                 }),
         )
     }
@@ -1180,12 +1248,7 @@ impl Handler<CreateInvitation> for AttendeeManager {
             if !self.sessions.contains_key(&msg.session) {
                 return Err(not_found("session", &msg.session));
             }
-            if msg.password.is_empty() || msg.password.len() > tandem_proto::MAX_PASSWORD_LEN {
-                return Err(NodeError::Invalid(format!(
-                    "password must be 1 to {} bytes",
-                    tandem_proto::MAX_PASSWORD_LEN
-                )));
-            }
+            passwords::check_new_password("password", &msg.password).map_err(NodeError::Invalid)?;
             if msg.attendee_limit == 0 || msg.attendee_limit > crate::config::MAX_ATTENDEE_LIMIT {
                 return Err(NodeError::Invalid(format!(
                     "attendee limit must be between 1 and {}",
@@ -1652,20 +1715,27 @@ pub struct SetControlLevel {
 }
 
 impl Handler<SetControlLevel> for AttendeeManager {
-    type Result = Result<AttendeeInfo, NodeError>;
+    type Result = ResponseFuture<Result<AttendeeInfo, NodeError>>;
     fn handle(&mut self, msg: SetControlLevel, _: &mut Self::Context) -> Self::Result {
-        self.feed(
-            Input::SetLevel {
+        let answer = self
+            .feed_durable(Input::SetLevel {
                 attendee: msg.attendee,
                 level: msg.level,
-            },
-            None,
-        )
-        .map_err(book_error)?;
-        self.attendees
-            .get(&msg.attendee)
-            .and_then(|a| self.attendee_info(a))
-            .ok_or_else(|| not_found("attendee", msg.attendee))
+            })
+            .map_err(book_error)
+            .and_then(|written| {
+                let info = self
+                    .attendees
+                    .get(&msg.attendee)
+                    .and_then(|a| self.attendee_info(a))
+                    .ok_or_else(|| not_found("attendee", msg.attendee))?;
+                Ok((written, info))
+            });
+        Box::pin(async move {
+            let (written, info) = answer?;
+            written.await?;
+            Ok(info)
+        })
     }
 }
 
@@ -1680,16 +1750,15 @@ pub struct AnswerControlRequest {
 }
 
 impl Handler<AnswerControlRequest> for AttendeeManager {
-    type Result = Result<(), NodeError>;
+    type Result = ResponseFuture<Result<(), NodeError>>;
     fn handle(&mut self, msg: AnswerControlRequest, _: &mut Self::Context) -> Self::Result {
-        self.feed(
-            Input::Answer {
+        let written = self
+            .feed_durable(Input::Answer {
                 attendee: msg.attendee,
                 grant: msg.grant,
-            },
-            None,
-        )
-        .map_err(book_error)
+            })
+            .map_err(book_error);
+        Box::pin(async move { written?.await })
     }
 }
 

@@ -114,6 +114,8 @@ pub struct CaptureActor {
     lost: bool,
     cursor_failures: u32,
     filter: Option<WindowFilter>,
+    /// Runs alone on an arbiter of its own, which ends with it.
+    own_arbiter: bool,
 }
 
 impl CaptureActor {
@@ -147,12 +149,27 @@ impl CaptureActor {
             lost: false,
             cursor_failures: 0,
             filter: None,
+            own_arbiter: false,
         }
     }
 
     /// Records the filter the source was opened with (for `GetWindowFilter`).
     pub fn with_filter(mut self, filter: Option<WindowFilter>) -> Self {
         self.filter = filter;
+        self
+    }
+
+    /// The actor runs alone on an arbiter started for it: when it stops
+    /// (its session closed), the arbiter's thread ends too.
+    pub fn with_own_arbiter(mut self) -> Self {
+        self.own_arbiter = true;
+        self
+    }
+
+    /// Starts paused (a session reopened after a restart that was paused):
+    /// not one frame is captured before the sharer resumes.
+    pub fn with_paused(mut self, paused: bool) -> Self {
+        self.paused = paused;
         self
     }
 
@@ -346,6 +363,13 @@ impl Actor for CaptureActor {
         tracing::info!(session = %self.session, source = %self.source.describe(), interval_ms = self.interval.as_millis() as u64, "capture started");
         self.tick(ctx);
         self.restart_timer(ctx);
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        tracing::info!(session = %self.session, "capture stopped");
+        if self.own_arbiter {
+            Arbiter::current().stop();
+        }
     }
 }
 

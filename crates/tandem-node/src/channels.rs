@@ -17,6 +17,14 @@
 //! in its stream — never buffered without bound, and never in the way of
 //! graphics, other channels or other attendees. Order is kept per queue.
 //!
+//! Logging: each message from an attendee is a `channel_data_received` (or
+//! `clipboard_transferred`) event only within the attendee's
+//! [`LOGGED_CHANNEL_RATE`] (a burst of 32, then 4 a second); past it the
+//! messages are still delivered and counted (`tandem_channel_messages_total`,
+//! `tandem_rate_limited_total{kind="channel_event_unlogged"}`), so a flood
+//! neither grows the registry's mailbox nor evicts the audit events of the
+//! 10,000-event log.
+//!
 //! The hub is a plain shared object (one mutex, held for map lookups and
 //! `try_send`s only) rather than an actor: connection tasks on the data-plane
 //! runtime and admin handlers call it directly.
@@ -24,6 +32,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use actix::Addr;
 use serde::Serialize;
@@ -31,6 +40,7 @@ use tandem_proto::{
     check_channel_name, ChannelAccess, ChannelFlags, ChannelFrame, ChannelInfo, ChannelPriority,
     ControlLevel, ServerMessage, CLIPBOARD_CHANNEL, MAX_CHANNEL_MESSAGE,
 };
+use tandem_session::{Time, TokenBucket, LOGGED_CHANNEL_RATE};
 use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::error::NodeError;
@@ -156,6 +166,9 @@ struct Link {
     /// Access by channel name where the sharer set none for this attendee
     /// (its group's defaults, decided by the session core).
     defaults: BTreeMap<String, ChannelAccess>,
+    /// Its messages that may still be logged one event each (the rest are
+    /// delivered and counted, so a flood cannot evict the audit log).
+    logged: TokenBucket,
 }
 
 #[derive(Default)]
@@ -170,6 +183,8 @@ pub struct ChannelHub {
     metrics: Arc<Metrics>,
     registry: Option<Addr<SessionRegistry>>,
     arrivals: broadcast::Sender<Arc<ChannelArrival>>,
+    /// The logging budget's epoch.
+    epoch: Instant,
 }
 
 fn effective_access(
@@ -211,7 +226,12 @@ impl ChannelHub {
             metrics,
             registry,
             arrivals,
+            epoch: Instant::now(),
         }
+    }
+
+    fn now(&self) -> Time {
+        Time(self.epoch.elapsed())
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -630,6 +650,7 @@ impl ChannelHub {
                 streams: streams_tx,
                 joined: HashMap::new(),
                 defaults,
+                logged: TokenBucket::new(LOGGED_CHANNEL_RATE, self.now()),
             },
         );
         AttendeeChannels { notices, streams }
@@ -713,11 +734,15 @@ impl ChannelHub {
                 .with_label_values(&["from_attendee", "refused"])
                 .inc();
         };
-        let (session, name, clipboard_sink) = {
-            let inner = self.lock();
-            let link = inner.attendees.get(&attendee).ok_or("not attached")?;
-            let s = inner
-                .sessions
+        let now = self.now();
+        let (session, name, clipboard_sink, log) = {
+            let mut inner = self.lock();
+            let Inner {
+                sessions,
+                attendees,
+            } = &mut *inner;
+            let link = attendees.get_mut(&attendee).ok_or("not attached")?;
+            let s = sessions
                 .get(&link.session)
                 .ok_or("the session has no channels")?;
             let Some(c) = s
@@ -750,8 +775,15 @@ impl ChannelHub {
             } else {
                 None
             };
-            (link.session.clone(), c.name.clone(), sink)
+            let log = link.logged.try_take(now);
+            (link.session.clone(), c.name.clone(), sink, log)
         };
+        if !log {
+            self.metrics
+                .rate_limited
+                .with_label_values(&["channel_event_unlogged"])
+                .inc();
+        }
         let bytes = data.len();
         self.metrics
             .channel_messages
@@ -763,25 +795,29 @@ impl ChannelHub {
             .inc_by(bytes as u64);
         if let Some(sink) = clipboard_sink {
             let delivered = sink.is_some_and(|tx| tx.try_send(data).is_ok());
-            self.emit(SessionEvent::ClipboardTransferred {
-                session,
-                direction: "to_desktop".into(),
-                attendee: Some(attendee),
-                bytes,
-                delivered,
-            });
+            if log {
+                self.emit(SessionEvent::ClipboardTransferred {
+                    session,
+                    direction: "to_desktop".into(),
+                    attendee: Some(attendee),
+                    bytes,
+                    delivered,
+                });
+            }
             return if delivered {
                 Ok(())
             } else {
                 Err("clipboard refused: this session's desktop has no clipboard".into())
             };
         }
-        self.emit(SessionEvent::ChannelDataReceived {
-            session: session.clone(),
-            channel: name.clone(),
-            attendee,
-            bytes,
-        });
+        if log {
+            self.emit(SessionEvent::ChannelDataReceived {
+                session: session.clone(),
+                channel: name.clone(),
+                attendee,
+                bytes,
+            });
+        }
         let _ = self.arrivals.send(Arc::new(ChannelArrival {
             session,
             channel: name,

@@ -234,6 +234,11 @@ pub struct RegistrySettings {
     pub event_retention_count: u64,
     /// Age after which events are dropped, in hours.
     pub event_retention_hours: u64,
+    /// Attendee records kept (live ones always; the oldest finished ones
+    /// are dropped first).
+    pub attendee_history_count: u64,
+    /// Age after which finished attendee records are dropped, in days.
+    pub attendee_history_days: u32,
 }
 
 impl Default for NodeConfig {
@@ -304,6 +309,8 @@ impl Default for RegistrySettings {
             cache_mib: 64,
             event_retention_count: 10_000,
             event_retention_hours: 24 * 7,
+            attendee_history_count: 10_000,
+            attendee_history_days: 90,
         }
     }
 }
@@ -442,12 +449,7 @@ impl NodeConfig {
             ));
         }
         if let Some(p) = &inv.password {
-            if p.is_empty() || p.len() > tandem_proto::MAX_PASSWORD_LEN {
-                return bad(format!(
-                    "invitation.password must be 1 to {} bytes",
-                    tandem_proto::MAX_PASSWORD_LEN
-                ));
-            }
+            crate::passwords::check_new_password("invitation.password", p).or_else(bad)?;
         }
         if self.advertise.len() > 16 {
             return bad("advertise may list at most 16 addresses".into());
@@ -461,6 +463,14 @@ impl NodeConfig {
             if t.len() < 16 || t.len() > 256 || !t.chars().all(|c| c.is_ascii_graphic()) {
                 return bad("admin_token must be 16 to 256 printable ASCII characters".into());
             }
+        }
+        if self.registry.attendee_history_count == 0
+            || self.registry.attendee_history_count > 10_000_000
+        {
+            return bad("registry.attendee_history_count must be between 1 and 10000000".into());
+        }
+        if self.registry.attendee_history_days == 0 || self.registry.attendee_history_days > 3650 {
+            return bad("registry.attendee_history_days must be between 1 and 3650".into());
         }
         if self.registry.cache_mib == 0 || self.registry.cache_mib > 64 * 1024 {
             return bad("registry.cache_mib must be between 1 and 65536".into());

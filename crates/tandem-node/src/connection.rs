@@ -27,7 +27,9 @@ use tandem_proto::{
     ClientMessage, ControlLevel, CursorPosition, CursorShape, DisconnectReason, Hello,
     ServerMessage,
 };
-use tandem_session::{Pick, ShapeMemory, UpdatePicker};
+use tandem_session::{
+    Pick, ShapeMemory, Time, TokenBucket, UpdatePicker, CONTROL_REQUEST_RATE, INPUT_RATE,
+};
 use tandem_transport::{write_message, MessageReader};
 use tokio::sync::watch;
 
@@ -263,21 +265,61 @@ pub(crate) async fn serve_hello<L: AttendeeLink>(
 
     let manager = ctx.manager.clone();
     let hub = ctx.channels.clone();
+    let metrics = ctx.metrics.clone();
     let control_in = async move {
+        // The attendee's budget (ARCHITECTURE.md, "Resource budgets"):
+        // requests and channel joins over their rate are dropped here; input
+        // over its rate waits, so the attendee's own flow control pushes
+        // back; and what passes goes to the manager one message at a time
+        // (`send().await`), so its mailbox holds at most one message per
+        // attendee however fast the attendee writes.
+        let epoch = std::time::Instant::now();
+        let now = move || Time(epoch.elapsed());
+        let mut requests = TokenBucket::new(CONTROL_REQUEST_RATE, now());
+        let mut inputs = TokenBucket::new(INPUT_RATE, now());
+        let limited = |kind: &str| metrics.rate_limited.with_label_values(&[kind]).inc();
         loop {
-            match reader.next::<ClientMessage>().await {
+            let msg = match reader.next::<ClientMessage>().await {
                 Ok(Some(ClientMessage::Bye { .. })) => return DisconnectReason::ByAttendee,
-                Ok(Some(ClientMessage::ChannelJoin { name })) => hub.join(attendee, &name),
+                Ok(Some(ClientMessage::ChannelJoin { name })) => {
+                    if requests.try_take(now()) {
+                        hub.join(attendee, &name);
+                    } else {
+                        limited("channel_join");
+                    }
+                    continue;
+                }
+                Ok(Some(msg @ ClientMessage::RequestControl { .. })) => {
+                    if !requests.try_take(now()) {
+                        limited("control_request");
+                        continue;
+                    }
+                    msg
+                }
+                Ok(Some(msg @ ClientMessage::Input(_))) => {
+                    let wait = inputs.wait(now());
+                    if !wait.is_zero() {
+                        limited("input_deferred");
+                        tokio::time::sleep(wait).await;
+                    }
+                    inputs.try_take(now());
+                    msg
+                }
                 Ok(Some(ClientMessage::StampGraphics)) => {
                     tracing::debug!(attendee, "graphics stamped with the capture time from now on");
                     stamps.store(true, Ordering::Relaxed);
+                    continue;
                 }
-                Ok(Some(msg)) => manager.do_send(FromAttendee { attendee, msg }),
+                Ok(Some(msg)) => msg,
                 Ok(None) => return DisconnectReason::ByAttendee,
                 Err(error) => {
                     tracing::info!(attendee, %error, "control stream ended");
                     return link.close_reason().unwrap_or(DisconnectReason::Error);
                 }
+            };
+            if manager.send(FromAttendee { attendee, msg }).await.is_err() {
+                // The manager is gone: the node is stopping.
+                return DisconnectReason::NodeShutdown;
             }
         }
     };

@@ -132,6 +132,10 @@ impl Node {
                     max_events: config.registry.event_retention_count,
                     max_age_ms: Some(config.registry.event_retention_hours as i64 * 3_600_000),
                 },
+                attendee_retention: tandem_registry::AttendeeRetention {
+                    max_records: config.registry.attendee_history_count,
+                    max_age_ms: Some(i64::from(config.registry.attendee_history_days) * 86_400_000),
+                },
             },
         )?;
         let node_id = registry.node_id().to_owned();
@@ -139,6 +143,12 @@ impl Node {
             tandem_proto::DisconnectReason::NodeRestarted.as_str(),
             now_ms(),
         )?;
+        // The history is bounded: what the retention no longer keeps goes
+        // at start (and as it grows, with every finished attendee).
+        let pruned = registry.prune_attendee_history(now_ms())?;
+        if pruned > 0 {
+            tracing::info!(pruned, "attendee history pruned at start");
+        }
         let identity = match registry.identity()? {
             Some(stored) => Identity::from_der(stored.cert_der, stored.key_der)?,
             None => {
@@ -164,6 +174,17 @@ impl Node {
         };
         let fingerprint = identity.fingerprint();
         let stored_sessions = registry.sessions()?;
+        // The window filters sharers set through the API, of the sessions a
+        // restart may reopen.
+        let mut stored_filters = std::collections::HashMap::new();
+        for s in stored_sessions
+            .iter()
+            .filter(|s| s.state != SessionState::Closed)
+        {
+            if let Some(f) = registry.session_filter(&s.id)? {
+                stored_filters.insert(s.id.clone(), f);
+            }
+        }
         let stored_invitations = registry.invitations(None)?;
 
         let metrics = Arc::new(Metrics::new());
@@ -365,7 +386,21 @@ impl Node {
             .max_by_key(|s| s.created_at_ms);
         let record = match previous {
             Some(mut r) => {
-                r.state = SessionState::Open;
+                // A paused session stays paused (and its shared rectangle and
+                // window filter stay as chosen): after a crash the node shares
+                // no more than the sharer last chose.
+                if r.state != SessionState::Paused {
+                    r.state = SessionState::Open;
+                }
+                if let Some(f) = stored_filters.remove(&r.id) {
+                    // An empty record: the sharer removed the filter.
+                    let filter = tandem_capture::WindowFilter {
+                        classes: f.classes,
+                        pids: f.pids,
+                        windows: f.windows,
+                    };
+                    config.source.filter = (filter != Default::default()).then_some(filter);
+                }
                 r.frame_interval_ms = config.session.frame_interval_ms;
                 r.default_control_level = config.session.default_control_level.to_string();
                 r.control_policy = config.session.control_policy.as_str().to_owned();
@@ -451,7 +486,7 @@ impl Node {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
-        for arbiter in arbiters {
+        for (arbiter, _) in arbiters {
             arbiter.stop();
         }
     }
@@ -468,7 +503,8 @@ pub struct SessionLauncher {
     metrics: Arc<Metrics>,
     /// The node's configuration: defaults for sessions opened later.
     defaults: NodeConfig,
-    arbiters: Arc<std::sync::Mutex<Vec<Arbiter>>>,
+    /// One arbiter per open session, running its capture actor.
+    arbiters: Arc<std::sync::Mutex<Vec<(Arbiter, Addr<CaptureActor>)>>>,
     channels: Arc<channels::ChannelHub>,
 }
 
@@ -572,15 +608,24 @@ impl SessionLauncher {
             };
             let interval = Duration::from_millis(u64::from(record.frame_interval_ms));
             let filter = config.source.filter.clone();
+            let paused = record.state == SessionState::Paused;
             CaptureActor::start_in_arbiter(&arbiter.handle(), move |_| {
                 CaptureActor::new(session, source, outputs, metrics, interval, shared)
                     .with_filter(filter)
+                    .with_paused(paused)
+                    .with_own_arbiter()
             })
         };
-        self.arbiters
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(arbiter);
+        {
+            let mut arbiters = self
+                .arbiters
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Those of closed sessions are gone (their thread ended with
+            // their capture actor): forget their handles.
+            arbiters.retain(|(_, capture)| capture.connected());
+            arbiters.push((arbiter, capture.clone()));
+        }
         let info = self
             .manager
             .send(OpenSession {

@@ -73,9 +73,22 @@ pub struct Metrics {
     pub channel_messages: IntCounterVec,
     /// Virtual-channel bytes by direction (delivered to a queue or accepted).
     pub channel_bytes: IntCounterVec,
+    /// Attendee messages over their rate (issue 15's per-attendee budget),
+    /// by kind: `control_request` and `channel_join` dropped,
+    /// `input_deferred` read later, `channel_event_unlogged` delivered but
+    /// not logged one by one.
+    pub rate_limited: IntCounterVec,
     /// Cluster members, relay links, relayed bytes and relay latency.
     pub cluster: crate::cluster::metrics::ClusterMetrics,
 }
+
+/// The kinds of `tandem_rate_limited_total` (each starts at zero).
+pub const RATE_LIMITED_KINDS: [&str; 4] = [
+    "control_request",
+    "channel_join",
+    "input_deferred",
+    "channel_event_unlogged",
+];
 
 fn ms_buckets() -> Vec<f64> {
     vec![
@@ -248,6 +261,17 @@ impl Metrics {
                 "Virtual-channel bytes queued to attendees or accepted from them",
                 &["direction"],
             ),
+            rate_limited: {
+                let limited = counter_vec(
+                    "tandem_rate_limited_total",
+                    "Attendee messages over their rate by kind (control_request, channel_join, input_deferred, channel_event_unlogged)",
+                    &["kind"],
+                );
+                for kind in RATE_LIMITED_KINDS {
+                    limited.with_label_values(&[kind]);
+                }
+                limited
+            },
             cluster: {
                 let cluster = crate::cluster::metrics::ClusterMetrics::register(&registry);
                 // Both directions exist from the start, so the dashboard's

@@ -16,6 +16,30 @@ use subtle::ConstantTimeEq;
 
 use crate::error::NodeError;
 
+/// Shortest invitation password accepted (characters): eight, so that the
+/// guesses the throttle still lets through (about one per 8 s per
+/// invitation under attack, `tandem_session::PasswordThrottle`) cannot
+/// exhaust it. Generated passwords are longer.
+pub const MIN_PASSWORD_LEN: usize = 8;
+
+/// Checks a new invitation password's length: the line to show when it is
+/// refused (`what` names the setting, e.g. `invitation.password`).
+pub fn check_new_password(what: &str, password: &str) -> Result<(), String> {
+    let chars = password.chars().count();
+    if chars < MIN_PASSWORD_LEN {
+        return Err(format!(
+            "{what} must be at least {MIN_PASSWORD_LEN} characters (it has {chars})"
+        ));
+    }
+    if password.len() > tandem_proto::MAX_PASSWORD_LEN {
+        return Err(format!(
+            "{what} must be at most {} bytes",
+            tandem_proto::MAX_PASSWORD_LEN
+        ));
+    }
+    Ok(())
+}
+
 /// Password hashes or checks that run at once on a node; more wait.
 pub const MAX_PARALLEL_HASHES: usize = 4;
 

@@ -13,7 +13,7 @@ use std::time::Instant;
 use actix::prelude::*;
 use tandem_registry::{
     AttendeeFilter, AttendeeRecord, EventRecord, InvitationRecord, NewEvent, Registry,
-    RegistryError, SessionRecord,
+    RegistryError, SessionFilterRecord, SessionRecord,
 };
 
 use crate::clock::now_ms;
@@ -101,6 +101,8 @@ pub enum Persist {
     Invitation(InvitationRecord),
     /// An attendee's record (live or history).
     Attendee(AttendeeRecord),
+    /// A session's window filter as the sharer set it (`None`: cleared).
+    SessionFilter(String, Option<SessionFilterRecord>),
 }
 
 impl Handler<Persist> for SessionRegistry {
@@ -121,6 +123,13 @@ impl Handler<Persist> for SessionRegistry {
                 "an attendee record",
                 &a.session_id,
                 self.timed("put_attendee", |r| r.put_attendee(a)),
+            ),
+            Persist::SessionFilter(id, f) => (
+                "a session's window filter",
+                id,
+                self.timed("put_session_filter", |r| {
+                    r.put_session_filter(id, f.as_ref())
+                }),
             ),
         };
         if let Err(error) = &result {

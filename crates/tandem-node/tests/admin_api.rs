@@ -315,7 +315,7 @@ fn invitations_create_list_patch_revoke() {
     let inv = node.json(
         "POST",
         "/api/v1/invitations",
-        Some(json!({"password": "pw1", "attendee_limit": 3, "group": "team"})),
+        Some(json!({"password": "password-1", "attendee_limit": 3, "group": "team"})),
     );
     assert_eq!(inv["session"], node.session.as_str());
     assert_eq!(inv["attendee_limit"], 3);
@@ -337,7 +337,7 @@ fn invitations_create_list_patch_revoke() {
     let (status, text) = node.call(
         "POST",
         "/api/v1/invitations",
-        Some(json!({"password": "pw2", "attendee_limit": 3, "group": "team"})),
+        Some(json!({"password": "password-2", "attendee_limit": 3, "group": "team"})),
     );
     assert_eq!(status, 409, "{text}");
     assert!(error_of(&text).contains("team"));
@@ -345,13 +345,13 @@ fn invitations_create_list_patch_revoke() {
     let (status, text) = node.call(
         "POST",
         "/api/v1/invitations",
-        Some(json!({"password": "p", "attendee_limit": 0})),
+        Some(json!({"password": "password-p", "attendee_limit": 0})),
     );
     assert_eq!(status, 422, "{text}");
     let (status, text) = node.call(
         "POST",
         "/api/v1/invitations",
-        Some(json!({"password": "p", "session": "nosuch"})),
+        Some(json!({"password": "password-p", "session": "nosuch"})),
     );
     assert_eq!(status, 404, "{text}");
     let (status, text) = node.call("POST", "/api/v1/invitations", Some(json!({"password": 5})));

@@ -17,7 +17,7 @@ use tandem_proto::{
 };
 use tandem_transport::{write_message, MessageReader, TransportConfig};
 
-const PASSWORD: &str = "pw";
+const PASSWORD: &str = "channels-pw";
 const PATIENCE: Duration = Duration::from_secs(30);
 
 struct TestNode {

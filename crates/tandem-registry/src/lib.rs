@@ -4,7 +4,7 @@
 //! This crate is the only code in the workspace that touches sled. Its rules:
 //!
 //! - Trees: `meta` (schema version, node id, counters), `identity`,
-//!   `sessions`, `invitations`, `attendees`, `events`.
+//!   `sessions`, `session_filters`, `invitations`, `attendees`, `events`.
 //! - Every value is one record format byte followed by postcard bytes; an
 //!   unknown format byte is a [`RegistryError::UnsupportedRecord`], never a panic.
 //! - Keys: sessions and invitations by id string; attendees and events by
@@ -22,8 +22,9 @@ mod registry;
 
 pub use error::RegistryError;
 pub use records::{
-    AttendeeFilter, AttendeeRecord, EventRecord, InvitationRecord, NewEvent, RegistryConfig,
-    RegistryStats, Retention, SessionRecord, SessionState, StoredIdentity,
+    AttendeeFilter, AttendeeRecord, AttendeeRetention, EventRecord, InvitationRecord, NewEvent,
+    RegistryConfig, RegistryStats, Retention, SessionFilterRecord, SessionRecord, SessionState,
+    StoredIdentity,
 };
 pub use registry::Registry;
 

@@ -48,6 +48,19 @@ pub struct SessionRecord {
     pub control_policy: String,
 }
 
+/// The windows a session shares, as the sharer last chose them through the
+/// admin API (tree `session_filters`, keyed by session id): kept apart from
+/// [`SessionRecord`] so records written before it still decode.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionFilterRecord {
+    /// `WM_CLASS` instance or class names.
+    pub classes: Vec<String>,
+    /// Process ids.
+    pub pids: Vec<u32>,
+    /// Window ids.
+    pub windows: Vec<u32>,
+}
+
 /// An invitation to a session.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvitationRecord {
@@ -176,6 +189,25 @@ impl Default for Retention {
     }
 }
 
+/// How much finished attendee history is kept (live attendees always are).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttendeeRetention {
+    /// Keep at most this many attendee records; the oldest finished ones go first.
+    pub max_records: u64,
+    /// Drop finished records disconnected longer ago than this; `None`
+    /// keeps them whatever their age.
+    pub max_age_ms: Option<i64>,
+}
+
+impl Default for AttendeeRetention {
+    fn default() -> Self {
+        AttendeeRetention {
+            max_records: 10_000,
+            max_age_ms: Some(90 * 24 * 60 * 60 * 1000),
+        }
+    }
+}
+
 /// Settings of [`crate::Registry::open`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RegistryConfig {
@@ -183,6 +215,8 @@ pub struct RegistryConfig {
     pub cache_bytes: u64,
     /// Event log retention.
     pub event_retention: Retention,
+    /// Attendee history retention.
+    pub attendee_retention: AttendeeRetention,
 }
 
 impl Default for RegistryConfig {
@@ -190,6 +224,7 @@ impl Default for RegistryConfig {
         RegistryConfig {
             cache_bytes: 64 * 1024 * 1024,
             event_retention: Retention::default(),
+            attendee_retention: AttendeeRetention::default(),
         }
     }
 }

@@ -12,13 +12,15 @@ use tracing::{debug, info, warn};
 
 use crate::codec::{corrupt, decode, encode, read_u64, u64_key};
 use crate::{
-    AttendeeFilter, AttendeeRecord, EventRecord, InvitationRecord, NewEvent, RegistryConfig,
-    RegistryError, RegistryStats, Retention, SessionRecord, StoredIdentity, SCHEMA_VERSION,
+    AttendeeFilter, AttendeeRecord, AttendeeRetention, EventRecord, InvitationRecord, NewEvent,
+    RegistryConfig, RegistryError, RegistryStats, Retention, SessionFilterRecord, SessionRecord,
+    StoredIdentity, SCHEMA_VERSION,
 };
 
 pub(crate) const META: &str = "meta";
 const IDENTITY: &str = "identity";
 const SESSIONS: &str = "sessions";
+const SESSION_FILTERS: &str = "session_filters";
 const INVITATIONS: &str = "invitations";
 const ATTENDEES: &str = "attendees";
 const EVENTS: &str = "events";
@@ -57,14 +59,29 @@ struct Inner {
     meta: Tree,
     identity: Tree,
     sessions: Tree,
+    session_filters: Tree,
     invitations: Tree,
     attendees: Tree,
     events: Tree,
-    /// Last attendee id handed out; the lock serializes allocation.
-    last_attendee_id: Mutex<u64>,
+    /// Attendee ids; the lock serializes allocation.
+    attendee_ids: Mutex<AttendeeIds>,
+    /// Attendee records in the tree (for retention).
+    attendee_count: Mutex<u64>,
+    attendee_retention: AttendeeRetention,
     /// Event log state; the lock serializes appends and retention.
     event_log: Mutex<EventLog>,
 }
+
+/// Attendee ids are reserved in blocks of [`ATTENDEE_ID_BLOCK`] (the
+/// reservation flushed in `meta`), so a join costs no flush of its own for
+/// its id; after a restart ids resume past the reservation.
+struct AttendeeIds {
+    last: u64,
+    reserved: u64,
+}
+
+/// Attendee ids reserved per flush of the counter.
+const ATTENDEE_ID_BLOCK: u64 = 1024;
 
 struct EventLog {
     /// Sequence number of the next event.
@@ -89,8 +106,8 @@ impl std::fmt::Debug for Registry {
 impl Registry {
     /// Opens the registry at `path`, creating it if the directory holds none.
     ///
-    /// Trees: `meta`, `identity`, `sessions`, `invitations`, `attendees`,
-    /// `events`. A fresh store gets [`SCHEMA_VERSION`] and a random 16-hex-digit
+    /// Trees: `meta`, `identity`, `sessions`, `session_filters`,
+    /// `invitations`, `attendees`, `events`. A fresh store gets [`SCHEMA_VERSION`] and a random 16-hex-digit
     /// node id, created once. A store written by a newer schema is refused with
     /// [`RegistryError::SchemaTooNew`] before anything is written to it.
     pub fn open(path: &Path, config: RegistryConfig) -> Result<Registry, RegistryError> {
@@ -161,11 +178,13 @@ impl Registry {
 
         let identity = db.open_tree(IDENTITY)?;
         let sessions = db.open_tree(SESSIONS)?;
+        let session_filters = db.open_tree(SESSION_FILTERS)?;
         let invitations = db.open_tree(INVITATIONS)?;
         let attendees = db.open_tree(ATTENDEES)?;
         let events = db.open_tree(EVENTS)?;
 
-        // Attendee ids: the persisted counter, but never below a stored attendee.
+        let attendee_count = attendees.len() as u64;
+        // Attendee ids: the persisted reservation, but never below a stored attendee.
         let mut last_attendee_id = read_meta_u64(&meta, KEY_LAST_ATTENDEE)?.unwrap_or(0);
         if let Some((k, _)) = attendees.last()? {
             last_attendee_id = last_attendee_id.max(read_u64(ATTENDEES, &k, &k)?);
@@ -195,6 +214,7 @@ impl Registry {
             events = count,
             next_event_seq = next_seq,
             last_attendee_id,
+            attendees = attendee_count,
             "registry opened"
         );
 
@@ -207,10 +227,16 @@ impl Registry {
                 meta,
                 identity,
                 sessions,
+                session_filters,
                 invitations,
                 attendees,
                 events,
-                last_attendee_id: Mutex::new(last_attendee_id),
+                attendee_ids: Mutex::new(AttendeeIds {
+                    last: last_attendee_id,
+                    reserved: last_attendee_id,
+                }),
+                attendee_count: Mutex::new(attendee_count),
+                attendee_retention: config.attendee_retention,
                 event_log: Mutex::new(EventLog {
                     next_seq,
                     reserved,
@@ -264,6 +290,34 @@ impl Registry {
         all(&self.inner.sessions, SESSIONS, |_: &SessionRecord| true)
     }
 
+    /// Sets (`Some`) or clears (`None`) the window filter of a session. Flushed.
+    pub fn put_session_filter(
+        &self,
+        id: &str,
+        filter: Option<&SessionFilterRecord>,
+    ) -> Result<(), RegistryError> {
+        check_id("session", "id", id)?;
+        match filter {
+            Some(f) => self.put_flushed(
+                &self.inner.session_filters,
+                "session filter",
+                id.as_bytes(),
+                f,
+            )?,
+            None => {
+                self.inner.session_filters.remove(id.as_bytes())?;
+                self.inner.db.flush()?;
+            }
+        }
+        debug!(session_id = %id, set = filter.is_some(), "session filter stored");
+        Ok(())
+    }
+
+    /// The window filter last set for a session, if any.
+    pub fn session_filter(&self, id: &str) -> Result<Option<SessionFilterRecord>, RegistryError> {
+        get(&self.inner.session_filters, SESSION_FILTERS, id.as_bytes())
+    }
+
     /// Inserts or replaces an invitation. Flushed.
     pub fn put_invitation(&self, i: &InvitationRecord) -> Result<(), RegistryError> {
         check_id("invitation", "id", &i.id)?;
@@ -289,14 +343,69 @@ impl Registry {
         )
     }
 
-    /// Inserts or replaces an attendee. Flushed.
+    /// Inserts or replaces an attendee. Flushed while the record is live
+    /// (an admission, a level change); a finished one (the disconnect) is
+    /// not flushed of its own: sled writes it within half a second, and if
+    /// the node crashes before, the record is found live at the next start
+    /// and closed as `node_restarted`. So one join costs one flush.
+    ///
+    /// A finished record applies the attendee retention (at most
+    /// `max_records`, the oldest finished ones dropped first, and none
+    /// disconnected longer than `max_age_ms` before this one).
     pub fn put_attendee(&self, a: &AttendeeRecord) -> Result<(), RegistryError> {
         if a.id == 0 {
             return Err(invalid("attendee", "id 0 is never handed out"));
         }
-        self.put_flushed(&self.inner.attendees, "attendee", &u64_key(a.id), a)?;
+        let key = u64_key(a.id);
+        let bytes = encode("attendee", a)?;
+        let mut count = lock(&self.inner.attendee_count);
+        if self.inner.attendees.insert(key, bytes)?.is_none() {
+            *count += 1;
+        }
+        if a.is_live() {
+            self.inner.db.flush()?;
+        } else if let Some(at_ms) = a.disconnected_at_ms {
+            self.prune_attendees(&mut count, at_ms)?;
+        }
         debug!(attendee_id = a.id, session_id = %a.session_id, live = a.is_live(), "attendee stored");
         Ok(())
+    }
+
+    /// Drops the finished attendee records the retention no longer keeps,
+    /// oldest first; stops at the first finished record it keeps, so a
+    /// call costs as many reads as records it drops (plus live ones
+    /// skipped). Not flushed: retention need not survive a crash.
+    fn prune_attendees(&self, count: &mut u64, now_ms: i64) -> Result<usize, RegistryError> {
+        let r = self.inner.attendee_retention;
+        let cutoff = r.max_age_ms.map(|age| now_ms.saturating_sub(age));
+        let mut batch = Batch::default();
+        let mut dropped = 0u64;
+        for item in self.inner.attendees.iter() {
+            let (k, v) = item?;
+            let a = decode_attendee(&k, &v)?;
+            let Some(gone_at) = a.disconnected_at_ms else {
+                continue;
+            };
+            let over = count.saturating_sub(dropped) > r.max_records;
+            let expired = cutoff.is_some_and(|c| gone_at < c);
+            if !over && !expired {
+                break;
+            }
+            batch.remove(k);
+            dropped += 1;
+        }
+        if dropped > 0 {
+            self.inner.attendees.apply_batch(batch)?;
+            *count = count.saturating_sub(dropped);
+            debug!(dropped, kept = *count, "attendee history pruned");
+        }
+        Ok(dropped as usize)
+    }
+
+    /// Applies the attendee retention at `now_ms` (node start).
+    pub fn prune_attendee_history(&self, now_ms: i64) -> Result<usize, RegistryError> {
+        let mut count = lock(&self.inner.attendee_count);
+        self.prune_attendees(&mut count, now_ms)
     }
 
     /// The attendee with this id.
@@ -349,15 +458,24 @@ impl Registry {
     }
 
     /// The next attendee id: starts at 1, increases across restarts and is
-    /// never reused. The counter is flushed before the id is returned.
+    /// never reused. The reservation of its block of ids is flushed before
+    /// the id is returned (ids may jump after a restart).
     pub fn next_attendee_id(&self) -> Result<u64, RegistryError> {
-        let mut last = lock(&self.inner.last_attendee_id);
-        let id = last.checked_add(1).ok_or(RegistryError::CounterExhausted {
+        let mut ids = lock(&self.inner.attendee_ids);
+        let exhausted = RegistryError::CounterExhausted {
             counter: "attendee_id",
-        })?;
-        self.inner.meta.insert(KEY_LAST_ATTENDEE, &u64_key(id))?;
-        self.inner.db.flush()?;
-        *last = id;
+        };
+        let id = ids.last.checked_add(1).ok_or(exhausted)?;
+        if id > ids.reserved {
+            // One flush per block of ids, not per join.
+            let reserved = id.saturating_add(ATTENDEE_ID_BLOCK - 1);
+            self.inner
+                .meta
+                .insert(KEY_LAST_ATTENDEE, &u64_key(reserved))?;
+            self.inner.db.flush()?;
+            ids.reserved = reserved;
+        }
+        ids.last = id;
         Ok(id)
     }
 

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use tandem_proto::{ChannelAccess, ControlLevel, DisconnectReason, RejectReason, ServerMessage};
 
+use crate::throttle::throttle_key;
 use crate::{ControlPolicy, PasswordThrottle, Time};
 
 /// An attendee's id (assigned by the caller, unique on the node).
@@ -547,7 +548,7 @@ impl SessionBook {
                 invitation,
             } => match self.precheck(now, from, &session, &invitation) {
                 Ok(delay) => {
-                    self.throttle.start_check(from);
+                    self.throttle.start_check(throttle_key(from), &invitation);
                     self.joins.insert(
                         join,
                         PendingJoin {
@@ -565,13 +566,18 @@ impl SessionBook {
                     .joins
                     .remove(&join)
                     .ok_or(BookError::UnknownJoin(join))?;
-                self.throttle.end_check(pending.from);
+                self.throttle
+                    .end_check(throttle_key(pending.from), &pending.invitation);
                 match verdict {
                     Verdict::Right { attendee } => {
                         self.admit(now, join, attendee, pending, &mut out)
                     }
                     Verdict::Wrong => {
-                        self.throttle.record_failure(now, pending.from);
+                        self.throttle.record_failure(
+                            now,
+                            throttle_key(pending.from),
+                            &pending.invitation,
+                        );
                         out.push(reject(join, RejectReason::WrongPassword));
                     }
                     Verdict::Failed => out.push(reject(join, RejectReason::NodeShuttingDown)),
@@ -734,7 +740,7 @@ impl SessionBook {
         session: &str,
         invitation: &str,
     ) -> Result<Duration, RejectReason> {
-        let delay = self.throttle.delay(now, from)?;
+        let delay = self.throttle.delay(now, throttle_key(from), invitation)?;
         if !self.sessions.contains_key(session) {
             return Err(if self.is_closed(session) {
                 RejectReason::SessionClosed
@@ -936,6 +942,11 @@ impl SessionBook {
         if requested <= a.level {
             // Giving control back, or asking for what it has: no sharer decision needed.
             self.set_level(attendee, requested, out);
+            return;
+        }
+        if a.pending == Some(requested) {
+            // A repeat of the request waiting for the sharer: coalesced (no
+            // new event, no new notice), so a flood of repeats costs nothing.
             return;
         }
         a.pending = Some(requested);

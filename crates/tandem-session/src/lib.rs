@@ -13,9 +13,11 @@
 //!   pending requests, policies, input admission, idle time and the password
 //!   throttle, behind one entry point [`SessionBook::handle`].
 //!   Group permissions ([`GroupRules`]) are decided here too.
-//! - [`PasswordThrottle`]: the slow-down of wrong passwords per address.
+//! - [`PasswordThrottle`]: the slow-down of wrong passwords per address
+//!   block (IPv6 /64) and per invitation.
 //! - [`UpdatePicker`]: the latest-wins/catch-up choice of every graphics
 //!   sender (direct attendees, relay links, relayed attendees).
+//! - [`TokenBucket`]: the per-attendee message rates ([`Rate`]).
 //! - [`ShapeMemory`]: which pointer images a receiver already has.
 //! - [`clipboard_access`]: the clipboard channel's access rule.
 
@@ -23,6 +25,7 @@ mod access;
 mod book;
 mod picker;
 mod policy;
+mod rate;
 mod shapes;
 mod throttle;
 mod time;
@@ -35,9 +38,10 @@ pub use book::{
 };
 pub use picker::{Pick, UpdateKind, UpdatePicker};
 pub use policy::ControlPolicy;
+pub use rate::{Rate, TokenBucket, CONTROL_REQUEST_RATE, INPUT_RATE, LOGGED_CHANNEL_RATE};
 pub use shapes::{ShapeMemory, MAX_SHAPES_REMEMBERED};
 pub use throttle::{
-    PasswordThrottle, FAILURE_WINDOW, FIRST_FAILURE_DELAY, MAX_CONCURRENT_CHECKS, MAX_FAILURES,
-    MAX_FAILURE_DELAY, MAX_TRACKED_ADDRESSES,
+    throttle_key, PasswordThrottle, FAILURE_WINDOW, FIRST_FAILURE_DELAY, INVITATION_FAILURE_BUDGET,
+    MAX_CONCURRENT_CHECKS, MAX_FAILURES, MAX_FAILURE_DELAY, MAX_TRACKED_ADDRESSES,
 };
 pub use time::Time;

@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use tandem_proto::{ControlLevel, DisconnectReason, RejectReason, ServerMessage};
 use tandem_session::{
-    Answerer, BookError, ControlPolicy, Effect, Event, GroupRules, Input, InvitationRules,
-    SessionBook, SessionRules, ShownLevel, Time, Verdict, FAILURE_WINDOW, FIRST_FAILURE_DELAY,
-    MAX_CONCURRENT_CHECKS, MAX_FAILURES, MAX_FAILURE_DELAY, MAX_GROUPS, MAX_GROUP_CHANNELS,
+    Answerer, BookError, ControlPolicy, Effect, Event, GroupRules, Input, InvitationRules, SessionBook, SessionRules, ShownLevel, Time, Verdict, FAILURE_WINDOW, FIRST_FAILURE_DELAY, INVITATION_FAILURE_BUDGET, MAX_CONCURRENT_CHECKS, MAX_FAILURES, MAX_FAILURE_DELAY, MAX_GROUPS, MAX_GROUP_CHANNELS,
 };
 
 const T0: Time = Time::ZERO;
@@ -207,45 +205,6 @@ fn what_changes_during_the_password_check_is_checked_again() {
 }
 
 #[test]
-fn wrong_passwords_slow_an_address_down_then_lock_it_out_until_quiet() {
-    let mut b = book(ControlPolicy::Ask, 100);
-    let mut now = T0;
-    let mut want = Duration::ZERO;
-    let mut last = now;
-    for n in 0..MAX_FAILURES as u64 {
-        let out = join(&mut b, now, n, ip(9), "i");
-        assert_eq!(delay(&out), Some(want), "attempt {n}");
-        checked(&mut b, now, n, Verdict::Wrong);
-        last = now;
-        want = if want.is_zero() {
-            FIRST_FAILURE_DELAY
-        } else {
-            (want * 2).min(MAX_FAILURE_DELAY)
-        };
-        now = now + Duration::from_secs(1);
-    }
-    // Locked out; another address is not slowed down.
-    assert_eq!(
-        rejection(&join(&mut b, now, 100, ip(9), "i")),
-        Some(RejectReason::TooManyAttempts)
-    );
-    assert_eq!(
-        delay(&join(&mut b, now, 101, ip(8), "i")),
-        Some(Duration::ZERO)
-    );
-    // Still locked just inside the window after the last failure...
-    assert_eq!(
-        rejection(&join(&mut b, last + FAILURE_WINDOW, 102, ip(9), "i")),
-        Some(RejectReason::TooManyAttempts)
-    );
-    // ...and forgiven once quiet for longer.
-    let later = last + FAILURE_WINDOW + Duration::from_millis(1);
-    assert_eq!(
-        delay(&join(&mut b, later, 103, ip(9), "i")),
-        Some(Duration::ZERO)
-    );
-}
-
 #[test]
 fn concurrent_checks_from_one_address_count_and_are_bounded() {
     let mut b = book(ControlPolicy::Ask, 100);
@@ -911,4 +870,171 @@ fn group_rules_change_live_and_are_bounded() {
 
 fn level_of(b: &SessionBook, attendee: u64) -> ControlLevel {
     b.attendee(T0, attendee).unwrap().level
+}
+
+fn wrong_passwords_slow_an_address_down_then_to_one_check_at_a_time_until_quiet() {
+    let mut b = book(ControlPolicy::Ask, 100);
+    let mut now = T0;
+    let mut want = Duration::ZERO;
+    let mut last = now;
+    for n in 0..MAX_FAILURES as u64 {
+        let out = join(&mut b, now, n, ip(9), "i");
+        assert_eq!(delay(&out), Some(want), "attempt {n}");
+        checked(&mut b, now, n, Verdict::Wrong);
+        last = now;
+        want = if want.is_zero() {
+            FIRST_FAILURE_DELAY
+        } else {
+            (want * 2).min(MAX_FAILURE_DELAY)
+        };
+        now = now + Duration::from_secs(1);
+    }
+    // Past the bound: the longest delay, one check at a time; another
+    // address is not slowed down.
+    assert_eq!(
+        delay(&join(&mut b, now, 100, ip(9), "i")),
+        Some(MAX_FAILURE_DELAY)
+    );
+    assert_eq!(
+        rejection(&join(&mut b, now, 101, ip(9), "i")),
+        Some(RejectReason::TooManyAttempts)
+    );
+    assert_eq!(
+        delay(&join(&mut b, now, 102, ip(8), "i")),
+        Some(Duration::ZERO)
+    );
+    // A right password from that address (a NAT neighbour) is admitted.
+    let out = checked(&mut b, now, 100, Verdict::Right { attendee: 100 });
+    assert!(matches!(out.first(), Some(Effect::Admit { .. })), "{out:?}");
+    // Still slowed just inside the window after the last failure...
+    assert_eq!(
+        delay(&join(&mut b, last + FAILURE_WINDOW, 103, ip(9), "i")),
+        Some(MAX_FAILURE_DELAY)
+    );
+    checked(&mut b, last + FAILURE_WINDOW, 103, Verdict::Failed);
+    // ...and forgiven once quiet for longer.
+    let later = last + FAILURE_WINDOW + Duration::from_millis(1);
+    assert_eq!(
+        delay(&join(&mut b, later, 104, ip(9), "i")),
+        Some(Duration::ZERO)
+    );
+}
+
+/// Address `n` of one IPv6 /64 (or of `n` different /64s).
+
+fn v6(prefix: u16, n: u16) -> IpAddr {
+    IpAddr::from([0x2001, 0xdb8, 7, prefix, 0xa, 0, n >> 8, n & 0xff])
+}
+
+fn a_thousand_wrong_passwords_from_a_thousand_addresses_of_one_64_are_throttled() {
+    let mut b = book(ControlPolicy::Ask, 100);
+    let mut now = T0;
+    let (mut checked_fast, mut slowed, mut refused) = (0, 0, 0);
+    for n in 0..1000u16 {
+        let out = join(&mut b, now, u64::from(n), v6(1, n), "i");
+        match (delay(&out), rejection(&out)) {
+            (Some(d), _) => {
+                if d == MAX_FAILURE_DELAY {
+                    slowed += 1;
+                } else {
+                    checked_fast += 1;
+                }
+                // The guesser waits out the delay, then is told it is wrong.
+                now = now + d;
+                checked(&mut b, now, u64::from(n), Verdict::Wrong);
+            }
+            (None, Some(reason)) => {
+                assert_eq!(reason, RejectReason::TooManyAttempts);
+                refused += 1;
+            }
+            (None, None) => panic!("{out:?}"),
+        }
+        now = now + Duration::from_millis(1);
+    }
+    // Like one address: the first MAX_FAILURES with growing delays (those
+    // after the sixth at the longest already), then the longest each.
+    assert!(
+        checked_fast <= 6,
+        "{checked_fast} checked before the slow-down"
+    );
+    assert_eq!(checked_fast + slowed + refused, 1000);
+    // A thousand guesses took the guesser more than 960 longest delays.
+    assert!(
+        now.since(T0) >= MAX_FAILURE_DELAY * 960,
+        "{:?}",
+        now.since(T0)
+    );
+    // Concurrent guesses from the block: one at a time.
+    let first = join(&mut b, now, 5000, v6(1, 4000), "i");
+    assert_eq!(delay(&first), Some(MAX_FAILURE_DELAY));
+    assert_eq!(
+        rejection(&join(&mut b, now, 5001, v6(1, 4001), "i")),
+        Some(RejectReason::TooManyAttempts)
+    );
+    // A neighbour in another /64 is not slowed by the block, but the
+    // invitation's budget (1000 failures > 100) now applies to everyone.
+    assert_eq!(
+        rejection(&join(&mut b, now, 5002, v6(2, 1), "i")),
+        Some(RejectReason::TooManyAttempts)
+    );
+    // The right password from the block is checked and admitted.
+    let out = checked(&mut b, now, 5000, Verdict::Right { attendee: 5000 });
+    assert!(matches!(out.first(), Some(Effect::Admit { .. })), "{out:?}");
+}
+
+fn guesses_spread_over_many_blocks_are_held_by_the_invitation_budget() {
+    let mut b = book(ControlPolicy::Ask, 100);
+    put(&mut b, "other", 5, false);
+    let now = T0;
+    // Each guess from a fresh /64: no per-address slow-down.
+    for n in 0..INVITATION_FAILURE_BUDGET as u16 {
+        let out = join(&mut b, now, u64::from(n), v6(n, 1), "i");
+        assert_eq!(delay(&out), Some(Duration::ZERO), "guess {n}");
+        checked(&mut b, now, u64::from(n), Verdict::Wrong);
+    }
+    // Budget spent: the longest delay and one at a time, from anywhere.
+    assert_eq!(
+        delay(&join(&mut b, now, 1000, v6(999, 1), "i")),
+        Some(MAX_FAILURE_DELAY)
+    );
+    assert_eq!(
+        rejection(&join(&mut b, now, 1001, v6(998, 1), "i")),
+        Some(RejectReason::TooManyAttempts)
+    );
+    // Another invitation is not affected.
+    assert_eq!(
+        delay(&join(&mut b, now, 1002, v6(997, 1), "other")),
+        Some(Duration::ZERO)
+    );
+    // The right password of the one under way is admitted.
+    let out = checked(&mut b, now, 1000, Verdict::Right { attendee: 1000 });
+    assert!(matches!(out.first(), Some(Effect::Admit { .. })), "{out:?}");
+    // Forgiven after a quiet window.
+    let later = now + FAILURE_WINDOW + Duration::from_millis(1);
+    assert_eq!(
+        delay(&join(&mut b, later, 1003, v6(996, 1), "i")),
+        Some(Duration::ZERO)
+    );
+}
+
+fn a_repeated_pending_request_is_coalesced() {
+    let mut b = book(ControlPolicy::Ask, 5);
+    admit(&mut b, T0, 1);
+    let ask = |b: &mut SessionBook, now: Time, level: ControlLevel| {
+        b.handle(now, Input::RequestControl { attendee: 1, level })
+            .unwrap()
+    };
+    let first = ask(&mut b, T0, ControlLevel::Interactive);
+    assert!(
+        matches!(first[..], [Effect::Emit(Event::ControlRequested { .. })]),
+        "{first:?}"
+    );
+    let later = Time::from_millis(10_000);
+    for _ in 0..1000 {
+        assert_eq!(ask(&mut b, later, ControlLevel::Interactive), vec![]);
+    }
+    // Still activity, still one request waiting.
+    let view = b.attendee(later, 1).unwrap();
+    assert_eq!(view.idle, Duration::ZERO);
+    assert_eq!(view.pending, Some(ControlLevel::Interactive));
 }
