@@ -817,9 +817,8 @@ pub struct GroupBody {
     pub auto_grant: Option<Level>,
     /// Channel access its attendees start with, by channel name (at most 64
     /// channels, names 1..64 characters from `A-Z a-z 0-9 . _ -`).
-    #[serde(default)]
     #[schema(value_type = Option<std::collections::BTreeMap<String, crate::admin_channels::AccessName>>)]
-    pub channels: std::collections::BTreeMap<String, tandem_proto::ChannelAccess>,
+    pub channels: Option<std::collections::BTreeMap<String, tandem_proto::ChannelAccess>>,
 }
 
 /// A new control level.
@@ -2330,7 +2329,7 @@ async fn set_group(
             DefaultLevel::View => ControlLevel::View,
         }),
         auto_grant: b.auto_grant.map(ControlLevel::from),
-        channels: b.channels,
+        channels: b.channels.unwrap_or_default(),
     };
     config.validate(&name).map_err(ApiError::unprocessable)?;
     let rules = config.rules();
