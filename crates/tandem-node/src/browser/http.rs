@@ -153,7 +153,7 @@ async fn transport(state: web::Data<PageState>) -> HttpResponse {
         .json(info)
 }
 
-fn header<'a>(req: &'a HttpRequest, name: header::HeaderName) -> &'a str {
+fn header(req: &HttpRequest, name: header::HeaderName) -> &str {
     req.headers()
         .get(name)
         .and_then(|v| v.to_str().ok())
