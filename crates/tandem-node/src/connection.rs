@@ -268,7 +268,10 @@ pub(crate) async fn serve_hello<L: AttendeeLink>(
                 Ok(Some(ClientMessage::Bye { .. })) => return DisconnectReason::ByAttendee,
                 Ok(Some(ClientMessage::ChannelJoin { name })) => hub.join(attendee, &name),
                 Ok(Some(ClientMessage::StampGraphics)) => {
-                    tracing::debug!(attendee, "graphics stamped with the capture time from now on");
+                    tracing::debug!(
+                        attendee,
+                        "graphics stamped with the capture time from now on"
+                    );
                     stamps.store(true, Ordering::Relaxed);
                 }
                 Ok(Some(msg)) => manager.do_send(FromAttendee { attendee, msg }),
