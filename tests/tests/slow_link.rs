@@ -102,7 +102,14 @@ impl SlowLink {
             ip(&["-n", &r, "addr", "add", addr, "dev", dev])?;
             ip(&["-n", &r, "link", "set", dev, "up"])?;
         }
-        ip(&["netns", "exec", &r, "sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
+        ip(&[
+            "netns",
+            "exec",
+            &r,
+            "sysctl",
+            "-qw",
+            "net.ipv4.ip_forward=1",
+        ])?;
         ip(&["-n", &a, "addr", "add", "10.231.2.2/30", "dev", &v1])?;
         ip(&["-n", &a, "link", "set", &v1, "up"])?;
         ip(&["-n", &a, "link", "set", "lo", "up"])?;
@@ -191,7 +198,10 @@ fn latency(stdout: &str) -> (f64, f64, f64) {
         .find(|l| l.starts_with("capture-to-decoded latency"))
         .unwrap_or_else(|| panic!("no latency summary in:\n{stdout}"));
     let figure = |key: &str| -> f64 {
-        let at = line.find(key).unwrap_or_else(|| panic!("no {key} in {line}")) + key.len();
+        let at = line
+            .find(key)
+            .unwrap_or_else(|| panic!("no {key} in {line}"))
+            + key.len();
         line[at..]
             .split_whitespace()
             .next()

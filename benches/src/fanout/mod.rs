@@ -240,7 +240,9 @@ fn receive(
     let update = EncodedUpdate::from_bytes(stream.payload()).map_err(|e| e.to_string())?;
     if let Some(captured) = stream.captured_unix_us() {
         if counters.recording.load(Ordering::Relaxed) {
-            let us = received_us.saturating_sub(captured).min(u64::from(u32::MAX)) as u32;
+            let us = received_us
+                .saturating_sub(captured)
+                .min(u64::from(u32::MAX)) as u32;
             let mut samples = counters.latencies_us.lock().unwrap();
             if samples.len() < MAX_LATENCY_SAMPLES {
                 samples.push(us);

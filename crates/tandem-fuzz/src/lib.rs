@@ -192,8 +192,8 @@ pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     use tandem_node::cluster::link::LinkUpdate;
     use tandem_proto::{
         channel_stream_header, encode_message, graphics_stream_header,
-        stamped_graphics_stream_header, ChannelAccess, ChannelFlags,
-        ChannelInfo, ChannelPriority, ControlLevel, Hello, InputEvent, Welcome,
+        stamped_graphics_stream_header, ChannelAccess, ChannelFlags, ChannelInfo, ChannelPriority,
+        ControlLevel, Hello, InputEvent, Welcome,
     };
 
     let frames = |step: u8, parts: Vec<Vec<u8>>| {

@@ -306,7 +306,10 @@ pub(crate) async fn serve_hello<L: AttendeeLink>(
                     msg
                 }
                 Ok(Some(ClientMessage::StampGraphics)) => {
-                    tracing::debug!(attendee, "graphics stamped with the capture time from now on");
+                    tracing::debug!(
+                        attendee,
+                        "graphics stamped with the capture time from now on"
+                    );
                     stamps.store(true, Ordering::Relaxed);
                     continue;
                 }

@@ -64,9 +64,9 @@ impl PublishedUpdate {
             captured_at,
             captured_unix_us,
             payload: Bytes::from(update.to_bytes()),
-            stamped_header: Bytes::copy_from_slice(
-                &tandem_proto::stamped_graphics_stream_header(captured_unix_us),
-            ),
+            stamped_header: Bytes::copy_from_slice(&tandem_proto::stamped_graphics_stream_header(
+                captured_unix_us,
+            )),
         }
     }
 

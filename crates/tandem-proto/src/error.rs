@@ -39,7 +39,9 @@ pub enum ProtoError {
     #[error("unknown unidirectional stream kind {0}")]
     UnknownStreamKind(u8),
     /// A stamped graphics stream ended inside its 8-byte capture time.
-    #[error("stamped graphics stream of {len} bytes after its kind byte: the capture time needs 8")]
+    #[error(
+        "stamped graphics stream of {len} bytes after its kind byte: the capture time needs 8"
+    )]
     TruncatedStamp {
         /// Bytes after the kind byte.
         len: usize,

@@ -74,9 +74,7 @@ pub fn graphics_stream_header() -> [u8; 1] {
 
 /// The bytes a stamped graphics stream starts with, before the update
 /// payload: the kind byte and the capture time in unix microseconds.
-pub fn stamped_graphics_stream_header(
-    captured_unix_us: u64,
-) -> [u8; STAMPED_GRAPHICS_HEADER_LEN] {
+pub fn stamped_graphics_stream_header(captured_unix_us: u64) -> [u8; STAMPED_GRAPHICS_HEADER_LEN] {
     let mut header = [0u8; STAMPED_GRAPHICS_HEADER_LEN];
     header[0] = STREAM_KIND_STAMPED_GRAPHICS;
     header[1..].copy_from_slice(&captured_unix_us.to_be_bytes());
@@ -156,7 +154,10 @@ mod tests {
         assert_eq!(parsed.payload(), b"tiles");
         assert_eq!(parsed.captured_unix_us(), Some(stamp));
         let plain = parse_uni_stream(&[STREAM_KIND_GRAPHICS, 7]).unwrap();
-        assert_eq!((plain.payload(), plain.captured_unix_us()), (&[7u8][..], None));
+        assert_eq!(
+            (plain.payload(), plain.captured_unix_us()),
+            (&[7u8][..], None)
+        );
         // An empty payload after a whole stamp is the codec's to judge.
         assert_eq!(
             parse_uni_stream(&stamped_graphics_stream_header(0)).unwrap(),

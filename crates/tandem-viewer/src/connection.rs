@@ -150,9 +150,7 @@ pub(crate) async fn read_update(
 
 /// Reads the capture time after a stamped graphics stream's kind byte.
 /// `Ok(None)`: the node abandoned this update before the stamp was whole.
-pub(crate) async fn read_stamp(
-    stream: &mut quinn::RecvStream,
-) -> Result<Option<u64>, ViewerError> {
+pub(crate) async fn read_stamp(stream: &mut quinn::RecvStream) -> Result<Option<u64>, ViewerError> {
     let mut stamp = [0u8; tandem_proto::STAMPED_GRAPHICS_HEADER_LEN - 1];
     match stream.read_exact(&mut stamp).await {
         Ok(()) => Ok(Some(u64::from_be_bytes(stamp))),
