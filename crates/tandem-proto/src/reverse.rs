@@ -167,7 +167,8 @@ mod tests {
     #[test]
     fn says_what_is_wrong() {
         use ReverseStringError as E;
-        let cases: Vec<(String, fn(&E) -> bool)> = vec![
+        type Check = fn(&E) -> bool;
+        let cases: Vec<(String, Check)> = vec![
             ("".into(), |e| matches!(e, E::Empty)),
             (format!("tandem://1.2.3.4:5/?fp={FP}"), |e| {
                 matches!(e, E::MissingScheme)
