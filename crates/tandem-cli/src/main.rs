@@ -678,7 +678,10 @@ fn print_listening(
         "listening on {}; waiting up to {wait_secs} s for the node to dial in",
         listener.local_addr().unwrap_or(listen)
     );
-    say!("reverse connection string: {}", listener.connection_string());
+    say!(
+        "reverse connection string: {}",
+        listener.connection_string()
+    );
     use std::io::Write;
     let _ = std::io::stdout().flush();
 }

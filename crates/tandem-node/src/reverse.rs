@@ -9,7 +9,7 @@
 //! fingerprint of its normal connection string). Once the handshake is
 //! done nothing differs from a normal join: the viewer opens the control
 //! stream and says `Hello` with its invitation and password, and the
-//! connection is served by [`serve_attendee`], so invitation, password,
+//! connection is served by [`serve_attendee`] (wrapped so it remembers why it was lost), so invitation, password,
 //! attendee limit, levels, the join throttle and events all apply.
 //!
 //! Bounded: at most [`MAX_CONCURRENT_DIALS`] dials in flight (each until its
@@ -36,7 +36,10 @@ use utoipa::{OpenApi, ToSchema};
 
 use crate::admin::{resource, AdminState, ApiError, ErrorBody, JsonObject};
 use crate::attendee_manager::ListAttendees;
-use crate::connection::{serve_attendee, ConnectionContext, OnWelcome, HELLO_TIMEOUT};
+use crate::connection::{
+    serve_attendee, AttendeeLink, CloseCode, ConnectionContext, OnWelcome, HELLO_TIMEOUT,
+};
+use tandem_proto::DisconnectReason;
 
 /// Dials in flight at once (from the request to the welcome or the failure).
 pub const MAX_CONCURRENT_DIALS: usize = 4;
@@ -237,7 +240,9 @@ async fn dial_and_serve(
     };
     let lookup = tokio::net::lookup_host((target.addr.host.as_str(), target.addr.port));
     let addr = match tokio::time::timeout(LOOKUP_TIMEOUT, lookup).await {
-        Ok(Ok(mut addrs)) => addrs.next().ok_or_else(|| unreachable("no address".into()))?,
+        Ok(Ok(mut addrs)) => addrs
+            .next()
+            .ok_or_else(|| unreachable("no address".into()))?,
         Ok(Err(e)) => return Err(unreachable(e.to_string())),
         Err(_) => return Err(unreachable("the name did not resolve in time".into())),
     };
@@ -266,7 +271,11 @@ async fn dial_and_serve(
         drop(permit);
         let _ = welcomed_tx.send(());
     });
-    tokio::spawn(serve_attendee(conn.clone(), ctx, Some(on_welcome)));
+    let link = DialedLink {
+        conn: conn.clone(),
+        lost: Arc::default(),
+    };
+    tokio::spawn(serve_attendee(link.clone(), ctx, Some(on_welcome)));
     match tokio::time::timeout(WELCOME_TIMEOUT, welcomed_rx).await {
         Ok(Ok(())) => {
             tracing::info!(%addr, "reverse connect: attendee welcomed");
@@ -274,18 +283,86 @@ async fn dial_and_serve(
         }
         // The serving path ended without a welcome (it dropped the callback).
         Ok(Err(_)) => {
-            let why = conn.closed().await;
+            let why = link.lost().unwrap_or(conn.closed().await);
             let error = closed_error(&why);
             tracing::info!(%addr, %error, "reverse connect failed");
             Err(error)
         }
         Err(_) => {
-            conn.close(crate::connection::CloseCode::Protocol.into(), b"no hello");
+            conn.close(CloseCode::Protocol.into(), b"no hello");
             Err(DialError::NotAdmitted(format!(
                 "no welcome within {} s",
                 WELCOME_TIMEOUT.as_secs()
             )))
         }
+    }
+}
+
+/// The dialed connection as the serving path sees it: a QUIC connection
+/// like any other, which also remembers why it was lost before the serving
+/// path closed it (closing replaces quinn's reason by `LocallyClosed`, and
+/// the listener's refusal of this node's certificate arrives as a close).
+#[derive(Clone)]
+struct DialedLink {
+    conn: quinn::Connection,
+    lost: Arc<Mutex<Option<quinn::ConnectionError>>>,
+}
+
+impl DialedLink {
+    fn record(&self, error: quinn::ConnectionError) {
+        self.lost
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert(error);
+    }
+
+    fn lost(&self) -> Option<quinn::ConnectionError> {
+        self.lost
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl AttendeeLink for DialedLink {
+    type Send = quinn::SendStream;
+    type Recv = quinn::RecvStream;
+
+    async fn accept_control(&self) -> Option<(Self::Send, Self::Recv)> {
+        match self.conn.accept_bi().await {
+            Ok(streams) => Some(streams),
+            Err(error) => {
+                self.record(error);
+                None
+            }
+        }
+    }
+    async fn open_uni(&self) -> Option<Self::Send> {
+        AttendeeLink::open_uni(&self.conn).await
+    }
+    async fn accept_uni(&self) -> Option<Self::Recv> {
+        AttendeeLink::accept_uni(&self.conn).await
+    }
+    fn send_datagram(&self, bytes: bytes::Bytes) -> bool {
+        AttendeeLink::send_datagram(&self.conn, bytes)
+    }
+    fn close(&self, code: CloseCode, reason: &str) {
+        if let Some(error) = self.conn.close_reason() {
+            self.record(error);
+        }
+        AttendeeLink::close(&self.conn, code, reason);
+    }
+    async fn closed(&self) -> DisconnectReason {
+        AttendeeLink::closed(&self.conn).await
+    }
+    fn close_reason(&self) -> Option<DisconnectReason> {
+        AttendeeLink::close_reason(&self.conn)
+    }
+    fn peer(&self) -> SocketAddr {
+        self.conn.remote_address()
+    }
+    fn admitted(&self) {
+        AttendeeLink::admitted(&self.conn);
     }
 }
 
@@ -299,7 +376,9 @@ fn closed_error(error: &quinn::ConnectionError) -> DialError {
         {
             DialError::Refused(close.to_string())
         }
-        quinn::ConnectionError::TimedOut => DialError::NotAdmitted("the listener went silent".into()),
+        quinn::ConnectionError::TimedOut => {
+            DialError::NotAdmitted("the listener went silent".into())
+        }
         quinn::ConnectionError::LocallyClosed => DialError::NotAdmitted(
             "this node refused its hello (wrong invitation or password, revoked, attendee limit, \
              no hello in time; the viewer shows the reason)"
@@ -359,7 +438,10 @@ async fn connect_to(
         ));
     }
     let target: ReverseConnectionString = text.parse().map_err(|e| {
-        ApiError::with_status(StatusCode::UNPROCESSABLE_ENTITY, format!("connection_string: {e}"))
+        ApiError::with_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("connection_string: {e}"),
+        )
     })?;
     match state.reverse.dial(target).await {
         Ok(connected) => Ok(HttpResponse::Ok().json(connected)),

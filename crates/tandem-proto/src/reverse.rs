@@ -167,7 +167,8 @@ mod tests {
     #[test]
     fn says_what_is_wrong() {
         use ReverseStringError as E;
-        let cases: Vec<(String, fn(&E) -> bool)> = vec![
+        type Check = fn(&E) -> bool;
+        let cases: Vec<(String, Check)> = vec![
             ("".into(), |e| matches!(e, E::Empty)),
             (format!("tandem://1.2.3.4:5/?fp={FP}"), |e| {
                 matches!(e, E::MissingScheme)
@@ -181,18 +182,20 @@ mod tests {
             ("tandem-reverse://1.2.3.4:5/".into(), |e| {
                 matches!(e, E::MissingFingerprint)
             }),
-            (format!("tandem-reverse://1.2.3.4:5/?fp={FP}&fp={FP}"), |e| {
-                matches!(e, E::BadParameter { .. })
-            }),
+            (
+                format!("tandem-reverse://1.2.3.4:5/?fp={FP}&fp={FP}"),
+                |e| matches!(e, E::BadParameter { .. }),
+            ),
             (format!("tandem-reverse://1.2.3.4:5/?fp={FP}&pw=x"), |e| {
                 matches!(e, E::BadParameter { .. })
             }),
             ("tandem-reverse://1.2.3.4:5/?fp=abc".into(), |e| {
                 matches!(e, E::BadFingerprint(_))
             }),
-            (format!("tandem-reverse://1.2.3.4:5/?fp={}", "a".repeat(5000)), |e| {
-                matches!(e, E::TooLong { .. })
-            }),
+            (
+                format!("tandem-reverse://1.2.3.4:5/?fp={}", "a".repeat(5000)),
+                |e| matches!(e, E::TooLong { .. }),
+            ),
         ];
         for (text, expected) in cases {
             let error = text.parse::<ReverseConnectionString>().unwrap_err();

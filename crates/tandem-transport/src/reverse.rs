@@ -174,7 +174,8 @@ mod tests {
             let ok = incoming.await.is_ok();
             (ok, server)
         });
-        let client = crate::client_endpoint(SocketAddr::from(([127, 0, 0, 1], 0)), &config).unwrap();
+        let client =
+            crate::client_endpoint(SocketAddr::from(([127, 0, 0, 1], 0)), &config).unwrap();
         // The client may see its handshake complete before the server has
         // checked its certificate: the server's verdict is what counts.
         let _ = connect_as(&client, addr, listener_id.fingerprint(), node, &config).await;

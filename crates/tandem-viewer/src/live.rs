@@ -500,7 +500,11 @@ impl<F: FnMut(ViewerEvent)> Client<F> {
                     (self.on_event)(ViewerEvent::Notice(format!("reconnecting to {addr}")));
                 }
                 let lost = lost_why.clone();
-                let listening = self.options.listener.as_ref().map(|l| l.connection_string().to_string());
+                let listening = self
+                    .options
+                    .listener
+                    .as_ref()
+                    .map(|l| l.connection_string().to_string());
                 self.view.update(|s| {
                     s.link = match listening {
                         Some(on) => LinkState::Listening { on, lost },
@@ -1064,20 +1068,28 @@ async fn attempt(
     let dialed = match &options.listener {
         // The node dials in: its certificate was checked by the listener,
         // which has already waited as long as it was asked to.
-        Some(listener) => Some(listener.accept(on_event).await.map_err(AttemptError::Fatal)?),
+        Some(listener) => Some(
+            listener
+                .accept(on_event)
+                .await
+                .map_err(AttemptError::Fatal)?,
+        ),
         None => None,
     };
     let (conn, addr) = match dialed {
         Some(found) => found,
-        None => match connection::connect_one(endpoint, &ticket.addrs[i], ticket, &options.transport).await
-        {
-            Ok(found) => found,
-            Err(e @ ViewerError::FingerprintMismatch { .. }) => {
-                return Err(AttemptError::Mismatch(e))
+        None => {
+            match connection::connect_one(endpoint, &ticket.addrs[i], ticket, &options.transport)
+                .await
+            {
+                Ok(found) => found,
+                Err(e @ ViewerError::FingerprintMismatch { .. }) => {
+                    return Err(AttemptError::Mismatch(e))
+                }
+                Err(ViewerError::Unreachable(why)) => return Err(AttemptError::Retry(why)),
+                Err(e) => return Err(AttemptError::Retry(e.to_string())),
             }
-            Err(ViewerError::Unreachable(why)) => return Err(AttemptError::Retry(why)),
-            Err(e) => return Err(AttemptError::Retry(e.to_string())),
-        },
+        }
     };
     match connection::join(&conn, ticket, &options.name, &options.password).await {
         Ok(joined) => Ok((conn, addr, joined)),
