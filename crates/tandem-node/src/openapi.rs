@@ -241,6 +241,13 @@ fn patch_schemas(doc: &mut Value) {
         schema_mut(doc, name)["additionalProperties"] = json!(false);
     }
 
+    // A group's channel defaults: at most 64, keyed by valid channel names.
+    for name in ["GroupBody", "Group"] {
+        let channels = &mut schema_mut(doc, name)["properties"]["channels"];
+        channels["maxProperties"] = json!(tandem_session::MAX_GROUP_CHANNELS);
+        channels["propertyNames"] = json!({"pattern": "^[A-Za-z0-9._-]{1,64}$"});
+    }
+
     // A window filter names at least one class, pid or window; each class
     // is 1 to 128 bytes.
     let filter = schema_mut(doc, "WindowFilterBody");

@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use tandem_proto::{ControlLevel, DisconnectReason, RejectReason, ServerMessage};
 use tandem_session::{
-    Answerer, BookError, ControlPolicy, Effect, Event, GroupRules, Input, InvitationRules, SessionBook, SessionRules, ShownLevel, Time, Verdict, FAILURE_WINDOW, FIRST_FAILURE_DELAY, INVITATION_FAILURE_BUDGET, MAX_CONCURRENT_CHECKS, MAX_FAILURES, MAX_FAILURE_DELAY, MAX_GROUPS, MAX_GROUP_CHANNELS,
+    Answerer, BookError, ControlPolicy, Effect, Event, GroupRules, Input, InvitationRules,
+    SessionBook, SessionRules, ShownLevel, Time, Verdict, FAILURE_WINDOW, FIRST_FAILURE_DELAY,
+    INVITATION_FAILURE_BUDGET, MAX_CONCURRENT_CHECKS, MAX_FAILURES, MAX_FAILURE_DELAY, MAX_GROUPS,
+    MAX_GROUP_CHANNELS,
 };
 
 const T0: Time = Time::ZERO;
@@ -204,7 +207,6 @@ fn what_changes_during_the_password_check_is_checked_again() {
     );
 }
 
-#[test]
 #[test]
 fn concurrent_checks_from_one_address_count_and_are_bounded() {
     let mut b = book(ControlPolicy::Ask, 100);
@@ -872,6 +874,7 @@ fn level_of(b: &SessionBook, attendee: u64) -> ControlLevel {
     b.attendee(T0, attendee).unwrap().level
 }
 
+#[test]
 fn wrong_passwords_slow_an_address_down_then_to_one_check_at_a_time_until_quiet() {
     let mut b = book(ControlPolicy::Ask, 100);
     let mut now = T0;
@@ -926,6 +929,7 @@ fn v6(prefix: u16, n: u16) -> IpAddr {
     IpAddr::from([0x2001, 0xdb8, 7, prefix, 0xa, 0, n >> 8, n & 0xff])
 }
 
+#[test]
 fn a_thousand_wrong_passwords_from_a_thousand_addresses_of_one_64_are_throttled() {
     let mut b = book(ControlPolicy::Ask, 100);
     let mut now = T0;
@@ -982,6 +986,7 @@ fn a_thousand_wrong_passwords_from_a_thousand_addresses_of_one_64_are_throttled(
     assert!(matches!(out.first(), Some(Effect::Admit { .. })), "{out:?}");
 }
 
+#[test]
 fn guesses_spread_over_many_blocks_are_held_by_the_invitation_budget() {
     let mut b = book(ControlPolicy::Ask, 100);
     put(&mut b, "other", 5, false);
@@ -1017,6 +1022,7 @@ fn guesses_spread_over_many_blocks_are_held_by_the_invitation_budget() {
     );
 }
 
+#[test]
 fn a_repeated_pending_request_is_coalesced() {
     let mut b = book(ControlPolicy::Ask, 5);
     admit(&mut b, T0, 1);

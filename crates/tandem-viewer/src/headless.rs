@@ -46,24 +46,9 @@ pub async fn run_with_limits(
     let config = connection::viewer_transport();
     let endpoint = connection::endpoint(&config)?;
     let (conn, addr) = connection::connect_any(&endpoint, &options.ticket, &config).await?;
-    let mut core = ViewerCore::new(limits);
-    let mut latency = LatencyStats::new();
-    let result = view(
-        &conn,
-        addr,
-        &options,
-        link,
-        &mut core,
-        &mut latency,
-        &mut on_event,
-    )
-    .await;
+    let result = view_to_end(&conn, addr, &options, link, limits, &mut on_event).await;
     connection::close(&endpoint, &conn).await;
-    result.map(|()| {
-        let mut outcome = core.finish();
-        outcome.latency = latency;
-        outcome
-    })
+    result
 }
 
 /// Like [`run_with_limits`] over a connection the node opens: waits for it
@@ -76,10 +61,26 @@ pub async fn run_listening(
     mut on_event: impl FnMut(ViewerEvent),
 ) -> Result<ViewerOutcome, ViewerError> {
     let (conn, addr) = listener.accept(&mut on_event).await?;
-    let mut core = ViewerCore::new(limits);
-    let result = view(&conn, addr, &options, link, &mut core, &mut on_event).await;
+    let result = view_to_end(&conn, addr, &options, link, limits, &mut on_event).await;
     connection::close(listener.endpoint(), &conn).await;
-    result.map(|()| core.finish())
+    result
+}
+
+/// Views over an open connection until it ends; the outcome with its latency figures.
+async fn view_to_end(
+    conn: &quinn::Connection,
+    addr: std::net::SocketAddr,
+    options: &ViewerOptions,
+    link: Option<ChannelLink>,
+    limits: ViewerLimits,
+    on_event: &mut impl FnMut(ViewerEvent),
+) -> Result<ViewerOutcome, ViewerError> {
+    let mut core = ViewerCore::new(limits);
+    let mut latency = LatencyStats::new();
+    view(conn, addr, options, link, &mut core, &mut latency, on_event).await?;
+    let mut outcome = core.finish();
+    outcome.latency = latency;
+    Ok(outcome)
 }
 
 async fn view(
