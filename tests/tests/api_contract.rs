@@ -74,6 +74,9 @@ fn the_served_openapi_document_is_valid() {
     assert!(out.status.success(), "{}", text(&out));
 }
 
+/// Operations left out of the run (`--exclude-path` below).
+const EXCLUDED: usize = 1;
+
 #[test]
 fn schemathesis_finds_no_contract_failure() {
     let dir = tempfile::tempdir().unwrap();
@@ -88,6 +91,11 @@ fn schemathesis_finds_no_contract_failure() {
             &format!("Authorization: Bearer {TOKEN}"),
             "--checks",
             "all",
+            // Every valid body makes the node dial the address it names: fuzzed,
+            // that is a dial to random hosts (answered 502/504 by design).
+            // tests/tests/reverse_connect.rs drives the route instead.
+            "--exclude-path",
+            "/api/v1/connect-to",
             "--seed",
             SEED,
             "--max-examples",
@@ -127,8 +135,11 @@ fn schemathesis_finds_no_contract_failure() {
         // schemathesis does not test the document it was given.
         - 1;
     assert!(
-        report.contains(&format!("{operations} selected / {operations} total")),
-        "every one of the {operations} operations tested: {report}"
+        report.contains(&format!(
+            "{} selected / {operations} total",
+            operations - EXCLUDED
+        )),
+        "every one of the {operations} operations but the excluded one tested: {report}"
     );
     // The checks that ran, from its event log: `ignored_auth` (requests
     // without or with a wrong token get 401) and `unsupported_method`

@@ -122,7 +122,7 @@ fn invite_sessions_and_invitations_with_revoke() {
         &[
             "invite",
             "--password",
-            "pw-1",
+            "cli-pw-1",
             "--limit",
             "3",
             "--group",
@@ -184,7 +184,7 @@ fn invite_sessions_and_invitations_with_revoke() {
         "--name",
         "late",
         "--password",
-        "pw-1",
+        "cli-pw-1",
         "--headless",
         "--seconds",
         "5",

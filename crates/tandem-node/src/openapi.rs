@@ -259,6 +259,15 @@ fn patch_schemas(doc: &mut Value) {
         {"required": ["windows"], "properties": {"windows": {"minItems": 1}}},
     ]);
 
+    // Invitation passwords have a floor (`passwords::MIN_PASSWORD_LEN`).
+    schema_mut(doc, "NewInvitation")["properties"]["password"]["minLength"] =
+        json!(crate::passwords::MIN_PASSWORD_LEN);
+    // A reverse connection string as `ReverseConnectionString` parses it
+    // (host names of up to three labels, a port 1-65535, a sha256 in hex).
+    schema_mut(doc, "ConnectTo")["properties"]["connection_string"]["pattern"] = json!(
+        "^tandem-reverse://([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.){0,2}[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])/\\?fp=[0-9a-f]{64}$"
+    );
+
     // The shared rectangle: a rectangle, the whole desktop or a monitor.
     let rect = schema_mut(doc, "SharedRectBody");
     let props = rect["properties"].clone();

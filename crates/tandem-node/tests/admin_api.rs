@@ -39,7 +39,7 @@ impl TestNode {
         config.source.width = 160;
         config.source.height = 100;
         config.session.frame_interval_ms = 20;
-        config.invitation.password = Some("secret".into());
+        config.invitation.password = Some("secret-pw".into());
         tweak(&mut config);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

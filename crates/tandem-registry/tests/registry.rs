@@ -155,14 +155,17 @@ fn attendee_ids_and_event_seqs_keep_increasing_across_reopen() {
         for i in 0..5 {
             let id = reg.next_attendee_id().unwrap();
             assert!(id > last_id, "round {round}: id {id} after {last_id}");
+            // Within one run ids are consecutive; a reopen may skip the rest
+            // of the reserved block.
+            if i > 0 {
+                assert_eq!(id, last_id + 1, "round {round}");
+            }
             last_id = id;
             let seq = reg.append_event(&event(i, "tick"), i == 4).unwrap();
             assert!(seq > last_seq, "round {round}: seq {seq} after {last_seq}");
             last_seq = seq;
         }
     }
-    // Attendee ids stay dense; only event sequences may jump after a restart.
-    assert_eq!(last_id, 15);
     let reg = open(dir.path());
     let seqs: Vec<u64> = reg
         .events_since(0, 100)

@@ -116,6 +116,10 @@ impl LatencyStats {
         }
         let rank = ((pct.clamp(0.0, 100.0) / 100.0) * self.count as f64).ceil() as u64;
         let rank = rank.max(1);
+        // The highest rank is the largest sample, which is kept exactly.
+        if rank >= self.count {
+            return self.max();
+        }
         let mut seen = 0;
         for (index, n) in self.buckets.iter().enumerate() {
             seen += n;
