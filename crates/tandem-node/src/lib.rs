@@ -492,6 +492,9 @@ impl Node {
     }
 }
 
+/// The arbiters of open sessions, each running its capture actor.
+type SessionArbiters = Arc<std::sync::Mutex<Vec<(Arbiter, Addr<CaptureActor>)>>>;
+
 /// Opens sharing sessions: starts a session's capture actor (on an arbiter of
 /// its own) and encoder actor, and registers the session with the manager.
 /// Shared by node start-up and the admin API.
@@ -504,7 +507,7 @@ pub struct SessionLauncher {
     /// The node's configuration: defaults for sessions opened later.
     defaults: NodeConfig,
     /// One arbiter per open session, running its capture actor.
-    arbiters: Arc<std::sync::Mutex<Vec<(Arbiter, Addr<CaptureActor>)>>>,
+    arbiters: SessionArbiters,
     channels: Arc<channels::ChannelHub>,
 }
 

@@ -718,7 +718,8 @@ fn a_group_sets_the_default_level_the_auto_grant_ceiling_and_channel_defaults() 
         ControlPolicy,
         ControlLevel,
     );
-    let table: [(Case, (ControlLevel, bool, Option<Answerer>)); 7] = [
+    type Expected = (ControlLevel, bool, Option<Answerer>);
+    let table: [(Case, Expected); 7] = [
         // No rules: the session decides (default view, ask).
         (
             (None, None, ControlPolicy::Ask, Interactive),
@@ -924,7 +925,6 @@ fn wrong_passwords_slow_an_address_down_then_to_one_check_at_a_time_until_quiet(
 }
 
 /// Address `n` of one IPv6 /64 (or of `n` different /64s).
-
 fn v6(prefix: u16, n: u16) -> IpAddr {
     IpAddr::from([0x2001, 0xdb8, 7, prefix, 0xa, 0, n >> 8, n & 0xff])
 }
