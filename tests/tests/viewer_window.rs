@@ -121,13 +121,21 @@ fn input_log(dir: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn wait_input(dir: &Path, what: &str, pred: impl Fn(&[serde_json::Value]) -> bool) {
+/// Waits until the node's input log satisfies `pred`; on failure shows
+/// the log and what the viewer printed.
+fn wait_input(
+    dir: &Path,
+    viewer: &ViewerProcess,
+    what: &str,
+    pred: impl Fn(&[serde_json::Value]) -> bool,
+) {
     let deadline = Instant::now() + LONG;
     while !pred(&input_log(dir)) {
         assert!(
             Instant::now() < deadline,
-            "{what}: input log is {:?}",
-            input_log(dir)
+            "{what}: input log is {:?}\n{}",
+            input_log(dir),
+            viewer.report()
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -322,19 +330,35 @@ fn an_interactive_click_is_sent_at_the_mapped_desktop_pixel() {
     let window = x.wait_window("tandem-viewer");
     wait_title(&x, window, "interactive");
     let win = window.to_string();
-    x.xdotool(&["mousemove", "--window", &win, "201", "101"]);
-    wait_input(dir.path(), "pointer moved", |log| {
+    // The window may be mapped and titled before its first picture is laid
+    // out (a pointer over no picture sends nothing): move again, as a
+    // person would, until a move arrives; it must land at the mapped pixel.
+    let deadline = Instant::now() + LONG;
+    loop {
+        x.xdotool(&["mousemove", "--window", &win, "21", "21"]);
+        x.xdotool(&["mousemove", "--window", &win, "201", "101"]);
+        std::thread::sleep(Duration::from_millis(300));
+        if !input_log(dir.path()).is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pointer moved: nothing arrived\n{}",
+            viewer.report()
+        );
+    }
+    wait_input(dir.path(), &viewer, "pointer moved", |log| {
         log.last() == Some(&mouse_move(100, 50))
     });
     x.xdotool(&["click", "1"]);
-    wait_input(dir.path(), "click", |log| {
+    wait_input(dir.path(), &viewer, "click", |log| {
         log.ends_with(&[left(true), left(false)])
     });
     // Keyboard focus, as a window manager would give it: typed keys arrive
     // as keysyms.
     x.xdotool(&["windowfocus", "--sync", &win]);
     x.xdotool(&["type", "hi"]);
-    wait_input(dir.path(), "typed keys", |log| {
+    wait_input(dir.path(), &viewer, "typed keys", |log| {
         log.ends_with(&[
             key(0x68, true),
             key(0x68, false),
@@ -375,7 +399,7 @@ fn key_chords_ask_for_and_give_back_control_and_a_viewer_sends_no_input_without_
     viewer.wait_line("control request:", LONG);
     wait_title(&x, window, "interactive");
     x.xdotool(&["mousemove", "--window", &win, "10", "20", "click", "1"]);
-    wait_input(dir.path(), "click once interactive", |log| {
+    wait_input(dir.path(), &viewer, "click once interactive", |log| {
         log.contains(&mouse_move(10, 20)) && log.ends_with(&[left(true), left(false)])
     });
     assert_eq!(dropped_input(&node), 0.0, "input sent while view-only");
@@ -400,7 +424,7 @@ fn key_chords_ask_for_and_give_back_control_and_a_viewer_sends_no_input_without_
     x.xdotool(&["key", "ctrl+alt+shift+i"]);
     wait_title(&x, window, "interactive");
     x.xdotool(&["mousemove", "--window", &win, "70", "80", "click", "1"]);
-    wait_input(dir.path(), "click once interactive again", |log| {
+    wait_input(dir.path(), &viewer, "click once interactive again", |log| {
         log.contains(&mouse_move(70, 80)) && log.ends_with(&[left(true), left(false)])
     });
     assert_eq!(
