@@ -165,6 +165,21 @@ pub trait CaptureSource: Send + 'static {
         Vec::new()
     }
 
+    /// A file descriptor that becomes readable when the source has news
+    /// (damage, pointer motion, window changes), for a capture loop that
+    /// sleeps while the desktop is idle instead of polling every frame
+    /// interval; `None` (the default) when the source must be polled.
+    fn wake_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        None
+    }
+
+    /// Reads what the source has queued and answers whether nothing is
+    /// pending in `rect`: then a loop may sleep on [`wake_fd`](Self::wake_fd)
+    /// until it is readable. The default never settles.
+    fn settled(&mut self, _rect: Rect) -> Result<bool, CaptureError> {
+        Ok(false)
+    }
+
     /// The desktop's monitors (the whole desktop when it has no others).
     fn monitors(&mut self) -> Result<Vec<Monitor>, CaptureError> {
         let (width, height) = self.desktop_size();
@@ -225,6 +240,14 @@ impl<T: CaptureSource + ?Sized> CaptureSource for Box<T> {
 
     fn monitors(&mut self) -> Result<Vec<Monitor>, CaptureError> {
         (**self).monitors()
+    }
+
+    fn wake_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        (**self).wake_fd()
+    }
+
+    fn settled(&mut self, rect: Rect) -> Result<bool, CaptureError> {
+        (**self).settled(rect)
     }
 }
 

@@ -7,6 +7,14 @@
 //! instead of growing a queue. A tick whose source reports no damage grabs
 //! nothing (an idle X display costs no grab).
 //!
+//! A source with a [`CaptureSource::wake_fd`] (X11 with XInput 2) is not
+//! polled while idle: after a tick that found nothing and a source that
+//! reports itself settled, the timer stops and the actor waits until that
+//! descriptor is readable (or [`IDLE_RECHECK`] passed), then ticks at once
+//! and resumes the frame interval. An idle desktop then wakes the node
+//! twice a second instead of thirty times, and the first change after a
+//! quiet spell is grabbed without waiting for the next tick.
+//!
 //! Each tick also samples the pointer and publishes it, relative to the
 //! shared rectangle, on the session's cursor channel (latest wins), and
 //! forwards window changes and desktop resizes to the AttendeeManager.
@@ -25,6 +33,8 @@ use actix::prelude::*;
 use tandem_capture::{
     CaptureSource, CursorShape, Monitor, Rect, WindowEvent, WindowFilter, WindowInfo,
 };
+use tokio::io::Interest;
+use tokio::net::UnixStream;
 use tokio::sync::watch;
 
 use crate::encoder_actor::{EncoderActor, FrameCaptured};
@@ -38,6 +48,9 @@ pub const SOURCE_RETRY: Duration = Duration::from_secs(5);
 /// Least time between two `capture_failed` events of one session (a source
 /// failing every other frame must not flood the event log).
 const CAPTURE_FAILED_EVERY: Duration = Duration::from_secs(60);
+/// Longest an idle actor sleeps on its source's wake descriptor before it
+/// ticks anyway (the pointer may have been warped, which raises no event).
+pub const IDLE_RECHECK: Duration = tandem_capture::x11::POINTER_RECHECK;
 
 /// The pointer as attendees see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,6 +129,12 @@ pub struct CaptureActor {
     filter: Option<WindowFilter>,
     /// Runs alone on an arbiter of its own, which ends with it.
     own_arbiter: bool,
+    /// A duplicate of the source's wake descriptor, registered with this
+    /// arbiter's reactor. Only its readiness is used (the source reads the
+    /// socket), so the stream type does not matter: any socket works.
+    wake: Option<Arc<UnixStream>>,
+    /// Sleeping until the source has news (the timer is stopped meanwhile).
+    sleeping: Option<SpawnHandle>,
 }
 
 impl CaptureActor {
@@ -150,6 +169,8 @@ impl CaptureActor {
             cursor_failures: 0,
             filter: None,
             own_arbiter: false,
+            wake: None,
+            sleeping: None,
         }
     }
 
@@ -228,12 +249,52 @@ impl CaptureActor {
         if let Some(handle) = self.timer.take() {
             ctx.cancel_future(handle);
         }
+        if let Some(handle) = self.sleeping.take() {
+            ctx.cancel_future(handle);
+        }
         let every = if self.lost {
             SOURCE_RETRY
         } else {
             self.interval
         };
         self.timer = Some(ctx.run_interval(every, |act, ctx| act.tick(ctx)));
+    }
+
+    /// After an idle tick: stops the timer and waits for the source's news,
+    /// when the source has a wake descriptor and nothing pending.
+    fn sleep_until_news(&mut self, rect: Rect, ctx: &mut Context<Self>) {
+        let Some(wake) = self.wake.clone() else {
+            return;
+        };
+        if self.lost || self.sleeping.is_some() || !matches!(self.source.settled(rect), Ok(true)) {
+            return;
+        }
+        if let Some(handle) = self.timer.take() {
+            ctx.cancel_future(handle);
+        }
+        self.metrics.capture_sleeps.inc();
+        let news = async move {
+            if let Ok(Ok(())) = tokio::time::timeout(IDLE_RECHECK, wake.readable()).await {
+                // Forget this readiness (the tick reads everything queued);
+                // a later arrival is a new edge.
+                let _ = wake.try_io(Interest::READABLE, || {
+                    Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+                });
+            }
+        };
+        self.sleeping = Some(ctx.spawn(news.into_actor(self).map(|_, act, ctx| {
+            act.sleeping = None;
+            act.restart_timer(ctx);
+            act.tick(ctx);
+        })));
+    }
+
+    /// Back to the frame interval if sleeping: a request used the source
+    /// (its replies may have buffered events the descriptor will not show).
+    fn wake_up(&mut self, ctx: &mut Context<Self>) {
+        if self.sleeping.is_some() {
+            self.restart_timer(ctx);
+        }
     }
 
     fn emit_error(&self, code: ErrorCode, message: String) {
@@ -294,6 +355,7 @@ impl CaptureActor {
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
+        self.wake_up(ctx);
         if self.paused {
             // Keep reading the source's events (an X server queues damage
             // and window events for us): what piles up while paused is
@@ -323,6 +385,7 @@ impl CaptureActor {
         self.forward_window_events();
         if !changed {
             self.metrics.idle_ticks.inc();
+            self.sleep_until_news(rect, ctx);
             return;
         }
         if self.force_full {
@@ -361,6 +424,18 @@ impl Actor for CaptureActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         tracing::info!(session = %self.session, source = %self.source.describe(), interval_ms = self.interval.as_millis() as u64, "capture started");
+        if let Some(fd) = self.source.wake_fd() {
+            let watched = fd
+                .try_clone_to_owned()
+                .map(std::os::unix::net::UnixStream::from)
+                .and_then(UnixStream::from_std);
+            match watched {
+                Ok(stream) => self.wake = Some(Arc::new(stream)),
+                Err(error) => {
+                    tracing::warn!(session = %self.session, %error, "cannot watch the capture source; polling it every frame interval");
+                }
+            }
+        }
         self.tick(ctx);
         self.restart_timer(ctx);
     }
@@ -476,7 +551,8 @@ pub struct ListWindows;
 
 impl Handler<ListWindows> for CaptureActor {
     type Result = Result<Vec<WindowInfo>, NodeError>;
-    fn handle(&mut self, _: ListWindows, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, _: ListWindows, ctx: &mut Self::Context) -> Self::Result {
+        self.wake_up(ctx);
         let windows = self.source.windows().map_err(request_error)?;
         self.forward_window_events();
         Ok(windows)
@@ -490,7 +566,8 @@ pub struct ListMonitors;
 
 impl Handler<ListMonitors> for CaptureActor {
     type Result = Result<Vec<Monitor>, NodeError>;
-    fn handle(&mut self, _: ListMonitors, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, _: ListMonitors, ctx: &mut Self::Context) -> Self::Result {
+        self.wake_up(ctx);
         self.source.monitors().map_err(request_error)
     }
 }

@@ -16,6 +16,9 @@ pub struct Metrics {
     pub frames_captured: IntCounter,
     /// Capture ticks that grabbed nothing because the source reported no damage.
     pub idle_ticks: IntCounter,
+    /// Times the capture loop stopped its timer to wait for the source's
+    /// news (an idle X display with XInput 2).
+    pub capture_sleeps: IntCounter,
     /// Pointer positions sent to attendees (datagrams).
     pub cursor_positions_sent: IntCounter,
     /// Pointer images sent to attendees.
@@ -163,6 +166,10 @@ impl Metrics {
             idle_ticks: counter(
                 "tandem_capture_idle_ticks_total",
                 "Capture ticks skipped because nothing was damaged",
+            ),
+            capture_sleeps: counter(
+                "tandem_capture_sleeps_total",
+                "Times the capture loop stopped polling an idle source and waited for its events",
             ),
             cursor_positions_sent: counter(
                 "tandem_cursor_positions_sent_total",

@@ -6,8 +6,12 @@
 //! - DAMAGE drives capture: [`CaptureSource::poll_damage`] answers from the
 //!   damage events queued on the socket, so an idle display costs no grab,
 //!   and only damaged rectangles are read and reported.
-//! - XFIXES gives the pointer image, sent once per shape; the position is
-//!   read each frame interval (one small round trip).
+//! - XFIXES gives the pointer image, sent once per shape. With XInput 2
+//!   raw motion events the position is read only after the pointer moved
+//!   (and at least every [`POINTER_RECHECK`], for warps, which raise no
+//!   raw event), and the socket is a [`CaptureSource::wake_fd`]: an idle
+//!   display wakes nobody. Without XInput 2 it is read every frame interval
+//!   (one small round trip).
 //! - RandR size changes are followed; RandR monitors can be listed to share
 //!   one of them.
 //! - The top-level windows are tracked from `SubstructureNotify` events for
@@ -18,7 +22,9 @@ mod grab;
 mod input;
 mod windows;
 
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tandem_codec::{Frame, Rect};
 use tandem_proto::{CursorShape, MAX_CURSOR_SIDE};
@@ -26,6 +32,7 @@ use x11rb::connection::Connection;
 use x11rb::protocol::damage::{self, ConnectionExt as _};
 use x11rb::protocol::randr::{self, ConnectionExt as _};
 use x11rb::protocol::xfixes::{self, ConnectionExt as _};
+use x11rb::protocol::xinput::{self, ConnectionExt as _};
 use x11rb::protocol::xproto::{self, ConnectionExt as _, EventMask, ImageOrder, Window};
 use x11rb::protocol::Event;
 use x11rb::rust_connection::RustConnection;
@@ -48,6 +55,9 @@ const MAX_PENDING_WINDOW_EVENTS: usize = 1024;
 /// Windows whose moves are remembered between two grabs; more moved at
 /// once is rare and costs only bytes (the encoder finds no motion there).
 const MAX_MOVE_HINTS: usize = 32;
+/// Longest a pointer position read is trusted without a motion event:
+/// warps (`XWarpPointer`) move the pointer without raising one.
+pub const POINTER_RECHECK: Duration = Duration::from_millis(500);
 
 pub(crate) fn x11_error(e: impl std::fmt::Display) -> CaptureError {
     CaptureError::Backend {
@@ -68,6 +78,27 @@ fn connect(display: Option<&str>) -> Result<(RustConnection, usize), CaptureErro
                 .unwrap_or_else(|| "(DISPLAY unset)".into())
         ),
     })
+}
+
+/// Asks for XInput 2 raw motion events on `root` (every pointer motion,
+/// whichever window is under it); `false` when the server has no XInput 2.
+fn select_raw_motion(conn: &RustConnection, root: Window) -> bool {
+    let version = conn
+        .xinput_xi_query_version(2, 2)
+        .ok()
+        .and_then(|c| c.reply().ok());
+    if version.is_none_or(|v| v.major_version < 2) {
+        tracing::info!("no XInput 2: the pointer is read every frame interval");
+        return false;
+    }
+    let mask = xinput::EventMask {
+        deviceid: xinput::Device::ALL_MASTER.into(),
+        mask: vec![xinput::XIEventMask::RAW_MOTION],
+    };
+    match conn.xinput_xi_select_events(root, &[mask]) {
+        Ok(cookie) => cookie.check().is_ok(),
+        Err(_) => false,
+    }
 }
 
 /// Which grab path to use.
@@ -103,6 +134,13 @@ pub struct X11Source {
     spare: Option<(Frame, Vec<Rect>)>,
     cursor_shape: Option<Arc<CursorShape>>,
     cursor_dirty: bool,
+    /// XInput 2 raw motion events are selected: the pointer is read only
+    /// after it moved.
+    motion_events: bool,
+    /// A raw motion event arrived since the pointer was last read.
+    pointer_dirty: bool,
+    /// The last pointer read (root x, root y, on this screen) and when.
+    pointer: Option<((i32, i32, bool), Instant)>,
     tracker: WindowTracker,
     windows_dirty: bool,
     window_events: Vec<WindowEvent>,
@@ -176,6 +214,7 @@ impl X11Source {
             conn.randr_select_input(root, randr::NotifyMask::SCREEN_CHANGE)
                 .map_err(x11_error)?;
         }
+        let motion_events = select_raw_motion(&conn, root);
         conn.flush().map_err(x11_error)?;
 
         let grabber = match mode {
@@ -203,6 +242,9 @@ impl X11Source {
             spare: None,
             cursor_shape: None,
             cursor_dirty: true,
+            motion_events,
+            pointer_dirty: true,
+            pointer: None,
             tracker: WindowTracker::default(),
             windows_dirty: true,
             moved: Vec::new(),
@@ -214,7 +256,7 @@ impl X11Source {
         source.refresh_windows()?;
         // The windows already open are not news.
         source.window_events.clear();
-        tracing::info!(display = %source.display, width, height, shm = source.grabber.is_shm(), randr = randr.is_some(), "x11 capture ready");
+        tracing::info!(display = %source.display, width, height, shm = source.grabber.is_shm(), randr = randr.is_some(), motion_events, "x11 capture ready");
         Ok(source)
     }
 
@@ -244,6 +286,7 @@ impl X11Source {
                     }
                 }
                 Event::XfixesCursorNotify(_) => self.cursor_dirty = true,
+                Event::XinputRawMotion(_) => self.pointer_dirty = true,
                 Event::RandrScreenChangeNotify(e) => self.resized(e.width, e.height)?,
                 Event::CreateNotify(_)
                 | Event::DestroyNotify(_)
@@ -258,6 +301,32 @@ impl X11Source {
             }
         }
         Ok(())
+    }
+
+    /// Where the pointer is: read from the server when it moved (or when
+    /// motion events are unavailable, or the last read is older than
+    /// [`POINTER_RECHECK`]), else the last read.
+    fn pointer_position(&mut self) -> Result<(i32, i32, bool), CaptureError> {
+        if let Some((position, at)) = self.pointer {
+            if self.motion_events && !self.pointer_dirty && at.elapsed() < POINTER_RECHECK {
+                return Ok(position);
+            }
+        }
+        // Cleared before the read: a motion during it marks the next read.
+        self.pointer_dirty = false;
+        let reply = self
+            .conn
+            .query_pointer(self.root)
+            .map_err(x11_error)?
+            .reply()
+            .map_err(x11_error)?;
+        let position = (
+            i32::from(reply.root_x),
+            i32::from(reply.root_y),
+            reply.same_screen,
+        );
+        self.pointer = Some((position, Instant::now()));
+        Ok(position)
     }
 
     fn add_damage(&mut self, rect: Rect) {
@@ -504,12 +573,8 @@ impl CaptureSource for X11Source {
     }
 
     fn cursor(&mut self) -> Result<Option<CursorState>, CaptureError> {
-        let pointer = self
-            .conn
-            .query_pointer(self.root)
-            .map_err(x11_error)?
-            .reply()
-            .map_err(x11_error)?;
+        self.pump()?;
+        let (x, y, visible) = self.pointer_position()?;
         if self.cursor_dirty || self.cursor_shape.is_none() {
             let image = self
                 .conn
@@ -521,9 +586,9 @@ impl CaptureSource for X11Source {
             self.cursor_shape = Some(Arc::new(cursor_shape(&image)));
         }
         Ok(self.cursor_shape.clone().map(|shape| CursorState {
-            x: i32::from(pointer.root_x),
-            y: i32::from(pointer.root_y),
-            visible: pointer.same_screen,
+            x,
+            y,
+            visible,
             shape,
         }))
     }
@@ -547,6 +612,27 @@ impl CaptureSource for X11Source {
 
     fn take_window_events(&mut self) -> Vec<WindowEvent> {
         std::mem::take(&mut self.window_events)
+    }
+
+    fn wake_fd(&self) -> Option<BorrowedFd<'_>> {
+        // Without motion events the pointer must be polled.
+        self.motion_events.then(|| self.conn.stream().as_fd())
+    }
+
+    fn settled(&mut self, rect: Rect) -> Result<bool, CaptureError> {
+        // Everything read off the socket is now in our own state, so the
+        // socket turning readable is the next news.
+        self.pump()?;
+        let stale_pointer = self
+            .pointer
+            .is_none_or(|(_, at)| at.elapsed() >= POINTER_RECHECK);
+        Ok(!(self.full
+            || self.windows_dirty
+            || self.cursor_dirty
+            || self.pointer_dirty
+            || stale_pointer
+            || self.kept.as_ref().is_none_or(|(r, _)| *r != rect)
+            || self.pending.iter().any(|d| d.intersect(&rect).is_some())))
     }
 
     fn monitors(&mut self) -> Result<Vec<Monitor>, CaptureError> {
