@@ -25,8 +25,8 @@
 //! two decoded frames besides its decoder's (one being encoded, one waiting;
 //! a newer frame replaces the waiting one, latest-wins like a direct
 //! attendee's sender), and it is torn down (subscription finished, encoder
-//! stopped) when the last attendee relayed through it leaves or its link
-//! ends. Mirrors fed to a relay below (`feed_of`) live as long as the link.
+//! stopped) 30 s after the last attendee relayed through it left (short
+//! visits one after another share one subscription) or when its link ends. Mirrors fed to a relay below (`feed_of`) live as long as the link.
 //!
 //! Links are opened by a task of their own, never under a lock: joins for
 //! one origin wait for the same opening, joins for others are not delayed.
@@ -123,6 +123,11 @@ struct Link {
     /// streams for each go (its connection's serving task opens them there).
     routes: std::sync::Mutex<HashMap<u64, tokio::sync::mpsc::Sender<quinn::RecvStream>>>,
 }
+
+/// How long a mirror without attendees is kept: attendees coming one after
+/// another (each for a moment) reuse it instead of each costing the origin a
+/// new subscription and key frame.
+const MIRROR_LINGER: Duration = Duration::from_secs(30);
 
 /// Channel streams from the origin waiting for a relayed attendee's connection.
 const ROUTE_QUEUE: usize = 64;
@@ -640,19 +645,30 @@ impl Relays {
         }
     }
 
-    /// One attendee less on `mirror`: the last one tears it down (the map
-    /// holds the only other reference, so dropping it there ends the
-    /// subscription, the encoder and the feeding task).
-    async fn release_mirror(&self, link: &Link, session: &str, mirror: Arc<Mirror>) {
-        let mut mirrors = link.mirrors.lock().await;
-        if mirror.users.fetch_sub(1, Ordering::Relaxed) == 1
-            && mirrors
-                .get(session)
-                .is_some_and(|m| Arc::ptr_eq(m, &mirror))
-        {
-            mirrors.remove(session);
-            tracing::debug!(%session, "relay mirror torn down: no attendee left");
+    /// One attendee less on `mirror`: if none joined it within
+    /// [`MIRROR_LINGER`] after the last left, it is torn down (the map holds
+    /// the only other reference, so dropping it there ends the subscription,
+    /// the encoder and the feeding task).
+    fn release_mirror(&self, link: Arc<Link>, session: String, mirror: Arc<Mirror>) {
+        if mirror.users.fetch_sub(1, Ordering::Relaxed) != 1 {
+            return;
         }
+        let weak = Arc::downgrade(&mirror);
+        drop(mirror);
+        tokio::spawn(async move {
+            tokio::time::sleep(MIRROR_LINGER).await;
+            let mut mirrors = link.mirrors.lock().await;
+            let Some(mirror) = weak.upgrade() else { return };
+            // Users change under this lock, so none can join meanwhile.
+            if mirror.users.load(Ordering::Relaxed) == 0
+                && mirrors
+                    .get(&session)
+                    .is_some_and(|m| Arc::ptr_eq(m, &mirror))
+            {
+                mirrors.remove(&session);
+                tracing::debug!(%session, "relay mirror torn down: no attendee left");
+            }
+        });
     }
 
     /// The feed of a session this node relays, for a link below it: its
@@ -1060,7 +1076,7 @@ impl Relays {
         link.routes().remove(&route);
         drop(level_tx);
         let _ = ltx.finish();
-        self.release_mirror(&link, &session, mirror).await;
+        self.release_mirror(link.clone(), session, mirror);
         let _ = tokio::time::timeout(BYE_DELIVERY, conn.closed()).await;
         conn.close(CloseCode::Normal, "closed");
         Ok(())
