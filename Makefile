@@ -97,7 +97,7 @@ lint:
 
 # Seconds each fuzz target runs for in `make fuzz`.
 FUZZ_SECONDS ?= 300
-FUZZ_TARGETS := control_frames graphics cursor channel_stream connection_string relay_link gossip config
+FUZZ_TARGETS := control_frames graphics cursor channel_stream connection_string relay_link gossip member_info config
 
 ## Run every fuzz target for FUZZ_SECONDS (default 300) each, two at a time,
 ## on the stable toolchain (cargo-fuzz with --sanitizer none: no ASan on

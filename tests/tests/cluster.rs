@@ -1362,3 +1362,55 @@ fn a_relayed_attendee_gets_channels_and_shares_the_clipboard_when_interactive() 
     );
     assert_eq!(display_clipboard(), "pasted through the relay");
 }
+
+/// A relay mirrors a session only for attendees the origin admitted, and
+/// tears the mirror down after the last of them left.
+#[test]
+fn a_relay_mirrors_only_for_admitted_attendees_and_drops_the_mirror_after_the_last() {
+    let cluster = start_cluster((160, 100, 2, 1_000_000), 8);
+    let relay = &cluster.relays[0];
+    let mirrors = || metric(&metrics_text(relay), "tandem_relay_mirrors");
+    assert_eq!(mirrors(), 0.0);
+    let ticket = ticket_via(&cluster.origin.ticket, relay);
+
+    // A wrong password is refused by the origin; the relay mirrored nothing.
+    let out = tandem_tests::view(&[
+        &ticket,
+        "--name",
+        "mallory",
+        "--password",
+        "not-the-password",
+        "--headless",
+        "--frames",
+        "1",
+    ]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert_eq!(mirrors(), 0.0);
+    assert!(metric(&metrics_text(relay), "tandem_relay_links") >= 1.0);
+
+    // An admitted attendee has one mirror while it views...
+    let viewer = spawn_view(&[
+        &ticket,
+        "--name",
+        "alice",
+        "--password",
+        "cluster-pw",
+        "--headless",
+        "--seconds",
+        "4",
+    ]);
+    wait_for(
+        "a mirror for the admitted attendee",
+        Duration::from_secs(20),
+        || mirrors() == 1.0,
+    );
+    let out = viewer.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(summary(&String::from_utf8_lossy(&out.stdout)).updates >= 1);
+    // ...and none once it left, though the link stays up.
+    // (It lingers 30 s for a next attendee.)
+    wait_for("the mirror torn down", Duration::from_secs(60), || {
+        mirrors() == 0.0
+    });
+    assert!(metric(&metrics_text(relay), "tandem_relay_links") >= 1.0);
+}

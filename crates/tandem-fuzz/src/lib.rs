@@ -28,6 +28,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("connection_string", connection_string),
     ("relay_link", relay_link),
     ("gossip", gossip),
+    ("member_info", member_info),
     ("config", config),
 ];
 
@@ -174,6 +175,48 @@ pub fn gossip(data: &[u8]) {
     let keys = GossipKeys::new(b"fuzz-secret-0123456789abcdef-0123", "fuzz");
     let mut opener = Opener::new(keys, Duration::from_secs(60));
     let _ = opener.open(data, 1_700_000_000_000);
+}
+
+/// The cluster identity's fingerprint the `member_info` target checks against.
+const MEMBER_INFO_FP: &str = "abababababababababababababababababababababababababababababababab";
+
+/// Splits `data` into a gossiped member's state as an opened gossip
+/// datagram hands it to the directory: the first line is the node id, each
+/// further line `key=value` (text, invalid UTF-8 replaced).
+fn member_state(data: &[u8]) -> (String, std::collections::HashMap<String, String>) {
+    let text = String::from_utf8_lossy(data);
+    let mut lines = text.split('\n');
+    let id = lines.next().unwrap_or_default().to_owned();
+    let kv = lines
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    (id, kv)
+}
+
+/// A member's gossiped state (`member_info` keys) through the checks that
+/// turn it into a directory entry: whatever a member publishes, an accepted
+/// entry holds only well-formed, bounded values.
+pub fn member_info(data: &[u8]) {
+    use tandem_node::cluster::membership::{member_from_state, MAX_PUBLISHED_SESSIONS};
+    let (node_id, kv) = member_state(data);
+    let id = chitchat::ChitchatId::new(node_id, 1, "127.0.0.1:7000".parse().unwrap());
+    let Ok(member) = member_from_state(&id, &kv, MEMBER_INFO_FP) else {
+        return;
+    };
+    assert!(tandem_proto::is_valid_id(&member.id));
+    assert!(member.sessions.len() <= MAX_PUBLISHED_SESSIONS);
+    for (i, s) in member.sessions.iter().enumerate() {
+        assert!(tandem_proto::is_valid_id(s), "{s:?}");
+        assert!(!member.sessions[..i].contains(s), "{s:?} twice");
+    }
+    assert_eq!(member.fingerprint.as_deref(), Some(MEMBER_INFO_FP));
+    for addr in [&member.admin_addr, &member.link_addr]
+        .into_iter()
+        .flatten()
+    {
+        assert!(addr.parse::<std::net::SocketAddr>().is_ok(), "{addr:?}");
+    }
 }
 
 /// The node's configuration file.
@@ -327,6 +370,21 @@ pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         .seal(b"a gossip message", 1_700_000_000_000)
         .unwrap();
     out.push(("gossip", "sealed", sealed));
+    out.push((
+        "member_info",
+        "two-sessions",
+        format!(
+            "node-2\nquic=127.0.0.1:4433\nadmin=127.0.0.1:8080\nlink=127.0.0.1:4434\n\
+             fp={MEMBER_INFO_FP}\nsessions=desk,lab-1\nattendees=3\nrelay_links=1"
+        )
+        .into_bytes(),
+    ));
+    out.push((
+        "member_info",
+        "no-sessions",
+        format!("n1\nquic=[::1]:5000\nfp={MEMBER_INFO_FP}\nsessions=\nattendees=0\nrelay_links=0")
+            .into_bytes(),
+    ));
     out.push((
         "config",
         "node-toml",

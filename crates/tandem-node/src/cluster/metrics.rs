@@ -11,6 +11,9 @@ pub struct ClusterMetrics {
     pub members: IntGauge,
     /// Open relay links.
     pub relay_links: IntGauge,
+    /// Mirrors of an origin's session this relay keeps (one per relayed
+    /// session with attendees here; 0 once the last of them left).
+    pub relay_mirrors: IntGauge,
     /// Graphics bytes over relay links, by direction (`sent` by an origin,
     /// `received` by a relay).
     pub relayed_bytes: IntCounterVec,
@@ -28,6 +31,11 @@ impl ClusterMetrics {
             IntGauge::new("tandem_cluster_members", "Live cluster members").expect("valid metric");
         let relay_links =
             IntGauge::new("tandem_relay_links", "Open relay links").expect("valid metric");
+        let relay_mirrors = IntGauge::new(
+            "tandem_relay_mirrors",
+            "Mirrors of other members' sessions kept by this relay",
+        )
+        .expect("valid metric");
         let relayed_bytes = IntCounterVec::new(
             Opts::new(
                 "tandem_relayed_bytes_total",
@@ -57,6 +65,7 @@ impl ClusterMetrics {
         for c in [
             Box::new(members.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(relay_links.clone()),
+            Box::new(relay_mirrors.clone()),
             Box::new(relayed_bytes.clone()),
             Box::new(relay_latency_seconds.clone()),
             Box::new(gossip_rejected.clone()),
@@ -72,6 +81,7 @@ impl ClusterMetrics {
         Self {
             members,
             relay_links,
+            relay_mirrors,
             relayed_bytes,
             relay_latency_seconds,
             gossip_rejected,

@@ -20,6 +20,14 @@
 //! When the link dies (the origin stopped or was killed), every attendee
 //! relayed through it is told "session closed".
 //!
+//! A mirror's budget: it is subscribed only once the origin has admitted an
+//! attendee (a wrong password costs the relay no mirror), it holds at most
+//! two decoded frames besides its decoder's (one being encoded, one waiting;
+//! a newer frame replaces the waiting one, latest-wins like a direct
+//! attendee's sender), and it is torn down (subscription finished, encoder
+//! stopped) 30 s after the last attendee relayed through it left (short
+//! visits one after another share one subscription) or when its link ends. Mirrors fed to a relay below (`feed_of`) live as long as the link.
+//!
 //! Links are opened by a task of their own, never under a lock: joins for
 //! one origin wait for the same opening, joins for others are not delayed.
 //! Opening (connect and authenticate) has a deadline, and a member that
@@ -116,6 +124,11 @@ struct Link {
     routes: std::sync::Mutex<HashMap<u64, tokio::sync::mpsc::Sender<quinn::RecvStream>>>,
 }
 
+/// How long a mirror without attendees is kept: attendees coming one after
+/// another (each for a moment) reuse it instead of each costing the origin a
+/// new subscription and key frame.
+const MIRROR_LINGER: Duration = Duration::from_secs(30);
+
 /// Channel streams from the origin waiting for a relayed attendee's connection.
 const ROUTE_QUEUE: usize = 64;
 
@@ -153,6 +166,15 @@ async fn pipe<S: LinkSend, R: tokio::io::AsyncRead + Unpin>(mut from: R, mut to:
 struct Mirror {
     /// Shared rectangle size, from the origin's answer to the subscription.
     size: std::sync::Mutex<(u32, u32)>,
+    /// Attendees served from it here; changed under the link's `mirrors`
+    /// lock, and the mirror leaves the map when it falls to 0.
+    users: std::sync::atomic::AtomicUsize,
+    /// The newest decoded frame not yet handed to the encoder (latest-wins:
+    /// the link's feed never queues frames behind a busy encoder).
+    pending: std::sync::Mutex<Option<FrameCaptured>>,
+    /// Wakes the task that hands `pending` to the encoder (also on drop).
+    wake: Arc<tokio::sync::Notify>,
+    metrics: Arc<Metrics>,
     updates: UpdateReceiver,
     encoder: Addr<EncoderActor>,
     decoder: std::sync::Mutex<Decoder>,
@@ -162,7 +184,52 @@ struct Mirror {
     _subscription: quinn::SendStream,
 }
 
+impl Drop for Mirror {
+    fn drop(&mut self) {
+        self.metrics.cluster.relay_mirrors.dec();
+        // The feeding task sees the mirror gone and ends.
+        self.wake.notify_one();
+    }
+}
+
 impl Mirror {
+    /// Offers a decoded frame to the encoder: it replaces a frame still
+    /// waiting, whose move hints then no longer describe the step from the
+    /// encoder's previous frame, so the newer frame goes without hints.
+    fn offer(&self, mut frame: FrameCaptured) {
+        let mut pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if pending.is_some() {
+            frame.captured.moves.clear();
+        }
+        *pending = Some(frame);
+        drop(pending);
+        self.wake.notify_one();
+    }
+
+    /// Hands waiting frames to the encoder one at a time, waiting for each
+    /// to be encoded, until the mirror is dropped.
+    async fn feed_encoder(weak: std::sync::Weak<Mirror>, wake: Arc<tokio::sync::Notify>) {
+        loop {
+            wake.notified().await;
+            let Some(mirror) = weak.upgrade() else { return };
+            let frame = mirror
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            let encoder = mirror.encoder.clone();
+            drop(mirror);
+            if let Some(frame) = frame {
+                if encoder.send(frame).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
     /// Applies a pointer message of the subscription stream; `shapes` are
     /// the images received so far (the newest few, as the origin remembers).
     fn cursor_from_link(&self, reply: LinkReply, shapes: &mut Vec<Arc<CursorShape>>) {
@@ -504,10 +571,12 @@ impl Relays {
         answer
     }
 
-    /// The mirror of `session` on `link`, subscribed if needed.
+    /// The mirror of `session` on `link`, subscribed if needed; counted as
+    /// used until [`Self::release_mirror`].
     async fn mirror(&self, link: &Link, session: &str) -> Result<Arc<Mirror>, String> {
         let mut mirrors = link.mirrors.lock().await;
         if let Some(m) = mirrors.get(session) {
+            m.users.fetch_add(1, Ordering::Relaxed);
             return Ok(m.clone());
         }
         let (publish, updates) = watch::channel(None);
@@ -522,25 +591,31 @@ impl Relays {
         let encoder = rx.await.map_err(|_| "node shutting down".to_owned())?;
         let (mut sub, sub_rx) = link.conn.open_bi().await.map_err(|e| e.to_string())?;
         let mut reader = MessageReader::new(sub_rx);
-        // Registered before subscribing: the first update may come at once.
+        write_message(
+            &mut sub,
+            &LinkRequest::Subscribe {
+                session: session.to_owned(),
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        // Registered before the answer: the first update may come at once
+        // (the feed holds the map's lock while it looks the mirror up).
+        let wake = Arc::new(tokio::sync::Notify::new());
+        self.metrics.cluster.relay_mirrors.inc();
         let mirror = Arc::new(Mirror {
             size: std::sync::Mutex::new((0, 0)),
+            users: std::sync::atomic::AtomicUsize::new(1),
+            pending: std::sync::Mutex::new(None),
+            wake: wake.clone(),
+            metrics: self.metrics.clone(),
             updates,
             encoder,
             decoder: std::sync::Mutex::new(Decoder::new()),
             cursor: watch::Sender::new(None),
-            _subscription: {
-                write_message(
-                    &mut sub,
-                    &LinkRequest::Subscribe {
-                        session: session.to_owned(),
-                    },
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-                sub
-            },
+            _subscription: sub,
         });
+        tokio::spawn(Mirror::feed_encoder(Arc::downgrade(&mirror), wake));
         mirrors.insert(session.to_owned(), mirror.clone());
         drop(mirrors);
         match reader.next::<LinkReply>().await {
@@ -568,6 +643,32 @@ impl Relays {
                 })
             }
         }
+    }
+
+    /// One attendee less on `mirror`: if none joined it within
+    /// [`MIRROR_LINGER`] after the last left, it is torn down (the map holds
+    /// the only other reference, so dropping it there ends the subscription,
+    /// the encoder and the feeding task).
+    fn release_mirror(&self, link: Arc<Link>, session: String, mirror: Arc<Mirror>) {
+        if mirror.users.fetch_sub(1, Ordering::Relaxed) != 1 {
+            return;
+        }
+        let weak = Arc::downgrade(&mirror);
+        drop(mirror);
+        tokio::spawn(async move {
+            tokio::time::sleep(MIRROR_LINGER).await;
+            let mut mirrors = link.mirrors.lock().await;
+            let Some(mirror) = weak.upgrade() else { return };
+            // Users change under this lock, so none can join meanwhile.
+            if mirror.users.load(Ordering::Relaxed) == 0
+                && mirrors
+                    .get(&session)
+                    .is_some_and(|m| Arc::ptr_eq(m, &mirror))
+            {
+                mirrors.remove(&session);
+                tracing::debug!(%session, "relay mirror torn down: no attendee left");
+            }
+        });
     }
 
     /// The feed of a session this node relays, for a link below it: its
@@ -731,7 +832,7 @@ impl Relays {
             let captured_at = Instant::now()
                 .checked_sub(Duration::from_millis(age_ms as u64))
                 .unwrap_or_else(Instant::now);
-            mirror.encoder.do_send(FrameCaptured {
+            mirror.offer(FrameCaptured {
                 captured: Captured {
                     frame,
                     damage: None,
@@ -740,6 +841,9 @@ impl Relays {
                 captured_at,
             });
         }
+        // The link ended: its mirrors go now, not when the last relayed
+        // attendee has heard of it.
+        link.mirrors.lock().await.clear();
     }
 
     /// Serves one attendee whose hello names a session another member originates.
@@ -757,7 +861,6 @@ impl Relays {
         let (streams_tx, mut streams_rx) = tokio::sync::mpsc::channel(ROUTE_QUEUE);
         let started = async {
             let link = self.link_for(&session, false).await?;
-            let mirror = self.mirror(&link, &session).await?;
             // Registered before the hello goes up: the origin may open the
             // attendee's channel streams as soon as it is admitted.
             link.routes().insert(route, streams_tx);
@@ -775,9 +878,9 @@ impl Relays {
             write_message(&mut ltx, &ClientMessage::Hello(hello))
                 .await
                 .map_err(|e| e.to_string())?;
-            Ok::<_, String>((link, mirror, ltx, MessageReader::new(lrx)))
+            Ok::<_, String>((link, ltx, MessageReader::new(lrx)))
         };
-        let (link, mirror, mut ltx, mut lreader) = match started.await {
+        let (link, mut ltx, mut lreader) = match started.await {
             Ok(v) => v,
             Err(message) => {
                 tracing::info!(%peer, %session, %message, "cannot relay");
@@ -821,6 +924,25 @@ impl Relays {
                 link.routes().remove(&route);
                 conn.close(CloseCode::Normal, "origin gone");
                 return Err("the origin did not answer");
+            }
+        };
+        // Only now, with the attendee admitted by the origin, is the
+        // session mirrored here.
+        let mirror = match self.mirror(&link, &session).await {
+            Ok(mirror) => mirror,
+            Err(message) => {
+                tracing::info!(%peer, %session, %message, "cannot mirror");
+                link.routes().remove(&route);
+                let bye = ServerMessage::Bye {
+                    reason: DisconnectReason::SessionClosed,
+                    message,
+                };
+                let _ = write_message(&mut control_tx, &bye).await;
+                control_tx.finish();
+                let _ = ltx.finish();
+                let _ = tokio::time::timeout(BYE_DELIVERY, conn.closed()).await;
+                conn.close(CloseCode::Normal, "closed");
+                return Err("cannot mirror");
             }
         };
         self.relayed_attendees.fetch_add(1, Ordering::Relaxed);
@@ -889,7 +1011,9 @@ impl Relays {
         // The origin leaving the directory (dead for `dead_after_ms`) ends the
         // session here even before the link itself times out.
         let mut directory = self.directory.clone();
+        let gone_session = session.clone();
         let origin_gone = async move {
+            let session = gone_session;
             let _ = directory
                 .wait_for(|d| d.origin_of(&session).is_none_or(|m| m.is_self))
                 .await;
@@ -952,6 +1076,7 @@ impl Relays {
         link.routes().remove(&route);
         drop(level_tx);
         let _ = ltx.finish();
+        self.release_mirror(link.clone(), session, mirror);
         let _ = tokio::time::timeout(BYE_DELIVERY, conn.closed()).await;
         conn.close(CloseCode::Normal, "closed");
         Ok(())
