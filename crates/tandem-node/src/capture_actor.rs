@@ -10,8 +10,8 @@
 //! A source with a [`CaptureSource::wake_fd`] (X11 with XInput 2) is not
 //! polled while idle: after a tick that found nothing and a source that
 //! reports itself settled, the timer stops and the actor waits until that
-//! descriptor is readable (or [`IDLE_RECHECK`] passed), then ticks at once
-//! and resumes the frame interval. An idle desktop then wakes the node
+//! descriptor is readable (or [`IDLE_RECHECK`] passed), then ticks after
+//! [`WAKE_SETTLE`] and resumes the frame interval. An idle desktop then wakes the node
 //! twice a second instead of thirty times, and the first change after a
 //! quiet spell is grabbed without waiting for the next tick.
 //!
@@ -51,6 +51,11 @@ const CAPTURE_FAILED_EVERY: Duration = Duration::from_secs(60);
 /// Longest an idle actor sleeps on its source's wake descriptor before it
 /// ticks anyway (the pointer may have been warped, which raises no event).
 pub const IDLE_RECHECK: Duration = tandem_capture::x11::POINTER_RECHECK;
+/// How long a woken actor waits before it grabs: the first damage event
+/// of a change is usually one of several drawn together (a typed glyph and
+/// then the text cursor), and grabbing at the first would send the change
+/// as two updates.
+const WAKE_SETTLE: Duration = Duration::from_millis(4);
 
 /// The pointer as attendees see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -280,6 +285,7 @@ impl CaptureActor {
                 let _ = wake.try_io(Interest::READABLE, || {
                     Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
                 });
+                tokio::time::sleep(WAKE_SETTLE).await;
             }
         };
         self.sleeping = Some(ctx.spawn(news.into_actor(self).map(|_, act, ctx| {
