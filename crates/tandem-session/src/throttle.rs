@@ -25,9 +25,9 @@
 //! password length and argon2 keep that from mattering. Failures are
 //! forgotten after [`FAILURE_WINDOW`] without a new one.
 
+use core::net::{IpAddr, Ipv6Addr};
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
 use tandem_proto::RejectReason;
