@@ -76,17 +76,19 @@ cluster:
 	wait
 
 ## Install what the tests need, then run every test, rustfmt and clippy.
+# The binary is built with the whole workspace's feature resolution, the same
+# as `cargo test --workspace`, so the dependencies are compiled once, not twice.
 test: deps
 	$(CARGO) fmt --all -- --check
-	$(CARGO) build --locked -p tandem-cli
+	$(CARGO) build --locked --workspace
 	$(CARGO) test --locked --workspace
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
 ## The admin API's contract alone: openapi-spec-validator and schemathesis
 ## against a real node (also part of `make test`).
 api-contract: deps
-	$(CARGO) build --locked -p tandem-cli
-	$(CARGO) test --locked -p tandem-tests --test api_contract
+	$(CARGO) build --locked --workspace
+	$(CARGO) test --locked --workspace --test api_contract
 
 build:
 	$(CARGO) build --locked --workspace

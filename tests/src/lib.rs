@@ -32,7 +32,7 @@ pub fn tandem_bin() -> PathBuf {
     let bin = profile_dir.join("tandem");
     assert!(
         bin.exists(),
-        "{} is missing: build it first with `cargo build -p tandem-cli` (make test does)",
+        "{} is missing: build it first with `cargo build --workspace` (make test does)",
         bin.display()
     );
     bin
