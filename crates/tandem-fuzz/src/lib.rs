@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tandem_codec::{Decoder, EncodedUpdate, Encoder, EncoderConfig, Frame};
 use tandem_node::cluster::gossip::{GossipKeys, Opener};
-use tandem_node::cluster::link::{parse_link_stream, LinkReply, LinkRequest};
+use tandem_node::cluster::wire::{parse_link_stream, LinkReply, LinkRequest};
 use tandem_proto::{
     parse_channel_header, parse_uni_stream, ChannelFrame, ClientMessage, ConnectionString,
     CursorPosition, CursorShape, FrameDecoder, ServerMessage, UniStream,
@@ -232,7 +232,7 @@ pub fn config(data: &[u8]) {
 /// them with `TANDEM_WRITE_SEEDS=1`).
 pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     use tandem_node::cluster::gossip::Sealer;
-    use tandem_node::cluster::link::LinkUpdate;
+    use tandem_node::cluster::wire::LinkUpdate;
     use tandem_proto::{
         channel_stream_header, encode_message, graphics_stream_header,
         stamped_graphics_stream_header, ChannelAccess, ChannelFlags, ChannelInfo, ChannelPriority,

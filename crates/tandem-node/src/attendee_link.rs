@@ -4,6 +4,8 @@
 //! relay link ([`RelayedLink`]); other transports (a WebTransport session)
 //! implement it in their own module. The typed close codes live here too.
 
+use std::time::Duration;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,6 +14,20 @@ use serde::{Deserialize, Serialize};
 use tandem_proto::DisconnectReason;
 use tandem_transport::write_message;
 use tokio::sync::mpsc;
+
+/// Run once when an attendee is welcomed: the direct QUIC path gives the
+/// connection's pre-authentication place back.
+pub type OnWelcome = Box<dyn FnOnce() + Send>;
+
+/// Once the manager has removed an attendee, time its `Bye` has to be
+/// written before the connection is closed anyway (a jammed control stream
+/// must not keep a disconnected attendee receiving graphics).
+pub const BYE_GRACE: Duration = Duration::from_secs(2);
+
+/// After writing a `Bye`, time the client has to read it and close the
+/// connection itself before the node closes it (closing first would discard
+/// a `Bye` the client has received but not read yet).
+pub const BYE_DELIVERY: Duration = Duration::from_secs(3);
 
 /// QUIC application error codes the node closes connections and streams with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

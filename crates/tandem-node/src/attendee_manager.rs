@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tandem_capture::{InputSink, Rect};
 use tandem_proto::{
     ClientMessage, ConnectionString, ControlLevel, DisconnectReason, Fingerprint, Hello,
@@ -1558,8 +1558,9 @@ impl Handler<FromAttendee> for AttendeeManager {
     }
 }
 
-/// An attendee as the `net session` view shows it.
-#[derive(Clone, Debug, Serialize)]
+/// An attendee as the `net session` view shows it (also what a member
+/// answers a cluster-wide listing with, over its link).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AttendeeInfo {
     /// Id.
     pub id: u64,

@@ -60,6 +60,32 @@ pub const ARRIVALS_CAPACITY: usize = 1024;
 /// Id of the built-in clipboard channel in every session.
 pub const CLIPBOARD_CHANNEL_ID: u32 = 1;
 
+/// A channel's priority as the API names it (the schema of
+/// `tandem_proto::ChannelPriority`, which is serialised the same way).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum PriorityName {
+    /// Below normal.
+    Low,
+    /// The default.
+    Normal,
+    /// Like graphics.
+    High,
+}
+
+/// An attendee's access to a channel as the API names it (the schema of
+/// `tandem_proto::ChannelAccess`).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "kebab-case")]
+pub enum AccessName {
+    /// Receives nothing, sends nothing.
+    None,
+    /// Receives.
+    Read,
+    /// Receives and sends.
+    ReadWrite,
+}
+
 /// A channel as the sharer sees it.
 #[derive(Clone, Debug, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ChannelDesc {
@@ -68,7 +94,7 @@ pub struct ChannelDesc {
     /// Name.
     pub name: String,
     /// Priority.
-    #[schema(value_type = crate::admin_channels::PriorityName)]
+    #[schema(value_type = PriorityName)]
     pub priority: ChannelPriority,
     /// Flag bits.
     pub flags: u32,
@@ -76,7 +102,7 @@ pub struct ChannelDesc {
     /// control level and the session's clipboard switch).
     pub builtin: bool,
     /// Attendees given an access other than `none`, by attendee id.
-    #[schema(value_type = std::collections::BTreeMap<String, crate::admin_channels::AccessName>)]
+    #[schema(value_type = std::collections::BTreeMap<String, AccessName>)]
     pub access: BTreeMap<u64, ChannelAccess>,
     /// Attendees that joined it.
     pub joined: Vec<u64>,

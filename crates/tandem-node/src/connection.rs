@@ -18,43 +18,29 @@
 //! last delivered sequence number. So a slow attendee never delays another
 //! one and never makes the node buffer more than one update for it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Addr;
-use tandem_proto::{
-    ClientMessage, ControlLevel, CursorPosition, CursorShape, DisconnectReason, Hello,
-    ServerMessage,
-};
-use tandem_session::{
-    Pick, ShapeMemory, Time, TokenBucket, UpdatePicker, CONTROL_REQUEST_RATE, INPUT_RATE,
-};
+use tandem_proto::{ClientMessage, DisconnectReason, Hello, ServerMessage};
+use tandem_session::{Time, TokenBucket, CONTROL_REQUEST_RATE, INPUT_RATE};
 use tandem_transport::{write_message, MessageReader};
 use tokio::sync::watch;
 
-pub use crate::attendee_link::{closed_reason, AttendeeLink, CloseCode, LinkSend};
+pub use crate::attendee_link::{
+    closed_reason, AttendeeLink, CloseCode, LinkSend, OnWelcome, BYE_DELIVERY, BYE_GRACE,
+};
+pub(crate) use crate::senders::{CursorSender, GraphicsSender};
 
 use crate::attendee_manager::{
     Admitted, AttendeeCommand, AttendeeManager, FromAttendee, Join, Left,
 };
-use crate::capture_actor::CursorReceiver;
 use crate::channels::{AttendeeChannels, ChannelHub};
-use crate::encoder_actor::{CatchUp, EncoderActor, PublishedUpdate, UpdateReceiver};
 use crate::metrics::Metrics;
 
 /// Time a client has to open its control stream and say hello.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Once the manager has removed an attendee, time its `Bye` has to be
-/// written before the connection is closed anyway (a jammed control stream
-/// must not keep a disconnected attendee receiving graphics).
-pub const BYE_GRACE: Duration = Duration::from_secs(2);
-
-/// After writing a `Bye`, time the client has to read it and close the
-/// connection itself before the node closes it (closing first would discard
-/// a `Bye` the client has received but not read yet).
-pub const BYE_DELIVERY: Duration = Duration::from_secs(3);
 
 /// What every connection task shares.
 pub struct ConnectionContext {
@@ -68,43 +54,6 @@ pub struct ConnectionContext {
     pub channels: Arc<ChannelHub>,
     /// Relays sessions other cluster members originate (when clustered).
     pub relays: Option<Arc<crate::cluster::relay::Relays>>,
-}
-
-/// Run once when an attendee is welcomed: the direct QUIC path gives the
-/// connection's pre-authentication place back.
-pub type OnWelcome = Box<dyn FnOnce() + Send>;
-
-/// Serves one incoming QUIC connection to its end. `permit` counts it under
-/// the pre-authentication caps until its attendee is welcomed (or it ends).
-/// With `browsers` (`[web]` on), a connection that negotiated ALPN `h3` is a
-/// browser's WebTransport session (`crate::browser::session`).
-pub async fn serve_connection(
-    incoming: quinn::Incoming,
-    ctx: Arc<ConnectionContext>,
-    permit: tandem_transport::PreAuthPermit,
-    browsers: bool,
-) {
-    let peer = incoming.remote_address();
-    let conn = match incoming.await {
-        Ok(c) => c,
-        Err(error) => {
-            tracing::debug!(%peer, %error, "handshake failed");
-            return;
-        }
-    };
-    // The connection's limits are raised by `AttendeeLink::admitted` before
-    // the welcome; after it, the pre-authentication place is given back.
-    let on_welcome: OnWelcome = Box::new(move || drop(permit));
-    if browsers && crate::browser::session::is_browser(&conn) {
-        return crate::browser::session::serve_browser(conn, ctx, on_welcome).await;
-    }
-    let metrics = ctx.metrics.clone();
-    serve_attendee(conn.clone(), ctx, Some(on_welcome)).await;
-    // What GSO did for this connection: datagrams per send system call.
-    let udp = conn.stats().udp_tx;
-    metrics.udp_tx_datagrams.inc_by(udp.datagrams);
-    metrics.udp_tx_ios.inc_by(udp.ios);
-    tracing::debug!(%peer, datagrams = udp.datagrams, ios = udp.ios, "connection's udp sends");
 }
 
 /// Serves one attendee connection of any transport to its end.
@@ -454,248 +403,5 @@ struct DetachOnDrop(Arc<ChannelHub>, u64);
 impl Drop for DetachOnDrop {
     fn drop(&mut self) {
         self.0.detach(self.1);
-    }
-}
-
-/// After the pointer stops, its last position is sent once more after this
-/// long: datagrams can be lost, and the resting position is the one that
-/// matters.
-const CURSOR_REPEAT: Duration = Duration::from_millis(300);
-
-/// Sends the session's pointer to one attendee: the image on the control
-/// stream once per shape, positions as datagrams (latest wins, like graphics).
-/// Also used by relays for their local attendees, fed from a relayed
-/// session's mirror.
-pub(crate) struct CursorSender<L> {
-    link: L,
-    cursor: CursorReceiver,
-    level: watch::Receiver<ControlLevel>,
-    metrics: Arc<Metrics>,
-    /// The shapes this attendee has (a few: pointers cycle among a handful).
-    shapes_sent: ShapeMemory,
-    seq: u32,
-    repeat_at: Option<tokio::time::Instant>,
-    /// The position due is the repeat of the resting one.
-    repeating: bool,
-}
-
-impl<L: AttendeeLink> CursorSender<L> {
-    /// A sender of `cursor` to the attendee on `link`, silent while `level` is `none`.
-    pub(crate) fn new(
-        link: L,
-        cursor: CursorReceiver,
-        level: watch::Receiver<ControlLevel>,
-        metrics: Arc<Metrics>,
-    ) -> Self {
-        Self {
-            link,
-            cursor,
-            level,
-            metrics,
-            shapes_sent: ShapeMemory::new(),
-            seq: 0,
-            repeat_at: None,
-            repeating: false,
-        }
-    }
-
-    /// Waits until a position is due; returns the shape to send first when
-    /// the attendee does not have it yet.
-    pub(crate) async fn next(&mut self) -> Option<CursorShape> {
-        loop {
-            let repeat = self.repeat_at;
-            tokio::select! {
-                changed = self.cursor.changed() => {
-                    if changed.is_err() {
-                        // The capture actor is gone: no more pointer.
-                        return std::future::pending().await;
-                    }
-                }
-                () = async {
-                    match repeat {
-                        Some(at) => tokio::time::sleep_until(at).await,
-                        None => std::future::pending().await,
-                    }
-                } => {
-                    self.repeat_at = None;
-                    self.repeating = true;
-                }
-            }
-            if *self.level.borrow() == ControlLevel::None {
-                // No graphics, no pointer.
-                continue;
-            }
-            let current = self.cursor.borrow().clone()?;
-            if !self.shapes_sent.remember(current.shape.id) {
-                return None;
-            }
-            self.metrics.cursor_shapes_sent.inc();
-            return Some((*current.shape).clone());
-        }
-    }
-
-    /// Sends the current position as a datagram (dropped if the peer takes none).
-    pub(crate) fn send_position(&mut self) {
-        let Some(current) = self.cursor.borrow().clone() else {
-            return;
-        };
-        self.seq = self.seq.wrapping_add(1);
-        let position = CursorPosition {
-            seq: self.seq,
-            x: current.x,
-            y: current.y,
-            shape: current.shape.id,
-            visible: current.visible,
-        };
-        if self.link.send_datagram(position.to_datagram().into()) {
-            self.metrics.cursor_positions_sent.inc();
-        }
-        // A repeat itself schedules no further repeat.
-        if !std::mem::take(&mut self.repeating) {
-            self.repeat_at = Some(tokio::time::Instant::now() + CURSOR_REPEAT);
-        }
-    }
-}
-
-/// Resets the stream it holds when dropped.
-struct ResetOnDrop<S: LinkSend>(Option<S>);
-
-impl<S: LinkSend> Drop for ResetOnDrop<S> {
-    fn drop(&mut self) {
-        if let Some(stream) = self.0.as_mut() {
-            stream.reset(CloseCode::Normal);
-        }
-    }
-}
-
-/// The latest-wins graphics sender of one attendee (also used by relays for
-/// their local attendees, fed from a relayed session's mirror).
-pub(crate) struct GraphicsSender<L> {
-    link: L,
-    updates: UpdateReceiver,
-    level: watch::Receiver<ControlLevel>,
-    encoder: Addr<EncoderActor>,
-    metrics: Arc<Metrics>,
-    /// Where this attendee is in the session's updates.
-    picker: UpdatePicker,
-    bytes_sent: u64,
-    /// The attendee asked for stamped graphics streams (capture time).
-    stamped: Arc<AtomicBool>,
-}
-
-impl<L: AttendeeLink> GraphicsSender<L> {
-    /// A sender of `updates` to the attendee on `link`, silent while `level` is `none`.
-    pub(crate) fn new(
-        link: L,
-        updates: UpdateReceiver,
-        level: watch::Receiver<ControlLevel>,
-        encoder: Addr<EncoderActor>,
-        metrics: Arc<Metrics>,
-    ) -> Self {
-        Self {
-            link,
-            updates,
-            level,
-            encoder,
-            metrics,
-            picker: UpdatePicker::new(),
-            bytes_sent: 0,
-            stamped: Arc::new(AtomicBool::new(false)),
-        }
-    }
-
-    /// The switch to stamped streams: set it when the attendee asks
-    /// (`ClientMessage::StampGraphics`); later updates carry the capture time.
-    pub(crate) fn stamps(&self) -> Arc<AtomicBool> {
-        self.stamped.clone()
-    }
-
-    /// Sends until the connection fails. Returns only on error: when the
-    /// manager removes the attendee (its level sender is dropped) or the
-    /// session's encoder is gone, it stops sending and waits for the control
-    /// side to say goodbye and end the connection; returning then would race
-    /// with the `Bye` and could end the connection without it.
-    pub(crate) async fn run(mut self, bytes: watch::Sender<u64>) {
-        self.updates.mark_changed();
-        loop {
-            if self.level.has_changed().is_err() {
-                // The manager removed the attendee: no more graphics.
-                return std::future::pending().await;
-            }
-            if *self.level.borrow_and_update() == ControlLevel::None {
-                // An attendee at `none` receives no graphics until its level changes.
-                let _ = self.level.changed().await;
-                continue;
-            }
-            let newest = self.updates.borrow_and_update().clone();
-            if let Some(newest) = newest {
-                if newest.seq != self.picker.delivered() {
-                    let Some(update) = self.choose(newest).await else {
-                        return;
-                    };
-                    if self.send(&update).await.is_err() {
-                        return;
-                    }
-                    bytes.send_replace(self.bytes_sent);
-                    continue;
-                }
-            }
-            tokio::select! {
-                r = self.updates.changed() => if r.is_err() {
-                    // The session's encoder is gone: nothing more to send.
-                    return std::future::pending().await;
-                },
-                // An error here (the attendee removed) is seen at the top of the loop.
-                _ = self.level.changed() => {},
-            }
-        }
-    }
-
-    /// The newest update if it applies to what the attendee has; else a catch-up.
-    async fn choose(&mut self, newest: Arc<PublishedUpdate>) -> Option<Arc<PublishedUpdate>> {
-        let (since, coalesced) = match self.picker.pick(newest.seq, newest.base_seq) {
-            Pick::Nothing => return None,
-            Pick::Newest(kind) => {
-                self.metrics
-                    .updates_sent
-                    .with_label_values(&[kind.label()])
-                    .inc();
-                return Some(newest);
-            }
-            Pick::CatchUp { since, coalesced } => (since, coalesced),
-        };
-        // Updates between `delivered` and `newest` were folded into this catch-up.
-        self.metrics.updates_coalesced.inc_by(coalesced);
-        let update = self.encoder.send(CatchUp { since }).await.ok()??;
-        let kind = if update.base_seq == 0 {
-            "key"
-        } else {
-            "catch_up"
-        };
-        self.metrics.updates_sent.with_label_values(&[kind]).inc();
-        Some(update)
-    }
-
-    async fn send(&mut self, update: &PublishedUpdate) -> Result<(), ()> {
-        let stream = self.link.open_uni().await.ok_or(())?;
-        // If this send is abandoned half way (the connection is ending), the
-        // stream is reset, not finished: a finished stream would hand the
-        // attendee a truncated update.
-        let mut guard = ResetOnDrop(Some(stream));
-        let stream = guard.0.as_mut().ok_or(())?;
-        let stamped = self.stamped.load(Ordering::Relaxed);
-        // The header and the update's shared payload: no copy per attendee.
-        let mut chunks = update.stream_chunks(stamped);
-        stream.write_shared(&mut chunks).await.map_err(|_| ())?;
-        let mut stream = guard.0.take().ok_or(())?;
-        stream.finish();
-        self.picker.sent(update.seq);
-        let len = update.stream_len(stamped) as u64;
-        self.bytes_sent += len;
-        self.metrics.bytes_sent.inc_by(len);
-        self.metrics
-            .update_latency_seconds
-            .observe(update.captured_at.elapsed().as_secs_f64());
-        Ok(())
     }
 }

@@ -11,7 +11,6 @@
 //! for the messages and invariants.
 
 pub mod admin;
-pub mod admin_channels;
 pub mod attendee_link;
 pub mod attendee_manager;
 pub mod browser;
@@ -29,10 +28,10 @@ pub mod events;
 pub mod ids;
 pub mod input_log;
 pub mod metrics;
-pub mod openapi;
 pub mod passwords;
 pub mod registry_actor;
 pub mod reverse;
+pub mod senders;
 pub mod transport_actor;
 
 use std::net::SocketAddr;

@@ -27,14 +27,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
-use tandem_proto::{Fingerprint, ReverseConnectionString, MAX_CONNECTION_STRING_LEN};
+use tandem_proto::{Fingerprint, ReverseConnectionString};
 use tandem_transport::{Identity, PreAuthGate, TransportConfig, TransportError};
 use thiserror::Error;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 
-use crate::admin::{resource, AdminState, ApiError, ErrorBody, JsonObject};
 use crate::attendee_manager::ListAttendees;
 use crate::connection::{
     serve_attendee, AttendeeLink, CloseCode, ConnectionContext, OnWelcome, HELLO_TIMEOUT,
@@ -92,7 +90,7 @@ pub enum DialError {
 }
 
 impl DialError {
-    fn status(&self) -> StatusCode {
+    pub fn status(&self) -> StatusCode {
         match self {
             DialError::Busy | DialError::RateLimited(_) | DialError::PreAuthFull => {
                 StatusCode::TOO_MANY_REQUESTS
@@ -387,65 +385,6 @@ fn closed_error(error: &quinn::ConnectionError) -> DialError {
         other => DialError::NotAdmitted(format!(
             "the viewer closed the connection ({other}); it shows the reason"
         )),
-    }
-}
-
-/// `POST /api/v1/connect-to` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ConnectTo {
-    /// The reverse connection string a viewer started with `--listen` printed
-    /// (`tandem-reverse://host:port/?fp=...`).
-    #[schema(max_length = 4096)]
-    pub connection_string: String,
-}
-
-/// Registers the route on the `/api/v1` scope.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    use actix_web::http::Method;
-    cfg.service(resource(
-        "/connect-to",
-        vec![(Method::POST, web::route().to(connect_to))],
-    ));
-}
-
-/// The OpenAPI document of the route (merged into the admin API's).
-#[derive(OpenApi)]
-#[openapi(paths(connect_to), components(schemas(ConnectTo, Connected)))]
-pub struct ReverseApiDoc;
-
-/// Dials a listening viewer (reverse connect) and serves the attendee that
-/// joins over it; answers once it is admitted.
-#[utoipa::path(post, path = "/api/v1/connect-to", tag = "attendees",
-    request_body = ConnectTo,
-    responses(
-        (status = 200, description = "The listener dialed in and its attendee was admitted", body = Connected),
-        (status = 403, description = "The listener connected but its attendee was not admitted (wrong invitation or password, limit, no hello)", body = ErrorBody),
-        (status = 422, description = "Not a reverse connection string", body = ErrorBody),
-        (status = 429, description = "Too many reverse connects in progress or in the last minute", body = ErrorBody),
-        (status = 502, description = "The listener's certificate is not the string's, or it refused this node's", body = ErrorBody),
-        (status = 504, description = "The listener is unreachable", body = ErrorBody)),
-    security(("bearer" = [])))]
-async fn connect_to(
-    state: web::Data<AdminState>,
-    body: JsonObject<ConnectTo>,
-) -> Result<HttpResponse, ApiError> {
-    let text = &body.connection_string;
-    if text.len() > MAX_CONNECTION_STRING_LEN {
-        return Err(ApiError::with_status(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("connection_string is longer than {MAX_CONNECTION_STRING_LEN} bytes"),
-        ));
-    }
-    let target: ReverseConnectionString = text.parse().map_err(|e| {
-        ApiError::with_status(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("connection_string: {e}"),
-        )
-    })?;
-    match state.reverse.dial(target).await {
-        Ok(connected) => Ok(HttpResponse::Ok().json(connected)),
-        Err(e) => Err(ApiError::with_status(e.status(), e.to_string())),
     }
 }
 

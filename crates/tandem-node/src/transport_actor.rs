@@ -15,7 +15,7 @@ use tandem_transport::{Identity, PreAuthGate, PreAuthLimits, TransportConfig};
 use tokio::sync::watch;
 
 use crate::attendee_manager::AttendeeManager;
-use crate::connection::{serve_connection, ConnectionContext};
+use crate::connection::{serve_attendee, ConnectionContext, OnWelcome};
 use crate::error::NodeError;
 use crate::metrics::Metrics;
 
@@ -199,4 +199,37 @@ impl Handler<CloseEndpoint> for TransportActor {
             let _ = done.await;
         })
     }
+}
+
+/// Serves one incoming QUIC connection to its end. `permit` counts it under
+/// the pre-authentication caps until its attendee is welcomed (or it ends).
+/// With `browsers` (`[web]` on), a connection that negotiated ALPN `h3` is a
+/// browser's WebTransport session (`crate::browser::session`).
+pub async fn serve_connection(
+    incoming: quinn::Incoming,
+    ctx: Arc<ConnectionContext>,
+    permit: tandem_transport::PreAuthPermit,
+    browsers: bool,
+) {
+    let peer = incoming.remote_address();
+    let conn = match incoming.await {
+        Ok(c) => c,
+        Err(error) => {
+            tracing::debug!(%peer, %error, "handshake failed");
+            return;
+        }
+    };
+    // The connection's limits are raised by `AttendeeLink::admitted` before
+    // the welcome; after it, the pre-authentication place is given back.
+    let on_welcome: OnWelcome = Box::new(move || drop(permit));
+    if browsers && crate::browser::session::is_browser(&conn) {
+        return crate::browser::session::serve_browser(conn, ctx, on_welcome).await;
+    }
+    let metrics = ctx.metrics.clone();
+    serve_attendee(conn.clone(), ctx, Some(on_welcome)).await;
+    // What GSO did for this connection: datagrams per send system call.
+    let udp = conn.stats().udp_tx;
+    metrics.udp_tx_datagrams.inc_by(udp.datagrams);
+    metrics.udp_tx_ios.inc_by(udp.ios);
+    tracing::debug!(%peer, datagrams = udp.datagrams, ios = udp.ios, "connection's udp sends");
 }

@@ -18,10 +18,7 @@ use tandem_proto::{Fingerprint, ALPN};
 
 use crate::config::TransportConfig;
 use crate::error::TransportError;
-use crate::identity::Identity;
-
-/// The TLS server name clients send; generated identities carry it as a SAN.
-pub const SERVER_NAME: &str = "tandem";
+use crate::identity::{Identity, SERVER_NAME};
 
 /// Length of the connection IDs every endpoint of this crate issues.
 ///

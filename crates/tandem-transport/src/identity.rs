@@ -14,6 +14,9 @@ use tandem_proto::Fingerprint;
 
 use crate::error::TransportError;
 
+/// The TLS server name clients send; generated identities carry it as a SAN.
+pub const SERVER_NAME: &str = "tandem";
+
 /// A self-signed certificate and its key, both DER encoded.
 #[derive(Clone)]
 pub struct Identity {
@@ -35,7 +38,7 @@ impl Identity {
     /// names are `names` (e.g. `"tandem"`, `"localhost"`).
     pub fn generate(names: &[String]) -> Result<Identity, TransportError> {
         let names = if names.is_empty() {
-            vec![crate::endpoint::SERVER_NAME.to_owned()]
+            vec![SERVER_NAME.to_owned()]
         } else {
             names.to_vec()
         };
@@ -64,7 +67,7 @@ impl Identity {
         let key_pair = rcgen::KeyPair::try_from(pkcs8.as_slice())
             .map_err(TransportError::CertificateGeneration)?;
         let names = if names.is_empty() {
-            vec![crate::endpoint::SERVER_NAME.to_owned()]
+            vec![SERVER_NAME.to_owned()]
         } else {
             names.to_vec()
         };

@@ -24,10 +24,10 @@ pub use config::{
 };
 pub use endpoint::{
     client_endpoint, connect, connect_alpn, connect_with, init_crypto, server_endpoint,
-    server_endpoint_alpn, SERVER_NAME,
+    server_endpoint_alpn,
 };
 pub use error::TransportError;
-pub use identity::Identity;
+pub use identity::{Identity, SERVER_NAME};
 pub use preauth::{
     address_key, admit, Decision, PreAuthGate, PreAuthLimits, PreAuthPermit, PreAuthState,
     ADMITTED_RECEIVE_WINDOW, ADMITTED_UNI_STREAMS,

@@ -6,10 +6,12 @@
 //!   into a [`Directory`] of live members, shared through a watch channel.
 //! - [`gossip`]: the transport under chitchat: every datagram sealed
 //!   (ChaCha20-Poly1305, keys derived from the secret, replays refused).
+//! - [`wire`]: the relay link protocol (messages, framing, the handshake).
 //! - [`link`]: node-to-node relay links over QUIC (ALPN `tandem-link/1`),
 //!   authenticated with an HMAC of the cluster secret over a challenge; also
 //!   carries cluster-wide admin queries (the admin token never leaves a node).
-//! - [`admin`]: `GET /api/v1/cluster/nodes`, `GET /api/v1/attendees?scope=cluster`.
+//! - the admin routes `GET /api/v1/cluster/nodes` and `GET /api/v1/attendees?scope=cluster`
+//!   are in [`crate::admin::cluster`].
 //!
 //! Trust: only holders of the secret can read or write gossip, open links or
 //! answer on them (members pin the identity derived from the secret).
@@ -17,7 +19,6 @@
 //! Settings are the `[cluster]` section of the node config; clustering is
 //! off unless `cluster.listen` is set.
 
-pub mod admin;
 pub mod directory;
 pub mod gossip;
 pub mod link;
@@ -26,6 +27,7 @@ pub mod metrics;
 pub mod relay;
 pub mod secret;
 pub mod settings;
+pub mod wire;
 
 use std::sync::Arc;
 

@@ -81,16 +81,17 @@ fn retry_after(failures: u32) -> Duration {
         .min(RETRY_MAX)
 }
 
-use super::link::{
+use super::wire::{
     parse_link_stream, read_one, LinkPush, LinkReply, LinkRequest, LINK_ALPN, MAX_LINK_UPDATE,
 };
 use super::{Directory, MemberInfo};
+use crate::attendee_link::BYE_DELIVERY;
 use crate::attendee_link::{AttendeeLink, CloseCode, LinkSend};
-use crate::attendee_manager::{AttendeeManager, ListSessions};
+use crate::attendee_manager::{AttendeeInfo, AttendeeManager, ListSessions};
 use crate::capture_actor::SharedCursor;
-use crate::connection::{CursorSender, GraphicsSender, BYE_DELIVERY};
 use crate::encoder_actor::{EncoderActor, FrameCaptured, UpdateReceiver};
 use crate::metrics::Metrics;
+use crate::senders::{CursorSender, GraphicsSender};
 use tandem_session::MAX_SHAPES_REMEMBERED;
 
 /// How the relay reaches origins and serves their sessions.
@@ -527,13 +528,13 @@ impl Relays {
             &endpoint,
             addr,
             self.fingerprint,
-            &super::link::link_transport_config(),
+            &super::wire::link_transport_config(),
             LINK_ALPN,
         )
         .await
         .map_err(|e| format!("cannot reach the member {member} at {addr}: {e}"))?;
         if let Err(error) =
-            super::link::client_authenticate(&conn, &self.node_id, &self.secret).await
+            super::wire::client_authenticate(&conn, &self.node_id, &self.secret).await
         {
             conn.close(CloseCode::AuthFailed.into(), b"authentication failed");
             return Err(error);
@@ -544,10 +545,7 @@ impl Relays {
     /// Asks `member`, over a link of its own (authenticated both ways: the
     /// member proves the cluster identity, this node the secret), for its
     /// live attendees as the admin API lists them. No deadline of its own.
-    pub async fn member_attendees(
-        &self,
-        member: &MemberInfo,
-    ) -> Result<Vec<serde_json::Value>, String> {
+    pub async fn member_attendees(&self, member: &MemberInfo) -> Result<Vec<AttendeeInfo>, String> {
         let addr: SocketAddr = member
             .link_addr
             .as_deref()
@@ -564,7 +562,7 @@ impl Relays {
                 .read_to_end(MAX_MEMBER_ANSWER)
                 .await
                 .map_err(|e| e.to_string())?;
-            serde_json::from_slice::<Vec<serde_json::Value>>(&body).map_err(|e| e.to_string())
+            serde_json::from_slice::<Vec<AttendeeInfo>>(&body).map_err(|e| e.to_string())
         };
         let answer = asked.await;
         conn.close(CloseCode::Normal.into(), b"done");
@@ -853,7 +851,7 @@ impl Relays {
         mut control_tx: L::Send,
         mut reader: MessageReader<L::Recv>,
         hello: Hello,
-        on_welcome: Option<crate::connection::OnWelcome>,
+        on_welcome: Option<crate::attendee_link::OnWelcome>,
     ) -> Result<(), &'static str> {
         let peer = conn.peer();
         let session = hello.session.clone();

@@ -13,20 +13,32 @@
 //!   rectangle's three forms and a new session's two sources (`oneOf`), a
 //!   window filter naming at least one thing (`anyOf`), and
 //!   `additionalProperties: false` wherever serde denies unknown fields;
-//! - the cluster route, whose handler lives in `cluster/admin.rs`.
+//! - the cluster route, whose handler lives in `admin/cluster.rs`.
 //!
 //! A method a path does not list answers 405 with `Allow` (see
-//! `admin::resource`); that is not an operation, so it is not listed here.
+//! `admin::resource::resource`); that is not an operation, so it is not listed here.
 //!
-//! [`ApiError`]: crate::admin::ApiError
+//! [`ApiError`]: super::error::ApiError
 
 use std::sync::OnceLock;
 
 use serde_json::{json, Map, Value};
 use utoipa::OpenApi;
 
-use crate::admin::ApiDoc;
-use crate::admin_channels::ChannelsApiDoc;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::Modify;
+
+use super::channels::ChannelsApiDoc;
+use super::dto::{
+    ApplicationBody, Attendee, AttendeeDetail, AttendeeScope, AttendeeState, ChannelResource,
+    ClipboardResource, ControlLevelBody, DefaultLevel, DisconnectBody, FrameIntervalBody,
+    GraphicsResource, Group, GroupBody, Health, Invitation, InvitationPatch, Level, LevelState,
+    MonitorBody, NewInvitation, NewSession, NewSessionSource, PolicyBody, Resources, Session,
+    SharedRect, SharedRectBody, Window, WindowFilterBody,
+};
+use super::error::ErrorBody;
+use super::reverse::ReverseApiDoc;
+use super::{attendees, events, groups, invitations, sessions, windows};
 
 /// The document (built once).
 pub fn document() -> &'static Value {
@@ -37,7 +49,7 @@ pub fn document() -> &'static Value {
 fn build() -> Value {
     let mut doc = ApiDoc::openapi();
     doc.merge(ChannelsApiDoc::openapi());
-    doc.merge(crate::reverse::ReverseApiDoc::openapi());
+    doc.merge(ReverseApiDoc::openapi());
     let mut v = serde_json::to_value(&doc).expect("an OpenAPI document serialises");
     add_cluster_routes(&mut v);
     patch_schemas(&mut v);
@@ -353,7 +365,7 @@ fn patch_schemas(doc: &mut Value) {
 }
 
 /// `GET /api/v1/cluster/nodes` and the cluster scope of the attendee list
-/// (handlers in `cluster/admin.rs`).
+/// (handlers in `admin/cluster.rs`).
 fn add_cluster_routes(doc: &mut Value) {
     doc["paths"]["/api/v1/cluster/nodes"] = json!({
         "get": {
@@ -403,6 +415,40 @@ fn add_cluster_routes(doc: &mut Value) {
         }
     }
 }
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The generated OpenAPI document of the admin API.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Tandem admin API", description = "Administration of a Tandem node: sessions, invitations, attendees, control requests, events."),
+    paths(
+        super::healthz, super::metrics, super::openapi,
+        sessions::list_sessions, sessions::open_session, sessions::pause_session, sessions::resume_session, sessions::set_shared_rect, sessions::set_frame_interval, sessions::close_session, sessions::framebuffer_png,
+        windows::list_windows, windows::list_applications, windows::share_application, windows::unshare_application, windows::list_monitors, windows::get_filter, windows::set_filter, windows::clear_filter,
+        invitations::list_invitations, invitations::create_invitation, invitations::get_invitation, invitations::update_invitation, invitations::revoke_invitation,
+        attendees::list_attendees, attendees::get_attendee, attendees::set_control_level, attendees::disconnect_attendee,
+        attendees::list_control_requests, attendees::grant_control, attendees::deny_control,
+        groups::list_groups, groups::get_group, groups::set_group, groups::delete_group,
+        events::events,
+    ),
+    components(schemas(ErrorBody, Health, Level, LevelState, Session, NewSession, NewSessionSource, DefaultLevel, PolicyBody,
+        SharedRectBody, SharedRect, FrameIntervalBody, Invitation, Window, ApplicationBody, WindowFilterBody, MonitorBody,
+        NewInvitation, InvitationPatch, Attendee, AttendeeDetail, Resources, GraphicsResource, ChannelResource, ClipboardResource,
+        AttendeeState, AttendeeScope, ControlLevelBody, DisconnectBody, Group, GroupBody)),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
 
 #[cfg(test)]
 mod tests {

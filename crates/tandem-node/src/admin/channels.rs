@@ -22,11 +22,13 @@ use serde::{Deserialize, Serialize};
 use tandem_proto::{ChannelAccess, ChannelFlags, ChannelPriority, MAX_CHANNEL_MESSAGE};
 use utoipa::{OpenApi, ToSchema};
 
-use crate::admin::{resource, AdminState, ApiError, ErrorBody, JsonObject};
-use crate::channels::Target;
+use super::error::{ErrorBody, JsonObject};
+use super::resource::resource;
+use super::state::AdminState;
+use crate::channels::{AccessName, PriorityName, Target};
 use crate::error::NodeError;
 
-type ApiResult<T> = Result<T, ApiError>;
+use super::error::ApiResult;
 
 /// Registers the routes on the `/api/v1` scope.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -83,32 +85,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     ))
 )]
 pub struct ChannelsApiDoc;
-
-/// A channel's priority as the API names it (the schema of
-/// `tandem_proto::ChannelPriority`, which is serialised the same way).
-#[derive(ToSchema)]
-#[schema(rename_all = "lowercase")]
-pub enum PriorityName {
-    /// Below normal.
-    Low,
-    /// The default.
-    Normal,
-    /// Like graphics.
-    High,
-}
-
-/// An attendee's access to a channel as the API names it (the schema of
-/// `tandem_proto::ChannelAccess`).
-#[derive(ToSchema)]
-#[schema(rename_all = "kebab-case")]
-pub enum AccessName {
-    /// Receives nothing, sends nothing.
-    None,
-    /// Receives.
-    Read,
-    /// Receives and sends.
-    ReadWrite,
-}
 
 /// `POST channels` body.
 #[derive(Debug, Deserialize, ToSchema)]

@@ -1,17 +1,19 @@
 //! Admin routes of the cluster: `GET /api/v1/cluster/nodes` and
 //! `GET /api/v1/attendees?scope=cluster`.
 //!
-//! Kept apart from `admin.rs` so the cluster's API lives with the cluster;
-//! `admin.rs` only mounts these handlers.
+//! Members are asked over the cluster's authenticated links; nothing of
+//! the caller's request (its token) leaves this node.
 
 use std::time::Duration;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
-use super::{Directory, MemberInfo};
-use crate::admin::{AdminState, ApiError, Attendee};
+use super::dto::Attendee;
+use super::error::ApiError;
+use super::state::AdminState;
 use crate::attendee_manager::ListAttendees;
+use crate::cluster::{Directory, MemberInfo};
 
 /// How long a member has to answer a cluster-wide query.
 pub const MEMBER_TIMEOUT: Duration = Duration::from_secs(3);
@@ -67,12 +69,6 @@ pub async fn cluster_attendees(
                     .manager
                     .send(ListAttendees { session: None })
                     .await
-                    .map(|local| {
-                        local
-                            .into_iter()
-                            .map(|a| serde_json::to_value(Attendee::from(a)).unwrap_or_default())
-                            .collect()
-                    })
                     .map_err(|e| e.to_string())
             } else {
                 match relays {
@@ -94,7 +90,8 @@ pub async fn cluster_attendees(
     for (member, list) in futures::future::join_all(asks).await {
         match list {
             Ok(list) => {
-                for mut a in list {
+                for a in list {
+                    let mut a = serde_json::to_value(Attendee::from(a)).unwrap_or_default();
                     if let Some(obj) = a.as_object_mut() {
                         obj.insert("node".into(), member.id.clone().into());
                     }
