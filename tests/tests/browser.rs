@@ -2,7 +2,8 @@
 //! playwright-core): the attendee page served by the node, WebTransport on
 //! the node's QUIC port with the published certificate hash, the page's
 //! decoder against the native one, and the same session model as native
-//! viewers (password, attendee limit, control, pause, close reason).
+//! viewers (password, attendee limit, control, pause, close reason), and the
+//! WebSocket fallback, asked for and automatic (a network that drops UDP).
 //! Figures (decode time, first frame) are printed, never asserted.
 
 use std::io::Write;
@@ -654,4 +655,182 @@ fn a_browser_granted_control_clicks_and_types_on_the_x_display() {
         assert!(Instant::now() < deadline, "the typed command did not run");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Runs `ip args`; the error names the command and what `ip` said.
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// The node's address on the path to the remote attendee.
+const NODE_ADDR: &str = "10.234.1.1";
+
+/// An attendee on another network: its own namespace, reached through a
+/// router namespace (the path a firewall sits on). The node stays in the
+/// root namespace, on [`NODE_ADDR`].
+///
+/// root (10.234.1.1) -- router (10.234.1.2 | 10.234.2.1) -- attendee (10.234.2.2)
+struct RemoteAttendee {
+    router: String,
+    attendee: String,
+    root_veth: String,
+}
+
+impl RemoteAttendee {
+    fn create() -> Result<RemoteAttendee, String> {
+        let id = std::process::id() % 100_000;
+        let net = RemoteAttendee {
+            router: format!("tdm-fb-r{id}"),
+            attendee: format!("tdm-fb-a{id}"),
+            root_veth: format!("tfb0-{id}"),
+        };
+        let (r, a) = (net.router.as_str(), net.attendee.as_str());
+        let (v0, v0r, v1, v1r) = (
+            net.root_veth.as_str(),
+            &format!("tfb0r{id}"),
+            &format!("tfb1-{id}"),
+            &format!("tfb1r{id}"),
+        );
+        ip(&["netns", "add", r])?;
+        ip(&["netns", "add", a])?;
+        ip(&["link", "add", v0, "type", "veth", "peer", "name", v0r])?;
+        ip(&["link", "add", v1, "type", "veth", "peer", "name", v1r])?;
+        ip(&["link", "set", v0r, "netns", r])?;
+        ip(&["link", "set", v1r, "netns", r])?;
+        ip(&["link", "set", v1, "netns", a])?;
+        ip(&["addr", "add", &format!("{NODE_ADDR}/30"), "dev", v0])?;
+        ip(&["link", "set", v0, "up"])?;
+        ip(&["route", "add", "10.234.2.0/30", "via", "10.234.1.2"])?;
+        for (dev, addr) in [(v0r, "10.234.1.2/30"), (v1r, "10.234.2.1/30")] {
+            ip(&["-n", r, "addr", "add", addr, "dev", dev])?;
+            ip(&["-n", r, "link", "set", dev, "up"])?;
+        }
+        ip(&["netns", "exec", r, "sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
+        ip(&["-n", a, "addr", "add", "10.234.2.2/30", "dev", v1])?;
+        ip(&["-n", a, "link", "set", v1, "up"])?;
+        ip(&["-n", a, "link", "set", "lo", "up"])?;
+        ip(&["-n", a, "route", "add", "default", "via", "10.234.2.1"])?;
+        Ok(net)
+    }
+
+    /// From now on the router silently drops UDP to `port` (a policy rule
+    /// to a blackhole: no ICMP, as a firewall that drops UDP). TCP passes.
+    fn drop_udp_to(&self, port: u16) -> Result<(), String> {
+        ip(&[
+            "-n",
+            &self.router,
+            "rule",
+            "add",
+            "ipproto",
+            "udp",
+            "dport",
+            &port.to_string(),
+            "blackhole",
+        ])
+    }
+}
+
+impl Drop for RemoteAttendee {
+    fn drop(&mut self) {
+        // Deleting a namespace deletes its ends of the veth pairs, and with
+        // them the other ends and the root namespace's route.
+        let _ = ip(&["netns", "del", &self.attendee]);
+        let _ = ip(&["netns", "del", &self.router]);
+        let _ = ip(&["link", "del", &self.root_veth]);
+    }
+}
+
+/// Whether this process runs as root (network namespaces need it).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|v| v.split_whitespace().next().map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn a_browser_whose_network_drops_udp_falls_back_to_the_websocket_by_itself() {
+    if !is_root() {
+        eprintln!("browser: the UDP-dropping path needs root for network namespaces; not run");
+        return;
+    }
+    let net = RemoteAttendee::create()
+        .unwrap_or_else(|e| panic!("setting up the attendee's namespaces failed: {e}"));
+    // A remote attendee's page must be a secure context (WebTransport is
+    // only there), so HTTPS with an operator's certificate for the node's
+    // address, trusted by its key's pin.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec![NODE_ADDR.to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let node_config = config(dir.path(), &synthetic(800, 600), "")
+        .replace("127.0.0.1:0", &format!("{NODE_ADDR}:0"))
+        .replace(
+            &format!("admin_listen = \"{NODE_ADDR}:0\""),
+            "admin_listen = \"127.0.0.1:0\"",
+        );
+    let node = NodeProcess::start(
+        dir.path(),
+        &format!(
+            "{node_config}tls_certificate = \"{}\"\ntls_key = \"{}\"\n",
+            cert_path.display(),
+            key_path.display()
+        ),
+    );
+    let link = browser_link(&node);
+    assert!(link.starts_with(&format!("https://{NODE_ADDR}:")), "{link}");
+    let quic_port: u16 = node.quic_addr.rsplit(':').next().unwrap().parse().unwrap();
+    let pin = base64(&Sha256::digest(key.public_key_der()));
+    let mut browser = Browser::start_in(
+        Some(&net.attendee),
+        &[format!("--ignore-certificate-errors-spki-list={pin}")],
+    );
+
+    // The open path first: this attendee gets WebTransport, so what changes
+    // below is the network alone.
+    let state = join(&mut browser, &link, "alice", PASSWORD);
+    assert_eq!(state["phase"], "joined", "{state}");
+    assert_eq!(state["transport"], "webtransport", "{state}");
+    browser.open("about:blank");
+
+    // The router drops UDP to the node's port: the same link, no
+    // `transport=ws`, and the page comes in over the WebSocket.
+    net.drop_udp_to(quic_port).unwrap();
+    let state = join(&mut browser, &link, "alice", PASSWORD);
+    assert_eq!(state["phase"], "joined", "{state}");
+    assert_eq!(state["transport"], "websocket", "{state}");
+    let notices = state["notices"].to_string();
+    assert!(
+        notices.contains("WebTransport failed"),
+        "the page says why it fell back: {notices}"
+    );
+    browser.wait("window.tandem.state.frames > 0", Duration::from_secs(10));
+    let frame = framebuffer(&node, &node.session_id());
+    wait_canvas_equals(&mut browser, &frame, Duration::from_secs(15));
+    println!(
+        "fallback: first frame {:.1} ms after the join (WebTransport timed out first)",
+        browser.state()["firstFrameMs"].as_f64().unwrap_or(-1.0)
+    );
 }
