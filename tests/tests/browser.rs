@@ -327,12 +327,17 @@ fn the_page_decodes_recorded_updates_exactly_as_the_native_decoder() {
         .collect();
     println!("updates (key frame, copy-rects, bytes): {kinds:?}");
     println!("chromium decode ms per update (first is the 1080p key frame): {ms:.2?}");
-    // Again, warm: the figure for a full 1080p text frame.
-    let warm = browser.cmd(serde_json::json!({"op": "bench", "file": path}));
-    println!(
-        "chromium decode ms, warm run: {:.2?}",
-        warm["ms"].as_array().unwrap()
-    );
+    // Again, warm, five times: the figure for a full 1080p text frame is
+    // the best of these (the machine is shared; a figure, not an assertion).
+    let mut best = vec![f64::INFINITY; ms.len()];
+    for _ in 0..5 {
+        let warm = browser.cmd(serde_json::json!({"op": "bench", "file": path}));
+        assert_eq!(warm["sha256"], want, "a warm run decoded another picture");
+        for (b, v) in best.iter_mut().zip(warm["ms"].as_array().unwrap()) {
+            *b = b.min(v.as_f64().unwrap());
+        }
+    }
+    println!("chromium decode ms, best of 5 warm runs: {best:.2?}");
 }
 
 #[test]
