@@ -100,40 +100,45 @@ const SWAP_RB = [...I8X16_SHUFFLE, 2, 1, 0, 3, 6, 5, 4, 7, 10, 9, 8, 11, 14, 13,
 /** Four 3-byte B, G, R pixels (12 bytes) to four R, G, B, x. */
 const SPREAD24 = [...I8X16_SHUFFLE, 2, 1, 0, 0, 5, 4, 3, 0, 8, 7, 6, 0, 11, 10, 9, 0];
 
+const vload = (offset: number) => [0xfd, 0x00, 0, ...uleb(offset)];
+const vstore = (offset: number) => [0xfd, 0x0b, 0, ...uleb(offset)];
+
 /**
- * A w×h block loop for (dst=0, dstStride=1, src=2, srcStride=3, w=4, h=5):
- * `vec` handles 16 bytes at byte offset local 6 of both rows, `one` 4 bytes,
- * each with the addresses dst+i (pushed first) and src+i as locals 10 and 11.
- * Locals: 6 i, 7 bytes in whole 16-byte groups, 8 row bytes, 9 scratch
- * i32, 10 dst+i, 11 src+i, 12 scratch v128.
+ * A w×h block loop for (dst=0, dstStride=1, src=2, srcStride=3, w=4, h=5).
+ * Per row, `vec(k)` handles the 16 bytes at byte `k` from the row pointers
+ * p (local 6, in the picture) and q (local 7, the source), four times per
+ * 64 bytes while whole 64-byte runs remain, then once per 16; `one` handles
+ * a last pixel (p and q at it). Locals: 6 p, 7 q, 8 q's end of 64-byte
+ * runs, 9 of 16-byte groups, 10 of the row, 11 scratch i32, 12 scratch v128.
  */
-function blockLoop(vec: number[], one: number[]): number[] {
-  const at = [...get(0), ...get(6), I32_ADD, ...set(10), ...get(2), ...get(6), I32_ADD, ...set(11), ...get(10)];
-  return [
-    ...get(4), ...i32c(2), I32_SHL, ...set(8),
-    ...get(8), ...i32c(-16), I32_AND, ...set(7),
-    ...until([...get(5), I32_EQZ], [
-      ...i32c(0), ...set(6),
-      ...until([...get(6), ...get(7), I32_GE_U], [...at, ...vec, ...addTo(6, 16)]),
-      ...until([...get(6), ...get(8), I32_GE_U], [...at, ...one, ...addTo(6, 4)]),
-      ...addTo(0, 1, true),
-      ...addTo(2, 3, true),
-      ...get(5), ...i32c(1), I32_SUB, ...set(5),
-    ]),
-  ];
+function blockLoop(vec: (k: number) => number[], one: number[]): number[] {
+  const rowEnd = (mask: number, local: number) => [...get(2), ...get(4), ...i32c(2), I32_SHL, ...i32c(mask), I32_AND, I32_ADD, ...set(local)];
+  return until([...get(5), I32_EQZ], [
+    ...get(0), ...set(6),
+    ...get(2), ...set(7),
+    ...rowEnd(-64, 8),
+    ...rowEnd(-16, 9),
+    ...rowEnd(-4, 10),
+    ...until([...get(7), ...get(8), I32_GE_U], [...vec(0), ...vec(16), ...vec(32), ...vec(48), ...addTo(6, 64), ...addTo(7, 64)]),
+    ...until([...get(7), ...get(9), I32_GE_U], [...vec(0), ...addTo(6, 16), ...addTo(7, 16)]),
+    ...until([...get(7), ...get(10), I32_GE_U], [...one, ...addTo(6, 4), ...addTo(7, 4)]),
+    ...addTo(0, 1, true),
+    ...addTo(2, 3, true),
+    ...get(5), ...i32c(1), I32_SUB, ...set(5),
+  ]);
 }
 const BLOCK_LOCALS = [2, 6, I32, 1, V128];
 
 const wire = blockLoop(
-  [...get(11), ...V128_LOAD, TEE, 12, ...get(12), ...SWAP_RB, ...ALPHA, ...V128_OR, ...V128_STORE],
+  (k) => [...get(6), ...get(7), ...vload(k), TEE, 12, ...get(12), ...SWAP_RB, ...ALPHA, ...V128_OR, ...vstore(k)],
   [
-    ...get(11), ...I32_LOAD, TEE, 9, ...i32c(16), I32_ROTL, ...i32c(0xff00ff), I32_AND,
-    ...get(9), ...i32c(0xff00), I32_AND, I32_OR, ...i32c(0xff000000), I32_OR, ...I32_STORE,
+    ...get(6), ...get(7), ...I32_LOAD, TEE, 11, ...i32c(16), I32_ROTL, ...i32c(0xff00ff), I32_AND,
+    ...get(11), ...i32c(0xff00), I32_AND, I32_OR, ...i32c(0xff000000), I32_OR, ...I32_STORE,
   ],
 );
 const xor = blockLoop(
-  [...get(10), ...V128_LOAD, ...get(11), ...V128_LOAD, ...RGB, ...V128_AND, ...V128_XOR, ...V128_STORE],
-  [...get(10), ...I32_LOAD, ...get(11), ...I32_LOAD, ...i32c(0xffffff), I32_AND, I32_XOR, ...I32_STORE],
+  (k) => [...get(6), ...get(6), ...vload(k), ...get(7), ...vload(k), ...RGB, ...V128_AND, ...V128_XOR, ...vstore(k)],
+  [...get(6), ...get(6), ...I32_LOAD, ...get(7), ...I32_LOAD, ...i32c(0xffffff), I32_AND, I32_XOR, ...I32_STORE],
 );
 // copy (dst=0, dstStride=1, src=2, srcStride=3, w=4, h=5): memmove per row.
 const copy = [
