@@ -839,3 +839,98 @@ fn a_browser_whose_network_drops_udp_falls_back_to_the_websocket_by_itself() {
         browser.state()["firstFrameMs"].as_f64().unwrap_or(-1.0)
     );
 }
+
+/// Copies `text` on the display as an application does (`xclip` owns the
+/// CLIPBOARD selection in the background), and waits until it does.
+fn copy_on_display(x: &XServer, text: &str) {
+    let out = x.run(
+        "sh",
+        &[
+            "-c",
+            &format!("printf '%s' '{text}' | xclip -selection clipboard >/dev/null 2>&1"),
+        ],
+    );
+    assert!(out.status.success(), "xclip failed: {out:?}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while display_clipboard(x) != text {
+        assert!(Instant::now() < deadline, "xclip never took the clipboard");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn display_clipboard(x: &XServer) -> String {
+    let out = x.run("xclip", &["-o", "-selection", "clipboard"]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_browser_shows_what_the_sharer_copies_and_shares_text_once_interactive() {
+    assert!(
+        tandem_tests::xserver::which("xclip"),
+        "xclip is needed (apt-get install xclip; make test installs it)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let x = XServer::start(640, 480);
+    let source = format!("kind = \"x11\"\ndisplay = \"{}\"\n", x.display());
+    let node = NodeProcess::start(
+        dir.path(),
+        &config(
+            dir.path(),
+            &source,
+            "[session]\ncontrol_policy = \"grant-all\"\nclipboard = true",
+        ),
+    );
+    let link = browser_link(&node);
+    let mut browser = Browser::start();
+    let state = join(&mut browser, &link, "clipper", PASSWORD);
+    assert_eq!(state["phase"], "joined", "{state}");
+    assert_eq!(state["level"], "view");
+    // The page joins the clipboard channel; viewing, it gets no access.
+    let clip = browser.wait(
+        "window.tandem.state.clipboard.joined && window.tandem.state.clipboard",
+        Duration::from_secs(10),
+    );
+    assert_eq!(clip["access"], "none", "{clip}");
+    copy_on_display(&x, "copied while the page only views");
+
+    // Interactive (the policy grants at once), the page can read and write.
+    browser.eval("(document.getElementById('request').click(), true)");
+    browser.wait(
+        "window.tandem.state.level === 'interactive' && window.tandem.state.clipboard.access === 'read-write'",
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        browser.eval("document.getElementById('clip-send').disabled"),
+        false,
+        "the share button is enabled once interactive"
+    );
+    copy_on_display(&x, "copied on the display");
+    let clip = browser.wait(
+        "window.tandem.state.clipboard.text === 'copied on the display' && window.tandem.state.clipboard",
+        Duration::from_secs(15),
+    );
+    assert_eq!(
+        clip["received"], 1,
+        "the copy made while viewing never reached the page: {clip}"
+    );
+    assert_eq!(
+        browser.eval("document.getElementById('clip-in').value"),
+        "copied on the display"
+    );
+
+    // Text shared from the page lands on the display's clipboard.
+    browser.eval(
+        "(document.getElementById('clip-out').value = 'shared from the browser', document.getElementById('clip-send').click(), true)",
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while display_clipboard(&x) != "shared from the browser" {
+        assert!(
+            Instant::now() < deadline,
+            "the display's clipboard is {:?}; page {}",
+            display_clipboard(&x),
+            browser.state()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(browser.state()["clipboard"]["sent"], 1);
+}

@@ -11,6 +11,8 @@ export interface AttendeeTransport {
   readonly closed: Promise<{ reason?: string }>;
   close(): void;
   createBidirectionalStream(): Promise<{ readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> }>;
+  /** Channel uploads: WebTransport only (the WebSocket carries none). */
+  createUnidirectionalStream?(): Promise<WritableStream<Uint8Array>>;
   readonly incomingUnidirectionalStreams: ReadableStream<ReadableStream<Uint8Array>>;
   readonly datagrams: { readonly readable: ReadableStream<Uint8Array> };
 }
