@@ -865,6 +865,18 @@ fn display_clipboard(x: &XServer) -> String {
 
 #[test]
 fn a_browser_shows_what_the_sharer_copies_and_shares_text_once_interactive() {
+    clipboard_round_trip(false);
+}
+
+#[test]
+fn the_clipboard_works_over_the_websocket_fallback_too() {
+    clipboard_round_trip(true);
+}
+
+/// The clipboard channel in the page, over WebTransport or (`ws`) the
+/// WebSocket fallback: a viewing page gets no copy; an interactive one sees
+/// the sharer's copy and shares text that lands on the display.
+fn clipboard_round_trip(ws: bool) {
     assert!(
         tandem_tests::xserver::which("xclip"),
         "xclip is needed (apt-get install xclip; make test installs it)"
@@ -880,11 +892,16 @@ fn a_browser_shows_what_the_sharer_copies_and_shares_text_once_interactive() {
             "[session]\ncontrol_policy = \"grant-all\"\nclipboard = true",
         ),
     );
-    let link = browser_link(&node);
+    let mut link = browser_link(&node);
+    if ws {
+        link.push_str("&transport=ws");
+    }
     let mut browser = Browser::start();
     let state = join(&mut browser, &link, "clipper", PASSWORD);
     assert_eq!(state["phase"], "joined", "{state}");
     assert_eq!(state["level"], "view");
+    let transport = if ws { "websocket" } else { "webtransport" };
+    assert_eq!(state["transport"], transport, "{state}");
     // The page joins the clipboard channel; viewing, it gets no access.
     let clip = browser.wait(
         "window.tandem.state.clipboard.joined && window.tandem.state.clipboard",

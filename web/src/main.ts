@@ -368,10 +368,6 @@ async function shareClipboard(text: string): Promise<void> {
     addNotice(`clipboard: text over ${MAX_CHANNEL_MESSAGE} bytes is not shared`);
     return;
   }
-  if (!wt.createUnidirectionalStream) {
-    addNotice("clipboard: sharing from the page needs WebTransport (this connection is a WebSocket)");
-    return;
-  }
   const c = clip;
   if (!c.writer) {
     // One stream per direction of a channel, opened at the first copy.
