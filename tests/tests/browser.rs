@@ -702,6 +702,13 @@ impl RemoteAttendee {
             attendee: format!("tdm-fb-a{id}"),
             root_veth: format!("tfb0-{id}"),
         };
+        // On an error `net` is dropped, which removes what was made.
+        net.set_up(id)?;
+        Ok(net)
+    }
+
+    fn set_up(&self, id: u32) -> Result<(), String> {
+        let net = self;
         let (r, a) = (net.router.as_str(), net.attendee.as_str());
         let (v0, v0r, v1, v1r) = (
             net.root_veth.as_str(),
@@ -718,7 +725,8 @@ impl RemoteAttendee {
         ip(&["link", "set", v1, "netns", a])?;
         ip(&["addr", "add", &format!("{NODE_ADDR}/30"), "dev", v0])?;
         ip(&["link", "set", v0, "up"])?;
-        ip(&["route", "add", "10.234.2.0/30", "via", "10.234.1.2"])?;
+        // `replace`: a route left by a run that was killed does not stop this one.
+        ip(&["route", "replace", "10.234.2.0/30", "via", "10.234.1.2"])?;
         for (dev, addr) in [(v0r, "10.234.1.2/30"), (v1r, "10.234.2.1/30")] {
             ip(&["-n", r, "addr", "add", addr, "dev", dev])?;
             ip(&["-n", r, "link", "set", dev, "up"])?;
@@ -728,7 +736,7 @@ impl RemoteAttendee {
         ip(&["-n", a, "link", "set", v1, "up"])?;
         ip(&["-n", a, "link", "set", "lo", "up"])?;
         ip(&["-n", a, "route", "add", "default", "via", "10.234.2.1"])?;
-        Ok(net)
+        Ok(())
     }
 
     /// From now on the router silently drops UDP to `port` (a policy rule
