@@ -396,7 +396,9 @@ async function readChannel(reader: ReadableStreamDefaultReader<Uint8Array>, head
     }
     const id = new DataView(buf.buffer, buf.byteOffset, buf.length).getUint32(1, false);
     // The stream may overtake the control stream's answer to the join.
-    await Promise.race([c.whenJoined, new Promise((r) => setTimeout(r, 10000))]);
+    let timer = 0;
+    await Promise.race([c.whenJoined, new Promise((r) => (timer = setTimeout(r, 10000)))]);
+    clearTimeout(timer);
     if (id !== c.id || c !== clip) {
       reader.cancel().catch(() => {});
       return;
