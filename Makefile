@@ -8,7 +8,7 @@ CONFIG ?= configs/node.toml
 # tests, systemd-analyze for the unit file, python3-venv for the API
 # contract test's virtualenv, chromium (and its driver) for the browser
 # attendee tests (tests/tests/browser.rs), gzip for the bundle-size check.
-TEST_PACKAGES := xvfb xterm x11-apps xdotool x11-utils x11-xserver-utils xserver-xorg-core xserver-xorg-video-dummy libx11-6 libx11-xcb1 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0 prometheus xclip systemd python3-venv chromium chromium-driver gzip
+TEST_PACKAGES := xvfb xterm x11-apps xdotool x11-utils x11-xserver-utils xserver-xorg-core xserver-xorg-video-dummy libx11-6 libx11-xcb1 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0 prometheus xclip systemd python3-venv chromium chromium-driver gzip iproute2
 APT_MARK := target/.test-packages-installed
 # What `make bytes` needs: Xvfb and X clients, the two VNC servers it
 # measures Tandem against (x11vnc; X0tigervnc is in

@@ -57,10 +57,25 @@ impl Browser {
     /// Starts Chromium with `args` after the driver's own (e.g. a
     /// certificate to trust).
     pub fn start_with_args(args: &[String]) -> Browser {
+        Browser::start_in(None, args)
+    }
+
+    /// Starts Chromium with `args`, inside the network namespace `netns`
+    /// when given (`ip netns exec`: the driver and Chromium see only that
+    /// namespace's network; needs root).
+    pub fn start_in(netns: Option<&str>, args: &[String]) -> Browser {
         ensure_web_modules();
         require_chromium();
         let root = repo_root();
-        let mut child = Command::new("node")
+        let mut command = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "node"]);
+                c
+            }
+            None => Command::new("node"),
+        };
+        let mut child = command
             .arg(root.join("tests/browser/driver.mjs"))
             .env("TANDEM_CHROMIUM_ARGS", json!(args).to_string())
             .stdin(Stdio::piped())

@@ -2,7 +2,8 @@
 //! playwright-core): the attendee page served by the node, WebTransport on
 //! the node's QUIC port with the published certificate hash, the page's
 //! decoder against the native one, and the same session model as native
-//! viewers (password, attendee limit, control, pause, close reason).
+//! viewers (password, attendee limit, control, pause, close reason), and the
+//! WebSocket fallback, asked for and automatic (a network that drops UDP).
 //! Figures (decode time, first frame) are printed, never asserted.
 
 use std::io::Write;
@@ -326,12 +327,17 @@ fn the_page_decodes_recorded_updates_exactly_as_the_native_decoder() {
         .collect();
     println!("updates (key frame, copy-rects, bytes): {kinds:?}");
     println!("chromium decode ms per update (first is the 1080p key frame): {ms:.2?}");
-    // Again, warm: the figure for a full 1080p text frame.
-    let warm = browser.cmd(serde_json::json!({"op": "bench", "file": path}));
-    println!(
-        "chromium decode ms, warm run: {:.2?}",
-        warm["ms"].as_array().unwrap()
-    );
+    // Again, warm, five times: the figure for a full 1080p text frame is
+    // the best of these (the machine is shared; a figure, not an assertion).
+    let mut best = vec![f64::INFINITY; ms.len()];
+    for _ in 0..5 {
+        let warm = browser.cmd(serde_json::json!({"op": "bench", "file": path}));
+        assert_eq!(warm["sha256"], want, "a warm run decoded another picture");
+        for (b, v) in best.iter_mut().zip(warm["ms"].as_array().unwrap()) {
+            *b = b.min(v.as_f64().unwrap());
+        }
+    }
+    println!("chromium decode ms, best of 5 warm runs: {best:.2?}");
 }
 
 #[test]
@@ -654,4 +660,400 @@ fn a_browser_granted_control_clicks_and_types_on_the_x_display() {
         assert!(Instant::now() < deadline, "the typed command did not run");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Runs `ip args`; the error names the command and what `ip` said.
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// The node's address on the path to the remote attendee.
+const NODE_ADDR: &str = "10.234.1.1";
+
+/// An attendee on another network: its own namespace, reached through a
+/// router namespace (the path a firewall sits on). The node stays in the
+/// root namespace, on [`NODE_ADDR`].
+///
+/// root (10.234.1.1) -- router (10.234.1.2 | 10.234.2.1) -- attendee (10.234.2.2)
+struct RemoteAttendee {
+    router: String,
+    attendee: String,
+    root_veth: String,
+}
+
+impl RemoteAttendee {
+    fn create() -> Result<RemoteAttendee, String> {
+        let id = std::process::id() % 100_000;
+        let net = RemoteAttendee {
+            router: format!("tdm-fb-r{id}"),
+            attendee: format!("tdm-fb-a{id}"),
+            root_veth: format!("tfb0-{id}"),
+        };
+        // On an error `net` is dropped, which removes what was made.
+        net.set_up(id)?;
+        Ok(net)
+    }
+
+    fn set_up(&self, id: u32) -> Result<(), String> {
+        let net = self;
+        let (r, a) = (net.router.as_str(), net.attendee.as_str());
+        let (v0, v0r, v1, v1r) = (
+            net.root_veth.as_str(),
+            &format!("tfb0r{id}"),
+            &format!("tfb1-{id}"),
+            &format!("tfb1r{id}"),
+        );
+        ip(&["netns", "add", r])?;
+        ip(&["netns", "add", a])?;
+        ip(&["link", "add", v0, "type", "veth", "peer", "name", v0r])?;
+        ip(&["link", "add", v1, "type", "veth", "peer", "name", v1r])?;
+        ip(&["link", "set", v0r, "netns", r])?;
+        ip(&["link", "set", v1r, "netns", r])?;
+        ip(&["link", "set", v1, "netns", a])?;
+        ip(&["addr", "add", &format!("{NODE_ADDR}/30"), "dev", v0])?;
+        ip(&["link", "set", v0, "up"])?;
+        // `replace`: a route left by a run that was killed does not stop this one.
+        ip(&["route", "replace", "10.234.2.0/30", "via", "10.234.1.2"])?;
+        for (dev, addr) in [(v0r, "10.234.1.2/30"), (v1r, "10.234.2.1/30")] {
+            ip(&["-n", r, "addr", "add", addr, "dev", dev])?;
+            ip(&["-n", r, "link", "set", dev, "up"])?;
+        }
+        ip(&["netns", "exec", r, "sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
+        ip(&["-n", a, "addr", "add", "10.234.2.2/30", "dev", v1])?;
+        ip(&["-n", a, "link", "set", v1, "up"])?;
+        ip(&["-n", a, "link", "set", "lo", "up"])?;
+        ip(&["-n", a, "route", "add", "default", "via", "10.234.2.1"])?;
+        Ok(())
+    }
+
+    /// From now on the router silently drops UDP to `port` (a policy rule
+    /// to a blackhole: no ICMP, as a firewall that drops UDP). TCP passes.
+    fn drop_udp_to(&self, port: u16) -> Result<(), String> {
+        ip(&[
+            "-n",
+            &self.router,
+            "rule",
+            "add",
+            "ipproto",
+            "udp",
+            "dport",
+            &port.to_string(),
+            "blackhole",
+        ])
+    }
+}
+
+impl Drop for RemoteAttendee {
+    fn drop(&mut self) {
+        // Deleting a namespace deletes its ends of the veth pairs, and with
+        // them the other ends and the root namespace's route.
+        let _ = ip(&["netns", "del", &self.attendee]);
+        let _ = ip(&["netns", "del", &self.router]);
+        let _ = ip(&["link", "del", &self.root_veth]);
+    }
+}
+
+/// Whether this process runs as root (network namespaces need it).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|v| v.split_whitespace().next().map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn a_browser_whose_network_drops_udp_falls_back_to_the_websocket_by_itself() {
+    if !is_root() {
+        eprintln!("browser: the UDP-dropping path needs root for network namespaces; not run");
+        return;
+    }
+    let net = RemoteAttendee::create()
+        .unwrap_or_else(|e| panic!("setting up the attendee's namespaces failed: {e}"));
+    // A remote attendee's page must be a secure context (WebTransport is
+    // only there), so HTTPS with an operator's certificate for the node's
+    // address, trusted by its key's pin.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec![NODE_ADDR.to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let node_config = config(dir.path(), &synthetic(800, 600), "")
+        .replace("127.0.0.1:0", &format!("{NODE_ADDR}:0"))
+        .replace(
+            &format!("admin_listen = \"{NODE_ADDR}:0\""),
+            "admin_listen = \"127.0.0.1:0\"",
+        );
+    let node = NodeProcess::start(
+        dir.path(),
+        &format!(
+            "{node_config}tls_certificate = \"{}\"\ntls_key = \"{}\"\n",
+            cert_path.display(),
+            key_path.display()
+        ),
+    );
+    let link = browser_link(&node);
+    assert!(link.starts_with(&format!("https://{NODE_ADDR}:")), "{link}");
+    let quic_port: u16 = node.quic_addr.rsplit(':').next().unwrap().parse().unwrap();
+    let pin = base64(&Sha256::digest(key.public_key_der()));
+    let mut browser = Browser::start_in(
+        Some(&net.attendee),
+        &[format!("--ignore-certificate-errors-spki-list={pin}")],
+    );
+
+    // The open path first: this attendee gets WebTransport, so what changes
+    // below is the network alone.
+    let state = join(&mut browser, &link, "alice", PASSWORD);
+    assert_eq!(state["phase"], "joined", "{state}");
+    assert_eq!(state["transport"], "webtransport", "{state}");
+    browser.open("about:blank");
+
+    // The router drops UDP to the node's port: the same link, no
+    // `transport=ws`, and the page comes in over the WebSocket.
+    net.drop_udp_to(quic_port).unwrap();
+    let state = join(&mut browser, &link, "alice", PASSWORD);
+    assert_eq!(state["phase"], "joined", "{state}");
+    assert_eq!(state["transport"], "websocket", "{state}");
+    let notices = state["notices"].to_string();
+    assert!(
+        notices.contains("WebTransport failed"),
+        "the page says why it fell back: {notices}"
+    );
+    browser.wait("window.tandem.state.frames > 0", Duration::from_secs(10));
+    let frame = framebuffer(&node, &node.session_id());
+    wait_canvas_equals(&mut browser, &frame, Duration::from_secs(15));
+    println!(
+        "fallback: first frame {:.1} ms after the join (WebTransport timed out first)",
+        browser.state()["firstFrameMs"].as_f64().unwrap_or(-1.0)
+    );
+}
+
+/// Copies `text` on the display as an application does (`xclip` owns the
+/// CLIPBOARD selection in the background), and waits until it does.
+fn copy_on_display(x: &XServer, text: &str) {
+    let out = x.run(
+        "sh",
+        &[
+            "-c",
+            &format!("printf '%s' '{text}' | xclip -selection clipboard >/dev/null 2>&1"),
+        ],
+    );
+    assert!(out.status.success(), "xclip failed: {out:?}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while display_clipboard(x) != text {
+        assert!(Instant::now() < deadline, "xclip never took the clipboard");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn display_clipboard(x: &XServer) -> String {
+    let out = x.run("xclip", &["-o", "-selection", "clipboard"]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_browser_shows_what_the_sharer_copies_and_shares_text_once_interactive() {
+    clipboard_round_trip(false);
+}
+
+#[test]
+fn the_clipboard_works_over_the_websocket_fallback_too() {
+    clipboard_round_trip(true);
+}
+
+/// The clipboard channel in the page, over WebTransport or (`ws`) the
+/// WebSocket fallback: a viewing page gets no copy; an interactive one sees
+/// the sharer's copy and shares text that lands on the display.
+fn clipboard_round_trip(ws: bool) {
+    assert!(
+        tandem_tests::xserver::which("xclip"),
+        "xclip is needed (apt-get install xclip; make test installs it)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let x = XServer::start(640, 480);
+    let source = format!("kind = \"x11\"\ndisplay = \"{}\"\n", x.display());
+    let node = NodeProcess::start(
+        dir.path(),
+        &config(
+            dir.path(),
+            &source,
+            "[session]\ncontrol_policy = \"grant-all\"\nclipboard = true",
+        ),
+    );
+    let mut link = browser_link(&node);
+    if ws {
+        link.push_str("&transport=ws");
+    }
+    let mut browser = Browser::start();
+    let state = join(&mut browser, &link, "clipper", PASSWORD);
+    assert_eq!(state["phase"], "joined", "{state}");
+    assert_eq!(state["level"], "view");
+    let transport = if ws { "websocket" } else { "webtransport" };
+    assert_eq!(state["transport"], transport, "{state}");
+    // The page joins the clipboard channel; viewing, it gets no access.
+    let clip = browser.wait(
+        "window.tandem.state.clipboard.joined && window.tandem.state.clipboard",
+        Duration::from_secs(10),
+    );
+    assert_eq!(clip["access"], "none", "{clip}");
+    copy_on_display(&x, "copied while the page only views");
+
+    // Interactive (the policy grants at once), the page can read and write.
+    browser.eval("(document.getElementById('request').click(), true)");
+    browser.wait(
+        "window.tandem.state.level === 'interactive' && window.tandem.state.clipboard.access === 'read-write'",
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        browser.eval("document.getElementById('clip-send').disabled"),
+        false,
+        "the share button is enabled once interactive"
+    );
+    copy_on_display(&x, "copied on the display");
+    let clip = browser.wait(
+        "window.tandem.state.clipboard.text === 'copied on the display' && window.tandem.state.clipboard",
+        Duration::from_secs(15),
+    );
+    assert_eq!(
+        clip["received"], 1,
+        "the copy made while viewing never reached the page: {clip}"
+    );
+    assert_eq!(
+        browser.eval("document.getElementById('clip-in').value"),
+        "copied on the display"
+    );
+
+    // Text shared from the page lands on the display's clipboard.
+    browser.eval(
+        "(document.getElementById('clip-out').value = 'shared from the browser', document.getElementById('clip-send').click(), true)",
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while display_clipboard(&x) != "shared from the browser" {
+        assert!(
+            Instant::now() < deadline,
+            "the display's clipboard is {:?}; page {}",
+            display_clipboard(&x),
+            browser.state()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(browser.state()["clipboard"]["sent"], 1);
+}
+
+/// Frames at an odd size (1001x203: the last tile column 41 pixels wide,
+/// the last row 11 high) whose updates hold every record kind: noise
+/// (raw), flat tiles (solid), strokes (zstd), a tile made equal to another
+/// (copy), small changes (pixels, XOR).
+fn odd_frames() -> Vec<Frame> {
+    let (w, h) = (1001u32, 203u32);
+    let mut f = Frame::filled(w, h, 0x00fd_fdfd);
+    let mut s = 0x2545_f491u32;
+    for y in 0..64 {
+        for x in 0..128 {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            // All 32 bits random (the top byte shows nowhere): too
+            // random for zstd, so these tiles go raw.
+            f.set(x, y, s);
+        }
+    }
+    for (i, x) in (300..w - 3).step_by(7).enumerate() {
+        let y = 70 + (i as u32 * 13) % 120;
+        f.fill_rect(
+            Rect::new(x, y, 2, 9),
+            0x0020_2020 + (i as u32 % 7) * 0x0010_0000,
+        );
+    }
+    f.fill_rect(Rect::new(128, 64, 128, 64), 0x0010_40a0);
+    let key = f.clone();
+    // A tile made equal to another one, a tile filled flat, small changes,
+    // one in the narrow last column.
+    let src = key.crop(Rect::new(320, 64, 64, 64));
+    f.blit(&src, 640, 128);
+    f.fill_rect(Rect::new(448, 0, 64, 64), 0x00c0_2020);
+    f.fill_rect(Rect::new(997, 100, 3, 2), 0x0000_8000);
+    f.fill_rect(Rect::new(10, 195, 5, 3), 0x0000_0080);
+    let second = f.clone();
+    f.fill_rect(Rect::new(30, 10, 9, 3), 0x00ff_ff00);
+    f.fill_rect(Rect::new(961, 192, 40, 11), 0x0012_3456);
+    vec![key, second, f]
+}
+
+#[test]
+fn the_page_decodes_every_record_kind_at_an_odd_size_exactly_as_the_native_decoder() {
+    // No content search: the copied tile stays a CopyTile, not a copy-rect.
+    let mut encoder = Encoder::new(EncoderConfig {
+        motion_search: false,
+        ..EncoderConfig::default()
+    });
+    let mut decoder = Decoder::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("odd.bin");
+    let mut file = std::fs::File::create(&path).unwrap();
+    let mut kinds = std::collections::BTreeSet::new();
+    for f in odd_frames() {
+        let update = encoder.encode(f, None).expect("the frame changed");
+        for r in &update.records {
+            kinds.insert(match r.kind {
+                tandem_codec::TileKind::Solid(_) => "solid",
+                tandem_codec::TileKind::Raw(_) => "raw",
+                tandem_codec::TileKind::Zstd(_) => "zstd",
+                tandem_codec::TileKind::CopyTile { .. } => "copy",
+                tandem_codec::TileKind::Pixels(_) => "pixels",
+                tandem_codec::TileKind::Xor(_) => "xor",
+            });
+        }
+        decoder.apply(&update).unwrap();
+        let bytes = update.to_bytes();
+        file.write_all(&(bytes.len() as u32).to_le_bytes()).unwrap();
+        file.write_all(&bytes).unwrap();
+    }
+    drop(file);
+    for kind in ["solid", "raw", "zstd", "copy"] {
+        assert!(kinds.contains(kind), "no {kind} record: {kinds:?}");
+    }
+    assert!(
+        kinds.contains("pixels") || kinds.contains("xor"),
+        "no stream record: {kinds:?}"
+    );
+    let want = sha256_hex(&decoder.frame().unwrap().to_rgba8());
+
+    let node_dir = tempfile::tempdir().unwrap();
+    let node = NodeProcess::start(
+        node_dir.path(),
+        &config(node_dir.path(), &synthetic(64, 64), ""),
+    );
+    let mut browser = Browser::start();
+    browser.open(&browser_link(&node));
+    let result = browser.cmd(serde_json::json!({"op": "bench", "file": path}));
+    assert_eq!(result["error"], Value::Null, "{result}");
+    assert_eq!(
+        (result["width"].clone(), result["height"].clone()),
+        (1001.into(), 203.into())
+    );
+    assert_eq!(
+        result["sha256"], want,
+        "the page's picture differs from the native decoder's (records {kinds:?})"
+    );
 }

@@ -8,9 +8,10 @@
 // 0xFFBBGGRR read little-endian), converting each value as it is decoded,
 // so painting needs no pass over the picture. The channels are
 // independent bytes, so XOR on converted values gives the converted XOR,
-// and the top byte, which no picture shows, is dropped.
+// and the top byte, which no picture shows, is dropped. The picture and
+// all pixel work are in the wasm heap (zstd.ts, kernels.ts).
 
-import type { Inflated, Inflater } from "./zstd";
+import type { Wasm } from "./zstd";
 
 export const UPDATE_MAGIC = 0x54;
 export const UPDATE_VERSION = 2;
@@ -294,70 +295,18 @@ function validate(u: Update): { grid: Grid; streamValues: number } {
   return { grid, streamValues };
 }
 
-/** Little-endian u32 values of `src` (4 bytes each) as a view when aligned, else a copy. */
-function u32View(src: Uint8Array, at: number, count: number): Uint32Array {
-  const off = src.byteOffset + at;
-  if (off % 4 === 0) return new Uint32Array(src.buffer, off, count);
-  return new Uint32Array(src.slice(at, at + count * 4).buffer);
-}
-
-/** The same values as signed 32-bit integers (a view, no copy). */
-function i32(a: Uint32Array): Int32Array {
-  return new Int32Array(a.buffer, a.byteOffset, a.length);
-}
-
-/** A wire pixel as canvas RGBA (little-endian u32; stored through a Uint32Array). */
+/** A wire pixel (0x00RRGGBB) as a picture pixel (bytes R, G, B, 255), as an int32. */
 function rgba(v: number): number {
   return 0xff000000 | ((v & 0xff) << 16) | (v & 0xff00) | ((v >>> 16) & 0xff);
 }
 
-/** A wire XOR value in the canvas's byte order (alpha untouched). */
-function rgbaXor(v: number): number {
-  return ((v & 0xff) << 16) | (v & 0xff00) | ((v >>> 16) & 0xff);
+/** `n` rounded up to a multiple of 16 (scratch regions start 16-aligned). */
+function align16(n: number): number {
+  return (n + 15) & ~15;
 }
 
-/**
- * Copies a `w`×`h` block of wire pixels (rows `sStride` apart from `s`) into
- * `dst` (rows `dStride` apart from `d`), converting to canvas RGBA on the
- * way: the one pass over a tile's pixels, with no allocation.
- */
-function blitWire(
-  dst: Int32Array,
-  d: number,
-  dStride: number,
-  src: Int32Array,
-  s: number,
-  sStride: number,
-  w: number,
-  h: number,
-): void {
-  // Int32Array both sides: the swizzle stays in 32-bit integers (a
-  // Uint32Array's values above 2^31 are not small integers to V8).
-  for (let row = 0; row < h; row++) {
-    for (let c = 0; c < w; c++) {
-      const v = src[s + c];
-      dst[d + c] = (((v << 16) | (v >>> 16)) & 0xff00ff) | (v & 0xff00) | -0x1000000;
-    }
-    d += dStride;
-    s += sStride;
-  }
-}
-
-/** Copies a `w`×`h` block of canvas pixels, packed rows, into `dst` (rows `dStride` apart from `d`). */
-function blitPacked(dst: Uint32Array, d: number, dStride: number, src: Uint32Array, w: number, h: number): void {
-  for (let row = 0, s = 0; row < h; row++, s += w, d += dStride) dst.set(src.subarray(s, s + w), d);
-}
-
-function readValues(src: Uint8Array, at: number, bpv: number, out: Uint32Array, count: number): void {
-  if (bpv === 4) {
-    // Every browser is little-endian, as the wire format is.
-    out.set(u32View(src, at, count));
-  } else {
-    for (let i = 0, j = at; i < count; i++, j += 3) {
-      out[i] = src[j] | (src[j + 1] << 8) | (src[j + 2] << 16);
-    }
-  }
-}
+/** Bytes of one copy record's snapshot: a whole tile. */
+const TILE_BYTES = TILE_SIZE * TILE_SIZE * 4;
 
 /** A rectangle of the picture changed by the last update (for painting). */
 export interface Dirty {
@@ -367,16 +316,38 @@ export interface Dirty {
   y1: number;
 }
 
-/** Applies updates in order and holds the picture (tandem_codec::Decoder). */
+/**
+ * Applies updates in order and holds the picture (tandem_codec::Decoder).
+ * The picture lives in the wasm heap, beside zstd's output, so that every
+ * pixel loop runs in the kernels (kernels.ts); call `free` when done.
+ */
 export class Decoder {
   width = 0;
   height = 0;
   seq = 0;
-  pixels: Uint32Array | null = null;
+  /** The picture's address in the heap (0: no picture yet). */
+  private frame = 0;
   /** Bounding box of what the last applied update changed. */
   dirty: Dirty = { x0: 0, y0: 0, x1: 0, y1: 0 };
 
-  constructor(private readonly zstd: Inflater) {}
+  constructor(private readonly wasm: Wasm) {}
+
+  /**
+   * The picture as canvas RGBA (a view into the heap: take it again after
+   * the next update, which may grow the heap and detach this one).
+   */
+  get pixels(): Uint32Array | null {
+    if (this.frame === 0) return null;
+    return new Uint32Array(this.wasm.memory.buffer, this.frame, this.width * this.height);
+  }
+
+  /** Gives the picture's memory back to the heap. */
+  free(): void {
+    if (this.frame !== 0) this.wasm.free(this.frame);
+    this.frame = 0;
+    this.width = 0;
+    this.height = 0;
+  }
 
   /** Parses and applies one update's bytes. */
   applyBytes(bytes: Uint8Array): void {
@@ -387,7 +358,7 @@ export class Decoder {
     const { grid, streamValues } = validate(u);
     const keyFrame = u.baseSeq === 0;
     if (!keyFrame) {
-      if (!this.pixels) throw new CodecError("a key frame is needed first");
+      if (this.frame === 0) throw new CodecError("a key frame is needed first");
       if (u.baseSeq !== this.seq) throw new CodecError(`update is based on ${u.baseSeq}, the picture is at ${this.seq}`);
       if (u.width !== this.width || u.height !== this.height) throw new CodecError("update size differs from the picture");
     }
@@ -395,15 +366,18 @@ export class Decoder {
     const H = u.height;
     const records = u.records;
     const n = records.length;
-    // 1. Everything that can fail, before the picture is touched: the
-    // shared stream's values, then every zstd tile in one batch (left in
-    // the wasm heap, read once in step 2).
-    const values = streamValues > 0 ? this.unpackStream(u.stream, streamValues) : null;
+    const k = this.wasm.kernels;
+    // 1. Everything that can fail or grow the heap, before the picture is
+    // touched: scratch, the shared stream's values (converted to picture
+    // pixels in scratch), every zstd tile in one batch (left in zstd's
+    // output buffer), and a key frame's new picture.
     const streamAt = new Int32Array(n);
     const zIndex = new Int32Array(n);
     const zFrames: Uint8Array[] = [];
     const zCaps: number[] = [];
     let atStream = 0;
+    let copies = 0;
+    let rawBytes = 0;
     for (let i = 0; i < n; i++) {
       const rec = records[i];
       if (rec.kind === "zstd") {
@@ -414,31 +388,46 @@ export class Decoder {
       } else if (rec.kind === "pixels" || rec.kind === "xor") {
         streamAt[i] = atStream;
         atStream += rec.area.w * rec.area.h;
+      } else if (rec.kind === "copy") {
+        copies++;
+      } else if (rec.kind === "raw") {
+        rawBytes += align16(rec.data.length);
       }
     }
+    // Scratch: the stream's values, copy records' snapshots, raw tiles,
+    // and an uncompressed stream's bytes.
+    const stage = streamValues > 0 && !u.stream.compressed ? u.stream.data.length : 0;
+    const valuesLen = align16(streamValues * 4);
+    const copiesLen = copies * TILE_BYTES;
+    const scratch = this.heap(() => this.wasm.scratch(valuesLen + copiesLen + rawBytes + stage));
+    const valuesPtr = scratch;
+    const copiesPtr = valuesPtr + valuesLen;
+    const rawPtr = copiesPtr + copiesLen;
+    if (streamValues > 0) this.unpackStream(u.stream, streamValues, valuesPtr, rawPtr + rawBytes);
     let zOffsets: number[] = [];
-    let zPixels: Int32Array | null = null;
+    let zPtr = 0;
     if (zFrames.length > 0) {
-      const z = this.inflate(zFrames, zCaps);
+      const z = this.heap(() => this.wasm.inflate(zFrames, zCaps));
       for (let i = 0; i < zCaps.length; i++) {
         if (z.lengths[i] !== zCaps[i]) throw new CodecError("decompressed data is too short");
       }
       zOffsets = z.offsets;
-      zPixels = i32(u32View(z.bytes, 0, z.bytes.length >> 2));
+      zPtr = z.bytes.byteOffset;
     }
-    // 2. Nothing fails from here on. A key frame writes every pixel, so
-    // the picture's buffer is reused when the size stays.
-    let frame: Uint32Array;
-    if (keyFrame) {
-      const reuse = this.pixels && this.width === W && this.height === H;
-      frame = reuse ? this.pixels! : new Uint32Array(W * H);
-    } else {
-      frame = this.pixels!;
+    // A key frame writes every pixel, so the picture is reused when the size stays.
+    let frame = this.frame;
+    if (keyFrame && (frame === 0 || W !== this.width || H !== this.height)) {
+      frame = this.heap(() => this.wasm.malloc(Math.max(4, W * H * 4)));
     }
+    // 2. Nothing fails or allocates from here on: these views stay valid.
+    const heap8 = new Uint8Array(this.wasm.memory.buffer);
+    const heap32 = new Uint32Array(this.wasm.memory.buffer);
+    const stride = W * 4;
     let x0 = W;
     let y0 = H;
     let x1 = 0;
     let y1 = 0;
+    const base = frame >> 2;
     for (const m of u.moves) {
       const { x, y, w, h } = m.src;
       // Each copy reads the picture as it was just before it: rows in the
@@ -447,76 +436,65 @@ export class Decoder {
       const down = m.dstY > y;
       for (let i = 0; i < h; i++) {
         const row = down ? h - 1 - i : i;
-        const from = (y + row) * W + x;
-        frame.copyWithin((m.dstY + row) * W + m.dstX, from, from + w);
+        const from = base + (y + row) * W + x;
+        heap32.copyWithin(base + (m.dstY + row) * W + m.dstX, from, from + w);
       }
       x0 = Math.min(x0, m.dstX);
       y0 = Math.min(y0, m.dstY);
       x1 = Math.max(x1, m.dstX + w);
       y1 = Math.max(y1, m.dstY + h);
     }
-    // Records reading the moved picture (Xor, CopyTile) read before any record writes.
-    const read: (Uint32Array | null)[] = [];
-    for (let i = 0; i < n; i++) {
-      const rec = records[i];
-      if (rec.kind === "xor") {
-        const t = grid.rect(rec.tile);
-        const a = rec.area;
-        const src = values!;
-        const res = new Uint32Array(a.w * a.h);
-        for (let row = 0, k = 0, s = streamAt[i]; row < a.h; row++) {
-          const base = (t.y + a.y + row) * W + t.x + a.x;
-          for (let col = 0; col < a.w; col++, k++, s++) res[k] = rgbaXor(src[s]) ^ frame[base + col];
-        }
-        read[i] = res;
-      } else if (rec.kind === "copy") {
-        const s = grid.rect(rec.src);
-        const res = new Uint32Array(s.w * s.h);
-        for (let row = 0; row < s.h; row++) {
-          const from = (s.y + row) * W + s.x;
-          res.set(frame.subarray(from, from + s.w), row * s.w);
-        }
-        read[i] = res;
-      } else {
-        read[i] = null;
-      }
-    }
+    // Copy records read the moved picture before any record writes (their
+    // source may be another record's tile). An XOR reads only its own
+    // tile, which no other record writes, so it works in place.
     const tilesX = grid.tilesX;
-    const frame32 = i32(frame);
-    const values32 = values ? i32(values) : null;
-    for (let i = 0; i < n; i++) {
+    const at = (tile: number) => {
+      const tx = (tile % tilesX) * TILE_SIZE;
+      const ty = Math.floor(tile / tilesX) * TILE_SIZE;
+      return { tx, ty, tw: Math.min(TILE_SIZE, W - tx), th: Math.min(TILE_SIZE, H - ty) };
+    };
+    for (let i = 0, c = copiesPtr; i < n; i++) {
       const rec = records[i];
-      const tx = (rec.tile % tilesX) * TILE_SIZE;
-      const ty = Math.floor(rec.tile / tilesX) * TILE_SIZE;
+      if (rec.kind !== "copy") continue;
+      const s = at(rec.src);
+      k.copy(c, s.tw * 4, frame + (s.ty * W + s.tx) * 4, stride, s.tw, s.th);
+      c += TILE_BYTES;
+    }
+    for (let i = 0, c = copiesPtr, r = rawPtr; i < n; i++) {
+      const rec = records[i];
+      const { tx, ty, tw, th } = at(rec.tile);
       let ax = tx;
       let ay = ty;
-      let aw = Math.min(TILE_SIZE, W - tx);
-      let ah = Math.min(TILE_SIZE, H - ty);
+      let aw = tw;
+      let ah = th;
       if (rec.kind === "pixels" || rec.kind === "xor") {
         ax += rec.area.x;
         ay += rec.area.y;
         aw = rec.area.w;
         ah = rec.area.h;
       }
-      const d = ay * W + ax;
+      const d = frame + (ay * W + ax) * 4;
       switch (rec.kind) {
-        case "solid": {
-          const c = rgba(rec.colour);
-          for (let row = 0, at = d; row < ah; row++, at += W) frame.fill(c, at, at + aw);
+        case "solid":
+          k.fill(d, stride, aw, ah, rgba(rec.colour));
           break;
-        }
         case "zstd":
-          blitWire(frame32, d, W, zPixels!, zOffsets[zIndex[i]] >> 2, aw, aw, ah);
+          k.wire(d, stride, zPtr + zOffsets[zIndex[i]], aw * 4, aw, ah);
           break;
         case "raw":
-          blitWire(frame32, d, W, i32(u32View(rec.data, 0, aw * ah)), 0, aw, aw, ah);
+          heap8.set(rec.data, r);
+          k.wire(d, stride, r, aw * 4, aw, ah);
+          r += align16(rec.data.length);
           break;
         case "pixels":
-          blitWire(frame32, d, W, values32!, streamAt[i], aw, aw, ah);
+          k.copy(d, stride, valuesPtr + streamAt[i] * 4, aw * 4, aw, ah);
           break;
         case "xor":
+          k.xor(d, stride, valuesPtr + streamAt[i] * 4, aw * 4, aw, ah);
+          break;
         case "copy":
-          blitPacked(frame, d, W, read[i]!, aw, ah);
+          k.copy(d, stride, c, aw * 4, aw, ah);
+          c += TILE_BYTES;
           break;
       }
       x0 = Math.min(x0, ax);
@@ -525,7 +503,8 @@ export class Decoder {
       y1 = Math.max(y1, ay + ah);
     }
     if (keyFrame) {
-      this.pixels = frame;
+      if (frame !== this.frame && this.frame !== 0) this.wasm.free(this.frame);
+      this.frame = frame;
       this.width = W;
       this.height = H;
       this.dirty = { x0: 0, y0: 0, x1: W, y1: H };
@@ -535,39 +514,52 @@ export class Decoder {
     this.seq = u.seq;
   }
 
-  private inflate(frames: Uint8Array[], caps: number[]): Inflated {
+  /** Runs a heap call, its ZstdError (bad data, a full heap) as a CodecError. */
+  private heap<T>(f: () => T): T {
     try {
-      return this.zstd.inflate(frames, caps);
+      return f();
     } catch (e) {
       throw new CodecError((e as Error).message);
     }
   }
 
-  private unpackStream(s: Update["stream"], count: number): Uint32Array {
-    let raw = s.data;
+  /**
+   * The stream's `count` values as picture pixels at `out` in the heap.
+   * An uncompressed stream is first copied to `stage` (scratch of its length).
+   */
+  private unpackStream(s: Update["stream"], count: number, out: number, stage: number): void {
+    let at = stage;
+    let len = s.data.length;
     if (s.compressed) {
-      const z = this.inflate([s.data], [unpackedLen(s, count, s.palette ? MAX_PALETTE : 0)]);
-      // A view into the wasm heap, read (copied) below before any other zstd call.
-      raw = z.bytes.subarray(0, z.lengths[0]);
+      const z = this.heap(() => this.wasm.inflate([s.data], [unpackedLen(s, count, s.palette ? MAX_PALETTE : 0)]));
+      at = z.bytes.byteOffset;
+      len = z.lengths[0];
+    } else {
+      new Uint8Array(this.wasm.memory.buffer).set(s.data, stage);
     }
+    const k = this.wasm.kernels;
     const bpv = bytesPerValue(s);
-    const values = new Uint32Array(count);
     if (!s.palette) {
-      if (raw.length !== count * bpv) throw new CodecError("stream length does not match the records' areas");
-      readValues(raw, 0, bpv, values, count);
-      return values;
+      if (len !== count * bpv) throw new CodecError("stream length does not match the records' areas");
+      if (bpv === 4) k.wire(out, 0, at, 0, count, 1);
+      else k.unpack24(out, at, count);
+      return;
     }
-    if (raw.length === 0) throw new CodecError("palette stream is empty");
+    const raw = new Uint8Array(this.wasm.memory.buffer, at, len);
+    if (len === 0) throw new CodecError("palette stream is empty");
     const colours = raw[0] + 1;
-    if (raw.length !== unpackedLen(s, count, colours)) throw new CodecError("stream length does not match the records' areas");
-    const palette = new Uint32Array(colours);
-    readValues(raw, 1, bpv, palette, colours);
-    const base = 1 + colours * bpv;
-    for (let i = 0; i < count; i++) {
-      const idx = raw[base + i];
-      if (idx >= colours) throw new CodecError("palette index out of range");
-      values[i] = palette[idx];
+    if (len !== unpackedLen(s, count, colours)) throw new CodecError("stream length does not match the records' areas");
+    const palette = new Int32Array(colours);
+    for (let i = 0, j = 1; i < colours; i++, j += bpv) {
+      const v = raw[j] | (raw[j + 1] << 8) | (raw[j + 2] << 16) | (bpv === 4 ? raw[j + 3] << 24 : 0);
+      palette[i] = rgba(v);
     }
-    return values;
+    const values = new Int32Array(this.wasm.memory.buffer, out, count);
+    const idx = raw.subarray(1 + colours * bpv);
+    for (let i = 0; i < count; i++) {
+      const p = idx[i];
+      if (p >= colours) throw new CodecError("palette index out of range");
+      values[i] = palette[p];
+    }
   }
 }

@@ -3,16 +3,27 @@
 // by the hash the node publishes on this page's own origin) or, when that
 // fails or the link says `transport=ws`, over a WebSocket to the page's own
 // server (networks that drop UDP; see wsmux.ts), hands every
-// graphics update to the decoding worker, draws the shared pointer, and
-// sends mouse and keyboard input only while the sharer lets it.
+// graphics update to the decoding worker, draws the shared pointer,
+// sends mouse and keyboard input only while the sharer lets it, and joins
+// the session's clipboard channel: what the sharer copies shows in the
+// page, and text typed there is shared while the node gives write access.
 
 import {
+  CHANNEL_HEADER_LEN,
+  CLIPBOARD_CHANNEL,
+  MAX_CHANNEL_MESSAGE,
+  STREAM_KIND_CHANNEL,
+  channelStreamHeader,
+  decodeChannelFrame,
+  encodeChannelData,
   encodeClientMessage,
   decodeServerPayload,
   FrameDecoder,
+  ProtoError,
   parseCursorDatagram,
   MAX_UPDATE_BYTES,
   STREAM_KIND_GRAPHICS,
+  type ChannelAccess,
   type ClientMessage,
   type ControlLevel,
   type CursorShape,
@@ -49,6 +60,11 @@ const canvas = $<HTMLCanvasElement>("screen");
 const pointer = $<HTMLCanvasElement>("pointer");
 const requestButton = $<HTMLButtonElement>("request");
 const levelLine = $("level");
+const clipPanel = $("clipboard");
+const clipIn = $<HTMLTextAreaElement>("clip-in");
+const clipOut = $<HTMLTextAreaElement>("clip-out");
+const clipSend = $<HTMLButtonElement>("clip-send");
+const clipStatus = $("clip-status");
 
 /** State the tests read (window.tandem.state); also what the UI shows. */
 const state = {
@@ -67,6 +83,8 @@ const state = {
   transport: "" as "" | "webtransport" | "websocket",
   notices: [] as string[],
   errors: [] as string[],
+  /** The clipboard channel: this page's access, the last text received, counts. */
+  clipboard: { joined: false, access: "none" as ChannelAccess, text: "", received: 0, sent: 0 },
 };
 
 function setStatus(text: string): void {
@@ -140,6 +158,7 @@ async function join(name: string, password: string): Promise<void> {
   setStatus("connecting…");
   const wt = await connect(params.get("transport") === "ws");
   transport = wt;
+  resetClipboard();
   wt.closed.then(
     (c) => closed(c.reason ?? ""),
     (e) => closed(String(e)),
@@ -224,6 +243,7 @@ async function readControl(readable: ReadableStream<Uint8Array>): Promise<void> 
 
 function setLevel(level: ControlLevel): void {
   state.level = level;
+  clipSend.disabled = !maySendClipboard();
   levelLine.textContent = `control: ${level}`;
   canvas.classList.toggle("interactive", level === "interactive");
   requestButton.disabled = level === "interactive" || state.phase !== "joined";
@@ -233,6 +253,9 @@ function onMessage(msg: ServerMessage): void {
   switch (msg.type) {
     case "welcome":
       state.phase = "joined";
+      // Joined on every connection; the node answers with this page's
+      // access and tells every change (it follows the control level).
+      send?.({ type: "channel_join", name: CLIPBOARD_CHANNEL });
       form.hidden = true;
       state.paused = msg.welcome.paused;
       setLevel(msg.welcome.controlLevel);
@@ -280,8 +303,134 @@ function onMessage(msg: ServerMessage): void {
       shapes.set(msg.shape.id, msg.shape);
       drawPointer();
       break;
+    case "channel_joined":
+      if (msg.channel.name === CLIPBOARD_CHANNEL) {
+        clip.id = msg.channel.id;
+        state.clipboard.joined = true;
+        clipPanel.hidden = false;
+        setClipAccess(msg.channel.access);
+        clip.joined();
+      }
+      break;
+    case "channel_join_refused":
+      addNotice(`clipboard unavailable: ${msg.message}`);
+      break;
+    case "channel_access_changed":
+      if (msg.channel === clip.id) setClipAccess(msg.access);
+      break;
+    case "channel_overflow":
+      if (msg.channel === clip.id) addNotice(`clipboard: the node dropped ${msg.dropped} copies for this page`);
+      break;
+    case "channel_write_refused":
+      if (msg.channel === clip.id) addNotice(`clipboard: not shared: ${msg.message}`);
+      break;
     case "other":
       break;
+  }
+}
+
+// The clipboard channel of this connection.
+let clip = newClip();
+
+function newClip() {
+  let joined = () => {};
+  const whenJoined = new Promise<void>((resolve) => (joined = resolve));
+  return { id: -1, joined, whenJoined, writer: null as WritableStreamDefaultWriter<Uint8Array> | null };
+}
+
+function resetClipboard(): void {
+  clip = newClip();
+  Object.assign(state.clipboard, { joined: false, access: "none", text: "", received: 0, sent: 0 });
+  clipPanel.hidden = true;
+  clipIn.value = "";
+  setClipAccess("none");
+}
+
+/** The page may share only while interactive with write access (the node checks both too). */
+function maySendClipboard(): boolean {
+  return state.clipboard.access === "read-write" && state.level === "interactive";
+}
+
+function setClipAccess(access: ChannelAccess): void {
+  state.clipboard.access = access;
+  clipSend.disabled = !maySendClipboard();
+  clipStatus.textContent = `clipboard: ${access}`;
+}
+
+async function shareClipboard(text: string): Promise<void> {
+  const wt = transport;
+  const data = new TextEncoder().encode(text);
+  if (!maySendClipboard() || !wt) {
+    addNotice("clipboard: not shared: this page has no write access");
+    return;
+  }
+  if (data.length > MAX_CHANNEL_MESSAGE) {
+    addNotice(`clipboard: text over ${MAX_CHANNEL_MESSAGE} bytes is not shared`);
+    return;
+  }
+  const c = clip;
+  if (!c.writer) {
+    // One stream per direction of a channel, opened at the first copy.
+    const stream = await wt.createUnidirectionalStream();
+    c.writer = stream.getWriter();
+    await c.writer.write(channelStreamHeader(c.id));
+  }
+  await c.writer.write(encodeChannelData(data));
+  state.clipboard.sent++;
+  addNotice(`clipboard: shared ${data.length} bytes`);
+}
+
+/** A channel data stream from the node (the header's kind byte already seen in `head`). */
+async function readChannel(reader: ReadableStreamDefaultReader<Uint8Array>, head: Uint8Array): Promise<void> {
+  const c = clip;
+  const frames = new FrameDecoder();
+  let buf = head;
+  try {
+    while (buf.length < CHANNEL_HEADER_LEN) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      const grown = new Uint8Array(buf.length + value.length);
+      grown.set(buf);
+      grown.set(value, buf.length);
+      buf = grown;
+    }
+    const id = new DataView(buf.buffer, buf.byteOffset, buf.length).getUint32(1, false);
+    // The stream may overtake the control stream's answer to the join.
+    let timer = 0;
+    await Promise.race([c.whenJoined, new Promise((r) => (timer = setTimeout(r, 10000)))]);
+    clearTimeout(timer);
+    if (id !== c.id || c !== clip) {
+      reader.cancel().catch(() => {});
+      return;
+    }
+    frames.push(buf.subarray(CHANNEL_HEADER_LEN));
+    for (;;) {
+      for (let p = frames.next(); p; p = frames.next()) {
+        const frame = decodeChannelFrame(p);
+        if (frame.type === "dropped") {
+          addNotice(`clipboard: the node dropped ${frame.count} copies for this page`);
+          continue;
+        }
+        let text: string;
+        try {
+          text = new TextDecoder("utf-8", { fatal: true }).decode(frame.data);
+        } catch {
+          addNotice("clipboard: a copy that is not UTF-8 text was not shown");
+          continue;
+        }
+        state.clipboard.text = text;
+        state.clipboard.received++;
+        clipIn.value = text;
+        addNotice(`clipboard: received ${frame.data.length} bytes`);
+      }
+      const { value, done } = await reader.read();
+      if (done) return;
+      frames.push(value);
+    }
+  } catch (e) {
+    // A reset stream ends quietly; a malformed one is reported and dropped.
+    if (e instanceof ProtoError) state.errors.push(`bad clipboard stream: ${e.message}`);
+    reader.cancel().catch(() => {});
   }
 }
 
@@ -290,14 +439,30 @@ async function readGraphics(wt: AttendeeTransport): Promise<void> {
   for (;;) {
     const { value, done } = await streams.read();
     if (done) return;
-    void readUpdate(value);
+    void readStream(value);
   }
 }
 
-async function readUpdate(stream: ReadableStream<Uint8Array>): Promise<void> {
+/** A stream from the node: a graphics update, or a channel's data by its kind byte. */
+async function readStream(stream: ReadableStream<Uint8Array>): Promise<void> {
   const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
-  let len = 0;
+  let head: Uint8Array;
+  try {
+    do {
+      const { value, done } = await reader.read();
+      if (done) return;
+      head = value;
+    } while (head.length === 0);
+  } catch {
+    return; // Reset by the node: a superseded update.
+  }
+  if (head[0] === STREAM_KIND_CHANNEL) return readChannel(reader, head);
+  return readUpdate(reader, head);
+}
+
+async function readUpdate(reader: ReadableStreamDefaultReader<Uint8Array>, head: Uint8Array): Promise<void> {
+  const chunks: Uint8Array[] = [head];
+  let len = head.length;
   try {
     for (;;) {
       const { value, done } = await reader.read();
@@ -429,6 +594,10 @@ for (const [name, pressed] of [
     input({ type: "key", keysym, pressed });
   });
 }
+
+clipSend.addEventListener("click", () => {
+  shareClipboard(clipOut.value).catch((e: unknown) => addNotice(`clipboard: not shared: ${String(e)}`));
+});
 
 requestButton.addEventListener("click", () => {
   send?.({ type: "request_control", level: "interactive" });

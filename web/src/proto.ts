@@ -14,6 +14,14 @@ export const STREAM_KIND_GRAPHICS = 1;
 export const DATAGRAM_KIND_CURSOR = 1;
 /** Largest datagram (MAX_DATAGRAM_LEN). */
 export const MAX_DATAGRAM_LEN = 64;
+/** Kind byte of a channel data stream (STREAM_KIND_CHANNEL). */
+export const STREAM_KIND_CHANNEL = 2;
+/** Kind byte and big-endian u32 channel id (CHANNEL_HEADER_LEN). */
+export const CHANNEL_HEADER_LEN = 5;
+/** Largest message on a channel (MAX_CHANNEL_MESSAGE). */
+export const MAX_CHANNEL_MESSAGE = MAX_CONTROL_MESSAGE - 16;
+/** The built-in clipboard channel (CLIPBOARD_CHANNEL). */
+export const CLIPBOARD_CHANNEL = "clipboard";
 /** Hello::version (PROTOCOL_VERSION). */
 export const PROTOCOL_VERSION = 1;
 
@@ -64,6 +72,23 @@ export interface CursorShape {
   bgra: Uint8Array;
 }
 
+export type ChannelAccess = "none" | "read" | "read-write";
+const ACCESSES: ChannelAccess[] = ["none", "read", "read-write"];
+export type ChannelPriority = "low" | "normal" | "high";
+const PRIORITIES: ChannelPriority[] = ["low", "normal", "high"];
+
+/** A channel as this attendee sees it (ChannelInfo). */
+export interface ChannelInfo {
+  id: number;
+  name: string;
+  priority: ChannelPriority;
+  flags: number;
+  access: ChannelAccess;
+}
+
+/** One frame on a channel data stream (ChannelFrame). */
+export type ChannelFrame = { type: "data"; data: Uint8Array } | { type: "dropped"; count: number };
+
 export type ServerMessage =
   | { type: "welcome"; welcome: Welcome }
   | { type: "rejected"; reason: RejectReason; message: string }
@@ -75,7 +100,12 @@ export type ServerMessage =
   | { type: "input_refused"; message: string }
   | { type: "bye"; reason: DisconnectReason; message: string }
   | { type: "cursor_shape"; shape: CursorShape }
-  /** A later variant this page does not use (virtual channels). */
+  | { type: "channel_joined"; channel: ChannelInfo }
+  | { type: "channel_join_refused"; name: string; message: string }
+  | { type: "channel_access_changed"; channel: number; access: ChannelAccess }
+  | { type: "channel_overflow"; channel: number; dropped: number }
+  | { type: "channel_write_refused"; channel: number; message: string }
+  /** A later variant this page does not know. */
   | { type: "other"; variant: number };
 
 export type MouseButton = "left" | "middle" | "right" | "back" | "forward";
@@ -97,7 +127,8 @@ export type ClientMessage =
     }
   | { type: "request_control"; level: ControlLevel }
   | { type: "input"; event: InputEvent }
-  | { type: "bye"; reason: string };
+  | { type: "bye"; reason: string }
+  | { type: "channel_join"; name: string };
 
 export interface CursorPosition {
   seq: number;
@@ -267,6 +298,10 @@ export function encodeClientPayload(msg: ClientMessage): Uint8Array {
       w.varint(3);
       w.string(msg.reason);
       break;
+    case "channel_join":
+      w.varint(4);
+      w.string(msg.name);
+      break;
   }
   return w.finish();
 }
@@ -342,8 +377,31 @@ export function decodeServerPayload(payload: Uint8Array): ServerMessage {
       msg = { type: "cursor_shape", shape: { id, width, height, hotX, hotY, bgra } };
       break;
     }
+    case 10: {
+      const channel: ChannelInfo = {
+        id: r.varint(32),
+        name: r.string(),
+        priority: r.variant(PRIORITIES),
+        flags: r.varint(32),
+        access: r.variant(ACCESSES),
+      };
+      msg = { type: "channel_joined", channel };
+      break;
+    }
+    case 11:
+      msg = { type: "channel_join_refused", name: r.string(), message: r.string() };
+      break;
+    case 12:
+      msg = { type: "channel_access_changed", channel: r.varint(32), access: r.variant(ACCESSES) };
+      break;
+    case 13:
+      msg = { type: "channel_overflow", channel: r.varint(32), dropped: r.varint(64) };
+      break;
+    case 14:
+      msg = { type: "channel_write_refused", channel: r.varint(32), message: r.string() };
+      break;
     default:
-      // Channel messages: framed, so skipping one is safe.
+      // A later variant: framed, so skipping one is safe.
       return { type: "other", variant };
   }
   if (r.remaining !== 0) throw new ProtoError(`${r.remaining} trailing bytes`);
@@ -389,4 +447,44 @@ export function parseCursorDatagram(bytes: Uint8Array): CursorPosition {
   const pos = { seq: r.varint(32), x: r.zigzag(), y: r.zigzag(), shape: r.varint(32), visible: r.bool() };
   if (r.remaining !== 0) throw new ProtoError("trailing bytes in datagram");
   return pos;
+}
+
+/** The bytes a channel data stream starts with (channel_stream_header). */
+export function channelStreamHeader(channel: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(CHANNEL_HEADER_LEN);
+  out[0] = STREAM_KIND_CHANNEL;
+  new DataView(out.buffer).setUint32(1, channel, false);
+  return out;
+}
+
+/** One whole ChannelFrame::Data frame (length prefix included). */
+export function encodeChannelData(data: Uint8Array): Uint8Array<ArrayBuffer> {
+  if (data.length > MAX_CHANNEL_MESSAGE) throw new ProtoError(`channel message of ${data.length} bytes is over the limit`);
+  const w = new Writer();
+  w.varint(0);
+  w.varint(data.length);
+  const head = w.finish();
+  const out = new Uint8Array(4 + head.length + data.length);
+  new DataView(out.buffer).setUint32(0, head.length + data.length, false);
+  out.set(head, 4);
+  out.set(data, 4 + head.length);
+  return out;
+}
+
+/** Decodes one channel frame payload; trailing bytes are an error. */
+export function decodeChannelFrame(payload: Uint8Array): ChannelFrame {
+  const r = new Reader(payload);
+  let frame: ChannelFrame;
+  switch (r.varint(32)) {
+    case 0:
+      frame = { type: "data", data: r.bytesField(MAX_CHANNEL_MESSAGE).slice() };
+      break;
+    case 1:
+      frame = { type: "dropped", count: r.varint(64) };
+      break;
+    default:
+      throw new ProtoError("unknown channel frame");
+  }
+  if (r.remaining !== 0) throw new ProtoError(`${r.remaining} trailing bytes`);
+  return frame;
 }

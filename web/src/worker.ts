@@ -25,15 +25,21 @@ function post(msg: FromWorker, transfer: Transferable[] = []): void {
   (self as unknown as Worker).postMessage(msg, transfer);
 }
 
-/** The ImageData over the decoder's picture (a key frame of another size makes a new one). */
+/**
+ * The ImageData over the decoder's picture, in the wasm heap: made again
+ * when the picture moved (a key frame of another size) or the heap grew
+ * (which detaches the old buffer).
+ */
 function ensureImage(): void {
-  if (!canvas || !ctx || !decoder.pixels) return;
-  if (!image || image.data.buffer !== decoder.pixels.buffer) {
+  const px = decoder.pixels;
+  if (!canvas || !ctx || !px) return;
+  const data = image?.data;
+  if (!image || !data || data.buffer !== px.buffer || data.byteOffset !== px.byteOffset || data.byteLength !== px.byteLength) {
     if (canvas.width !== decoder.width || canvas.height !== decoder.height) {
       canvas.width = decoder.width;
       canvas.height = decoder.height;
     }
-    image = new ImageData(new Uint8ClampedArray(decoder.pixels.buffer as ArrayBuffer), decoder.width, decoder.height);
+    image = new ImageData(new Uint8ClampedArray(px.buffer as ArrayBuffer, px.byteOffset, px.byteLength), decoder.width, decoder.height);
   }
 }
 
@@ -88,7 +94,11 @@ self.onmessage = (ev: MessageEvent<ToWorker>) => {
       }
       break;
     case "reset":
-      if (zstd) decoder = new Decoder(zstd);
+      if (zstd) {
+        decoder.free();
+        decoder = new Decoder(zstd);
+        image = null;
+      }
       queue.length = 0;
       break;
     case "snapshot": {
@@ -124,5 +134,7 @@ function bench(id: number, updates: ArrayBuffer[]): void {
   }
   // The decoder's picture is already the canvas's RGBA.
   const out = d.pixels ? d.pixels.slice().buffer : new ArrayBuffer(0);
-  post({ type: "bench", id, ms, error, width: d.width, height: d.height, rgba: out as ArrayBuffer }, [out as ArrayBuffer]);
+  const { width, height } = d;
+  d.free();
+  post({ type: "bench", id, ms, error, width, height, rgba: out as ArrayBuffer }, [out as ArrayBuffer]);
 }

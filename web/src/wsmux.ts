@@ -11,6 +11,8 @@ export interface AttendeeTransport {
   readonly closed: Promise<{ reason?: string }>;
   close(): void;
   createBidirectionalStream(): Promise<{ readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> }>;
+  /** A stream of the page's own (channel uploads). */
+  createUnidirectionalStream(): Promise<WritableStream<Uint8Array>>;
   readonly incomingUnidirectionalStreams: ReadableStream<ReadableStream<Uint8Array>>;
   readonly datagrams: { readonly readable: ReadableStream<Uint8Array> };
 }
@@ -25,6 +27,10 @@ const T_KEEPALIVE = 5;
 const KEEPALIVE_MS = 15000;
 /** Streams the node may have open at once (graphics updates in flight, channels). */
 const MAX_STREAMS = 256;
+/** The id bit of the page's own streams (PAGE_STREAM_BIT). */
+const PAGE_STREAM_BIT = 0x8000_0000;
+/** Largest data chunk in one message (the node takes messages of at most 64 KiB). */
+const MAX_CHUNK = 60 * 1024;
 
 function header(kind: number, id: number, body: Uint8Array | null): Uint8Array<ArrayBuffer> {
   const m = new Uint8Array(5 + (body?.length ?? 0));
@@ -47,6 +53,7 @@ export class WsTransport implements AttendeeTransport {
   private control: ReadableStreamDefaultController<Uint8Array> | null = null;
   private reason = "";
   private done = false;
+  private nextPageStream = PAGE_STREAM_BIT + 1;
 
   constructor(url: string) {
     this.ws = new WebSocket(url);
@@ -81,6 +88,18 @@ export class WsTransport implements AttendeeTransport {
       close: () => this.send(header(T_FIN, 0, null)),
     });
     return { readable, writable };
+  }
+
+  /** A page stream: data messages under an id with PAGE_STREAM_BIT, fin at its end. */
+  async createUnidirectionalStream(): Promise<WritableStream<Uint8Array>> {
+    const id = this.nextPageStream++;
+    return new WritableStream<Uint8Array>({
+      write: (chunk) => {
+        for (let at = 0; at < chunk.length; at += MAX_CHUNK) this.send(header(T_DATA, id, chunk.subarray(at, at + MAX_CHUNK)));
+      },
+      close: () => this.send(header(T_FIN, id, null)),
+      abort: () => this.send(header(T_FIN, id, null)),
+    });
   }
 
   private send(m: Uint8Array<ArrayBuffer>): void {

@@ -4,9 +4,12 @@
 // that a whole update's payloads go through two long-lived buffers in the
 // wasm heap: no allocation, copy or heap slice per tile (a 1080p key frame
 // has about 510 of them). build.mjs lifts the module out of the package
-// as the virtual import below.
+// as the virtual import below. The same heap holds the decoder's picture
+// and scratch, worked on by the pixel kernels (kernels.ts), which share
+// this memory.
 
 import wasmBase64 from "virtual:zstd-wasm";
+import { createKernels, type Kernels } from "./kernels";
 
 /** The 4-byte magic every zstd frame starts with; updates leave it out. */
 const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
@@ -32,7 +35,18 @@ export interface Inflater {
   inflate(frames: Uint8Array[], caps: number[]): Inflated;
 }
 
-/** A malformed or oversized frame. */
+/** zstd plus the heap it runs in: what the decoder needs. */
+export interface Wasm extends Inflater {
+  readonly memory: WebAssembly.Memory;
+  readonly kernels: Kernels;
+  /** `n` bytes of the heap (freed with `free`); throws ZstdError when there is no room. */
+  malloc(n: number): number;
+  free(ptr: number): void;
+  /** At least `n` bytes of reused scratch, 16-aligned, valid until the next call. */
+  scratch(n: number): number;
+}
+
+/** A malformed or oversized frame, or a full heap. */
 export class ZstdError extends Error {}
 
 class Arena {
@@ -58,12 +72,37 @@ class Arena {
 }
 
 /** zstd in wasm with reused input and output buffers. */
-export class WasmZstd implements Inflater {
+export class WasmZstd implements Wasm {
   private readonly input: Arena;
   private readonly output: Arena;
-  private constructor(private readonly x: Exports) {
+  private readonly scratchArena: Arena;
+  private constructor(
+    private readonly x: Exports,
+    readonly kernels: Kernels,
+  ) {
     this.input = new Arena(x);
     this.output = new Arena(x);
+    this.scratchArena = new Arena(x);
+  }
+
+  get memory(): WebAssembly.Memory {
+    return this.x.memory;
+  }
+
+  malloc(n: number): number {
+    const ptr = this.x.malloc(n);
+    if (ptr === 0) throw new ZstdError(`cannot allocate ${n} bytes`);
+    return ptr;
+  }
+
+  free(ptr: number): void {
+    this.x.free(ptr);
+  }
+
+  scratch(n: number): number {
+    // malloc's blocks are 8-aligned: 15 bytes more make a 16-aligned start.
+    const ptr = this.scratchArena.reserve(n + 15);
+    return (ptr + 15) & ~15;
   }
 
   static async create(): Promise<WasmZstd> {
@@ -72,7 +111,8 @@ export class WasmZstd implements Inflater {
     // are taken from memory.buffer after the calls that may grow it.
     const imports = { env: { emscripten_notify_memory_growth: () => {} } };
     const { instance } = await WebAssembly.instantiate(bin, imports);
-    return new WasmZstd(instance.exports as unknown as Exports);
+    const x = instance.exports as unknown as Exports;
+    return new WasmZstd(x, await createKernels(x.memory));
   }
 
   inflate(frames: Uint8Array[], caps: number[]): Inflated {

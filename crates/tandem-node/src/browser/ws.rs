@@ -14,12 +14,20 @@
 //! - `4` close (node to page): code (u32 LE), reason (UTF-8);
 //! - `5` keep-alive (page to node, every 15 s).
 //!
-//! The page may send only data and fin on stream 0 and keep-alives;
-//! anything else closes the link. Bounded: a page message's size, its
-//! message rate, the control bytes queued towards the serving path, the
-//! node's bytes queued towards the socket (writers wait, datagrams are
-//! dropped), the open WebSockets, and a page's silence.
+//! The page's own unidirectional streams (channel uploads: the clipboard)
+//! have ids with the top bit set ([`PAGE_STREAM_BIT`]), from
+//! `PAGE_STREAM_BIT + 1` up: the first data message with a new, higher id
+//! opens one, fin ends it.
+//!
+//! The page may send only data and fin on stream 0 and on its own
+//! streams, and keep-alives; anything else closes the link. Bounded: a page
+//! message's size, its message rate, the control bytes and each page
+//! stream's bytes queued towards the serving path (reading the socket
+//! waits), the page streams open at once, the node's bytes queued towards
+//! the socket (writers wait, datagrams are dropped), the open WebSockets,
+//! and a page's silence.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -52,6 +60,12 @@ const CONTROL_QUEUE: usize = 64;
 const PAGE_IDLE: Duration = Duration::from_secs(45);
 /// Open WebSocket attendees at once.
 pub const MAX_WEBSOCKETS: usize = 512;
+/// The id bit of streams the page opens (the node's count up from 1 without it).
+pub const PAGE_STREAM_BIT: u32 = 0x8000_0000;
+/// Page streams open at once (the page opens one per channel it writes on).
+pub const MAX_PAGE_STREAMS: usize = 8;
+/// Messages of one page stream queued towards its reader before reading the socket pauses.
+const PAGE_STREAM_QUEUE: usize = 16;
 
 const T_DATA: u8 = 0;
 const T_FIN: u8 = 1;
@@ -78,6 +92,9 @@ struct Shared {
     waiting: Mutex<Vec<Waker>>,
     next_stream: AtomicU32,
     control: Mutex<Option<mpsc::Receiver<Bytes>>>,
+    /// Page streams just opened, for `accept_uni`.
+    opened: mpsc::Sender<WsRecv>,
+    accepted: tokio::sync::Mutex<mpsc::Receiver<WsRecv>>,
     closed: watch::Sender<Option<DisconnectReason>>,
     ended: AtomicBool,
     peer: SocketAddr,
@@ -164,12 +181,15 @@ impl WsLink {
     pub fn new(peer: SocketAddr) -> (WsLink, WsEnds) {
         let (out_tx, out_rx) = mpsc::unbounded_channel();
         let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
+        let (opened, accepted) = mpsc::channel(MAX_PAGE_STREAMS);
         let link = WsLink(Arc::new(Shared {
             out: out_tx,
             queued: AtomicUsize::new(0),
             waiting: Mutex::new(Vec::new()),
             next_stream: AtomicU32::new(1),
             control: Mutex::new(Some(control_rx)),
+            opened,
+            accepted: tokio::sync::Mutex::new(accepted),
             closed: watch::channel(None).0,
             ended: AtomicBool::new(false),
             peer,
@@ -255,7 +275,7 @@ impl Drop for WsSend {
     }
 }
 
-/// The control stream's receiving half.
+/// The receiving half of the control stream or of a page stream.
 pub struct WsRecv {
     rx: mpsc::Receiver<Bytes>,
     buf: Bytes,
@@ -311,9 +331,14 @@ impl AttendeeLink for WsLink {
         // Ids are u32 and never reused: 4 billion streams end the link.
         (id != 0).then(|| self.send_stream(id))
     }
-    /// The page opens no streams of its own over the WebSocket (no channel uploads).
+    /// The page's next stream (a channel upload); `None` once the link is closed.
     async fn accept_uni(&self) -> Option<Self::Recv> {
-        None
+        let mut closed = self.0.closed.subscribe();
+        let mut accepted = self.0.accepted.lock().await;
+        tokio::select! {
+            r = accepted.recv() => r,
+            _ = closed.wait_for(Option::is_some) => None,
+        }
     }
     fn send_datagram(&self, bytes: Bytes) -> bool {
         if self.0.is_closed() || self.0.over_budget() {
@@ -523,6 +548,7 @@ where
     let mut window = tokio::time::Instant::now();
     let mut count = 0u32;
     let mut closed = link.0.closed.subscribe();
+    let mut uploads = PageStreams::default();
     loop {
         let chunk = tokio::select! {
             c = tokio::time::timeout(PAGE_IDLE, payload.next()) => c,
@@ -575,9 +601,18 @@ where
                 return Err("too many messages");
             }
             let m = message.split().freeze();
-            match (m.first(), m.get(1..5)) {
-                (Some(&T_KEEPALIVE), _) if m.len() == 1 => {}
-                (Some(&T_DATA), Some([0, 0, 0, 0])) => {
+            let id = m
+                .get(1..5)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+            match (m.first().copied(), id) {
+                (Some(T_KEEPALIVE), _) if m.len() == 1 => {}
+                (Some(T_DATA), Some(id)) if id & PAGE_STREAM_BIT != 0 => {
+                    uploads.data(link, id, m.slice(5..)).await?;
+                }
+                (Some(T_FIN), Some(id)) if id & PAGE_STREAM_BIT != 0 && m.len() == 5 => {
+                    uploads.fin(id);
+                }
+                (Some(T_DATA), Some(0)) => {
                     let Some(tx) = &control else {
                         return Err("data after the control stream's end");
                     };
@@ -586,16 +621,110 @@ where
                         control = None;
                     }
                 }
-                (Some(&T_FIN), Some([0, 0, 0, 0])) if m.len() == 5 => control = None,
+                (Some(T_FIN), Some(0)) if m.len() == 5 => control = None,
                 _ => return Err("unexpected message from the page"),
             }
         }
     }
 }
 
+/// The page's open streams, as the socket reader routes their data.
+#[derive(Default)]
+struct PageStreams {
+    open: HashMap<u32, mpsc::Sender<Bytes>>,
+    /// The highest id opened so far (a new stream's is higher).
+    last: u32,
+}
+
+impl PageStreams {
+    /// Data for page stream `id`: opens it when its id is new. Waits while
+    /// the stream's reader is behind. Data for a stream the node stopped
+    /// reading is dropped.
+    async fn data(&mut self, link: &WsLink, id: u32, bytes: Bytes) -> Result<(), &'static str> {
+        if id > self.last.max(PAGE_STREAM_BIT) {
+            if self.open.len() >= MAX_PAGE_STREAMS {
+                return Err("too many page streams");
+            }
+            let (tx, rx) = mpsc::channel(PAGE_STREAM_QUEUE);
+            let recv = WsRecv {
+                rx,
+                buf: Bytes::new(),
+            };
+            // Full: the serving path is not taking the page's streams.
+            if link.0.opened.try_send(recv).is_err() {
+                return Err("too many page streams");
+            }
+            self.last = id;
+            self.open.insert(id, tx);
+        }
+        if let Some(tx) = self.open.get(&id) {
+            if tx.send(bytes).await.is_err() {
+                self.open.remove(&id);
+            }
+        }
+        Ok(())
+    }
+
+    /// The page finished stream `id`: its reader sees the end.
+    fn fin(&mut self, id: u32) {
+        self.open.remove(&id);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn page_streams_open_by_a_new_id_carry_data_end_at_fin_and_are_bounded() {
+        let (link, _ends) = WsLink::new("127.0.0.1:9".parse().unwrap());
+        let mut streams = PageStreams::default();
+        let first = PAGE_STREAM_BIT + 1;
+        streams
+            .data(&link, first, Bytes::from_static(b"clip"))
+            .await
+            .unwrap();
+        streams
+            .data(&link, first, Bytes::from_static(b"board"))
+            .await
+            .unwrap();
+        streams.fin(first);
+        let mut recv = link.accept_uni().await.expect("the page's stream");
+        let mut got = Vec::new();
+        recv.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"clipboard");
+        // An old id opens nothing again.
+        streams
+            .data(&link, first, Bytes::from_static(b"late"))
+            .await
+            .unwrap();
+        assert!(streams.open.is_empty());
+
+        // At most MAX_PAGE_STREAMS open at once.
+        for i in 0..MAX_PAGE_STREAMS as u32 {
+            streams
+                .data(&link, first + 1 + i, Bytes::from_static(b"x"))
+                .await
+                .unwrap();
+            drop(link.accept_uni().await.expect("accepted"));
+        }
+        let over = first + 1 + MAX_PAGE_STREAMS as u32;
+        assert_eq!(
+            streams.data(&link, over, Bytes::new()).await,
+            Err("too many page streams")
+        );
+        // A stream whose reader stopped drops its data and frees its place.
+        streams
+            .data(&link, first + 1, Bytes::from_static(b"y"))
+            .await
+            .unwrap();
+        assert_eq!(streams.open.len(), MAX_PAGE_STREAMS - 1);
+
+        // A closed link accepts no more.
+        link.close(CloseCode::Protocol, "test");
+        assert!(link.accept_uni().await.is_none());
+    }
 
     #[test]
     fn accept_key_of_rfc_6455() {
