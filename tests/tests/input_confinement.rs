@@ -116,8 +116,7 @@ impl Attendee {
         let (conn, control) = rt.block_on(async {
             let config = TransportConfig::default();
             let endpoint =
-                tandem_transport::client_endpoint("127.0.0.1:0".parse().unwrap(), &config)
-                    .unwrap();
+                tandem_transport::client_endpoint("127.0.0.1:0".parse().unwrap(), &config).unwrap();
             let conn = tandem_transport::connect_with(&endpoint, addr, ticket.fingerprint, &config)
                 .await
                 .unwrap();
@@ -165,7 +164,9 @@ impl Attendee {
         let control = &mut self.control;
         self.rt.block_on(async {
             for e in events {
-                write_message(control, &ClientMessage::Input(*e)).await.unwrap();
+                write_message(control, &ClientMessage::Input(*e))
+                    .await
+                    .unwrap();
             }
         });
     }
@@ -303,7 +304,10 @@ fn finish(mut viewer: std::process::Child) -> std::process::Output {
     while viewer.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
             let _ = viewer.kill();
-            panic!("the viewer did not end: {}", text(&viewer.wait_with_output().unwrap()));
+            panic!(
+                "the viewer did not end: {}",
+                text(&viewer.wait_with_output().unwrap())
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }

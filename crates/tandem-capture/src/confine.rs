@@ -438,11 +438,19 @@ mod tests {
             focus: Some(focus),
         };
         assert_eq!(
-            judge(&key(true), &share, Some(&focused(Focus::Window(keep.clone()), None))),
+            judge(
+                &key(true),
+                &share,
+                Some(&focused(Focus::Window(keep.clone()), None))
+            ),
             Verdict::Deliver(key(true))
         );
         assert_eq!(
-            judge(&key(true), &share, Some(&focused(Focus::Window(other.clone()), None))),
+            judge(
+                &key(true),
+                &share,
+                Some(&focused(Focus::Window(other.clone()), None))
+            ),
             Verdict::Drop(Dropped::FocusHidden)
         );
         assert_eq!(
@@ -503,7 +511,8 @@ mod tests {
 
     impl DesktopProbe for Fixed {
         fn pointer(&mut self, window: bool) -> Result<PointerFacts, CaptureError> {
-            self.calls.push(if window { "pointer+window" } else { "pointer" });
+            self.calls
+                .push(if window { "pointer+window" } else { "pointer" });
             let mut p = self.pointer.clone();
             if !window {
                 p.under = Under::Unknown;
@@ -540,7 +549,11 @@ mod tests {
             filter: Some(&filter),
         };
         let moved = InputEvent::MouseMove { x: 1, y: 1 };
-        for (event, share) in [(&moved, &filtered), (&key(true), &plain), (&key(false), &filtered)] {
+        for (event, share) in [
+            (&moved, &filtered),
+            (&key(true), &plain),
+            (&key(false), &filtered),
+        ] {
             assert_eq!(gather(&mut probe, event, share).unwrap(), Facts::default());
         }
         assert!(probe.calls.is_empty());

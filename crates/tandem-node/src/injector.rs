@@ -215,10 +215,7 @@ impl Worker {
                         tracing::debug!(session = %self.session, "input thread ends");
                         return;
                     }
-                    q = shared
-                        .ready
-                        .wait(q)
-                        .unwrap_or_else(PoisonError::into_inner);
+                    q = shared.ready.wait(q).unwrap_or_else(PoisonError::into_inner);
                 }
             };
             match job {
@@ -384,7 +381,11 @@ mod tests {
         // Closed: the thread injects what is queued and ends.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         while recorder.events().len() < 1 + INPUT_QUEUE + 1 {
-            assert!(std::time::Instant::now() < deadline, "{:?}", recorder.events().len());
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{:?}",
+                recorder.events().len()
+            );
             std::thread::yield_now();
         }
         let events = recorder.events();
