@@ -1815,9 +1815,13 @@ impl Handler<DisconnectAttendee> for AttendeeManager {
 #[rtype(result = "()")]
 pub struct ShutdownAll;
 
+/// How long a node shutting down waits for its sessions' input threads to
+/// inject the releases it queued (a stalled X server gets no longer).
+pub const SHUTDOWN_INPUT_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl Handler<ShutdownAll> for AttendeeManager {
-    type Result = ();
-    fn handle(&mut self, _: ShutdownAll, _: &mut Self::Context) {
+    type Result = ResponseFuture<()>;
+    fn handle(&mut self, _: ShutdownAll, _: &mut Self::Context) -> Self::Result {
         let _ = self.feed(
             Input::RemoveAll {
                 reason: DisconnectReason::NodeShutdown,
@@ -1825,6 +1829,22 @@ impl Handler<ShutdownAll> for AttendeeManager {
             },
             None,
         );
+        // Answered once the releases are on the desktop (no key stays down
+        // after the node), waiting off this thread.
+        let idle: Vec<_> = self.sessions.values().map(|s| s.input.idle()).collect();
+        let deadline = Instant::now() + SHUTDOWN_INPUT_GRACE;
+        Box::pin(async move {
+            let _ = tokio::task::spawn_blocking(move || {
+                for session in idle {
+                    if !session.wait(deadline) {
+                        tracing::warn!(
+                            "input not released before shutdown: the desktop does not answer"
+                        );
+                    }
+                }
+            })
+            .await;
+        })
     }
 }
 

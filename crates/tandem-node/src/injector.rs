@@ -23,9 +23,12 @@
 //!   `release_all` carries an older epoch and is ignored.
 //! - Dropping the injector closes its queue: the thread injects what is
 //!   queued and ends. A thread stuck in a stalled server stays stuck, alone.
+//!   A node shutting down waits a bounded time ([`Idle::wait`]) for the
+//!   releases it queued, so no key stays down on the desktop after it.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
 use tandem_capture::confine::{self, Share, Verdict};
 use tandem_capture::{DesktopProbe, InputSink, Rect, WindowFilter};
@@ -68,12 +71,17 @@ struct Queue {
     events: usize,
     /// Releases queued so far.
     epoch: u64,
+    /// The thread is injecting a job it took.
+    busy: bool,
     closed: bool,
 }
 
 struct Shared {
     queue: Mutex<Queue>,
+    /// Signalled when a job is queued or the queue closed.
     ready: Condvar,
+    /// Signalled when the thread finished a job.
+    done: Condvar,
 }
 
 impl Shared {
@@ -114,6 +122,7 @@ impl Injector {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             ready: Condvar::new(),
+            done: Condvar::new(),
         });
         let mut worker = Worker {
             session: session.to_owned(),
@@ -184,11 +193,41 @@ impl Injector {
         self.shared.lock().events
     }
 
+    /// A handle to wait, off the manager's thread, until what is queued now
+    /// has been injected.
+    pub fn idle(&self) -> Idle {
+        Idle(self.shared.clone())
+    }
+
     fn push_release(q: &mut Queue) {
         q.epoch += 1;
         if !matches!(q.jobs.back(), Some(Job::ReleaseAll)) {
             q.jobs.push_back(Job::ReleaseAll);
         }
+    }
+}
+
+/// Waits for an injector's queue to drain (see [`Injector::idle`]).
+pub struct Idle(Arc<Shared>);
+
+impl Idle {
+    /// Blocks until nothing is queued or being injected, or `deadline`;
+    /// whether the queue drained.
+    pub fn wait(&self, deadline: Instant) -> bool {
+        let mut q = self.0.lock();
+        while q.busy || !q.jobs.is_empty() {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            q = self
+                .0
+                .done
+                .wait_timeout(q, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        true
     }
 }
 
@@ -209,6 +248,7 @@ impl Worker {
                         if matches!(job, Job::Event { .. }) {
                             q.events -= 1;
                         }
+                        q.busy = true;
                         break job;
                     }
                     if q.closed {
@@ -231,6 +271,8 @@ impl Worker {
                     }
                 }
             }
+            shared.lock().busy = false;
+            shared.done.notify_all();
         }
     }
 
@@ -376,18 +418,13 @@ mod tests {
         injector.release_all();
         assert_eq!(injector.epoch(), 2);
 
+        // Stalled: a shutdown's wait gives up at its deadline.
+        assert!(!injector.idle().wait(Instant::now()));
         open.send(()).unwrap();
-        drop(injector);
-        // Closed: the thread injects what is queued and ends.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while recorder.events().len() < 1 + INPUT_QUEUE + 1 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{:?}",
-                recorder.events().len()
-            );
-            std::thread::yield_now();
-        }
+        // The thread injects what is queued, the release last.
+        assert!(injector
+            .idle()
+            .wait(Instant::now() + std::time::Duration::from_secs(30)));
         let events = recorder.events();
         assert_eq!(events[0], key(0xffe1, true));
         let moved: Vec<InputEvent> = script
@@ -445,12 +482,11 @@ mod tests {
         assert!(!injector.inject(1, key(0x62, false), RECT));
         assert_eq!(injector.epoch(), 1, "a release of everything is queued");
         open.send(()).unwrap();
+        let idle = injector.idle();
+        // Closed: the thread still injects what is queued, then ends.
         drop(injector);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while recorder.events().len() < 1 + INPUT_QUEUE + 1 {
-            assert!(std::time::Instant::now() < deadline);
-            std::thread::yield_now();
-        }
+        assert!(idle.wait(Instant::now() + std::time::Duration::from_secs(30)));
+        assert_eq!(recorder.events().len(), 1 + INPUT_QUEUE + 1);
         assert_eq!(recorder.events().last(), Some(&key(0x62, false)));
         assert!(recorder.pressed_keys().is_empty());
     }
