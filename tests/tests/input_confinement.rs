@@ -395,3 +395,32 @@ fn a_stalled_x_server_holds_up_neither_joins_nor_the_admin_api() {
     let (status, _) = node.api(TOKEN, "GET", "/api/v1/sessions", None);
     assert_eq!(status, 200);
 }
+
+#[test]
+fn a_key_held_when_the_node_stops_is_released_on_the_display() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut x = XServer::start(320, 240);
+    let (alpha, log) = xev(&mut x, dir.path(), "alpha", "200x150+10+10");
+    x.xdotool(&["windowfocus", "--sync", &alpha.to_string()]);
+    let node = start_node(dir.path(), x.display(), "");
+    let mut attendee = Attendee::join(&node);
+    attendee.send(&[InputEvent::Key {
+        keysym: 0xffe1,
+        pressed: true,
+    }]);
+    wait_for("the Shift press", PATIENCE, || {
+        reported(&log, "KeyPress") == 1
+    });
+    assert_eq!(reported(&log, "KeyRelease"), 0, "held");
+    // The node releases what its attendees hold before it exits.
+    assert!(node.terminate(), "the node exits cleanly");
+    wait_for("the Shift release", PATIENCE, || {
+        reported(&log, "KeyRelease") == 1
+    });
+    let report = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        report.matches("keysym 0xffe1, Shift_L").count(),
+        2,
+        "{report}"
+    );
+}
