@@ -6,7 +6,11 @@
 //! backend ([`x11::X11Source`], [`x11::X11InputSink`]), the deterministic
 //! [`SyntheticDesktop`] for tests, demos and benches, the [`RecordingSink`]
 //! that records injected input, and the [`NullSink`] that drops it.
+//! [`confine`] decides where an attendee's input may act (keys and buttons
+//! only on what is shared), from facts a [`DesktopProbe`] supplies
+//! ([`x11::X11Probe`] on X11).
 
+pub mod confine;
 mod error;
 mod input;
 mod synthetic;
@@ -15,6 +19,7 @@ pub mod x11;
 
 use std::sync::Arc;
 
+pub use confine::DesktopProbe;
 pub use error::CaptureError;
 pub use input::{NullSink, RecordingSink};
 pub use synthetic::{Motion, SyntheticDesktop, SCROLL_EVERY};

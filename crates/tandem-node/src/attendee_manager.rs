@@ -9,7 +9,9 @@
 //! the actor's thread, feeding the verdict back. It also owns what the book
 //! does not know: records, capture and encoder actors, input sinks, gauges
 //! and connection strings. Connection tasks and the admin API talk to it by
-//! message only.
+//! message only. Input is injected by each session's [`Injector`] on a
+//! thread of its own: the manager only queues it, so a stalled X server
+//! cannot hold up joins or the admin API.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -18,7 +20,7 @@ use std::time::Instant;
 
 use actix::prelude::*;
 use serde::{Deserialize, Serialize};
-use tandem_capture::{InputSink, Rect};
+use tandem_capture::{DesktopProbe, InputSink, Rect, WindowFilter};
 use tandem_proto::{
     ClientMessage, ConnectionString, ControlLevel, DisconnectReason, Fingerprint, Hello,
     InputEvent, NodeAddr, RejectReason, ServerMessage, Welcome,
@@ -37,6 +39,7 @@ use crate::config::ControlPolicy;
 use crate::encoder_actor::{Barrier, EncoderActor, UpdateReceiver};
 use crate::error::NodeError;
 use crate::events::SessionEvent;
+use crate::injector::{Applied, Injector};
 use crate::metrics::Metrics;
 use crate::passwords;
 use crate::registry_actor::{NextAttendeeId, Persist, RecordEvent, SessionRegistry};
@@ -106,7 +109,7 @@ struct Session {
     encoder: Addr<EncoderActor>,
     updates: UpdateReceiver,
     cursor: CursorReceiver,
-    input: Box<dyn InputSink>,
+    input: Injector,
     rect: Rect,
 }
 
@@ -323,9 +326,7 @@ impl AttendeeManager {
             Effect::Emit(event) => self.emit(self.session_event(event)),
             Effect::ReleaseInput { session } => {
                 if let Some(s) = self.sessions.get_mut(&session) {
-                    if let Err(error) = s.input.release_all() {
-                        tracing::warn!(session, %error, "releasing keys and buttons failed");
-                    }
+                    s.input.release_all();
                 }
                 for a in self.attendees.values_mut() {
                     if a.record.session_id == session {
@@ -557,45 +558,12 @@ impl AttendeeManager {
         true
     }
 
-    /// Injects an interactive attendee's input into its session's desktop
-    /// (pointer positions are relative to the shared rectangle).
+    /// Queues an interactive attendee's input for its session's desktop
+    /// (pointer positions are relative to the shared rectangle); the
+    /// injector confines, injects and counts it.
     fn inject(&mut self, attendee: u64, session: &str, event: &InputEvent) {
-        let Some(session) = self.sessions.get_mut(session) else {
-            return;
-        };
-        let event = match *event {
-            InputEvent::MouseMove { x, y } => {
-                if x >= session.rect.width || y >= session.rect.height {
-                    self.metrics
-                        .input_events
-                        .with_label_values(&["dropped"])
-                        .inc();
-                    return;
-                }
-                InputEvent::MouseMove {
-                    x: session.rect.x + x,
-                    y: session.rect.y + y,
-                }
-            }
-            other => other,
-        };
-        match session.input.inject(&event) {
-            Ok(()) => {
-                if let Some(a) = self.attendees.get_mut(&attendee) {
-                    a.held.track(&event);
-                }
-                self.metrics
-                    .input_events
-                    .with_label_values(&["accepted"])
-                    .inc()
-            }
-            Err(error) => {
-                self.metrics
-                    .input_events
-                    .with_label_values(&["failed"])
-                    .inc();
-                tracing::warn!(attendee, %error, "input injection failed");
-            }
+        if let Some(session) = self.sessions.get(session) {
+            session.input.inject(attendee, *event, session.rect);
         }
     }
 
@@ -761,6 +729,33 @@ impl Handler<PasswordChecked> for AttendeeManager {
     }
 }
 
+/// A key or button the session's injector delivered: held input of its
+/// attendee (the `GetAttendee` resources).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct InputApplied {
+    session: String,
+    applied: Applied,
+}
+
+impl Handler<InputApplied> for AttendeeManager {
+    type Result = ();
+    fn handle(&mut self, msg: InputApplied, _: &mut Self::Context) {
+        let Some(session) = self.sessions.get(&msg.session) else {
+            return;
+        };
+        // Released since it was queued: not held any more.
+        if msg.applied.epoch != session.input.epoch() {
+            return;
+        }
+        if let Some(a) = self.attendees.get_mut(&msg.applied.attendee) {
+            if a.record.session_id == msg.session {
+                a.held.track(&msg.applied.event);
+            }
+        }
+    }
+}
+
 fn not_found(what: &'static str, id: impl ToString) -> NodeError {
     NodeError::NotFound {
         what,
@@ -801,6 +796,11 @@ pub struct OpenSession {
     pub cursor: CursorReceiver,
     /// Where interactive attendees' input goes.
     pub input: Box<dyn InputSink>,
+    /// Where the pointer and focus are read, to confine keys and buttons
+    /// (`None`: a desktop without windows of its own).
+    pub probe: Option<Box<dyn DesktopProbe>>,
+    /// The session's window filter, as the capture actor publishes it.
+    pub filter: watch::Receiver<Option<WindowFilter>>,
     /// Shared rectangle in effect.
     pub rect: Rect,
     /// Level of new attendees.
@@ -885,6 +885,29 @@ impl Handler<OpenSession> for AttendeeManager {
                         policy: msg.policy,
                     };
                     let id = msg.record.id.clone();
+                    let reports = act.me.clone().map(|me| me.recipient::<InputApplied>());
+                    let input = Injector::start(
+                        &id,
+                        msg.input,
+                        msg.probe,
+                        msg.filter,
+                        act.metrics.clone(),
+                        Box::new({
+                            let session = id.clone();
+                            move |applied| {
+                                if let Some(reports) = &reports {
+                                    reports.do_send(InputApplied {
+                                        session: session.clone(),
+                                        applied,
+                                    });
+                                }
+                            }
+                        }),
+                    )
+                    .map_err(|source| NodeError::Io {
+                        context: "starting the input thread".into(),
+                        source,
+                    })?;
                     let _ = act.feed(Input::OpenSession { session: id, rules }, None);
                     for inv in msg.invitations {
                         act.put_invitation(inv);
@@ -895,7 +918,7 @@ impl Handler<OpenSession> for AttendeeManager {
                         encoder: msg.encoder,
                         updates: msg.updates,
                         cursor: msg.cursor,
-                        input: msg.input,
+                        input,
                         rect: msg.rect,
                     };
                     let info = session.info(rules, 0);
@@ -1163,9 +1186,9 @@ impl Handler<CloseSession> for AttendeeManager {
             None,
         );
         session.capture.do_send(StopCapture);
-        if let Err(error) = session.input.release_all() {
-            tracing::warn!(session = %msg.session, %error, "releasing input failed");
-        }
+        // Queued after the session's last input; dropping the session then
+        // closes the queue and ends the input thread.
+        session.input.release_all();
         session.record.state = SessionState::Closed;
         session.record.closed_at_ms = Some(now_ms());
         self.emit(SessionEvent::SessionClosed {
@@ -1793,9 +1816,13 @@ impl Handler<DisconnectAttendee> for AttendeeManager {
 #[rtype(result = "()")]
 pub struct ShutdownAll;
 
+/// How long a node shutting down waits for its sessions' input threads to
+/// inject the releases it queued (a stalled X server gets no longer).
+pub const SHUTDOWN_INPUT_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl Handler<ShutdownAll> for AttendeeManager {
-    type Result = ();
-    fn handle(&mut self, _: ShutdownAll, _: &mut Self::Context) {
+    type Result = ResponseFuture<()>;
+    fn handle(&mut self, _: ShutdownAll, _: &mut Self::Context) -> Self::Result {
         let _ = self.feed(
             Input::RemoveAll {
                 reason: DisconnectReason::NodeShutdown,
@@ -1803,6 +1830,22 @@ impl Handler<ShutdownAll> for AttendeeManager {
             },
             None,
         );
+        // Answered once the releases are on the desktop (no key stays down
+        // after the node), waiting off this thread.
+        let idle: Vec<_> = self.sessions.values().map(|s| s.input.idle()).collect();
+        let deadline = Instant::now() + SHUTDOWN_INPUT_GRACE;
+        Box::pin(async move {
+            let _ = tokio::task::spawn_blocking(move || {
+                for session in idle {
+                    if !session.wait(deadline) {
+                        tracing::warn!(
+                            "input not released before shutdown: the desktop does not answer"
+                        );
+                    }
+                }
+            })
+            .await;
+        })
     }
 }
 

@@ -103,6 +103,9 @@ pub struct CaptureOutputs {
     pub notices: Recipient<CaptureNotice>,
     /// Where `error` events go (the SessionRegistry).
     pub events: Recipient<RecordEvent>,
+    /// The window filter in effect, for the input path (it confines keys
+    /// and buttons to shared windows).
+    pub filter: watch::Sender<Option<WindowFilter>>,
 }
 
 /// The actor.
@@ -132,6 +135,8 @@ pub struct CaptureActor {
     lost: bool,
     cursor_failures: u32,
     filter: Option<WindowFilter>,
+    /// Publishes `filter` to the input path.
+    filter_tx: watch::Sender<Option<WindowFilter>>,
     /// Runs alone on an arbiter of its own, which ends with it.
     own_arbiter: bool,
     /// A duplicate of the source's wake descriptor, registered with this
@@ -173,6 +178,7 @@ impl CaptureActor {
             lost: false,
             cursor_failures: 0,
             filter: None,
+            filter_tx: outputs.filter,
             own_arbiter: false,
             wake: None,
             sleeping: None,
@@ -181,6 +187,7 @@ impl CaptureActor {
 
     /// Records the filter the source was opened with (for `GetWindowFilter`).
     pub fn with_filter(mut self, filter: Option<WindowFilter>) -> Self {
+        self.filter_tx.send_replace(filter.clone());
         self.filter = filter;
         self
     }
@@ -594,6 +601,9 @@ impl Handler<SetWindowFilter> for CaptureActor {
         self.source
             .set_filter(filter.clone())
             .map_err(request_error)?;
+        // Published before the answer: a click right after the call is
+        // judged with the new filter.
+        self.filter_tx.send_replace(filter.clone());
         self.filter = filter;
         self.force_full = true;
         if !self.paused {

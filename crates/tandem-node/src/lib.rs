@@ -26,6 +26,7 @@ pub mod encoder_actor;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod injector;
 pub mod input_log;
 pub mod metrics;
 pub mod passwords;
@@ -39,8 +40,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use tandem_capture::x11::{GrabMode, X11InputSink, X11Source};
-use tandem_capture::{CaptureSource, InputSink, NullSink, Rect, SyntheticDesktop};
+use tandem_capture::x11::{GrabMode, X11InputSink, X11Probe, X11Source};
+use tandem_capture::{CaptureSource, DesktopProbe, InputSink, NullSink, Rect, SyntheticDesktop};
 use tandem_proto::{Fingerprint, NodeAddr};
 use tandem_registry::{
     Registry, RegistryConfig, Retention, SessionRecord, SessionState, StoredIdentity,
@@ -590,6 +591,9 @@ impl SessionLauncher {
             .unwrap_or(desktop);
         let (publish, updates) = watch::channel(None);
         let (cursor_tx, cursor) = watch::channel(None);
+        // The filter the input path confines keys and buttons to.
+        let (filter_tx, filter_rx) = watch::channel(config.source.filter.clone());
+        let probe = make_probe(config)?;
         let encoder = {
             let metrics = self.metrics.clone();
             let publish = publish.clone();
@@ -607,6 +611,7 @@ impl SessionLauncher {
                 cursor: cursor_tx,
                 notices: self.manager.clone().recipient(),
                 events: self.registry.clone().recipient(),
+                filter: filter_tx,
             };
             let interval = Duration::from_millis(u64::from(record.frame_interval_ms));
             let filter = config.source.filter.clone();
@@ -637,6 +642,8 @@ impl SessionLauncher {
                 updates,
                 cursor,
                 input,
+                probe,
+                filter: filter_rx,
                 rect,
                 default_level: config.session.default_control_level,
                 policy: config.session.control_policy,
@@ -736,6 +743,18 @@ fn make_input_sink(config: &NodeConfig) -> Result<Box<dyn InputSink>, NodeError>
         )?)),
         None => Ok(Box::new(NullSink)),
     }
+}
+
+/// Where the input path reads the pointer and focus: the X display
+/// itself, whatever the sink (an input log included); none for a desktop
+/// without windows of its own.
+fn make_probe(config: &NodeConfig) -> Result<Option<Box<dyn DesktopProbe>>, NodeError> {
+    if config.source.kind != SourceKind::X11 {
+        return Ok(None);
+    }
+    Ok(Some(Box::new(X11Probe::connect(
+        config.source.display.as_deref(),
+    )?)))
 }
 
 fn advertised_addresses(config: &NodeConfig, bound: SocketAddr) -> Vec<NodeAddr> {

@@ -5,20 +5,26 @@
 //! does not already hold Shift). A keysym the keymap lacks (`€` on a US
 //! layout, most of Unicode) is bound for the moment to a spare keycode that
 //! has no symbols, then typed; spare keycodes are reused round-robin.
+//!
+//! [`X11Probe`] tells the input path where the display's pointer and
+//! keyboard focus are and which top-level windows they are on, so keys and
+//! buttons are confined to what is shared ([`crate::confine`]).
 
 use std::collections::HashMap;
 
 use tandem_proto::{InputEvent, MouseButton};
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{
-    ConnectionExt as _, Keycode, Keysym, Window, BUTTON_PRESS_EVENT, BUTTON_RELEASE_EVENT,
-    KEY_PRESS_EVENT, KEY_RELEASE_EVENT, MOTION_NOTIFY_EVENT,
+    ConnectionExt as _, InputFocus, Keycode, Keysym, Window, BUTTON_PRESS_EVENT,
+    BUTTON_RELEASE_EVENT, KEY_PRESS_EVENT, KEY_RELEASE_EVENT, MOTION_NOTIFY_EVENT,
 };
 use x11rb::protocol::xtest::ConnectionExt as _;
 use x11rb::protocol::Event;
 use x11rb::rust_connection::RustConnection;
 
+use super::windows::{read_window, Atoms};
 use super::{connect, x11_error};
+use crate::confine::{DesktopProbe, Focus, PointerFacts, Under};
 use crate::{CaptureError, InputSink};
 
 const SHIFT_L: Keysym = 0xffe1;
@@ -296,5 +302,103 @@ impl InputSink for X11InputSink {
             self.fake(BUTTON_RELEASE_EVENT, *code, 0, 0)?;
         }
         self.conn.flush().map_err(x11_error)
+    }
+}
+
+/// Deepest window nesting walked up from the focus to its top-level
+/// window (real desktops nest a few levels; a loop cannot happen in X, but
+/// a bound costs nothing).
+const MAX_WINDOW_DEPTH: usize = 64;
+
+/// Reads where an X display's pointer and keyboard focus are, on a
+/// connection of its own (the input may go to an input log, not XTEST).
+/// Each question is one or a few round trips, asked only for presses.
+pub struct X11Probe {
+    conn: RustConnection,
+    root: Window,
+    atoms: Atoms,
+}
+
+impl X11Probe {
+    /// Opens `display` (`None`: `$DISPLAY`).
+    pub fn connect(display: Option<&str>) -> Result<Self, CaptureError> {
+        let (conn, screen_num) = connect(display)?;
+        let root = conn.setup().roots[screen_num].root;
+        let atoms = Atoms::intern(&conn).map_err(x11_error)?;
+        Ok(Self { conn, root, atoms })
+    }
+
+    /// The child of the root that contains `window` (itself when it is
+    /// one); `None` for the root or a window that is gone.
+    fn top_level(&self, mut window: Window) -> Result<Option<Window>, CaptureError> {
+        for _ in 0..MAX_WINDOW_DEPTH {
+            if window == self.root {
+                return Ok(None);
+            }
+            let Ok(reply) = self.conn.query_tree(window).map_err(x11_error)?.reply() else {
+                // Destroyed meanwhile.
+                return Ok(None);
+            };
+            if reply.parent == self.root {
+                return Ok(Some(window));
+            }
+            window = reply.parent;
+        }
+        Ok(None)
+    }
+
+    fn describe(&self, top: Window) -> Under {
+        match read_window(&self.conn, top, &self.atoms) {
+            Some(info) => Under::Window(info),
+            None => Under::Unknown,
+        }
+    }
+}
+
+impl DesktopProbe for X11Probe {
+    fn pointer(&mut self, window: bool) -> Result<PointerFacts, CaptureError> {
+        let reply = self
+            .conn
+            .query_pointer(self.root)
+            .map_err(x11_error)?
+            .reply()
+            .map_err(x11_error)?;
+        let position = reply
+            .same_screen
+            .then_some((i32::from(reply.root_x), i32::from(reply.root_y)));
+        let under = if !window {
+            Under::Unknown
+        } else if reply.child == x11rb::NONE {
+            Under::Background
+        } else {
+            // The root's child under the pointer is the top-level window
+            // (the frame, under a window manager), as in the filter's mask.
+            self.describe(reply.child)
+        };
+        Ok(PointerFacts { position, under })
+    }
+
+    fn focus(&mut self) -> Result<Focus, CaptureError> {
+        let focus = self
+            .conn
+            .get_input_focus()
+            .map_err(x11_error)?
+            .reply()
+            .map_err(x11_error)?
+            .focus;
+        if focus == x11rb::NONE {
+            return Ok(Focus::Nothing);
+        }
+        if focus == u32::from(InputFocus::POINTER_ROOT) || focus == self.root {
+            // Keys go to the window under the pointer.
+            return Ok(Focus::FollowsPointer);
+        }
+        Ok(match self.top_level(focus)? {
+            Some(top) => match self.describe(top) {
+                Under::Window(info) => Focus::Window(info),
+                _ => Focus::Nothing,
+            },
+            None => Focus::Nothing,
+        })
     }
 }

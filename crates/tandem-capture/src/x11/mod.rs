@@ -38,7 +38,7 @@ use x11rb::protocol::Event;
 use x11rb::rust_connection::RustConnection;
 
 pub use clipboard::{ClipboardCopy, X11Clipboard};
-pub use input::X11InputSink;
+pub use input::{X11InputSink, X11Probe};
 
 use self::grab::Grabber;
 use self::windows::{Atoms, WindowMoved, WindowTracker};

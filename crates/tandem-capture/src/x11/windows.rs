@@ -162,7 +162,7 @@ fn applications(windows: &[WindowInfo]) -> BTreeMap<String, &WindowInfo> {
 
 /// A mapped top-level window's description (override-redirect popups
 /// included); `None` when it is unmapped or gone.
-fn read_window(conn: &RustConnection, id: Window, atoms: &Atoms) -> Option<WindowInfo> {
+pub(super) fn read_window(conn: &RustConnection, id: Window, atoms: &Atoms) -> Option<WindowInfo> {
     let attrs = conn.get_window_attributes(id).ok()?;
     let geometry = conn.get_geometry(id).ok()?;
     let attrs = attrs.reply().ok()?;
