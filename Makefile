@@ -76,11 +76,13 @@ cluster:
 	wait
 
 ## Install what the tests need, then run every test, rustfmt and clippy.
-# The binary is built with the whole workspace's feature resolution, the same
-# as `cargo test --workspace`, so the dependencies are compiled once, not twice.
+# The binaries are built in the same invocation as the tests (`--bins
+# --tests`), so with the same feature resolution as `cargo test --workspace`
+# (dev-dependencies unify features): every crate is compiled once, and the
+# test run finds everything built.
 test: deps
 	$(CARGO) fmt --all -- --check
-	$(CARGO) build --locked --workspace
+	$(CARGO) build --locked --workspace --bins --tests
 	$(CARGO) test --locked --workspace
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 

@@ -302,7 +302,7 @@ impl AttendeeManager {
             }
             Effect::Level { attendee, level } => {
                 if let Some(a) = self.attendees.get_mut(&attendee) {
-                    a.record.control_level = level.as_str().to_owned();
+                    a.record.control_level = level;
                     a.level_tx.send_replace(level);
                     self.record_writes.push(a.record.clone());
                 }
@@ -358,7 +358,7 @@ impl AttendeeManager {
                 // delivered (queue full, or the control stream jammed).
                 let _ = a.removed.send(reason);
                 a.record.disconnected_at_ms = Some(now_ms());
-                a.record.disconnect_reason = Some(reason.as_str().to_owned());
+                a.record.disconnect_reason = Some(reason);
                 self.registry.do_send(Persist::Attendee(a.record));
             }
         }
@@ -495,7 +495,7 @@ impl AttendeeManager {
             user: pending.hello.name.clone(),
             computer: pending.peer.to_string(),
             via_node: pending.via_node,
-            control_level: level.as_str().to_owned(),
+            control_level: level,
             connected_at_ms: now_ms(),
             disconnected_at_ms: None,
             disconnect_reason: None,
@@ -829,7 +829,7 @@ pub struct SessionInfo {
     /// Level of new attendees.
     pub default_control_level: ControlLevel,
     /// Control policy.
-    pub control_policy: String,
+    pub control_policy: tandem_session::ControlPolicy,
     /// Live attendees.
     pub attendees: usize,
     /// Creation time.
@@ -851,7 +851,7 @@ impl Session {
             shared_rect: [self.rect.x, self.rect.y, self.rect.width, self.rect.height],
             frame_interval_ms: self.record.frame_interval_ms,
             default_control_level: rules.default_level,
-            control_policy: rules.policy.as_str().to_owned(),
+            control_policy: rules.policy,
             attendees,
             created_at: rfc3339(self.record.created_at_ms),
         }

@@ -139,10 +139,8 @@ impl Node {
             },
         )?;
         let node_id = registry.node_id().to_owned();
-        let attendees_closed_at_start = registry.close_live_attendees(
-            tandem_proto::DisconnectReason::NodeRestarted.as_str(),
-            now_ms(),
-        )?;
+        let attendees_closed_at_start = registry
+            .close_live_attendees(tandem_proto::DisconnectReason::NodeRestarted, now_ms())?;
         // The history is bounded: what the retention no longer keeps goes
         // at start (and as it grows, with every finished attendee).
         let pruned = registry.prune_attendee_history(now_ms())?;
@@ -402,8 +400,8 @@ impl Node {
                     config.source.filter = (filter != Default::default()).then_some(filter);
                 }
                 r.frame_interval_ms = config.session.frame_interval_ms;
-                r.default_control_level = config.session.default_control_level.to_string();
-                r.control_policy = config.session.control_policy.as_str().to_owned();
+                r.default_control_level = config.session.default_control_level;
+                r.control_policy = config.session.control_policy;
                 r
             }
             None => SessionRecord {
@@ -415,8 +413,8 @@ impl Node {
                 closed_at_ms: None,
                 shared_rect: None,
                 frame_interval_ms: config.session.frame_interval_ms,
-                default_control_level: config.session.default_control_level.to_string(),
-                control_policy: config.session.control_policy.as_str().to_owned(),
+                default_control_level: config.session.default_control_level,
+                control_policy: config.session.control_policy,
             },
         };
         let invitations = stored_invitations
@@ -559,8 +557,8 @@ impl SessionLauncher {
             closed_at_ms: None,
             shared_rect: None,
             frame_interval_ms: config.session.frame_interval_ms,
-            default_control_level: config.session.default_control_level.to_string(),
-            control_policy: config.session.control_policy.as_str().to_owned(),
+            default_control_level: config.session.default_control_level,
+            control_policy: config.session.control_policy,
         };
         let source = make_source(&config)?;
         let input = make_input_sink(&config)?;

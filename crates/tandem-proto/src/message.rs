@@ -290,7 +290,24 @@ pub enum DisconnectReason {
 }
 
 impl DisconnectReason {
-    /// The short name stored in attendee records and shown in listings.
+    /// Every reason.
+    pub const ALL: [DisconnectReason; 7] = [
+        DisconnectReason::BySharer,
+        DisconnectReason::ByAttendee,
+        DisconnectReason::Error,
+        DisconnectReason::Timeout,
+        DisconnectReason::SessionClosed,
+        DisconnectReason::NodeShutdown,
+        DisconnectReason::NodeRestarted,
+    ];
+
+    /// The reason whose [`Self::as_str`] name is `name`.
+    pub fn from_name(name: &str) -> Option<DisconnectReason> {
+        Self::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
+    /// The short name shown in listings (and stored in attendee records
+    /// before they were typed).
     pub fn as_str(self) -> &'static str {
         match self {
             DisconnectReason::BySharer => "by sharer",

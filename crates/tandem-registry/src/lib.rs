@@ -11,12 +11,14 @@
 //!   big-endian `u64`, so ranges come out in order.
 //! - Writes documented as flushed call `Db::flush` before returning `Ok`, so
 //!   an acknowledged write survives a crash (sled alone syncs every 500 ms).
-//! - A store written by a newer schema is refused without writing to it.
+//! - A store written by a newer schema is refused without writing to it; an
+//!   older one is migrated in one transaction when opened.
 //! - Time is passed in by the caller as unix milliseconds; the registry never
 //!   reads the clock.
 
 mod codec;
 mod error;
+mod legacy;
 mod records;
 mod registry;
 
@@ -28,5 +30,7 @@ pub use records::{
 };
 pub use registry::Registry;
 
-/// Schema version this binary writes and the newest it can open.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Schema version this binary writes and the newest it can open. 2: control
+/// levels, policies and disconnect reasons are typed (enums); a schema-1
+/// store (strings) is migrated once when opened.
+pub const SCHEMA_VERSION: u32 = 2;

@@ -2,6 +2,8 @@
 //! that go with them.
 
 use serde::{Deserialize, Serialize};
+use tandem_proto::{ControlLevel, DisconnectReason};
+use tandem_session::ControlPolicy;
 
 /// The node's TLS identity: DER certificate and DER private key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,9 +45,9 @@ pub struct SessionRecord {
     /// Target interval between frames.
     pub frame_interval_ms: u32,
     /// Control level granted to new attendees.
-    pub default_control_level: String,
+    pub default_control_level: ControlLevel,
     /// How control requests are arbitrated.
-    pub control_policy: String,
+    pub control_policy: ControlPolicy,
 }
 
 /// The windows a session shares, as the sharer last chose them through the
@@ -98,13 +100,13 @@ pub struct AttendeeRecord {
     /// Relay node the attendee came through, if any.
     pub via_node: Option<String>,
     /// Current control level.
-    pub control_level: String,
+    pub control_level: ControlLevel,
     /// Connection time, unix milliseconds.
     pub connected_at_ms: i64,
     /// Disconnection time, unix milliseconds; `None` while live.
     pub disconnected_at_ms: Option<i64>,
     /// Why the attendee left.
-    pub disconnect_reason: Option<String>,
+    pub disconnect_reason: Option<DisconnectReason>,
     /// Bytes sent to this attendee.
     pub bytes_sent: u64,
 }

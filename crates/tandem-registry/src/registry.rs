@@ -19,10 +19,10 @@ use crate::{
 
 pub(crate) const META: &str = "meta";
 const IDENTITY: &str = "identity";
-const SESSIONS: &str = "sessions";
+pub(crate) const SESSIONS: &str = "sessions";
 const SESSION_FILTERS: &str = "session_filters";
 const INVITATIONS: &str = "invitations";
-const ATTENDEES: &str = "attendees";
+pub(crate) const ATTENDEES: &str = "attendees";
 const EVENTS: &str = "events";
 
 /// Meta key of the schema version: a big-endian `u32`, never versioned itself
@@ -137,7 +137,7 @@ impl Registry {
                 });
             }
             Some(0) => return Err(corrupt(META, KEY_SCHEMA, "schema version 0 does not exist")),
-            // Older schemas would be migrated here; 1 is the first.
+            // Older schemas are migrated below, once their trees are open.
             Some(_) => {}
             None => {
                 // Fresh store, or an initialization interrupted before its flush:
@@ -182,6 +182,17 @@ impl Registry {
         let invitations = db.open_tree(INVITATIONS)?;
         let attendees = db.open_tree(ATTENDEES)?;
         let events = db.open_tree(EVENTS)?;
+        if found == Some(1) {
+            let rewritten = crate::legacy::migrate_from_v1(
+                &meta,
+                &sessions,
+                &attendees,
+                KEY_SCHEMA,
+                SCHEMA_VERSION,
+            )?;
+            db.flush()?;
+            info!(path = %path.display(), rewritten, from = 1, to = SCHEMA_VERSION, "registry schema migrated");
+        }
 
         let attendee_count = attendees.len() as u64;
         // Attendee ids: the persisted reservation, but never below a stored attendee.
@@ -433,7 +444,11 @@ impl Registry {
     /// Marks every attendee still recorded as live as disconnected with
     /// `reason` at `at_ms`; returns how many. Flushed. Called at node start
     /// ("node restarted").
-    pub fn close_live_attendees(&self, reason: &str, at_ms: i64) -> Result<usize, RegistryError> {
+    pub fn close_live_attendees(
+        &self,
+        reason: tandem_proto::DisconnectReason,
+        at_ms: i64,
+    ) -> Result<usize, RegistryError> {
         let mut batch = Batch::default();
         let mut closed = 0usize;
         for item in self.inner.attendees.iter() {
@@ -441,7 +456,7 @@ impl Registry {
             let mut a = decode_attendee(&k, &v)?;
             if a.is_live() {
                 a.disconnected_at_ms = Some(at_ms);
-                a.disconnect_reason = Some(reason.to_owned());
+                a.disconnect_reason = Some(reason);
                 batch.insert(k, encode("attendee", &a)?);
                 closed += 1;
             }
@@ -451,7 +466,8 @@ impl Registry {
             self.inner.db.flush()?;
             info!(
                 closed,
-                reason, "closed attendees left live by a previous run"
+                reason = reason.as_str(),
+                "closed attendees left live by a previous run"
             );
         }
         Ok(closed)

@@ -25,10 +25,10 @@ fn record(id: u64, gone_at: Option<i64>) -> AttendeeRecord {
         user: format!("user{id}"),
         computer: "127.0.0.1:1".into(),
         via_node: None,
-        control_level: "view".into(),
+        control_level: tandem_proto::ControlLevel::View,
         connected_at_ms: id as i64,
         disconnected_at_ms: gone_at,
-        disconnect_reason: gone_at.map(|_| "by_attendee".to_owned()),
+        disconnect_reason: gone_at.map(|_| tandem_proto::DisconnectReason::ByAttendee),
         bytes_sent: 0,
     }
 }

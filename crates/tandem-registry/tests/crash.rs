@@ -53,7 +53,7 @@ fn attendee(round: u64, id: u64, i: u64) -> AttendeeRecord {
         user: format!("user{i}"),
         computer: format!("pc{round}"),
         via_node: (i % 2 == 0).then(|| "relay".to_owned()),
-        control_level: "view".into(),
+        control_level: tandem_proto::ControlLevel::View,
         connected_at_ms: i as i64,
         disconnected_at_ms: None,
         disconnect_reason: None,

@@ -23,8 +23,8 @@ fn session(id: &str) -> SessionRecord {
         closed_at_ms: None,
         shared_rect: Some([0, 0, 1280, 720]),
         frame_interval_ms: 50,
-        default_control_level: "view".into(),
-        control_policy: "ask".into(),
+        default_control_level: tandem_proto::ControlLevel::View,
+        control_policy: tandem_session::ControlPolicy::Ask,
     }
 }
 
@@ -49,7 +49,7 @@ fn attendee(id: u64, session_id: &str) -> AttendeeRecord {
         user: "ada".into(),
         computer: "analytical".into(),
         via_node: Some("relay-7".into()),
-        control_level: "view".into(),
+        control_level: tandem_proto::ControlLevel::View,
         connected_at_ms: 1_700_000_001_000,
         disconnected_at_ms: None,
         disconnect_reason: None,
@@ -97,7 +97,7 @@ fn every_record_type_round_trips_and_survives_reopen() {
         reg.put_attendee(&attendee(a1, "s1")).unwrap();
         let mut gone = attendee(a2, "s2");
         gone.disconnected_at_ms = Some(1_700_000_002_000);
-        gone.disconnect_reason = Some("left".into());
+        gone.disconnect_reason = Some(tandem_proto::DisconnectReason::ByAttendee);
         reg.put_attendee(&gone).unwrap();
         let seq = reg
             .append_event(&event(1_700_000_003_000, "attendee.connected"), false)
@@ -272,21 +272,35 @@ fn close_live_attendees_marks_only_live_ones() {
         let id = reg.next_attendee_id().unwrap();
         let mut gone = attendee(id, "s1");
         gone.disconnected_at_ms = Some(5);
-        gone.disconnect_reason = Some("left".into());
+        gone.disconnect_reason = Some(tandem_proto::DisconnectReason::ByAttendee);
         reg.put_attendee(&gone).unwrap();
     }
     let reg = open(dir.path());
-    assert_eq!(reg.close_live_attendees("node restarted", 42).unwrap(), 3);
+    assert_eq!(
+        reg.close_live_attendees(tandem_proto::DisconnectReason::NodeRestarted, 42)
+            .unwrap(),
+        3
+    );
     assert_eq!(reg.attendees(AttendeeFilter::Live).unwrap(), vec![]);
     let all = reg.attendees(AttendeeFilter::All).unwrap();
     assert_eq!(all.len(), 4);
     for a in &all[..3] {
         assert_eq!(a.disconnected_at_ms, Some(42));
-        assert_eq!(a.disconnect_reason.as_deref(), Some("node restarted"));
+        assert_eq!(
+            a.disconnect_reason,
+            Some(tandem_proto::DisconnectReason::NodeRestarted)
+        );
     }
-    assert_eq!(all[3].disconnect_reason.as_deref(), Some("left"));
+    assert_eq!(
+        all[3].disconnect_reason,
+        Some(tandem_proto::DisconnectReason::ByAttendee)
+    );
     assert_eq!(all[3].disconnected_at_ms, Some(5));
-    assert_eq!(reg.close_live_attendees("node restarted", 43).unwrap(), 0);
+    assert_eq!(
+        reg.close_live_attendees(tandem_proto::DisconnectReason::NodeRestarted, 43)
+            .unwrap(),
+        0
+    );
 }
 
 #[test]

@@ -57,7 +57,7 @@ pub(super) async fn list_attendees(
 /// An attendee of the history as the API shows it (`None`: still connected).
 fn history_attendee(r: tandem_registry::AttendeeRecord) -> Option<Attendee> {
     let at = r.disconnected_at_ms?;
-    let level = r.control_level.parse().unwrap_or(ControlLevel::None);
+    let level = r.control_level;
     Some(Attendee {
         id: r.id,
         user: r.user,
@@ -74,7 +74,7 @@ fn history_attendee(r: tandem_registry::AttendeeRecord) -> Option<Attendee> {
         connected_seconds: u64::try_from(at.saturating_sub(r.connected_at_ms)).unwrap_or(0) / 1000,
         via_node: r.via_node,
         disconnected_at: Some(crate::clock::rfc3339(at)),
-        reason: r.disconnect_reason,
+        reason: r.disconnect_reason.map(|r| r.as_str().to_owned()),
     })
 }
 

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use tandem_capture::WindowFilter;
 use tandem_proto::ControlLevel;
+use tandem_session::ControlPolicy;
 use utoipa::ToSchema;
 
 use crate::attendee_manager::{AttendeeInfo, InvitationInfo, SessionInfo};
@@ -97,7 +98,7 @@ pub struct Session {
     pub default_control_level: Level,
     /// `ask`, `grant-view` or `grant-all`.
     #[schema(value_type = String, pattern = "^(ask|grant-view|grant-all)$")]
-    pub control_policy: String,
+    pub control_policy: PolicyBody,
     /// Live attendees.
     pub attendees: usize,
     /// Creation time, RFC 3339.
@@ -114,7 +115,7 @@ impl From<SessionInfo> for Session {
             shared_rect: s.shared_rect,
             frame_interval_ms: s.frame_interval_ms,
             default_control_level: s.default_control_level.into(),
-            control_policy: s.control_policy,
+            control_policy: s.control_policy.into(),
             attendees: s.attendees,
             created_at: s.created_at,
         }
@@ -314,7 +315,7 @@ pub enum DefaultLevel {
 }
 
 /// How control requests are answered.
-#[derive(Clone, Copy, Debug, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum PolicyBody {
     /// The sharer grants or denies.
@@ -323,6 +324,26 @@ pub enum PolicyBody {
     GrantView,
     /// Everything at once.
     GrantAll,
+}
+
+impl From<PolicyBody> for ControlPolicy {
+    fn from(p: PolicyBody) -> Self {
+        match p {
+            PolicyBody::Ask => ControlPolicy::Ask,
+            PolicyBody::GrantView => ControlPolicy::GrantView,
+            PolicyBody::GrantAll => ControlPolicy::GrantAll,
+        }
+    }
+}
+
+impl From<ControlPolicy> for PolicyBody {
+    fn from(p: ControlPolicy) -> Self {
+        match p {
+            ControlPolicy::Ask => PolicyBody::Ask,
+            ControlPolicy::GrantView => PolicyBody::GrantView,
+            ControlPolicy::GrantAll => PolicyBody::GrantAll,
+        }
+    }
 }
 
 /// A new sharing session. Keys of the other source are refused (the

@@ -7,7 +7,7 @@ use tandem_capture::{Rect, WindowFilter};
 use tandem_proto::ControlLevel;
 
 use super::dto::{
-    DefaultLevel, FrameIntervalBody, NewSession, NewSessionSource, PolicyBody, Session, SharedRect,
+    DefaultLevel, FrameIntervalBody, NewSession, NewSessionSource, Session, SharedRect,
     SharedRectBody,
 };
 use super::error::{ApiError, ApiResult, ErrorBody, JsonObject};
@@ -196,11 +196,7 @@ pub(super) async fn open_session(
             "{key} does not apply to a {source} session"
         )));
     }
-    let control_policy = body.control_policy.map(|p| match p {
-        PolicyBody::Ask => ControlPolicy::Ask,
-        PolicyBody::GrantView => ControlPolicy::GrantView,
-        PolicyBody::GrantAll => ControlPolicy::GrantAll,
-    });
+    let control_policy = body.control_policy.map(ControlPolicy::from);
     let default_control_level = body.default_control_level.map(|l| match l {
         DefaultLevel::None => ControlLevel::None,
         DefaultLevel::View => ControlLevel::View,
