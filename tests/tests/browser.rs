@@ -15,6 +15,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tandem_codec::{Decoder, Encoder, EncoderConfig, Frame, Rect};
 use tandem_tests::browser::{repo_root, Browser};
+use tandem_tests::channel_viewer::SseReader;
 use tandem_tests::xserver::XServer;
 use tandem_tests::{http_get, spawn_view, NodeProcess};
 
@@ -916,7 +917,21 @@ fn clipboard_round_trip(ws: bool) {
         Duration::from_secs(10),
     );
     assert_eq!(clip["access"], "none", "{clip}");
-    copy_on_display(&x, "copied while the page only views");
+    let events = SseReader::open(
+        &format!("{}/api/v1/events?history=0", node.admin_url),
+        TOKEN,
+    );
+    let viewing_copy = "copied while the page only views";
+    copy_on_display(&x, viewing_copy);
+    // The node has taken that copy from the display (and sent it to readers
+    // with access: none) before the page asks for control; otherwise a
+    // bridge still reading the selection could hand it to the interactive
+    // page.
+    events.wait(Duration::from_secs(15), |e| {
+        e["kind"] == "clipboard_transferred"
+            && e["direction"] == "to_attendees"
+            && e["bytes"] == viewing_copy.len()
+    });
 
     // Interactive (the policy grants at once), the page can read and write.
     browser.eval("(document.getElementById('request').click(), true)");
