@@ -170,9 +170,8 @@ struct Mirror {
     /// Attendees served from it here; changed under the link's `mirrors`
     /// lock, and the mirror leaves the map when it falls to 0.
     users: std::sync::atomic::AtomicUsize,
-    /// The newest decoded frame not yet handed to the encoder (latest-wins:
-    /// the link's feed never queues frames behind a busy encoder).
-    pending: std::sync::Mutex<Option<FrameCaptured>>,
+    /// The newest decoded frame not yet handed to the encoder.
+    pending: LatestFrame,
     /// Wakes the task that hands `pending` to the encoder (also on drop).
     wake: Arc<tokio::sync::Notify>,
     metrics: Arc<Metrics>,
@@ -193,20 +192,44 @@ impl Drop for Mirror {
     }
 }
 
+/// The one decoded frame a mirror keeps for its encoder, latest-wins: the
+/// link's feed never queues frames behind a busy encoder, so a mirror holds
+/// at most this frame and the one being encoded (its budget in
+/// ARCHITECTURE.md).
+#[derive(Default)]
+struct LatestFrame(std::sync::Mutex<Option<FrameCaptured>>);
+
+impl LatestFrame {
+    /// Keeps `frame`, replacing a frame still waiting. The replaced frame's
+    /// step is lost, so the move hints of the newer one (relative to the
+    /// replaced frame) no longer describe its step from the encoder's
+    /// previous frame: they are dropped.
+    fn offer(&self, mut frame: FrameCaptured) {
+        let mut slot = self.lock();
+        if slot.is_some() {
+            frame.captured.moves.clear();
+        }
+        *slot = Some(frame);
+    }
+
+    /// The waiting frame, if any, leaving the slot empty.
+    fn take(&self) -> Option<FrameCaptured> {
+        self.lock().take()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<FrameCaptured>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 impl Mirror {
     /// Offers a decoded frame to the encoder: it replaces a frame still
     /// waiting, whose move hints then no longer describe the step from the
     /// encoder's previous frame, so the newer frame goes without hints.
-    fn offer(&self, mut frame: FrameCaptured) {
-        let mut pending = self
-            .pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if pending.is_some() {
-            frame.captured.moves.clear();
-        }
-        *pending = Some(frame);
-        drop(pending);
+    fn offer(&self, frame: FrameCaptured) {
+        self.pending.offer(frame);
         self.wake.notify_one();
     }
 
@@ -216,11 +239,7 @@ impl Mirror {
         loop {
             wake.notified().await;
             let Some(mirror) = weak.upgrade() else { return };
-            let frame = mirror
-                .pending
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take();
+            let frame = mirror.pending.take();
             let encoder = mirror.encoder.clone();
             drop(mirror);
             if let Some(frame) = frame {
@@ -604,7 +623,7 @@ impl Relays {
         let mirror = Arc::new(Mirror {
             size: std::sync::Mutex::new((0, 0)),
             users: std::sync::atomic::AtomicUsize::new(1),
-            pending: std::sync::Mutex::new(None),
+            pending: LatestFrame::default(),
             wake: wake.clone(),
             metrics: self.metrics.clone(),
             updates,
@@ -1084,6 +1103,51 @@ impl Relays {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn frame_with_move(color: u32) -> FrameCaptured {
+        let frame = tandem_codec::Frame::filled(64, 32, color);
+        FrameCaptured {
+            captured: Captured {
+                frame,
+                damage: None,
+                moves: vec![tandem_capture::MoveHint {
+                    src: tandem_codec::Rect {
+                        x: 0,
+                        y: 0,
+                        width: 16,
+                        height: 16,
+                    },
+                    dst_x: 8,
+                    dst_y: 4,
+                }],
+            },
+            captured_at: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn a_mirror_keeps_one_waiting_frame_the_newest_and_drops_stale_move_hints() {
+        let slot = LatestFrame::default();
+        assert!(slot.take().is_none());
+
+        // A frame alone keeps its hints: they describe its step.
+        slot.offer(frame_with_move(1));
+        let alone = slot.take().expect("the offered frame waits");
+        assert_eq!(alone.captured.moves.len(), 1);
+        assert!(slot.take().is_none(), "taken frames do not come back");
+
+        // Offers faster than the encoder takes them: only the newest stays.
+        for color in 2..=1000 {
+            slot.offer(frame_with_move(color));
+        }
+        let newest = slot.take().expect("the newest frame waits");
+        assert!(newest.captured.frame == tandem_codec::Frame::filled(64, 32, 1000));
+        assert!(
+            newest.captured.moves.is_empty(),
+            "hints relative to a replaced frame are dropped"
+        );
+        assert!(slot.take().is_none(), "one frame waits, never more");
+    }
 
     #[test]
     fn a_failing_member_is_retried_ever_later_up_to_a_bound() {
