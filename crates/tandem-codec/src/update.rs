@@ -389,11 +389,15 @@ impl EncodedUpdate {
                 };
                 let src = Rect::new(field()?, field()?, field()?, field()?);
                 let (dx, dy) = (unzigzag(r.varint()?), unzigzag(r.varint()?));
+                // `d` is any i64 the sender chose: checked, never wrapped.
                 let to = |base: u32, d: i64| {
-                    u32::try_from(i64::from(base) + d).map_err(|_| CodecError::BadMove {
-                        index,
-                        reason: "destination is not inside the frame",
-                    })
+                    i64::from(base)
+                        .checked_add(d)
+                        .and_then(|v| u32::try_from(v).ok())
+                        .ok_or(CodecError::BadMove {
+                            index,
+                            reason: "destination is not inside the frame",
+                        })
                 };
                 moves.push(CopyRect {
                     src,
@@ -887,6 +891,37 @@ mod tests {
             EncodedUpdate::from_bytes(&key.to_bytes()),
             Err(CodecError::MovesInKeyFrame)
         );
+    }
+
+    #[test]
+    fn a_move_offset_near_the_i64_limits_is_refused_not_overflowed() {
+        // The sample's move on the wire: src 10, 20, 100, 40 then dx -6 and
+        // dy 5 as zigzag varints (11, 10). dx becomes i64::MAX, then i64::MIN
+        // (found by the graphics fuzz target: it overflowed the addition).
+        let bytes = sample().to_bytes();
+        let at = bytes
+            .windows(6)
+            .position(|w| w == [10, 20, 100, 40, 11, 10])
+            .expect("the sample's move on the wire")
+            + 4;
+        for huge in [i64::MAX, i64::MIN] {
+            let mut v = zigzag(huge);
+            let mut varint = Vec::new();
+            while v >= 0x80 {
+                varint.push(v as u8 | 0x80);
+                v >>= 7;
+            }
+            varint.push(v as u8);
+            let mut b = bytes.clone();
+            b.splice(at..at + 1, varint);
+            assert!(
+                matches!(
+                    EncodedUpdate::from_bytes(&b),
+                    Err(CodecError::BadMove { index: 0, .. })
+                ),
+                "dx {huge}"
+            );
+        }
     }
 
     #[test]
