@@ -314,6 +314,17 @@ impl RfbAttendee {
     }
 }
 
+/// What the node's encoder did, from its metrics: where a phase's bytes
+/// went (tiles coded, copy-rects found) when the totals need explaining.
+#[derive(Debug, Clone, Copy)]
+struct EncoderCounters {
+    updates: u64,
+    tiles: u64,
+    copy_rects: u64,
+    moved_pixels: u64,
+    encoded_bytes: u64,
+}
+
 /// A server sharing the desktop, with its attendee.
 enum Running {
     Tandem {
@@ -332,6 +343,23 @@ impl Running {
             Running::Tandem { node, .. } => node.pid(),
             Running::Vnc { server, .. } => server.0.id(),
         }
+    }
+
+    /// The node's encoder counters (tandem only; read outside the measured
+    /// windows, so the scrape's own bytes are never counted).
+    fn encoder_counters(&self) -> Option<EncoderCounters> {
+        let Running::Tandem { node, .. } = self else {
+            return None;
+        };
+        let (_, m) = http_get(&format!("{}/metrics", node.admin_url));
+        let read = |name: &str| metric(&m, name) as u64;
+        Some(EncoderCounters {
+            updates: read("tandem_updates_published_total"),
+            tiles: read("tandem_tiles_changed_total"),
+            copy_rects: read("tandem_copy_rects_total"),
+            moved_pixels: read("tandem_moved_pixels_total"),
+            encoded_bytes: read("tandem_encoded_bytes_total"),
+        })
     }
 
     /// Fails when the attendee is gone (the figures would be meaningless).
@@ -529,7 +557,25 @@ pub fn run_server(server: Server, options: &Options) -> Result<ServerFigures, By
     for phase in Phase::ALL {
         std::thread::sleep(settle);
         running.check_alive(server)?;
+        let before = running.encoder_counters();
+        // The scrape's last packets are on lo before the phase's first count.
+        std::thread::sleep(Duration::from_millis(100));
         let figures = measure(&mut desktop, phase, options.phase_seconds, running.pid())?;
+        if let (Some(b), Some(a)) = (before, running.encoder_counters()) {
+            let actions = figures.actions.max(1) as f64;
+            let per = |after: u64, before: u64| after.saturating_sub(before) as f64 / actions;
+            progress(&format!(
+                "{}: {:<6} encoder per action: {:.2} updates, {:.1} tiles coded, \
+                 {:.2} copy-rects ({:.0} px moved), {:.0} encoded B",
+                server.name(),
+                phase.name(),
+                per(a.updates, b.updates),
+                per(a.tiles, b.tiles),
+                per(a.copy_rects, b.copy_rects),
+                per(a.moved_pixels, b.moved_pixels),
+                per(a.encoded_bytes, b.encoded_bytes),
+            ));
+        }
         let per_action = |n: u64| n as f64 / figures.actions.max(1) as f64;
         progress(&format!(
             "{}: {:<6} median {:>10.0} B/s, total {:>11} B in {} packets \

@@ -501,3 +501,33 @@ fn moved_window_found_without_hint() {
     let (plain, _) = delta(no_motion(), &f0, &f1, &[]);
     assert!(u.encoded_len() * 5 < plain.encoded_len());
 }
+
+#[test]
+fn a_window_moved_over_a_plain_desktop_codes_the_uncovered_strips_as_plain_pixels() {
+    // Xvfb's root is solid black: what a move uncovers is one colour, and
+    // XOR against the old window content would re-send that content.
+    let mut f0 = Frame::new(800, 600);
+    let mut f1 = Frame::new(800, 600);
+    let win = terminal(&mut f0, 100, 60, 80, 24, 3);
+    terminal(&mut f1, 112, 63, 80, 24, 3);
+    let hint = CopyRect {
+        src: win,
+        dst_x: 112,
+        dst_y: 63,
+    };
+    let (u, _) = delta(Encoder::new(EncoderConfig::default()), &f0, &f1, &[hint]);
+    assert_eq!(u.moves.len(), 1, "{:?}", u.moves);
+    let xors = u
+        .records
+        .iter()
+        .filter(|r| matches!(r.kind, TileKind::Xor(_)))
+        .count();
+    assert_eq!(
+        xors,
+        0,
+        "{:?}",
+        u.records.iter().map(|r| &r.kind).collect::<Vec<_>>()
+    );
+    // The strips are one colour: the update is the copy and a few records.
+    assert!(u.encoded_len() < 400, "{} bytes", u.encoded_len());
+}
