@@ -46,6 +46,10 @@ struct Args {
     /// Print the figures as JSON on stdout (the table goes to stderr).
     #[arg(long)]
     json: bool,
+    /// Tight compression level (0-9) the RFB attendee asks x11vnc and
+    /// X0tigervnc for; without it each server uses its default.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=9))]
+    vnc_compress_level: Option<u8>,
     /// Internal: this is the run inside the namespace.
     #[arg(long, hide = true)]
     inside_namespace: Option<String>,
@@ -135,6 +139,9 @@ fn outside(args: &Args, servers: &[Server]) -> ExitCode {
     if args.json {
         cmd.arg("--json");
     }
+    if let Some(level) = args.vnc_compress_level {
+        cmd.arg("--vnc-compress-level").arg(level.to_string());
+    }
     let status = cmd.status();
     if INTERRUPTED.load(Ordering::SeqCst) {
         // The signal thread is cleaning up and exits with 130.
@@ -197,6 +204,7 @@ fn inside(args: &Args, servers: Vec<Server>, work_dir: PathBuf) -> ExitCode {
         settle_seconds: args.settle_seconds,
         servers,
         work_dir,
+        vnc_compress_level: args.vnc_compress_level,
     };
     let mut results = Vec::new();
     let mut failed = false;

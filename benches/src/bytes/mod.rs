@@ -121,6 +121,9 @@ pub struct Options {
     pub servers: Vec<Server>,
     /// Where temporary files go.
     pub work_dir: PathBuf,
+    /// Tight's compression level the RFB attendee asks the VNC servers for
+    /// (`None`: each server's default).
+    pub vnc_compress_level: Option<u8>,
 }
 
 /// Figures of one phase against one server.
@@ -217,7 +220,12 @@ struct RfbAttendee {
 impl RfbAttendee {
     /// Connects (retrying while the server starts), shakes hands and
     /// starts reading; waits for the first complete update.
-    fn connect(server: &'static str, port: u16, vnc: &mut Process) -> Result<Self, BytesError> {
+    fn connect(
+        server: &'static str,
+        port: u16,
+        vnc: &mut Process,
+        compress_level: Option<u8>,
+    ) -> Result<Self, BytesError> {
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut stream = loop {
             match TcpStream::connect(("127.0.0.1", port)) {
@@ -245,7 +253,7 @@ impl RfbAttendee {
         stream
             .set_read_timeout(Some(Duration::from_secs(20)))
             .map_err(|e| rfb_err(rfb::RfbError::Io(e)))?;
-        let init = rfb::handshake(&mut stream).map_err(rfb_err)?;
+        let init = rfb::handshake(&mut stream, compress_level).map_err(rfb_err)?;
         stream
             .set_read_timeout(None)
             .map_err(|e| rfb_err(rfb::RfbError::Io(e)))?;
@@ -400,6 +408,7 @@ fn start_server(
     desktop: &Desktop,
     dir: &Path,
     viewer_seconds: u64,
+    vnc_compress_level: Option<u8>,
 ) -> Result<Running, BytesError> {
     let display = desktop.display();
     match server {
@@ -455,7 +464,7 @@ fn start_server(
                     "-shared",
                 ]),
             )?;
-            let attendee = RfbAttendee::connect("x11vnc", port, &mut server)?;
+            let attendee = RfbAttendee::connect("x11vnc", port, &mut server, vnc_compress_level)?;
             Ok(Running::Vnc { server, attendee })
         }
         Server::X0tigervnc => {
@@ -474,7 +483,8 @@ fn start_server(
                     "-AlwaysShared",
                 ]),
             )?;
-            let attendee = RfbAttendee::connect("X0tigervnc", port, &mut server)?;
+            let attendee =
+                RfbAttendee::connect("X0tigervnc", port, &mut server, vnc_compress_level)?;
             Ok(Running::Vnc { server, attendee })
         }
     }
@@ -546,7 +556,13 @@ pub fn run_server(server: Server, options: &Options) -> Result<ServerFigures, By
     let settle = Duration::from_secs(options.settle_seconds);
     let run_seconds = (options.settle_seconds + options.phase_seconds) * Phase::ALL.len() as u64;
     // The viewer outlives the phases; it is killed at the end.
-    let mut running = start_server(server, &desktop, &dir, run_seconds + 60)?;
+    let mut running = start_server(
+        server,
+        &desktop,
+        &dir,
+        run_seconds + 60,
+        options.vnc_compress_level,
+    )?;
     progress(&format!(
         "{}: attendee connected on {}, settling {} s",
         server.name(),

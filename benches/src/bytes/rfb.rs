@@ -35,6 +35,9 @@ pub mod encoding {
     pub const LAST_RECT: i32 = -224;
     /// Pseudo-encoding: the cursor shape (pixels and a bit mask).
     pub const RICH_CURSOR: i32 = -239;
+    /// Pseudo-encoding of Tight's zlib compression level 0; level `n` is
+    /// this plus `n` (-256..=-247). Lossless at every level.
+    pub const COMPRESS_LEVEL_0: i32 = -256;
 }
 
 /// The encodings the client announces, best first (servers pick the first
@@ -536,9 +539,23 @@ fn read_text(s: &mut impl Read, what: &'static str) -> Result<String, RfbError> 
     Ok(String::from_utf8_lossy(&text).into_owned())
 }
 
+/// The encodings announced: [`CLIENT_ENCODINGS`], plus Tight's compression
+/// level when one is asked for (`None`: the server's default).
+pub fn announced_encodings(compress_level: Option<u8>) -> Vec<i32> {
+    let mut all = CLIENT_ENCODINGS.to_vec();
+    if let Some(level) = compress_level {
+        all.push(encoding::COMPRESS_LEVEL_0 + i32::from(level.min(9)));
+    }
+    all
+}
+
 /// The RFB 3.8 handshake with security None, then the client's pixel
-/// format, encodings and a first full (non-incremental) update request.
-pub fn handshake<S: Read + Write>(s: &mut S) -> Result<ServerInit, RfbError> {
+/// format, encodings ([`announced_encodings`]) and a first full
+/// (non-incremental) update request.
+pub fn handshake<S: Read + Write>(
+    s: &mut S,
+    compress_level: Option<u8>,
+) -> Result<ServerInit, RfbError> {
     let mut version = [0u8; 12];
     s.read_exact(&mut version)?;
     let version = String::from_utf8_lossy(&version).trim_end().to_owned();
@@ -578,7 +595,7 @@ pub fn handshake<S: Read + Write>(s: &mut S) -> Result<ServerInit, RfbError> {
     );
     let name = read_text(s, "desktop name")?;
     s.write_all(&set_pixel_format())?;
-    s.write_all(&set_encodings(&CLIENT_ENCODINGS))?;
+    s.write_all(&set_encodings(&announced_encodings(compress_level)))?;
     s.write_all(&update_request(false, width, height))?;
     s.flush()?;
     Ok(ServerInit {
@@ -961,7 +978,7 @@ mod tests {
             input: std::io::Cursor::new(server_greeting(&[2, 1])),
             output: Vec::new(),
         };
-        let init = handshake(&mut script).unwrap();
+        let init = handshake(&mut script, None).unwrap();
         assert_eq!(
             init,
             ServerInit {
@@ -979,6 +996,21 @@ mod tests {
         assert_eq!(script.output, expected);
         // No quality-level pseudo-encoding (-32..-23): Tight stays lossless.
         assert!(CLIENT_ENCODINGS.iter().all(|e| !(-32..=-23).contains(e)));
+        // A compression level is one more pseudo-encoding, last.
+        let mut script = Script {
+            input: std::io::Cursor::new(server_greeting(&[1])),
+            output: Vec::new(),
+        };
+        handshake(&mut script, Some(9)).unwrap();
+        let mut encodings = CLIENT_ENCODINGS.to_vec();
+        encodings.push(-247);
+        assert!(script.output.ends_with(
+            &[
+                set_encodings(&encodings),
+                update_request(false, 1920, 1080).to_vec()
+            ]
+            .concat()
+        ));
     }
 
     #[test]
@@ -988,19 +1020,22 @@ mod tests {
             output: Vec::new(),
         };
         assert!(matches!(
-            handshake(&mut vnc_auth_only),
+            handshake(&mut vnc_auth_only, None),
             Err(RfbError::Security(_))
         ));
         let mut old = Script {
             input: std::io::Cursor::new(b"RFB 003.003\n".to_vec()),
             output: Vec::new(),
         };
-        assert!(matches!(handshake(&mut old), Err(RfbError::Version(_))));
+        assert!(matches!(
+            handshake(&mut old, None),
+            Err(RfbError::Version(_))
+        ));
         let mut cut = Script {
             input: std::io::Cursor::new(b"RFB 003.008\n\x01".to_vec()),
             output: Vec::new(),
         };
-        assert!(matches!(handshake(&mut cut), Err(RfbError::Io(_))));
+        assert!(matches!(handshake(&mut cut, None), Err(RfbError::Io(_))));
     }
 
     #[test]
