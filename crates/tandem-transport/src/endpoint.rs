@@ -44,12 +44,22 @@ fn endpoint_config() -> quinn::EndpointConfig {
 }
 
 /// A quinn endpoint on a UDP socket bound to `bind`, on the tokio runtime.
+/// The UDP receive buffer an endpoint asks for (the kernel caps it at
+/// `net.core.rmem_max`). One socket carries every connection of an
+/// endpoint: with the default (about 208 KiB) a busy reader loses
+/// packets in a burst, and a lost handshake packet costs a 1-s PTO.
+const RECV_BUFFER_BYTES: usize = 4 << 20;
+
 fn endpoint_on(
     bind: SocketAddr,
     server: Option<quinn::ServerConfig>,
 ) -> Result<quinn::Endpoint, TransportError> {
     let bind_error = |source| TransportError::Bind { addr: bind, source };
     let socket = std::net::UdpSocket::bind(bind).map_err(bind_error)?;
+    // Best effort: a smaller buffer still works, as before.
+    if let Err(error) = socket2::SockRef::from(&socket).set_recv_buffer_size(RECV_BUFFER_BYTES) {
+        tracing::debug!(%bind, %error, "udp receive buffer not raised");
+    }
     let runtime = quinn::default_runtime()
         .ok_or_else(|| bind_error(std::io::Error::other("no async runtime found")))?;
     quinn::Endpoint::new(endpoint_config(), server, socket, runtime).map_err(bind_error)
