@@ -166,9 +166,9 @@ fn scroll_down_and_two_panes() {
     assert!(offsets.contains(&(CELL_H as i64)), "{:?}", u.moves);
 }
 
-#[test]
-fn moved_window_with_hint() {
-    let base = desktop(800, 600);
+/// An 80x24 terminal at (100, 60) on `base` in the first frame and moved
+/// by (12, 3) in the second; the frames and the move's hint.
+fn moved_terminal(base: &Frame) -> (Frame, Frame, CopyRect) {
     let (mut f0, mut f1) = (base.clone(), base.clone());
     let win = terminal(&mut f0, 100, 60, 80, 24, 3);
     terminal(&mut f1, 112, 63, 80, 24, 3);
@@ -177,6 +177,13 @@ fn moved_window_with_hint() {
         dst_x: 112,
         dst_y: 63,
     };
+    (f0, f1, hint)
+}
+
+#[test]
+fn moved_window_with_hint() {
+    let (f0, f1, hint) = moved_terminal(&desktop(800, 600));
+    let win = hint.src;
     let (u, _) = delta(Encoder::new(EncoderConfig::default()), &f0, &f1, &[hint]);
     assert_eq!(u.moves.len(), 1, "{:?}", u.moves);
     let m = u.moves[0];
@@ -506,15 +513,7 @@ fn moved_window_found_without_hint() {
 fn a_window_moved_over_a_plain_desktop_codes_the_uncovered_strips_as_plain_pixels() {
     // Xvfb's root is solid black: what a move uncovers is one colour, and
     // XOR against the old window content would re-send that content.
-    let mut f0 = Frame::new(800, 600);
-    let mut f1 = Frame::new(800, 600);
-    let win = terminal(&mut f0, 100, 60, 80, 24, 3);
-    terminal(&mut f1, 112, 63, 80, 24, 3);
-    let hint = CopyRect {
-        src: win,
-        dst_x: 112,
-        dst_y: 63,
-    };
+    let (f0, f1, hint) = moved_terminal(&Frame::new(800, 600));
     let (u, _) = delta(Encoder::new(EncoderConfig::default()), &f0, &f1, &[hint]);
     assert_eq!(u.moves.len(), 1, "{:?}", u.moves);
     let xors = u
