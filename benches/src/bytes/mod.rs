@@ -577,9 +577,9 @@ pub fn run_server(server: Server, options: &Options) -> Result<ServerFigures, By
         // The scrape's last packets are on lo before the phase's first count.
         std::thread::sleep(Duration::from_millis(100));
         let figures = measure(&mut desktop, phase, options.phase_seconds, running.pid())?;
+        let per_action = |n: u64| n as f64 / figures.actions.max(1) as f64;
         if let (Some(b), Some(a)) = (before, running.encoder_counters()) {
-            let actions = figures.actions.max(1) as f64;
-            let per = |after: u64, before: u64| after.saturating_sub(before) as f64 / actions;
+            let per = |after: u64, before: u64| per_action(after.saturating_sub(before));
             progress(&format!(
                 "{}: {:<6} encoder per action: {:.2} updates, {:.1} tiles coded, \
                  {:.2} copy-rects ({:.0} px moved), {:.0} encoded B",
@@ -592,7 +592,6 @@ pub fn run_server(server: Server, options: &Options) -> Result<ServerFigures, By
                 per(a.encoded_bytes, b.encoded_bytes),
             ));
         }
-        let per_action = |n: u64| n as f64 / figures.actions.max(1) as f64;
         progress(&format!(
             "{}: {:<6} median {:>10.0} B/s, total {:>11} B in {} packets \
              ({:.0} B, {:.1} packets per action), server {:5.1} %, Xvfb {:5.1} %",

@@ -905,13 +905,8 @@ mod tests {
             .expect("the sample's move on the wire")
             + 4;
         for huge in [i64::MAX, i64::MIN] {
-            let mut v = zigzag(huge);
             let mut varint = Vec::new();
-            while v >= 0x80 {
-                varint.push(v as u8 | 0x80);
-                v >>= 7;
-            }
-            varint.push(v as u8);
+            varint.varint(zigzag(huge));
             let mut b = bytes.clone();
             b.splice(at..at + 1, varint);
             assert!(

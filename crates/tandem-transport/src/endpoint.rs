@@ -43,13 +43,13 @@ fn endpoint_config() -> quinn::EndpointConfig {
     config
 }
 
-/// A quinn endpoint on a UDP socket bound to `bind`, on the tokio runtime.
 /// The UDP receive buffer an endpoint asks for (the kernel caps it at
 /// `net.core.rmem_max`). One socket carries every connection of an
 /// endpoint: with the default (about 208 KiB) a busy reader loses
 /// packets in a burst, and a lost handshake packet costs a 1-s PTO.
 const RECV_BUFFER_BYTES: usize = 4 << 20;
 
+/// A quinn endpoint on a UDP socket bound to `bind`, on the tokio runtime.
 fn endpoint_on(
     bind: SocketAddr,
     server: Option<quinn::ServerConfig>,
