@@ -163,10 +163,21 @@ impl SseReader {
             "GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
         )
         .unwrap();
+        // The node subscribes before it answers: once the status line is
+        // here, no event the test causes next can be missed.
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap().take(u64::MAX));
+        let mut status = String::new();
+        reader
+            .read_line(&mut status)
+            .expect("the event stream's status line");
+        assert!(status.starts_with("HTTP/1.1 200"), "events: {status}");
+        stream.set_read_timeout(None).unwrap();
         let data = Arc::new(Mutex::new(Vec::new()));
         let sink = data.clone();
         std::thread::spawn(move || {
-            let mut reader = BufReader::new(stream.take(u64::MAX));
             let mut line = String::new();
             while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
                 if let Some(d) = line.trim_end().strip_prefix("data: ") {
