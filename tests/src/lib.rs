@@ -39,11 +39,20 @@ pub fn tandem_bin() -> PathBuf {
 }
 
 /// A free UDP port on loopback (for restarts that must keep their address).
+/// Taken below the kernel's ephemeral range (32768 and up), so no other
+/// process's port-0 bind can take it between this check and its use; a
+/// per-process offset and a counter keep parallel tests apart.
 pub fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .expect("bind a loopback udp socket")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = (std::process::id() % 500) * 20;
+    for _ in 0..2000 {
+        let port = 20000 + (base + NEXT.fetch_add(1, Ordering::Relaxed)) % 10000;
+        if std::net::UdpSocket::bind(("127.0.0.1", port as u16)).is_ok() {
+            return port as u16;
+        }
+    }
+    panic!("no free loopback udp port in 20000..30000")
 }
 
 /// A running `tandem node`.
