@@ -137,8 +137,14 @@ fn search_worst_cases() -> Vec<(&'static str, Frame, Frame)> {
             }
         }
     }
+    // A band of rows scrolled at the top of a frame of new noise: the first
+    // pass finds the band, the second searches the rest all over again.
+    let band_prev = noise(6);
+    let mut band = noise(7);
+    band.blit(&band_prev.crop(Rect::new(0, 200, WIDTH, 160)), 0, 0);
     let frames = scroll_frames();
     vec![
+        ("band_then_noise", band_prev, band),
         ("quarter_noise_regions", quiet, quarters),
         ("quarter_stripe_regions", striped_quiet, striped),
         ("noise", all.0, all.1),

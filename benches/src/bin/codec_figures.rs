@@ -3,7 +3,8 @@
 //! scrolled by one line, an 80x24 terminal window moved by (12, 3), each on
 //! a 1920x1080 desktop, encoded by the codec alone (no network, no capture).
 //! The move is encoded twice: with the window's old and new geometry as a
-//! hint (what the X11 source knows) and by content search alone.
+//! hint (what the X11 source knows) and by content search alone. Last, the
+//! mean delta of the synthetic office desktop that `make fanout` serves.
 //!
 //! `cargo run --release -p tandem-benches --bin codec-figures`
 
@@ -96,5 +97,36 @@ fn main() {
         "80x24 window moved by (12, 3), no hint",
         20,
         &delta(&moved0, &moved1, &[]),
+    );
+
+    office();
+}
+
+/// The synthetic office desktop (`make fanout`'s `office` workload) at
+/// 1920x1080: bytes of 60 consecutive ticks' updates and where they go.
+fn office() {
+    let desktop = tandem_capture::SyntheticDesktop::new(1, 1920, 1080);
+    let mut enc = Encoder::new(EncoderConfig::default());
+    enc.encode(desktop.render(99), None).expect("key frame");
+    let (mut total, mut stream, mut moves, mut records) = (0usize, 0usize, 0usize, 0usize);
+    let ticks = 100..160u64;
+    let n = ticks.end - ticks.start;
+    for tick in ticks {
+        let Some(u) = enc.encode(desktop.render(tick), None) else {
+            continue;
+        };
+        total += u.encoded_len();
+        stream += u.stream.data.len();
+        moves += u.moves.len();
+        records += u.records.len();
+    }
+    println!(
+        "{:<44} {:>8} B/update {:>10} B/s at 30/s  moves {:.1}  records {:.1}  shared stream {} B/update",
+        "synthetic office desktop (1920x1080)",
+        total as u64 / n,
+        total as u64 * 30 / n,
+        moves as f64 / n as f64,
+        records as f64 / n as f64,
+        stream as u64 / n,
     );
 }

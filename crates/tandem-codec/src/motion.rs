@@ -22,6 +22,10 @@
 //!   same columns (the line above), becomes one copy-rect per part: about
 //!   ten bytes each instead of a palette and coded pixels.
 //!
+//! The search runs in two passes: the second regroups the tiles that still
+//! differ in the regions where the first found a move (two neighbouring
+//! changes make one region, and the move of one hides the other).
+//!
 //! Every accepted copy-rect is applied to the working picture at once, so a
 //! later candidate is checked against exactly what the decoder will have at
 //! that point (copy-rects apply in order). The work is bounded: at most
@@ -85,6 +89,10 @@ pub(crate) struct MotionScratch {
     rows: Vec<(u64, u32)>,
     votes: Vec<u32>,
     covered: Vec<(u32, u32)>,
+    /// Changed tiles still to search (the second pass's input).
+    residual: Vec<usize>,
+    /// Tile bounds of the regions where a move was found.
+    moved: Vec<Rect>,
 }
 
 /// Finds copy-rects turning `work` towards `new` and applies each to `work`
@@ -116,31 +124,63 @@ pub(crate) fn find_moves(
     if !search {
         return moves;
     }
-    regions(grid, changed, s);
     // Pixels of 2D candidates checked per frame, all regions together.
     let mut budget_2d = MAX_2D_AREA;
     let mut budget_glyphs = GLYPH_BUDGET;
-    for k in 0..s.regions.len().min(MAX_REGIONS) {
-        if moves.len() >= MAX_MOVES {
+    let mut residual = std::mem::take(&mut s.residual);
+    residual.clear();
+    residual.extend_from_slice(changed);
+    // Pass 0 searches the changed regions; pass 1 what still differs in the
+    // regions where pass 0 found a move: two neighbouring changes make one
+    // region (a terminal scrolled beside a window dragged a few pixels), and
+    // the move of one leaves the other to be searched on its own.
+    for pass in 0..2 {
+        regions(grid, &residual, s);
+        let mut moved = std::mem::take(&mut s.moved);
+        moved.clear();
+        for k in 0..s.regions.len().min(MAX_REGIONS) {
+            if moves.len() >= MAX_MOVES {
+                break;
+            }
+            let Some(b) = diff_bounds(work, new, s.regions[k].1) else {
+                continue;
+            };
+            if b.width <= GLYPH_MAX_W && b.height <= GLYPH_MAX_H && b.area() >= GLYPH_MIN_AREA {
+                glyphs(work, new, b, &mut moves, &mut budget_glyphs);
+                continue;
+            }
+            if b.height < MIN_REGION_ROWS || b.area() < 2 * MIN_BAND_AREA {
+                continue;
+            }
+            let before = moves.len();
+            vertical(work, new, b, s, &mut moves);
+            if moves.len() == before && b.area() <= MAX_2D_AREA {
+                two_d(work, new, b, &mut moves, &mut budget_2d);
+            }
+            if moves.len() > before {
+                moved.push(s.regions[k].1);
+            }
+        }
+        if pass == 0 {
+            residual.retain(|&i| {
+                let (tx, ty) = grid.coords(i);
+                let r = grid.tile_rect(tx, ty);
+                moved.iter().any(|m| m.intersect(&r).is_some()) && differs(work, new, r)
+            });
+        }
+        s.moved = moved;
+        if residual.is_empty() {
             break;
         }
-        let Some(b) = diff_bounds(work, new, s.regions[k].1) else {
-            continue;
-        };
-        if b.width <= GLYPH_MAX_W && b.height <= GLYPH_MAX_H && b.area() >= GLYPH_MIN_AREA {
-            glyphs(work, new, b, &mut moves, &mut budget_glyphs);
-            continue;
-        }
-        if b.height < MIN_REGION_ROWS || b.area() < 2 * MIN_BAND_AREA {
-            continue;
-        }
-        let before = moves.len();
-        vertical(work, new, b, s, &mut moves);
-        if moves.len() == before && b.area() <= MAX_2D_AREA {
-            two_d(work, new, b, &mut moves, &mut budget_2d);
-        }
     }
+    s.residual = residual;
     moves
+}
+
+/// Whether `a` and `b` differ anywhere inside `r`.
+fn differs(a: &Frame, b: &Frame, r: Rect) -> bool {
+    let (x0, x1) = (r.x as usize, r.right() as usize);
+    (r.y..r.bottom() as u32).any(|y| a.row(y)[x0..x1] != b.row(y)[x0..x1])
 }
 
 /// Any (dx, dy) motion inside the changed bounds `b` (a window dragged
@@ -168,8 +208,11 @@ fn two_d(work: &mut Frame, new: &Frame, b: Rect, moves: &mut Vec<CopyRect>, budg
         let probe = (y0..(y0 + 16).min(b.bottom() as u32))
             .flat_map(|y| [2, 1, 3].map(|q| (b.x + (b.width - SEG) * q / 4, y)))
             .find(|&(x, y)| {
-                let seg = &new.row(y)[x as usize..(x + SEG) as usize];
-                tile::count_ne(seg, seg[0]) >= SEG as usize / 4
+                let span = x as usize..(x + SEG) as usize;
+                let seg = &new.row(y)[span.clone()];
+                // Only what changed says how it moved (an unchanged
+                // segment of a patterned background matches at its period).
+                tile::count_ne(seg, seg[0]) >= SEG as usize / 4 && *seg != work.row(y)[span]
             });
         let Some((xs, ys)) = probe else {
             continue;
@@ -219,7 +262,15 @@ fn two_d(work: &mut Frame, new: &Frame, b: Rect, moves: &mut Vec<CopyRect>, budg
                     return;
                 }
                 *budget -= cand.src.area();
-                let found = matching_rows(work, new, &cand);
+                // Cropped from `b` moved back, or grown from the segment
+                // when `b` also holds other changes (which the crop can
+                // take for the move); the larger.
+                let cropped = matching_rows(work, new, &cand);
+                let grown = grow(work, new, b, (xs, ys), SEG, d);
+                let found = match (cropped, grown) {
+                    (Some(c), Some(g)) => Some(if g.src.area() > c.src.area() { g } else { c }),
+                    (c, g) => c.or(g),
+                };
                 if let Some(m) = found.filter(|m| 4 * m.src.height >= b.height) {
                     accept(work, moves, m);
                     return;
@@ -230,6 +281,69 @@ fn two_d(work: &mut Frame, new: &Frame, b: Rect, moves: &mut Vec<CopyRect>, budg
             }
         }
     }
+}
+
+/// The copy-rect of offset `d` grown from a segment of `SEG` pixels at
+/// `seed` in `new` that `work` shows at `seed - d`: the run of matching
+/// columns of the seed's row around the segment, then the run of rows
+/// around the seed's row that match on those columns, all inside `b` and
+/// with the source inside the frame. `None` when too small to pay.
+fn grow(
+    work: &Frame,
+    new: &Frame,
+    b: Rect,
+    seed: (u32, u32),
+    seg: u32,
+    d: (i64, i64),
+) -> Option<CopyRect> {
+    let (w, h) = (i64::from(new.width()), i64::from(new.height()));
+    // Destination columns and rows whose source lies in the frame, inside `b`.
+    let x_lo = i64::from(b.x).max(d.0);
+    let x_hi = (b.right() as i64).min(w + d.0);
+    let y_lo = i64::from(b.y).max(d.1);
+    let y_hi = (b.bottom() as i64).min(h + d.1);
+    let (xs, ys) = (i64::from(seed.0), i64::from(seed.1));
+    if xs < x_lo || xs + i64::from(seg) > x_hi || ys < y_lo || ys >= y_hi {
+        return None;
+    }
+    // Rows first, on the segment's columns (certainly part of what moved),
+    // then the columns that match on every one of those rows, then the
+    // rows again on the columns found.
+    let rows_matching = |c0: i64, c1: i64, r0: &mut i64, r1: &mut i64| {
+        let (a, e) = (c0 as usize, c1 as usize);
+        let (sa, se) = ((c0 - d.0) as usize, (c1 - d.0) as usize);
+        let row_matches = |y: i64| new.row(y as u32)[a..e] == work.row((y - d.1) as u32)[sa..se];
+        while *r0 > y_lo && row_matches(*r0 - 1) {
+            *r0 -= 1;
+        }
+        while *r1 < y_hi && row_matches(*r1) {
+            *r1 += 1;
+        }
+    };
+    let (mut c0, mut c1) = (xs, xs + i64::from(seg));
+    let (mut r0, mut r1) = (ys, ys + 1);
+    rows_matching(c0, c1, &mut r0, &mut r1);
+    let column_matches = |x: i64| {
+        (r0..r1).all(|y| {
+            new.row(y as u32)[x as usize] == work.row((y - d.1) as u32)[(x - d.0) as usize]
+        })
+    };
+    while c0 > x_lo && column_matches(c0 - 1) {
+        c0 -= 1;
+    }
+    while c1 < x_hi && column_matches(c1) {
+        c1 += 1;
+    }
+    rows_matching(c0, c1, &mut r0, &mut r1);
+    // Inside the frame (checked above), so every value fits in u32.
+    band(
+        (c0 - d.0) as u32,
+        (r0 - d.1) as u32,
+        (c1 - c0) as u32,
+        (r1 - r0) as u32,
+        c0 as u32,
+        r0 as u32,
+    )
 }
 
 /// The small changed bounds `b` copied from elsewhere in `work`, part by

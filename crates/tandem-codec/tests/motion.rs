@@ -146,6 +146,59 @@ fn terminal_scroll_is_a_copy_rect_and_few_bytes() {
     assert_eq!(dec.frame(), Some(&f1));
 }
 
+/// A window of noise-like pixels (a photo) with its top-left corner at (x, y).
+fn photo(f: &mut Frame, x: u32, y: u32, w: u32, h: u32) -> Rect {
+    let mut rng = XorShift::new(7);
+    for py in 0..h {
+        for px in 0..w {
+            f.set(x + px, y + py, rng.next_u32() & 0x00ff_ffff);
+        }
+    }
+    Rect::new(x, y, w, h)
+}
+
+#[test]
+fn a_scroll_beside_a_dragged_window_is_two_copy_rects() {
+    // A terminal scrolls by one line while a photo viewer right below it
+    // (in the same tiles, so one changed region) is dragged by (3, -2)
+    // without a hint, over a patterned desktop (which matches itself at
+    // its period: only what changed may say how it moved).
+    let base = desktop(1024, 768);
+    let (mut f0, mut f1) = (base.clone(), base.clone());
+    let term = terminal(&mut f0, 60, 80, 60, 20, 0);
+    terminal(&mut f1, 60, 80, 60, 20, 1);
+    let below = term.y + term.height + 20;
+    photo(&mut f0, 200, below, 200, 120);
+    let win = photo(&mut f1, 203, below - 2, 200, 120);
+    let (u, _) = delta(Encoder::new(EncoderConfig::default()), &f0, &f1, &[]);
+    let offsets: Vec<(i64, i64)> = u
+        .moves
+        .iter()
+        .map(|m| {
+            (
+                i64::from(m.dst_x) - i64::from(m.src.x),
+                i64::from(m.dst_y) - i64::from(m.src.y),
+            )
+        })
+        .collect();
+    assert!(offsets.contains(&(0, -i64::from(CELL_H))), "{:?}", u.moves);
+    let drag = u
+        .moves
+        .iter()
+        .find(|m| (m.dst_x, m.dst_y) == (m.src.x + 3, m.src.y - 2))
+        .unwrap_or_else(|| panic!("no (3, -2) copy in {:?}", u.moves));
+    assert!(drag.src.area() * 10 >= win.area() * 9, "{drag:?}");
+    // The photo's pixels are not coded again: only the exposed strips and
+    // the terminal's new line are.
+    let (plain, _) = delta(no_motion(), &f0, &f1, &[]);
+    assert!(
+        u.encoded_len() * 10 < plain.encoded_len(),
+        "{} bytes with motion, {} without",
+        u.encoded_len(),
+        plain.encoded_len()
+    );
+}
+
 #[test]
 fn scroll_down_and_two_panes() {
     // Two terminals side by side, one scrolled up by two lines and the
