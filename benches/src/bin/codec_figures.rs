@@ -103,14 +103,15 @@ fn main() {
 }
 
 /// The synthetic office desktop (`make fanout`'s `office` workload) at
-/// 1920x1080: bytes of 60 consecutive ticks' updates and where they go.
+/// 1920x1080: bytes of the updates of 100 s of its animation (3,000 ticks)
+/// and where they go, and the largest update.
 fn office() {
     let desktop = tandem_capture::SyntheticDesktop::new(1, 1920, 1080);
     let mut enc = Encoder::new(EncoderConfig::default());
-    enc.encode(desktop.render(99), None).expect("key frame");
-    let (mut total, mut stream, mut moves, mut records) = (0usize, 0usize, 0usize, 0usize);
-    let ticks = 100..160u64;
-    let n = ticks.end - ticks.start;
+    enc.encode(desktop.render(0), None).expect("key frame");
+    let (mut total, mut stream, mut moves, mut records, mut largest) = (0, 0, 0, 0, (0, 0));
+    let ticks = 1..3001u64;
+    let n = (ticks.end - ticks.start) as usize;
     for tick in ticks {
         let Some(u) = enc.encode(desktop.render(tick), None) else {
             continue;
@@ -119,14 +120,17 @@ fn office() {
         stream += u.stream.data.len();
         moves += u.moves.len();
         records += u.records.len();
+        largest = largest.max((u.encoded_len(), tick));
     }
     println!(
-        "{:<44} {:>8} B/update {:>10} B/s at 30/s  moves {:.1}  records {:.1}  shared stream {} B/update",
+        "{:<44} {:>8} B/update {:>10} B/s at 30/s  moves {:.1}  records {:.1}  shared stream {} B/update  largest {} B (tick {})",
         "synthetic office desktop (1920x1080)",
-        total as u64 / n,
-        total as u64 * 30 / n,
+        total / n,
+        total * 30 / n,
         moves as f64 / n as f64,
         records as f64 / n as f64,
-        stream as u64 / n,
+        stream / n,
+        largest.0,
+        largest.1,
     );
 }

@@ -79,6 +79,12 @@ const GLYPH_MIN_AREA: u64 = 32;
 /// the frame, nearest first).
 const GLYPH_BUDGET: u64 = 1920 * 1080 / 4;
 
+/// Pixels compared per frame when copies at already proved offsets are
+/// grown in the second pass, all regions together.
+const KNOWN_BUDGET: u64 = 1920 * 1080 / 2;
+/// Offsets of earlier copies tried per region in the second pass.
+const KNOWN_OFFSETS: usize = 4;
+
 /// Reusable buffers of the search.
 #[derive(Debug, Default)]
 pub(crate) struct MotionScratch {
@@ -127,6 +133,7 @@ pub(crate) fn find_moves(
     // Pixels of 2D candidates checked per frame, all regions together.
     let mut budget_2d = MAX_2D_AREA;
     let mut budget_glyphs = GLYPH_BUDGET;
+    let mut budget_known = KNOWN_BUDGET;
     let mut residual = std::mem::take(&mut s.residual);
     residual.clear();
     residual.extend_from_slice(changed);
@@ -142,9 +149,18 @@ pub(crate) fn find_moves(
             if moves.len() >= MAX_MOVES {
                 break;
             }
-            let Some(b) = diff_bounds(work, new, s.regions[k].1) else {
+            let Some(mut b) = diff_bounds(work, new, s.regions[k].1) else {
                 continue;
             };
+            if pass == 1 {
+                // First the offsets this frame already proved (a scroll
+                // seen beside a window over the terminal), then the rest.
+                known_offsets(work, new, b, &mut moves, &mut budget_known);
+                let Some(rest) = diff_bounds(work, new, b) else {
+                    continue;
+                };
+                b = rest;
+            }
             if b.width <= GLYPH_MAX_W && b.height <= GLYPH_MAX_H && b.area() >= GLYPH_MIN_AREA {
                 glyphs(work, new, b, &mut moves, &mut budget_glyphs);
                 continue;
@@ -278,6 +294,70 @@ fn two_d(work: &mut Frame, new: &Frame, b: Rect, moves: &mut Vec<CopyRect>, budg
                 if tried.len() == CANDIDATES {
                     return;
                 }
+            }
+        }
+    }
+}
+
+/// Second pass: copies inside the changed bounds `b` at the offsets of the
+/// copies found so far, each grown (see [`grow`]) from a changed, textured
+/// 32-pixel segment of `new` that `work` shows at that offset (segments
+/// every 32 columns of every 8th row). This finds what a full-width band
+/// cannot: the parts of a scrolled terminal left and right of a window
+/// over it. At most `budget` pixels compared, all regions together.
+fn known_offsets(
+    work: &mut Frame,
+    new: &Frame,
+    b: Rect,
+    moves: &mut Vec<CopyRect>,
+    budget: &mut u64,
+) {
+    const SEG: u32 = 32;
+    const ROW_STEP: usize = 8;
+    if b.width < SEG || b.height < MIN_BAND_ROWS {
+        return;
+    }
+    let mut offsets: Vec<(i64, i64)> = Vec::with_capacity(KNOWN_OFFSETS);
+    for m in moves.iter() {
+        let d = (
+            i64::from(m.dst_x) - i64::from(m.src.x),
+            i64::from(m.dst_y) - i64::from(m.src.y),
+        );
+        if !offsets.contains(&d) && offsets.len() < KNOWN_OFFSETS {
+            offsets.push(d);
+        }
+    }
+    let (w, h) = (i64::from(new.width()), i64::from(new.height()));
+    let seg = SEG as usize;
+    for d in offsets {
+        for y in (b.y..b.bottom() as u32).step_by(ROW_STEP) {
+            let sy = i64::from(y) - d.1;
+            if sy < 0 || sy >= h {
+                continue;
+            }
+            for x in (b.x..=b.right() as u32 - SEG).step_by(seg) {
+                let sx = i64::from(x) - d.0;
+                if sx < 0 || sx + i64::from(SEG) > w {
+                    continue;
+                }
+                if moves.len() >= MAX_MOVES || *budget < 2 * u64::from(SEG) {
+                    return;
+                }
+                *budget -= 2 * u64::from(SEG);
+                let x0 = x as usize;
+                let part = &new.row(y)[x0..x0 + seg];
+                if *part == work.row(y)[x0..x0 + seg]
+                    || tile::count_ne(part, part[0]) < seg / 4
+                    || *part != work.row(sy as u32)[sx as usize..sx as usize + seg]
+                {
+                    continue;
+                }
+                let Some(m) = grow(work, new, b, (x, y), SEG, d) else {
+                    continue;
+                };
+                // What growing compared: the band twice, about.
+                *budget = budget.saturating_sub(2 * m.src.area());
+                accept(work, moves, m);
             }
         }
     }

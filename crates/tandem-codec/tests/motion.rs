@@ -200,6 +200,38 @@ fn a_scroll_beside_a_dragged_window_is_two_copy_rects() {
 }
 
 #[test]
+fn a_terminal_scrolled_under_a_window_is_copied_beside_it() {
+    // A window sits still over the middle of a terminal that scrolls: no
+    // full-width band of rows moved, but the text left and right of the
+    // window did, by the offset the rows below it prove.
+    let base = desktop(1024, 640);
+    let (mut f0, mut f1) = (base.clone(), base.clone());
+    let term = terminal(&mut f0, 60, 80, 100, 30, 0);
+    terminal(&mut f1, 60, 80, 100, 30, 1);
+    photo(&mut f0, 300, 120, 240, 200);
+    let win = photo(&mut f1, 300, 120, 240, 200);
+    let (u, _) = delta(Encoder::new(EncoderConfig::default()), &f0, &f1, &[]);
+    let scrolled: u64 = u
+        .moves
+        .iter()
+        .filter(|m| (m.dst_x, m.dst_y + CELL_H) == (m.src.x, m.src.y))
+        .map(|m| m.src.area())
+        .sum();
+    assert!(
+        scrolled * 10 >= (term.area() - win.area()) * 8,
+        "{scrolled} pixels scrolled by copies {:?}",
+        u.moves
+    );
+    let (plain, _) = delta(no_motion(), &f0, &f1, &[]);
+    assert!(
+        u.encoded_len() * 8 < plain.encoded_len(),
+        "{} bytes with motion, {} without",
+        u.encoded_len(),
+        plain.encoded_len()
+    );
+}
+
+#[test]
 fn scroll_down_and_two_panes() {
     // Two terminals side by side, one scrolled up by two lines and the
     // other down by one, in the same frame.
