@@ -84,6 +84,7 @@ struct Row {
     catch_ups: u64,
     published_per_second: f64,
     node_cpu_cores: f64,
+    tool_cpu_cores: f64,
     egress_mbit_per_second: f64,
     rss_mib: f64,
     sampled: usize,
@@ -107,6 +108,7 @@ impl Row {
             "catch_ups": self.catch_ups,
             "updates_published_per_second": self.published_per_second,
             "node_cpu_cores": self.node_cpu_cores,
+            "tool_cpu_cores": self.tool_cpu_cores,
             "attendees_per_core": self.attendees as f64 / self.node_cpu_cores.max(1e-9),
             "egress_mbit_per_second": self.egress_mbit_per_second,
             "egress_mbit_per_core": self.egress_mbit_per_second / self.node_cpu_cores.max(1e-9),
@@ -167,13 +169,14 @@ fn main() {
         args.width, args.height, args.node_cpus, args.tool_cpus, args.seconds, args.warmup
     );
     println!(
-        "{:<12} {:>9} {:>8} {:>9} {:>8} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7}",
+        "{:<12} {:>9} {:>8} {:>9} {:>8} {:>9} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7}",
         "workload",
         "attendees",
         "served",
         "min-att",
         "catchup",
         "node-cpu",
+        "tool-cpu",
         "att/core",
         "egress-Mb/s",
         "Mb/core",
@@ -188,13 +191,14 @@ fn main() {
         for &n in &counts {
             let row = runtime.block_on(step(&args, workload, n));
             println!(
-                "{:<12} {:>9} {:>7.2}% {:>8.2}% {:>8} {:>9.2} {:>9.0} {:>10.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>7.2}",
+                "{:<12} {:>9} {:>7.2}% {:>8.2}% {:>8} {:>9.2} {:>9.2} {:>9.0} {:>10.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>7.2}",
                 workload.label(),
                 row.attendees,
                 row.served * 100.0,
                 row.min_served * 100.0,
                 row.catch_ups,
                 row.node_cpu_cores,
+                row.tool_cpu_cores,
                 row.attendees as f64 / row.node_cpu_cores.max(1e-9),
                 row.egress_mbit_per_second,
                 row.egress_mbit_per_second / row.node_cpu_cores.max(1e-9),
@@ -297,6 +301,7 @@ async fn step(args: &Args, workload: Workload, n: usize) -> Row {
     let before = Tally::of(&attendees);
     let m0 = metrics(&node);
     let cpu0 = cpu_seconds(node.pid());
+    let tool0 = cpu_seconds(std::process::id());
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
     let after = Tally::of(&attendees);
@@ -307,6 +312,7 @@ async fn step(args: &Args, workload: Workload, n: usize) -> Row {
         .collect();
     let m1 = metrics(&node);
     let cpu1 = cpu_seconds(node.pid());
+    let tool1 = cpu_seconds(std::process::id());
     let window = t0.elapsed().as_secs_f64();
     let rss_mib = node.rss_kib() as f64 / 1024.0;
 
@@ -359,6 +365,7 @@ async fn step(args: &Args, workload: Workload, n: usize) -> Row {
         catch_ups: after.catch_ups - before.catch_ups,
         published_per_second: published as f64 / window,
         node_cpu_cores: (cpu1 - cpu0) / window,
+        tool_cpu_cores: (tool1 - tool0) / window,
         egress_mbit_per_second: egress * 8.0 / window / 1e6,
         rss_mib,
         sampled,
