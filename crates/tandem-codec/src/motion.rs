@@ -31,7 +31,7 @@
 //! that point (copy-rects apply in order). The work is bounded: at most
 //! [`MAX_HINTS`] hints and two frame areas of hint rows compared, at most
 //! [`MAX_REGIONS`] regions searched, a window of [`WINDOW`] columns hashed
-//! per row (the vote stops after 64 rows, or half the rows of tall bounds, without any match), two offsets verified per region; regions too small for a band
+//! per row (the vote stops after 64 rows without any match), two offsets verified per region; regions too small for a band
 //! to pay are skipped, and an offset none of 16 spread rows confirms is
 //! not verified further.
 
@@ -47,7 +47,7 @@ pub(crate) const MAX_REGIONS: usize = 16;
 /// Columns of a row hashed for the vote (16 terminal cells).
 pub(crate) const WINDOW: u32 = 128;
 /// New rows that may vote without a single match before the vote stops
-/// (noise, replaced content); half the rows when that is more.
+/// (noise, replaced content).
 const BARREN_ROWS: u32 = 64;
 /// Fewest rows of a copy-rect.
 const MIN_BAND_ROWS: u32 = 4;
@@ -823,10 +823,7 @@ fn vertical(
             continue;
         }
         voters += 1;
-        // Half the rows of tall bounds: a window of other content can fill
-        // the column window over a scroll below it (a window dragged over a
-        // terminal's top).
-        if voters > BARREN_ROWS.max(span as u32 / 2) && matched == 0 {
+        if voters > BARREN_ROWS && matched == 0 {
             return;
         }
         let hash = tile::tile_hash(seg, win as u32, 1);

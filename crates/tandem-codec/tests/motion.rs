@@ -232,27 +232,6 @@ fn a_terminal_scrolled_under_a_window_is_copied_beside_it() {
 }
 
 #[test]
-fn a_scroll_is_found_under_a_window_dragged_over_the_terminals_top_left() {
-    // The first 130 rows of the vote's column window are a photo being
-    // dragged: none of them matches anything, and the scroll is below.
-    let base = desktop(1024, 640);
-    let (mut f0, mut f1) = (base.clone(), base.clone());
-    terminal(&mut f0, 60, 80, 100, 30, 0);
-    terminal(&mut f1, 60, 80, 100, 30, 1);
-    photo(&mut f0, 57, 22, 200, 130);
-    photo(&mut f1, 60, 20, 200, 130);
-    let (u, _) = delta(Encoder::new(EncoderConfig::default()), &f0, &f1, &[]);
-    assert!(
-        u.moves
-            .iter()
-            .any(|m| (m.dst_x, m.dst_y + CELL_H) == (m.src.x, m.src.y)
-                && m.src.height >= 15 * CELL_H),
-        "no scroll in {:?}",
-        u.moves
-    );
-}
-
-#[test]
 fn scroll_down_and_two_panes() {
     // Two terminals side by side, one scrolled up by two lines and the
     // other down by one, in the same frame.
