@@ -92,6 +92,18 @@ fn delta(mut enc: Encoder, a: &Frame, b: &Frame, hints: &[CopyRect]) -> (Encoded
     (u, enc)
 }
 
+/// Asserts that `u`, the delta from `a` to `b`, is more than `factor` times
+/// smaller than the same delta encoded without motion.
+fn assert_motion_pays(u: &EncodedUpdate, a: &Frame, b: &Frame, factor: usize) {
+    let (plain, _) = delta(no_motion(), a, b, &[]);
+    assert!(
+        u.encoded_len() * factor < plain.encoded_len(),
+        "{} bytes with motion, {} without",
+        u.encoded_len(),
+        plain.encoded_len()
+    );
+}
+
 #[test]
 fn terminal_scroll_is_a_copy_rect_and_few_bytes() {
     let base = desktop(1024, 640);
@@ -118,13 +130,7 @@ fn terminal_scroll_is_a_copy_rect_and_few_bytes() {
         assert!(t.intersect(&term).is_some(), "{r:?}");
         assert!(!matches!(r.kind, TileKind::Raw(_) | TileKind::Zstd(_)));
     }
-    let (plain, _) = delta(no_motion(), &f0, &f1, &[]);
-    assert!(
-        u.encoded_len() * 8 < plain.encoded_len(),
-        "{} bytes with motion, {} without",
-        u.encoded_len(),
-        plain.encoded_len()
-    );
+    assert_motion_pays(&u, &f0, &f1, 8);
     // Tiles the copy wrote count as changed for catch-ups, which stay exact.
     let c = enc.catch_up(1).unwrap();
     assert!(c.is_self_contained());
@@ -190,13 +196,7 @@ fn a_scroll_beside_a_dragged_window_is_two_copy_rects() {
     assert!(drag.src.area() * 10 >= win.area() * 9, "{drag:?}");
     // The photo's pixels are not coded again: only the exposed strips and
     // the terminal's new line are.
-    let (plain, _) = delta(no_motion(), &f0, &f1, &[]);
-    assert!(
-        u.encoded_len() * 10 < plain.encoded_len(),
-        "{} bytes with motion, {} without",
-        u.encoded_len(),
-        plain.encoded_len()
-    );
+    assert_motion_pays(&u, &f0, &f1, 10);
 }
 
 #[test]
@@ -222,13 +222,7 @@ fn a_terminal_scrolled_under_a_window_is_copied_beside_it() {
         "{scrolled} pixels scrolled by copies {:?}",
         u.moves
     );
-    let (plain, _) = delta(no_motion(), &f0, &f1, &[]);
-    assert!(
-        u.encoded_len() * 8 < plain.encoded_len(),
-        "{} bytes with motion, {} without",
-        u.encoded_len(),
-        plain.encoded_len()
-    );
+    assert_motion_pays(&u, &f0, &f1, 8);
 }
 
 #[test]
