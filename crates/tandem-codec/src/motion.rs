@@ -79,9 +79,9 @@ const GLYPH_MIN_AREA: u64 = 32;
 /// the frame, nearest first).
 const GLYPH_BUDGET: u64 = 1920 * 1080 / 4;
 
-/// Pixels compared per frame when copies at already proved offsets are
-/// grown in the second pass, all regions together.
-const KNOWN_BUDGET: u64 = 1920 * 1080 / 2;
+/// Pixels compared per frame by growing copies from a segment (the 2D
+/// search's and the second pass's), all regions together.
+const GROW_BUDGET: u64 = 1920 * 1080 / 2;
 /// Offsets of earlier copies tried per region in the second pass.
 const KNOWN_OFFSETS: usize = 4;
 
@@ -133,7 +133,7 @@ pub(crate) fn find_moves(
     // Pixels of 2D candidates checked per frame, all regions together.
     let mut budget_2d = MAX_2D_AREA;
     let mut budget_glyphs = GLYPH_BUDGET;
-    let mut budget_known = KNOWN_BUDGET;
+    let mut budget_grow = GROW_BUDGET;
     let mut residual = std::mem::take(&mut s.residual);
     residual.clear();
     residual.extend_from_slice(changed);
@@ -155,7 +155,7 @@ pub(crate) fn find_moves(
             if pass == 1 {
                 // First the offsets this frame already proved (a scroll
                 // seen beside a window over the terminal), then the rest.
-                known_offsets(work, new, b, &mut moves, &mut budget_known);
+                known_offsets(work, new, b, &mut moves, &mut budget_grow);
                 let Some(rest) = diff_bounds(work, new, b) else {
                     continue;
                 };
@@ -171,7 +171,7 @@ pub(crate) fn find_moves(
             let before = moves.len();
             vertical(work, new, b, s, &mut moves);
             if moves.len() == before && b.area() <= MAX_2D_AREA {
-                two_d(work, new, b, &mut moves, &mut budget_2d);
+                two_d(work, new, b, &mut moves, &mut budget_2d, &mut budget_grow);
             }
             if moves.len() > before {
                 moved.push(s.regions[k].1);
@@ -203,11 +203,20 @@ fn differs(a: &Frame, b: &Frame, r: Rect) -> bool {
 /// without a hint): a textured 32-pixel segment of two new rows is looked
 /// for in the previous picture within 48 rows and 64 columns, nearest rows
 /// first (larger moves need a hint), and the first offsets found are
-/// checked like hints (cropped to the rows and columns that match). Only
-/// for bounds of at most [`MAX_2D_AREA`] pixels, two candidates at most,
-/// [`MAX_2D_AREA`] candidate pixels per frame over all regions (`budget`),
-/// and only a band of at least a quarter of the rows of `b` is kept.
-fn two_d(work: &mut Frame, new: &Frame, b: Rect, moves: &mut Vec<CopyRect>, budget: &mut u64) {
+/// checked like hints (cropped to the rows and columns that match) and
+/// grown from the segment (see [`grow`], within `grow_budget`), the larger
+/// kept. Only for bounds of at most
+/// [`MAX_2D_AREA`] pixels, four candidates at most, [`MAX_2D_AREA`]
+/// candidate pixels per frame over all regions (`budget`), and only a band
+/// of at least a quarter of the rows of `b` is kept.
+fn two_d(
+    work: &mut Frame,
+    new: &Frame,
+    b: Rect,
+    moves: &mut Vec<CopyRect>,
+    budget: &mut u64,
+    grow_budget: &mut u64,
+) {
     const SEG: u32 = 32;
     const REACH_X: u32 = 64;
     const REACH_Y: i64 = 48;
@@ -280,13 +289,12 @@ fn two_d(work: &mut Frame, new: &Frame, b: Rect, moves: &mut Vec<CopyRect>, budg
                 *budget -= cand.src.area();
                 // Cropped from `b` moved back, or grown from the segment
                 // when `b` also holds other changes (which the crop can
-                // take for the move); the larger.
-                let cropped = matching_rows(work, new, &cand);
-                let grown = grow(work, new, b, (xs, ys), SEG, d);
-                let found = match (cropped, grown) {
-                    (Some(c), Some(g)) => Some(if g.src.area() > c.src.area() { g } else { c }),
-                    (c, g) => c.or(g),
-                };
+                // take for the move): the larger, the crop on a tie.
+                let grown = grow(work, new, b, (xs, ys), SEG, d, grow_budget);
+                let found = [grown, matching_rows(work, new, &cand)]
+                    .into_iter()
+                    .flatten()
+                    .max_by_key(|m| m.src.area());
                 if let Some(m) = found.filter(|m| 4 * m.src.height >= b.height) {
                     accept(work, moves, m);
                     return;
@@ -318,11 +326,7 @@ fn known_offsets(
         return;
     }
     let mut offsets: Vec<(i64, i64)> = Vec::with_capacity(KNOWN_OFFSETS);
-    for m in moves.iter() {
-        let d = (
-            i64::from(m.dst_x) - i64::from(m.src.x),
-            i64::from(m.dst_y) - i64::from(m.src.y),
-        );
+    for d in moves.iter().map(CopyRect::offset) {
         if !offsets.contains(&d) && offsets.len() < KNOWN_OFFSETS {
             offsets.push(d);
         }
@@ -352,22 +356,21 @@ fn known_offsets(
                 {
                     continue;
                 }
-                let Some(m) = grow(work, new, b, (x, y), SEG, d) else {
-                    continue;
-                };
-                // What growing compared: the band twice, about.
-                *budget = budget.saturating_sub(2 * m.src.area());
-                accept(work, moves, m);
+                if let Some(m) = grow(work, new, b, (x, y), SEG, d, budget) {
+                    accept(work, moves, m);
+                }
             }
         }
     }
 }
 
-/// The copy-rect of offset `d` grown from a segment of `SEG` pixels at
-/// `seed` in `new` that `work` shows at `seed - d`: the run of matching
-/// columns of the seed's row around the segment, then the run of rows
-/// around the seed's row that match on those columns, all inside `b` and
-/// with the source inside the frame. `None` when too small to pay.
+/// The copy-rect of offset `d` grown from a segment of `seg` pixels at
+/// `seed` in `new` that `work` shows at `seed - d`: the run of rows around
+/// the seed's row that match on the segment's columns, then the columns
+/// that match on every one of those rows, then the rows again on those
+/// columns; all inside `b` and with the source inside the frame. `None`
+/// when too small to pay. The pixels it compares (about three times the
+/// area it grew to) are taken from `budget`, failed growths too.
 fn grow(
     work: &Frame,
     new: &Frame,
@@ -375,6 +378,7 @@ fn grow(
     seed: (u32, u32),
     seg: u32,
     d: (i64, i64),
+    budget: &mut u64,
 ) -> Option<CopyRect> {
     let (w, h) = (i64::from(new.width()), i64::from(new.height()));
     // Destination columns and rows whose source lies in the frame, inside `b`.
@@ -386,9 +390,7 @@ fn grow(
     if xs < x_lo || xs + i64::from(seg) > x_hi || ys < y_lo || ys >= y_hi {
         return None;
     }
-    // Rows first, on the segment's columns (certainly part of what moved),
-    // then the columns that match on every one of those rows, then the
-    // rows again on the columns found.
+    // The segment's columns are certainly part of what moved.
     let rows_matching = |c0: i64, c1: i64, r0: &mut i64, r1: &mut i64| {
         let (a, e) = (c0 as usize, c1 as usize);
         let (sa, se) = ((c0 - d.0) as usize, (c1 - d.0) as usize);
@@ -415,6 +417,8 @@ fn grow(
         c1 += 1;
     }
     rows_matching(c0, c1, &mut r0, &mut r1);
+    let grown = u64::try_from((r1 - r0 + 2) * (c1 - c0 + 2)).unwrap_or(u64::MAX);
+    *budget = budget.saturating_sub(grown.saturating_mul(3));
     // Inside the frame (checked above), so every value fits in u32.
     band(
         (c0 - d.0) as u32,
@@ -561,8 +565,7 @@ fn accept(work: &mut Frame, moves: &mut Vec<CopyRect>, m: CopyRect) {
 /// The part of a hint whose source and destination both lie in a
 /// `w` x `h` frame, or `None` when nothing is left.
 fn clip(m: &CopyRect, w: u32, h: u32) -> Option<CopyRect> {
-    let dx = i64::from(m.dst_x) - i64::from(m.src.x);
-    let dy = i64::from(m.dst_y) - i64::from(m.src.y);
+    let (dx, dy) = m.offset();
     let (w, h) = (i64::from(w), i64::from(h));
     let x0 = i64::from(m.src.x).max(-dx).max(0);
     let y0 = i64::from(m.src.y).max(-dy).max(0);

@@ -92,6 +92,14 @@ impl CopyRect {
         Rect::new(self.dst_x, self.dst_y, self.src.width, self.src.height)
     }
 
+    /// How far the copy moves its pixels: (dx, dy), destination minus source.
+    pub fn offset(&self) -> (i64, i64) {
+        (
+            i64::from(self.dst_x) - i64::from(self.src.x),
+            i64::from(self.dst_y) - i64::from(self.src.y),
+        )
+    }
+
     /// Why this copy cannot apply to a `width` x `height` picture, if it cannot.
     pub(crate) fn problem(&self, width: u32, height: u32) -> Option<&'static str> {
         let inside = |r: Rect| r.right() <= u64::from(width) && r.bottom() <= u64::from(height);

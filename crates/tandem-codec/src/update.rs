@@ -277,8 +277,9 @@ impl EncodedUpdate {
                 out.varint(m.src.y.into());
                 out.varint(m.src.width.into());
                 out.varint(m.src.height.into());
-                out.varint(zigzag(i64::from(m.dst_x) - i64::from(m.src.x)));
-                out.varint(zigzag(i64::from(m.dst_y) - i64::from(m.src.y)));
+                let (dx, dy) = m.offset();
+                out.varint(zigzag(dx));
+                out.varint(zigzag(dy));
             }
         }
         let grid = Grid::new(self.width, self.height);
