@@ -122,9 +122,21 @@ impl Browser {
             .unwrap_or_else(|e| panic!("browser command {c} failed: {e}"))
     }
 
-    /// Opens `url`.
+    /// Opens `url`. Chromium aborts a navigation with
+    /// `ERR_NETWORK_CHANGED` when the host's interfaces change, which other
+    /// tests do in parallel (network namespaces, veth pairs): that one error
+    /// is retried, twice at most; any other fails the test.
     pub fn open(&mut self, url: &str) {
-        self.cmd(json!({"op": "open", "url": url}));
+        let cmd = json!({"op": "open", "url": url});
+        for attempt in 0..3 {
+            match self.try_cmd(cmd.clone()) {
+                Ok(_) => return,
+                Err(e) if attempt < 2 && e.contains("ERR_NETWORK_CHANGED") => {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => panic!("browser command {cmd} failed: {e}"),
+            }
+        }
     }
 
     /// Waits until the page expression `expr` is truthy; its value.
