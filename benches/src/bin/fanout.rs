@@ -3,8 +3,11 @@
 //! For each attendee count of the ramp, a fresh node (release `tandem`,
 //! synthetic 1920x1080 desktop at 30 frames a second, office or full-motion
 //! workload) is started and pinned to `--node-cpus`; this tool pins itself
-//! to `--tool-cpus`, joins N real attendees from one process (see
-//! `tandem_benches::fanout`), lets them watch for a warm-up, then measures a
+//! to `--tool-cpus`, pauses the session (the synthetic desktop's animation
+//! stands still while paused), joins N real attendees from one process (see
+//! `tandem_benches::fanout`), resumes, lets them watch for a warm-up (the
+//! same ticks of the animation in every step, however long the joins
+//! took), then measures a
 //! window: the served fraction (the share of published updates each
 //! attendee received as an update of its own), catch-ups, the node's CPU
 //! (cores, from /proc), egress (the node's `tandem_bytes_sent_total`) and
@@ -18,6 +21,10 @@
 //! is read whole); p50/p99 are over every update of every attendee in the
 //! window. That figure includes the tool's own delay in reading (one core
 //! for all attendees), so it bounds the node's share from above.
+//!
+//! One more attendee, a real `tandem view --headless --latency`, watches
+//! each warm-up and window and prints its capture-to-decoded latency (the pixel as a
+//! user's viewer has it), on the tool's CPU.
 //!
 //! GSO: the node's `tandem_udp_max_gso_segments` is printed, and after the
 //! attendees leave, its datagrams per send system call
@@ -79,6 +86,12 @@ struct Row {
     workload: Workload,
     attendees: usize,
     join_seconds: f64,
+    /// Animation ticks: when the joins ended (the session resumed), and
+    /// the measured window's first and last.
+    tick_at_resume: u64,
+    window_ticks: (u64, u64),
+    /// The latency viewer's summary line, or why there is none.
+    viewer_latency: String,
     served: f64,
     min_served: f64,
     catch_ups: u64,
@@ -103,6 +116,10 @@ impl Row {
             "workload": self.workload.label(),
             "attendees": self.attendees,
             "join_seconds": self.join_seconds,
+            "tick_at_resume": self.tick_at_resume,
+            "window_first_tick": self.window_ticks.0,
+            "window_last_tick": self.window_ticks.1,
+            "viewer_latency": self.viewer_latency,
             "served_fraction": self.served,
             "min_attendee_served_fraction": self.min_served,
             "catch_ups": self.catch_ups,
@@ -127,6 +144,66 @@ impl Row {
 
 fn metrics(node: &NodeProcess) -> String {
     http_get(&format!("{}/metrics", node.admin_url)).1
+}
+
+/// One real `tandem view --headless --latency` beside the tool's
+/// attendees for the warm-up and the measured window (on the tool's CPUs, which it
+/// inherits): capture to *decoded* pixel, as a user's viewer sees it.
+struct LatencyViewer(Option<std::process::Child>);
+
+impl LatencyViewer {
+    fn start(node: &NodeProcess, seconds: u64) -> LatencyViewer {
+        let child = std::process::Command::new(tandem_tests::tandem_bin())
+            .args(["view", &node.ticket, "--password", fanout::PASSWORD])
+            .args(["--name", "latency-viewer", "--headless", "--latency"])
+            .args(["--seconds", &seconds.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| eprintln!("fanout: cannot start the latency viewer: {e}"))
+            .ok();
+        LatencyViewer(child)
+    }
+
+    /// Its latency line; waits at most `seconds` + 20 s for it to end.
+    fn finish(self, seconds: u64) -> String {
+        use std::io::Read;
+        let Some(mut child) = self.0 else {
+            return "not started".into();
+        };
+        let deadline = Instant::now() + Duration::from_secs(seconds + 20);
+        while child.try_wait().ok().flatten().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return "did not end in time".into();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut out = String::new();
+        if let Some(mut stdout) = child.stdout.take() {
+            let _ = stdout.read_to_string(&mut out);
+        }
+        out.lines()
+            .find_map(|l| l.trim().strip_prefix("capture-to-decoded latency "))
+            .map_or_else(|| "no latency line".into(), str::to_owned)
+    }
+}
+
+/// Frames the node has captured: the synthetic desktop's animation tick.
+fn captured(node: &NodeProcess) -> u64 {
+    metric(&metrics(node), "tandem_frames_captured_total") as u64
+}
+
+/// `POST /api/v1/sessions/{session}/{action}` (pause or resume); exits on failure.
+fn session_call(node: &NodeProcess, session: &str, action: &str) {
+    let path = format!("/api/v1/sessions/{session}/{action}");
+    let (status, body) = node.api(TOKEN, "POST", &path, None);
+    if !(200..300).contains(&status) {
+        eprintln!("fanout: {action} the session: HTTP {status}: {body}");
+        std::process::exit(2);
+    }
 }
 
 fn main() {
@@ -169,7 +246,7 @@ fn main() {
         args.width, args.height, args.node_cpus, args.tool_cpus, args.seconds, args.warmup
     );
     println!(
-        "{:<12} {:>9} {:>8} {:>9} {:>8} {:>9} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7}",
+        "{:<12} {:>9} {:>8} {:>9} {:>8} {:>9} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7} {:>11}",
         "workload",
         "attendees",
         "served",
@@ -183,7 +260,8 @@ fn main() {
         "rss-MiB",
         "p50-ms",
         "p99-ms",
-        "dg/send"
+        "dg/send",
+        "ticks"
     );
     let mut rows = Vec::new();
     let mut failed = false;
@@ -191,7 +269,7 @@ fn main() {
         for &n in &counts {
             let row = runtime.block_on(step(&args, workload, n));
             println!(
-                "{:<12} {:>9} {:>7.2}% {:>8.2}% {:>8} {:>9.2} {:>9.2} {:>9.0} {:>10.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>7.2}",
+                "{:<12} {:>9} {:>7.2}% {:>8.2}% {:>8} {:>9.2} {:>9.2} {:>9.0} {:>10.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>7.2} {:>11}",
                 workload.label(),
                 row.attendees,
                 row.served * 100.0,
@@ -205,7 +283,12 @@ fn main() {
                 row.rss_mib,
                 row.latency_p50_ms,
                 row.latency_p99_ms,
-                row.datagrams_per_send
+                row.datagrams_per_send,
+                format!("{}-{}", row.window_ticks.0, row.window_ticks.1)
+            );
+            println!(
+                "  one more attendee, tandem view --headless --latency: {}",
+                row.viewer_latency
             );
             if row.sample_mismatches > 0 || row.failures > 0 {
                 println!(
@@ -227,6 +310,7 @@ fn main() {
             last.gso_segments, last.datagrams_per_send
         );
         println!("p50-ms/p99-ms: capture (node stamp) to received whole (this tool), every update of every attendee in the window");
+        println!("ticks: the desktop animation's ticks in the window (the session is paused while attendees join, so every step measures the same ticks)");
     }
     if args.json {
         let doc: Vec<_> = rows.iter().map(Row::json).collect();
@@ -253,6 +337,11 @@ async fn step(args: &Args, workload: Workload, n: usize) -> Row {
         eprintln!("fanout: {e}");
         std::process::exit(2);
     }
+    // The desktop's animation stands still while the attendees join (a
+    // paused session captures nothing), so every step measures the same
+    // ticks of it, however long its joins took.
+    let session = node.session_id();
+    session_call(&node, &session, "pause");
     let ticket: ConnectionString = node.ticket.parse().expect("the node's connection string");
     let addr: SocketAddr = node.quic_addr.parse().expect("the node's QUIC address");
     let transport = fanout::attendee_transport();
@@ -293,6 +382,11 @@ async fn step(args: &Args, workload: Workload, n: usize) -> Row {
         attendees.extend(g.await.expect("join task"));
     }
     let join_seconds = join_start.elapsed().as_secs_f64();
+    let ticks_at_resume = captured(&node);
+    session_call(&node, &session, "resume");
+    // Joined now, so that its own join (a key frame of a frame captured
+    // while it connected) is one update among hundreds.
+    let viewer = LatencyViewer::start(&node, args.warmup + args.seconds);
     tokio::time::sleep(Duration::from_secs(args.warmup)).await;
 
     for a in &attendees {
@@ -300,6 +394,7 @@ async fn step(args: &Args, workload: Workload, n: usize) -> Row {
     }
     let before = Tally::of(&attendees);
     let m0 = metrics(&node);
+    let first_tick = metric(&m0, "tandem_frames_captured_total") as u64;
     let cpu0 = cpu_seconds(node.pid());
     let tool0 = cpu_seconds(std::process::id());
     let t0 = Instant::now();
@@ -311,10 +406,12 @@ async fn step(args: &Args, workload: Workload, n: usize) -> Row {
         .map(|us| f64::from(us) / 1000.0)
         .collect();
     let m1 = metrics(&node);
+    let last_tick = metric(&m1, "tandem_frames_captured_total") as u64;
     let cpu1 = cpu_seconds(node.pid());
     let tool1 = cpu_seconds(std::process::id());
     let window = t0.elapsed().as_secs_f64();
     let rss_mib = node.rss_kib() as f64 / 1024.0;
+    let viewer_latency = tokio::task::block_in_place(|| viewer.finish(args.warmup + args.seconds));
 
     let published = (metric(&m1, "tandem_updates_published_total")
         - metric(&m0, "tandem_updates_published_total")) as u64;
@@ -360,6 +457,9 @@ async fn step(args: &Args, workload: Workload, n: usize) -> Row {
         workload,
         attendees: n,
         join_seconds,
+        tick_at_resume: ticks_at_resume,
+        viewer_latency,
+        window_ticks: (first_tick, last_tick),
         served,
         min_served,
         catch_ups: after.catch_ups - before.catch_ups,
@@ -388,7 +488,7 @@ async fn check_samples(
     workload: Workload,
     args: &Args,
 ) -> (usize, usize) {
-    let captured = metric(&metrics(node), "tandem_frames_captured_total") as u64;
+    let captured = captured(node);
     let motion = match workload {
         Workload::Office => Motion::Desktop,
         Workload::FullMotion => Motion::Full,
