@@ -62,8 +62,10 @@ impl Default for AckFrequency {
         // only thanks to the vendored quinn-proto patch (upstream caps it at
         // max(RTT, 25 ms): an ACK per update on a LAN). Bulk traffic (scroll,
         // full motion) is acknowledged every 17 packets by the threshold, and
-        // a gap (loss) or a probe is acknowledged at once, so neither
-        // throughput nor loss recovery waits for the timer; a lost last
+        // a gap (loss), a probe or the packet that fills the sender's
+        // congestion window (IMMEDIATE_ACK, the vendored patch's second
+        // change) is acknowledged at once, so neither slow start, nor loss
+        // recovery, nor a small window waits for the timer; a lost last
         // packet is probed after RTT + 200 ms.
         Self {
             ack_eliciting_threshold: 16,

@@ -241,3 +241,49 @@ fn server_endpoint_outside_a_runtime_is_an_error_not_a_panic() {
     let result = server_endpoint(loopback(), &identity(), &TransportConfig::default());
     assert!(matches!(result, Err(TransportError::Bind { .. })));
 }
+
+/// A peer asked to acknowledge rarely (every 1,001 packets, or after 5 s)
+/// would leave a sender whose congestion window holds fewer packets than
+/// that waiting the whole delay every round trip: slow start, a window cut
+/// by a loss, a slow link. The packet that fills the window asks for an
+/// immediate ACK (vendor/quinn-proto/TANDEM-PATCH.md), so 1 MiB sent from
+/// the initial window arrives before a single ACK delay could have passed.
+#[tokio::test]
+async fn a_full_congestion_window_asks_for_an_ack_instead_of_waiting_for_the_ack_timer() {
+    const DELAY: Duration = Duration::from_secs(5);
+    const LEN: usize = 1 << 20;
+    let config = TransportConfig {
+        ack_frequency: Some(tandem_transport::AckFrequency {
+            ack_eliciting_threshold: 1000,
+            max_ack_delay: DELAY,
+        }),
+        ..TransportConfig::default()
+    };
+    let id = identity();
+    let server_ep = server_endpoint(loopback(), &id, &config).unwrap();
+    let addr = server_ep.local_addr().unwrap();
+    let server_task = tokio::spawn(async move {
+        let conn = server_ep.accept().await.unwrap().await.unwrap();
+        let mut send = conn.open_uni().await.unwrap();
+        send.write_all(&vec![7u8; LEN]).await.unwrap();
+        send.finish().unwrap();
+        conn.closed().await;
+        conn.stats().frame_tx.immediate_ack
+    });
+    let ep = client_endpoint(loopback(), &config).unwrap();
+    let conn = connect_with(&ep, addr, id.fingerprint(), &config)
+        .await
+        .unwrap();
+    let start = std::time::Instant::now();
+    let mut recv = conn.accept_uni().await.unwrap();
+    let bytes = recv.read_to_end(2 * LEN).await.unwrap();
+    let took = start.elapsed();
+    assert_eq!(bytes.len(), LEN);
+    assert!(
+        took < DELAY,
+        "1 MiB took {took:?}: a round trip waited for the peer's {DELAY:?} ACK timer"
+    );
+    conn.close(0u32.into(), b"done");
+    let immediate_acks = server_task.await.unwrap();
+    assert!(immediate_acks > 0, "the sender asked for no immediate ACK");
+}

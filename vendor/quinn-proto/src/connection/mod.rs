@@ -638,6 +638,25 @@ impl Connection {
                         trace!("blocked by pacing");
                         break;
                     }
+
+                    // TANDEM PATCH (see TANDEM-PATCH.md): the packet after which the
+                    // congestion window is full asks for an immediate ACK. A peer told to
+                    // acknowledge only every `ack_eliciting_threshold + 1` packets would
+                    // otherwise wait `max_ack_delay` whenever the window holds fewer
+                    // packets than that (slow start, after a loss, a slow link): the
+                    // sender stalls for the whole delay every round trip.
+                    if space_id == SpaceId::Data
+                        && self.path.in_flight.bytes + bytes_to_send + segment_size as u64
+                            >= self.path.congestion.window()
+                        && self
+                            .config
+                            .ack_frequency_config
+                            .as_ref()
+                            .is_some_and(|c| c.ack_eliciting_threshold > VarInt(0))
+                        && self.peer_supports_ack_frequency()
+                    {
+                        self.spaces[space_id].immediate_ack_pending = true;
+                    }
                 }
 
                 // Finish current packet
