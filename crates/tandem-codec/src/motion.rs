@@ -200,9 +200,10 @@ fn differs(a: &Frame, b: &Frame, r: Rect) -> bool {
 }
 
 /// Any (dx, dy) motion inside the changed bounds `b` (a window dragged
-/// without a hint): a textured 32-pixel segment of two new rows is looked
-/// for in the previous picture within 48 rows and 64 columns, nearest rows
-/// first (larger moves need a hint), and the first offsets found are
+/// without a hint): textured, changed 32-pixel segments (up to six: at two
+/// rows, three columns each) are looked for in the previous picture within
+/// 48 rows and 64 columns, nearest rows first (larger moves need a hint),
+/// and the first offsets found are
 /// checked like hints (cropped to the rows and columns that match) and
 /// grown from the segment (see [`grow`], within `grow_budget`), the larger
 /// kept. Only for bounds of at most
@@ -226,22 +227,33 @@ fn two_d(
     }
     let (w, h) = (new.width(), new.height());
     let mut tried: Vec<(i64, i64)> = Vec::with_capacity(CANDIDATES);
-    for quarter in [2, 1] {
-        // The first segment with some texture at or below the quarter row
-        // (text has blank rows between its lines).
-        let y0 = b.y + b.height * quarter / 4;
-        let probe = (y0..(y0 + 16).min(b.bottom() as u32))
-            .flat_map(|y| [2, 1, 3].map(|q| (b.x + (b.width - SEG) * q / 4, y)))
-            .find(|&(x, y)| {
-                let span = x as usize..(x + SEG) as usize;
-                let seg = &new.row(y)[span.clone()];
-                // Only what changed says how it moved (an unchanged
-                // segment of a patterned background matches at its period).
-                tile::count_ne(seg, seg[0]) >= SEG as usize / 4 && *seg != work.row(y)[span]
-            });
-        let Some((xs, ys)) = probe else {
-            continue;
-        };
+    // At the middle, then the quarter row, and at the middle, left and
+    // right quarter column: each the first segment with some texture at
+    // or below that row (text has blank rows between its lines). Several
+    // columns, since a segment across the edge of what moved (part window,
+    // part background that stayed) matches nowhere.
+    let frame: &Frame = work;
+    let probes: Vec<(u32, u32)> = [2, 1]
+        .into_iter()
+        .flat_map(|quarter| {
+            [2, 1, 3].into_iter().filter_map(move |q| {
+                let x = b.x + (b.width - SEG) * q / 4;
+                let y0 = b.y + b.height * quarter / 4;
+                (y0..(y0 + 16).min(b.bottom() as u32))
+                    .find(|&y| {
+                        let span = x as usize..(x + SEG) as usize;
+                        let seg = &new.row(y)[span.clone()];
+                        // Only what changed says how it moved (an unchanged
+                        // segment of a patterned background matches at its
+                        // period).
+                        tile::count_ne(seg, seg[0]) >= SEG as usize / 4
+                            && *seg != frame.row(y)[span]
+                    })
+                    .map(|y| (x, y))
+            })
+        })
+        .collect();
+    for (xs, ys) in probes {
         let seg = &new.row(ys)[xs as usize..(xs + SEG) as usize];
         let x_lo = xs.saturating_sub(REACH_X).max(b.x);
         let x_hi = (xs + REACH_X).min(b.right() as u32 - SEG);
@@ -258,43 +270,48 @@ fn two_d(
                     continue;
                 }
                 let d = (i64::from(xs) - i64::from(x), i64::from(ys) - y);
-                if d == (0, 0) || tried.contains(&d) {
+                if d == (0, 0) {
                     continue;
                 }
-                tried.push(d);
-                // What moved lies in `b` before and after: try `b` moved back.
-                let cand = CopyRect {
-                    src: Rect::new(
+                // An offset another probe already tried is only grown from
+                // this one (that probe may have lain across an edge of what
+                // moved); its crop below does not depend on the probe.
+                let cropped = if tried.contains(&d) {
+                    None
+                } else {
+                    tried.push(d);
+                    // What moved lies in `b` before and after: try `b`
+                    // moved back.
+                    let src = Rect::new(
                         (i64::from(b.x) - d.0).max(0) as u32,
                         (i64::from(b.y) - d.1).max(0) as u32,
                         b.width,
                         b.height,
-                    ),
-                    dst_x: 0,
-                    dst_y: 0,
+                    );
+                    let cand = CopyRect {
+                        src,
+                        dst_x: (i64::from(src.x) + d.0).max(0) as u32,
+                        dst_y: (i64::from(src.y) + d.1).max(0) as u32,
+                    };
+                    match clip(&cand, w, h) {
+                        Some(cand) if cand.src.area() > *budget => return,
+                        Some(cand) => {
+                            *budget -= cand.src.area();
+                            matching_rows(work, new, &cand)
+                        }
+                        None => None,
+                    }
                 };
-                let cand = CopyRect {
-                    dst_x: (i64::from(cand.src.x) + d.0).max(0) as u32,
-                    dst_y: (i64::from(cand.src.y) + d.1).max(0) as u32,
-                    ..cand
-                };
-                // Text repeats: a band that explains little of `b` (a few
-                // blank rows between lines) is a coincidence, not the move.
-                let Some(cand) = clip(&cand, w, h) else {
-                    continue;
-                };
-                if cand.src.area() > *budget {
-                    return;
-                }
-                *budget -= cand.src.area();
                 // Cropped from `b` moved back, or grown from the segment
                 // when `b` also holds other changes (which the crop can
                 // take for the move): the larger, the crop on a tie.
                 let grown = grow(work, new, b, (xs, ys), SEG, d, grow_budget);
-                let found = [grown, matching_rows(work, new, &cand)]
+                let found = [grown, cropped]
                     .into_iter()
                     .flatten()
                     .max_by_key(|m| m.src.area());
+                // Text repeats: a band that explains little of `b` (a few
+                // blank rows between lines) is a coincidence, not the move.
                 if let Some(m) = found.filter(|m| 4 * m.src.height >= b.height) {
                     accept(work, moves, m);
                     return;

@@ -200,6 +200,37 @@ fn a_scroll_beside_a_dragged_window_is_two_copy_rects() {
 }
 
 #[test]
+fn a_window_dragged_below_a_scrolled_terminal_is_found_wherever_its_left_edge_falls() {
+    // As above, with the window's right edge under the terminal's and its
+    // left edge anywhere around the middle of the changed bounds: a probe
+    // segment across that edge (part window, part desktop that stayed)
+    // matches nowhere, so the 2D search must try other columns too.
+    let base = desktop(1024, 768);
+    let (mut f0, mut f1) = (base.clone(), base.clone());
+    let term = terminal(&mut f0, 60, 80, 60, 20, 0);
+    terminal(&mut f1, 60, 80, 60, 20, 1);
+    let below = term.y + term.height + 20;
+    let middle = term.x + term.width / 2;
+    for left in (middle - 24..middle + 24).step_by(3) {
+        let (mut a, mut b) = (f0.clone(), f1.clone());
+        let width = term.x + term.width - 3 - left;
+        photo(&mut a, left, below, width, 120);
+        let win = photo(&mut b, left + 3, below - 2, width, 120);
+        let (u, _) = delta(Encoder::new(EncoderConfig::default()), &a, &b, &[]);
+        let drag = u
+            .moves
+            .iter()
+            .find(|m| (m.dst_x, m.dst_y) == (m.src.x + 3, m.src.y - 2))
+            .unwrap_or_else(|| panic!("left {left}: no (3, -2) copy in {:?}", u.moves));
+        assert!(
+            drag.src.area() * 10 >= win.area() * 9,
+            "left {left}: {drag:?}"
+        );
+        assert_motion_pays(&u, &a, &b, 10);
+    }
+}
+
+#[test]
 fn a_terminal_scrolled_under_a_window_is_copied_beside_it() {
     // A window sits still over the middle of a terminal that scrolls: no
     // full-width band of rows moved, but the text left and right of the
