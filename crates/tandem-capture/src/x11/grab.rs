@@ -75,63 +75,23 @@ impl Grabber {
         }
     }
 
-    /// Reads `areas` (desktop coordinates) of `root` into `frame`, whose
-    /// top left corner is at `origin` on the desktop. The requests are
-    /// pipelined: one round trip to the server for as many areas as fit one
-    /// desktop's bytes (the shared segment's size; for `GetImage`, a bound
-    /// on the replies the connection buffers), not one per area (a typed
-    /// character damages three or four small areas).
+    /// Reads `area` (desktop coordinates) of `root` into `frame`, whose top
+    /// left corner is at `origin` on the desktop.
     pub(super) fn grab(
         &mut self,
         conn: &RustConnection,
         root: Window,
-        areas: &[Rect],
+        area: Rect,
         origin: (u32, u32),
         frame: &mut Frame,
     ) -> Result<(), CaptureError> {
-        let batch_bytes = match self {
-            Grabber::Shm { size, .. } => *size as usize,
-            Grabber::GetImage => frame.pixels().len() * 4,
-        };
-        let mut rest = areas;
-        while !rest.is_empty() {
-            // At least one area per batch; more while they fit.
-            let mut n = 0;
-            let mut bytes = 0;
-            while n < rest.len() {
-                let b = rest[n].area() as usize * 4;
-                if n > 0 && bytes + b > batch_bytes {
-                    break;
-                }
-                bytes += b;
-                n += 1;
-            }
-            let (batch, later) = rest.split_at(n);
-            self.grab_batch(conn, root, batch, origin, frame)?;
-            rest = later;
-        }
-        Ok(())
-    }
-
-    /// One pipelined batch of [`Grabber::grab`]: every request is sent
-    /// before the first reply is read; a shared-segment batch fits the
-    /// segment, each area at its own offset.
-    fn grab_batch(
-        &mut self,
-        conn: &RustConnection,
-        root: Window,
-        areas: &[Rect],
-        origin: (u32, u32),
-        frame: &mut Frame,
-    ) -> Result<(), CaptureError> {
-        let geometry = |area: &Rect| {
-            (
-                area.x as i16,
-                area.y as i16,
-                area.width as u16,
-                area.height as u16,
-            )
-        };
+        let (x, y, w, h) = (
+            area.x as i16,
+            area.y as i16,
+            area.width as u16,
+            area.height as u16,
+        );
+        let row_bytes = area.width as usize * 4;
         match self {
             Grabber::Shm {
                 seg,
@@ -139,66 +99,40 @@ impl Grabber {
                 size,
                 scratch,
             } => {
-                let mut cookies = Vec::with_capacity(areas.len());
-                let mut offset = 0usize;
-                for area in areas {
-                    let needed = area.width as usize * 4 * area.height as usize;
-                    if offset + needed > *size as usize {
-                        return Err(x11_error("grab larger than the shared segment"));
-                    }
-                    let (x, y, w, h) = geometry(area);
-                    let cookie = conn
-                        .shm_get_image(
-                            root,
-                            x,
-                            y,
-                            w,
-                            h,
-                            !0,
-                            ImageFormat::Z_PIXMAP.into(),
-                            *seg,
-                            offset as u32,
-                        )
-                        .map_err(x11_error)?;
-                    cookies.push((cookie, offset, needed));
-                    offset += needed;
+                let needed = row_bytes * area.height as usize;
+                if needed > *size as usize {
+                    return Err(x11_error("grab larger than the shared segment"));
                 }
-                for ((cookie, offset, needed), area) in cookies.into_iter().zip(areas) {
-                    let reply = cookie.reply().map_err(x11_error)?;
-                    if reply.size as usize != needed {
-                        return Err(x11_error(format!(
-                            "shm image of {} bytes for {needed} expected (not 32 bits per pixel?)",
-                            reply.size
-                        )));
-                    }
-                    scratch.resize(needed, 0);
-                    file.read_exact_at(scratch, offset as u64)
-                        .map_err(x11_error)?;
-                    copy_rows(scratch, *area, origin, frame);
+                let reply = conn
+                    .shm_get_image(root, x, y, w, h, !0, ImageFormat::Z_PIXMAP.into(), *seg, 0)
+                    .map_err(x11_error)?
+                    .reply()
+                    .map_err(x11_error)?;
+                if reply.size as usize != needed {
+                    return Err(x11_error(format!(
+                        "shm image of {} bytes for {needed} expected (not 32 bits per pixel?)",
+                        reply.size
+                    )));
                 }
+                scratch.resize(needed, 0);
+                file.read_exact_at(scratch, 0).map_err(x11_error)?;
+                copy_rows(scratch, area, origin, frame);
             }
             Grabber::GetImage => {
-                let mut cookies = Vec::with_capacity(areas.len());
-                for area in areas {
-                    let (x, y, w, h) = geometry(area);
-                    cookies.push(
-                        conn.get_image(ImageFormat::Z_PIXMAP, root, x, y, w, h, !0)
-                            .map_err(x11_error)?,
-                    );
+                let reply = conn
+                    .get_image(ImageFormat::Z_PIXMAP, root, x, y, w, h, !0)
+                    .map_err(x11_error)?
+                    .reply()
+                    .map_err(x11_error)?;
+                if reply.data.len() != row_bytes * area.height as usize {
+                    return Err(x11_error(format!(
+                        "image of {} bytes for a {}x{} area (not 32 bits per pixel?)",
+                        reply.data.len(),
+                        area.width,
+                        area.height
+                    )));
                 }
-                for (cookie, area) in cookies.into_iter().zip(areas) {
-                    let reply = cookie.reply().map_err(x11_error)?;
-                    let row_bytes = area.width as usize * 4;
-                    if reply.data.len() != row_bytes * area.height as usize {
-                        return Err(x11_error(format!(
-                            "image of {} bytes for a {}x{} area (not 32 bits per pixel?)",
-                            reply.data.len(),
-                            area.width,
-                            area.height
-                        )));
-                    }
-                    copy_rows(&reply.data, *area, origin, frame);
-                }
+                copy_rows(&reply.data, area, origin, frame);
             }
         }
         Ok(())

@@ -542,15 +542,15 @@ impl CaptureSource for X11Source {
         if !areas.is_empty() {
             self.grabs += 1;
         }
-        let grabbed =
-            self.grabber
-                .grab(&self.conn, self.root, &areas, (rect.x, rect.y), &mut frame);
-        if let Err(error) = grabbed {
-            // Keep nothing half-read: the next grab starts over.
-            self.full = true;
-            return Err(error);
-        }
         for area in &areas {
+            let grabbed =
+                self.grabber
+                    .grab(&self.conn, self.root, *area, (rect.x, rect.y), &mut frame);
+            if let Err(error) = grabbed {
+                // Keep nothing half-read: the next grab starts over.
+                self.full = true;
+                return Err(error);
+            }
             self.apply_mask(&mut frame, rect, *area);
         }
         let damage = (!full).then(|| {
