@@ -203,10 +203,11 @@ fn differs(a: &Frame, b: &Frame, r: Rect) -> bool {
 /// without a hint): textured, changed 32-pixel segments (up to six: at two
 /// rows, three columns each) are looked for in the previous picture within
 /// 48 rows and 64 columns, nearest rows first (larger moves need a hint),
-/// and the first offsets found are
+/// and the offsets found are
 /// checked like hints (cropped to the rows and columns that match) and
-/// grown from the segment (see [`grow`], within `grow_budget`), the larger
-/// kept. Only for bounds of at most
+/// grown from the segment (see [`grow`], within `grow_budget`); the largest
+/// copy found is accepted (one that explains half of `b` ends the search).
+/// Only for bounds of at most
 /// [`MAX_2D_AREA`] pixels, four candidates at most, [`MAX_2D_AREA`]
 /// candidate pixels per frame over all regions (`budget`), and only a band
 /// of at least a quarter of the rows of `b` is kept.
@@ -233,7 +234,7 @@ fn two_d(
     // columns, since a segment across the edge of what moved (part window,
     // part background that stayed) matches nowhere.
     let frame: &Frame = work;
-    let probes: Vec<(u32, u32)> = [2, 1]
+    let mut probes: Vec<(u32, u32, u32)> = [2, 1]
         .into_iter()
         .flat_map(|quarter| {
             [2, 1, 3].into_iter().filter_map(move |q| {
@@ -249,11 +250,16 @@ fn two_d(
                         tile::count_ne(seg, seg[0]) >= SEG as usize / 4
                             && *seg != frame.row(y)[span]
                     })
-                    .map(|y| (x, y))
+                    .map(|y| (quarter, x, y))
             })
         })
         .collect();
-    for (xs, ys) in probes {
+    // Per row of probes, the highest segment first (the middle column
+    // among equals): the first is then what a single probe would be.
+    probes.sort_by_key(|&(quarter, _, y)| (Reverse(quarter), y));
+    // The largest copy found; one that explains half of `b` ends the search.
+    let mut best: Option<CopyRect> = None;
+    'search: for (_, xs, ys) in probes {
         let seg = &new.row(ys)[xs as usize..(xs + SEG) as usize];
         let x_lo = xs.saturating_sub(REACH_X).max(b.x);
         let x_hi = (xs + REACH_X).min(b.right() as u32 - SEG);
@@ -294,7 +300,7 @@ fn two_d(
                         dst_y: (i64::from(src.y) + d.1).max(0) as u32,
                     };
                     match clip(&cand, w, h) {
-                        Some(cand) if cand.src.area() > *budget => return,
+                        Some(cand) if cand.src.area() > *budget => break 'search,
                         Some(cand) => {
                             *budget -= cand.src.area();
                             matching_rows(work, new, &cand)
@@ -313,14 +319,21 @@ fn two_d(
                 // Text repeats: a band that explains little of `b` (a few
                 // blank rows between lines) is a coincidence, not the move.
                 if let Some(m) = found.filter(|m| 4 * m.src.height >= b.height) {
-                    accept(work, moves, m);
-                    return;
+                    if best.is_none_or(|k| m.src.area() > k.src.area()) {
+                        best = Some(m);
+                    }
+                    if 2 * m.src.area() >= b.area() {
+                        break 'search;
+                    }
                 }
                 if tried.len() == CANDIDATES {
-                    return;
+                    break 'search;
                 }
             }
         }
+    }
+    if let Some(m) = best {
+        accept(work, moves, m);
     }
 }
 
