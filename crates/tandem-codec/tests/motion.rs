@@ -163,37 +163,41 @@ fn photo(f: &mut Frame, x: u32, y: u32, w: u32, h: u32) -> Rect {
     Rect::new(x, y, w, h)
 }
 
+/// A 60x20 terminal on a 1024x768 patterned desktop, before and after it
+/// scrolled by one line, and the row 20 pixels below it.
+fn scrolled_terminal() -> (Frame, Frame, Rect, u32) {
+    let base = desktop(1024, 768);
+    let (mut f0, mut f1) = (base.clone(), base);
+    let term = terminal(&mut f0, 60, 80, 60, 20, 0);
+    terminal(&mut f1, 60, 80, 60, 20, 1);
+    let below = term.y + term.height + 20;
+    (f0, f1, term, below)
+}
+
+/// The copy of `u` that moves by (3, -2), which must be at least 90 % of
+/// `win` (the window dragged by that much).
+fn assert_dragged(u: &EncodedUpdate, win: Rect, what: &str) {
+    let drag = u
+        .moves
+        .iter()
+        .find(|m| (m.dst_x, m.dst_y) == (m.src.x + 3, m.src.y - 2))
+        .unwrap_or_else(|| panic!("{what}: no (3, -2) copy in {:?}", u.moves));
+    assert!(drag.src.area() * 10 >= win.area() * 9, "{what}: {drag:?}");
+}
+
 #[test]
 fn a_scroll_beside_a_dragged_window_is_two_copy_rects() {
     // A terminal scrolls by one line while a photo viewer right below it
     // (in the same tiles, so one changed region) is dragged by (3, -2)
     // without a hint, over a patterned desktop (which matches itself at
     // its period: only what changed may say how it moved).
-    let base = desktop(1024, 768);
-    let (mut f0, mut f1) = (base.clone(), base.clone());
-    let term = terminal(&mut f0, 60, 80, 60, 20, 0);
-    terminal(&mut f1, 60, 80, 60, 20, 1);
-    let below = term.y + term.height + 20;
+    let (mut f0, mut f1, _, below) = scrolled_terminal();
     photo(&mut f0, 200, below, 200, 120);
     let win = photo(&mut f1, 203, below - 2, 200, 120);
     let (u, _) = delta(Encoder::new(EncoderConfig::default()), &f0, &f1, &[]);
-    let offsets: Vec<(i64, i64)> = u
-        .moves
-        .iter()
-        .map(|m| {
-            (
-                i64::from(m.dst_x) - i64::from(m.src.x),
-                i64::from(m.dst_y) - i64::from(m.src.y),
-            )
-        })
-        .collect();
+    let offsets: Vec<(i64, i64)> = u.moves.iter().map(CopyRect::offset).collect();
     assert!(offsets.contains(&(0, -i64::from(CELL_H))), "{:?}", u.moves);
-    let drag = u
-        .moves
-        .iter()
-        .find(|m| (m.dst_x, m.dst_y) == (m.src.x + 3, m.src.y - 2))
-        .unwrap_or_else(|| panic!("no (3, -2) copy in {:?}", u.moves));
-    assert!(drag.src.area() * 10 >= win.area() * 9, "{drag:?}");
+    assert_dragged(&u, win, "photo at 200");
     // The photo's pixels are not coded again: only the exposed strips and
     // the terminal's new line are.
     assert_motion_pays(&u, &f0, &f1, 10);
@@ -205,11 +209,7 @@ fn a_window_dragged_below_a_scrolled_terminal_is_found_wherever_its_left_edge_fa
     // left edge anywhere around the middle of the changed bounds: a probe
     // segment across that edge (part window, part desktop that stayed)
     // matches nowhere, so the 2D search must try other columns too.
-    let base = desktop(1024, 768);
-    let (mut f0, mut f1) = (base.clone(), base.clone());
-    let term = terminal(&mut f0, 60, 80, 60, 20, 0);
-    terminal(&mut f1, 60, 80, 60, 20, 1);
-    let below = term.y + term.height + 20;
+    let (f0, f1, term, below) = scrolled_terminal();
     let middle = term.x + term.width / 2;
     for left in (middle - 24..middle + 24).step_by(3) {
         let (mut a, mut b) = (f0.clone(), f1.clone());
@@ -217,15 +217,7 @@ fn a_window_dragged_below_a_scrolled_terminal_is_found_wherever_its_left_edge_fa
         photo(&mut a, left, below, width, 120);
         let win = photo(&mut b, left + 3, below - 2, width, 120);
         let (u, _) = delta(Encoder::new(EncoderConfig::default()), &a, &b, &[]);
-        let drag = u
-            .moves
-            .iter()
-            .find(|m| (m.dst_x, m.dst_y) == (m.src.x + 3, m.src.y - 2))
-            .unwrap_or_else(|| panic!("left {left}: no (3, -2) copy in {:?}", u.moves));
-        assert!(
-            drag.src.area() * 10 >= win.area() * 9,
-            "left {left}: {drag:?}"
-        );
+        assert_dragged(&u, win, &format!("left edge at {left}"));
         assert_motion_pays(&u, &a, &b, 10);
     }
 }
