@@ -23,8 +23,8 @@
 //! for all attendees), so it bounds the node's share from above.
 //!
 //! One more attendee, a real `tandem view --headless --latency`, watches
-//! each warm-up and window and prints its capture-to-decoded latency (the pixel as a
-//! user's viewer has it), on the tool's CPU.
+//! each warm-up and window and prints its capture-to-decoded latency (the
+//! pixel as a user's viewer has it), on the tool's CPU.
 //!
 //! GSO: the node's `tandem_udp_max_gso_segments` is printed, and after the
 //! attendees leave, its datagrams per send system call
@@ -147,8 +147,8 @@ fn metrics(node: &NodeProcess) -> String {
 }
 
 /// One real `tandem view --headless --latency` beside the tool's
-/// attendees for the warm-up and the measured window (on the tool's CPUs, which it
-/// inherits): capture to *decoded* pixel, as a user's viewer sees it.
+/// attendees for the warm-up and the measured window (on the tool's CPUs,
+/// which it inherits): capture to *decoded* pixel, as a user's viewer sees it.
 struct LatencyViewer(Option<std::process::Child>);
 
 impl LatencyViewer {
@@ -191,9 +191,13 @@ impl LatencyViewer {
     }
 }
 
-/// Frames the node has captured: the synthetic desktop's animation tick.
+/// The node's count of captured frames: the synthetic desktop's animation
+/// tick (a paused session captures none).
+const FRAMES_CAPTURED: &str = "tandem_frames_captured_total";
+
+/// Frames the node has captured so far.
 fn captured(node: &NodeProcess) -> u64 {
-    metric(&metrics(node), "tandem_frames_captured_total") as u64
+    metric(&metrics(node), FRAMES_CAPTURED) as u64
 }
 
 /// `POST /api/v1/sessions/{session}/{action}` (pause or resume); exits on failure.
@@ -382,7 +386,7 @@ async fn step(args: &Args, workload: Workload, n: usize) -> Row {
         attendees.extend(g.await.expect("join task"));
     }
     let join_seconds = join_start.elapsed().as_secs_f64();
-    let ticks_at_resume = captured(&node);
+    let tick_at_resume = captured(&node);
     session_call(&node, &session, "resume");
     // Joined now, so that its own join (a key frame of a frame captured
     // while it connected) is one update among hundreds.
@@ -394,7 +398,7 @@ async fn step(args: &Args, workload: Workload, n: usize) -> Row {
     }
     let before = Tally::of(&attendees);
     let m0 = metrics(&node);
-    let first_tick = metric(&m0, "tandem_frames_captured_total") as u64;
+    let first_tick = metric(&m0, FRAMES_CAPTURED) as u64;
     let cpu0 = cpu_seconds(node.pid());
     let tool0 = cpu_seconds(std::process::id());
     let t0 = Instant::now();
@@ -406,7 +410,7 @@ async fn step(args: &Args, workload: Workload, n: usize) -> Row {
         .map(|us| f64::from(us) / 1000.0)
         .collect();
     let m1 = metrics(&node);
-    let last_tick = metric(&m1, "tandem_frames_captured_total") as u64;
+    let last_tick = metric(&m1, FRAMES_CAPTURED) as u64;
     let cpu1 = cpu_seconds(node.pid());
     let tool1 = cpu_seconds(std::process::id());
     let window = t0.elapsed().as_secs_f64();
@@ -457,7 +461,7 @@ async fn step(args: &Args, workload: Workload, n: usize) -> Row {
         workload,
         attendees: n,
         join_seconds,
-        tick_at_resume: ticks_at_resume,
+        tick_at_resume,
         viewer_latency,
         window_ticks: (first_tick, last_tick),
         served,
