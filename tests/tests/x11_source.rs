@@ -127,6 +127,48 @@ fn damage_reports_what_changed_and_nothing_when_idle() {
     );
 }
 
+/// An xterm draws a typed character as three or four rectangles over two
+/// cells (the glyph's cell twice, the text cursor, the next cell): the
+/// source keeps them as one area, so the grab is one round trip to the
+/// server, and it still reads exactly what the screen shows.
+#[test]
+fn a_typed_character_is_one_damaged_area() {
+    let mut x = XServer::start(800, 600);
+    x.spawn(
+        "xterm",
+        &[
+            "-geometry",
+            "60x10+100+100",
+            "-e",
+            "sh",
+            "-c",
+            "exec sleep 600",
+        ],
+    );
+    x.wait_window("xterm");
+    x.xdotool(&["mousemove", "200", "150"]);
+    let mut source = X11Source::connect(Some(x.display()), GrabMode::Auto).unwrap();
+    let desktop = Rect::new(0, 0, 800, 600);
+    x.still_screen();
+    source.capture(desktop).unwrap();
+    while source.poll_damage(desktop).unwrap() {
+        source.capture(desktop).unwrap();
+    }
+    for key in ["a", "W", "space", "7"] {
+        x.xdotool(&["key", key]);
+        wait_for("damage", || source.poll_damage(desktop).unwrap());
+        let screen = x.still_screen();
+        let captured = source.capture(desktop).unwrap();
+        let areas = captured.damage.expect("known damage after the first grab");
+        assert_eq!(areas.len(), 1, "key {key}: {areas:?}");
+        assert!(
+            areas[0].area() <= 64 * 64,
+            "key {key}: a small area, {areas:?}"
+        );
+        assert_eq!(differing_pixels(&captured.frame, &screen), 0, "key {key}");
+    }
+}
+
 /// The source writes each grab into the frame it handed out two grabs ago
 /// once nobody else holds it (bringing the areas changed since up to date),
 /// and copies otherwise: both ways every grab equals the screen, and a frame

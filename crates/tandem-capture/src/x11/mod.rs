@@ -18,6 +18,7 @@
 //!   the application/window filter and its events.
 
 mod clipboard;
+mod damage_list;
 mod grab;
 mod input;
 mod windows;
@@ -46,9 +47,6 @@ use crate::{
     CaptureError, CaptureSource, Captured, CursorState, Monitor, MoveHint, WindowEvent,
     WindowFilter, WindowInfo, FILTER_BACKGROUND,
 };
-
-/// More pending damage rectangles than this are merged into their bounding box.
-const MAX_DAMAGE_RECTS: usize = 32;
 
 /// Most window events kept between two drains (older ones are dropped).
 const MAX_PENDING_WINDOW_EVENTS: usize = 1024;
@@ -330,12 +328,7 @@ impl X11Source {
     }
 
     fn add_damage(&mut self, rect: Rect) {
-        self.pending.push(rect);
-        if self.pending.len() > MAX_DAMAGE_RECTS {
-            let bbox = bounding_box(&self.pending);
-            self.pending.clear();
-            self.pending.push(bbox);
-        }
+        damage_list::add(&mut self.pending, rect);
     }
 
     fn resized(&mut self, width: u16, height: u16) -> Result<(), CaptureError> {
@@ -439,14 +432,6 @@ impl Drop for X11Source {
     fn drop(&mut self) {
         self.grabber.release(&self.conn);
     }
-}
-
-fn bounding_box(rects: &[Rect]) -> Rect {
-    let x0 = rects.iter().map(|r| r.x).min().unwrap_or(0);
-    let y0 = rects.iter().map(|r| r.y).min().unwrap_or(0);
-    let x1 = rects.iter().map(|r| r.x + r.width).max().unwrap_or(0);
-    let y1 = rects.iter().map(|r| r.y + r.height).max().unwrap_or(0);
-    Rect::new(x0, y0, x1 - x0, y1 - y0)
 }
 
 impl CaptureSource for X11Source {
