@@ -119,8 +119,8 @@ pub struct Desktop {
 }
 
 impl Desktop {
-    /// Starts Xvfb, the three xterms, fills the scroller and focuses the
-    /// typist; `dir` holds the fifo and the mover's text.
+    /// Starts Xvfb, the three xterms, fills the scroller, raises the mover
+    /// and focuses the typist; `dir` holds the fifo and the mover's text.
     pub fn start(dir: &Path) -> Result<Desktop, BytesError> {
         let mut x = XServer::start(WIDTH, HEIGHT);
         let fifo_path = dir.join("scroll.fifo");
@@ -177,6 +177,13 @@ impl Desktop {
         for n in 0..SCROLLER_ROWS {
             desktop.print_line(n)?;
         }
+        // The three xterms start together, so the order they map in, and
+        // with it which one is on top, varied between runs: the mover then
+        // slid under the typist's and the scroller's windows in some runs
+        // and over them in others, and the move phase measured a different
+        // desktop (a hint half hidden costs pixels). A dragged window is
+        // raised in every window manager; here it is raised once.
+        desktop.xdotool(&["windowraise", &mover.to_string()])?;
         let (tx, ty, tw, th) = desktop.x.window_rect(typist);
         let (cx, cy) = (tx + i64::from(tw) / 2, ty + i64::from(th) / 2);
         desktop.xdotool(&["mousemove", &cx.to_string(), &cy.to_string()])?;
