@@ -292,6 +292,27 @@ fn an_idle_display_costs_no_grabs_and_sends_nothing() {
         metric(&metrics(&node), "tandem_frames_captured_total")
             > metric(&before, "tandem_frames_captured_total")
     });
+
+    // Keys typed slower than the frame interval: each is grabbed, and the
+    // loop goes back to waiting on the display after the grab instead of
+    // ticking on until an idle tick (which cost one idle tick per key).
+    x.still_screen();
+    let before = metrics(&node);
+    let keys = 12;
+    for _ in 0..keys {
+        x.xdotool(&["key", "x"]);
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    x.still_screen();
+    let after = metrics(&node);
+    let delta = |name: &str| metric(&after, name) - metric(&before, name);
+    let grabs = delta("tandem_frames_captured_total");
+    let idle_ticks = delta("tandem_capture_idle_ticks_total");
+    assert!(grabs >= f64::from(keys), "{grabs} grabs for {keys} keys");
+    assert!(
+        idle_ticks < f64::from(keys) / 2.0,
+        "{idle_ticks} idle ticks for {keys} keys"
+    );
 }
 
 #[test]

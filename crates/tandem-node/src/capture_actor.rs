@@ -7,13 +7,14 @@
 //! instead of growing a queue. A tick whose source reports no damage grabs
 //! nothing (an idle X display costs no grab).
 //!
-//! A source with a [`CaptureSource::wake_fd`] (X11 with XInput 2) is not
-//! polled while idle: after a tick that found nothing and a source that
-//! reports itself settled, the timer stops and the actor waits until that
-//! descriptor is readable (or [`IDLE_RECHECK`] passed), then ticks after
-//! [`WAKE_SETTLE`] and resumes the frame interval. An idle desktop then wakes the node
-//! twice a second instead of thirty times, and the first change after a
-//! quiet spell is grabbed without waiting for the next tick.
+//! When it ticks is [`crate::capture_pacing`]'s rule. A source with a
+//! [`CaptureSource::wake_fd`] (X11 with XInput 2) is not polled once it has
+//! settled: after a tick that left nothing pending, the actor waits until
+//! that descriptor is readable (or [`IDLE_RECHECK`] passed), then ticks after
+//! [`WAKE_SETTLE`] and no sooner than one frame interval after the previous
+//! tick. An idle desktop then wakes the node twice a second instead of thirty
+//! times, a typed character costs one wake-up and one grab, and the first
+//! change after a quiet spell is grabbed without waiting for the next tick.
 //!
 //! Each tick also samples the pointer and publishes it, relative to the
 //! shared rectangle, on the session's cursor channel (latest wins), and
@@ -37,7 +38,8 @@ use tokio::io::Interest;
 use tokio::net::UnixStream;
 use tokio::sync::watch;
 
-use crate::encoder_actor::{EncoderActor, FrameCaptured};
+use crate::capture_pacing::{AfterTick, Next, Pacer};
+use crate::encoder_actor::{EncoderActor, EncoderBusy, FrameCaptured};
 use crate::error::NodeError;
 use crate::events::{ErrorCode, SessionEvent, SOURCE_LOST_AFTER};
 use crate::metrics::Metrics;
@@ -117,15 +119,19 @@ pub struct CaptureActor {
     notices: Recipient<CaptureNotice>,
     events: Recipient<RecordEvent>,
     metrics: Arc<Metrics>,
-    interval: Duration,
+    pacer: Pacer,
     shared_rect: Option<Rect>,
     /// The rectangle of the last tick, to notice desktop resizes.
     last_rect: Option<Rect>,
     paused: bool,
-    in_flight: bool,
+    /// A frame is in the encoder.
+    encoder_busy: EncoderBusy,
     /// The next grab must ignore damage hints (after resume or a rect change).
     force_full: bool,
-    timer: Option<SpawnHandle>,
+    /// The pending tick or wait for news.
+    next: Option<SpawnHandle>,
+    /// `next` waits for the source's news.
+    awaiting_news: bool,
     failures: u32,
     /// When the current run of failed grabs began.
     failing_since: Option<Instant>,
@@ -143,8 +149,6 @@ pub struct CaptureActor {
     /// arbiter's reactor. Only its readiness is used (the source reads the
     /// socket), so the stream type does not matter: any socket works.
     wake: Option<Arc<UnixStream>>,
-    /// Sleeping until the source has news (the timer is stopped meanwhile).
-    sleeping: Option<SpawnHandle>,
 }
 
 impl CaptureActor {
@@ -165,13 +169,14 @@ impl CaptureActor {
             notices: outputs.notices,
             events: outputs.events,
             metrics,
-            interval,
+            pacer: Pacer::new(interval, WAKE_SETTLE, SOURCE_RETRY),
             shared_rect,
             last_rect: None,
             paused: false,
-            in_flight: false,
+            encoder_busy: EncoderBusy::default(),
             force_full: true,
-            timer: None,
+            next: None,
+            awaiting_news: false,
             failures: 0,
             failing_since: None,
             failure_reported: None,
@@ -181,7 +186,6 @@ impl CaptureActor {
             filter_tx: outputs.filter,
             own_arbiter: false,
             wake: None,
-            sleeping: None,
         }
     }
 
@@ -257,56 +261,77 @@ impl CaptureActor {
         }
     }
 
-    fn restart_timer(&mut self, ctx: &mut Context<Self>) {
-        if let Some(handle) = self.timer.take() {
+    /// Replaces the pending tick or wait for news with `next`.
+    fn schedule(&mut self, next: Next, ctx: &mut Context<Self>) {
+        if let Some(handle) = self.next.take() {
             ctx.cancel_future(handle);
         }
-        if let Some(handle) = self.sleeping.take() {
-            ctx.cancel_future(handle);
-        }
-        let every = if self.lost {
-            SOURCE_RETRY
-        } else {
-            self.interval
+        self.awaiting_news = false;
+        let wake = match (next, &self.wake) {
+            (Next::AwaitNews, Some(wake)) => wake.clone(),
+            (Next::TickAt(at), _) => {
+                let wait = at.saturating_duration_since(Instant::now());
+                self.next = Some(ctx.run_later(wait, |act, ctx| {
+                    act.next = None;
+                    act.tick(ctx);
+                }));
+                return;
+            }
+            // The pacer awaits news only from a source that can give it.
+            (Next::AwaitNews, None) => {
+                let at = Instant::now() + self.pacer.interval();
+                return self.schedule(Next::TickAt(at), ctx);
+            }
         };
-        self.timer = Some(ctx.run_interval(every, |act, ctx| act.tick(ctx)));
-    }
-
-    /// After an idle tick: stops the timer and waits for the source's news,
-    /// when the source has a wake descriptor and nothing pending.
-    fn sleep_until_news(&mut self, rect: Rect, ctx: &mut Context<Self>) {
-        let Some(wake) = self.wake.clone() else {
-            return;
-        };
-        if self.lost || self.sleeping.is_some() || !matches!(self.source.settled(rect), Ok(true)) {
-            return;
-        }
-        if let Some(handle) = self.timer.take() {
-            ctx.cancel_future(handle);
-        }
-        self.metrics.capture_sleeps.inc();
+        self.awaiting_news = true;
         let news = async move {
-            if let Ok(Ok(())) = tokio::time::timeout(IDLE_RECHECK, wake.readable()).await {
-                // Forget this readiness (the tick reads everything queued);
-                // a later arrival is a new edge.
+            let readable = tokio::time::timeout(IDLE_RECHECK, wake.readable()).await;
+            if let Ok(Ok(())) = readable {
+                // Forget this readiness (the next look reads everything
+                // queued); a later arrival is a new edge.
                 let _ = wake.try_io(Interest::READABLE, || {
                     Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
                 });
-                tokio::time::sleep(WAKE_SETTLE).await;
+                true
+            } else {
+                false
             }
         };
-        self.sleeping = Some(ctx.spawn(news.into_actor(self).map(|_, act, ctx| {
-            act.sleeping = None;
-            act.restart_timer(ctx);
-            act.tick(ctx);
+        self.next = Some(ctx.spawn(news.into_actor(self).map(|news, act, ctx| {
+            act.next = None;
+            act.awaiting_news = false;
+            if news {
+                act.on_news(ctx);
+            } else {
+                // The recheck: the pointer may have been warped, which
+                // raises no event.
+                act.tick(ctx);
+            }
         })));
     }
 
-    /// Back to the frame interval if sleeping: a request used the source
-    /// (its replies may have buffered events the descriptor will not show).
-    fn wake_up(&mut self, ctx: &mut Context<Self>) {
-        if self.sleeping.is_some() {
-            self.restart_timer(ctx);
+    /// The source's descriptor turned readable, or a request used the
+    /// source while the actor awaited news (its replies may have queued
+    /// events the descriptor will not show). Readiness left over from the
+    /// last tick's own replies is not news: when the source is still
+    /// settled, the actor goes on waiting without a tick.
+    fn on_news(&mut self, ctx: &mut Context<Self>) {
+        let settled = match self.effective_rect() {
+            Some(rect) => !self.paused && matches!(self.source.settled(rect), Ok(true)),
+            None => false,
+        };
+        let next = if settled {
+            Next::AwaitNews
+        } else {
+            Next::TickAt(self.pacer.on_news(Instant::now()))
+        };
+        self.schedule(next, ctx);
+    }
+
+    /// After a request used the source.
+    fn used_source(&mut self, ctx: &mut Context<Self>) {
+        if self.awaiting_news {
+            self.on_news(ctx);
         }
     }
 
@@ -320,7 +345,7 @@ impl CaptureActor {
 
     /// A grab failed: log and report it, and declare the source lost once
     /// it has failed for [`SOURCE_LOST_AFTER`].
-    fn capture_failed(&mut self, error: &tandem_capture::CaptureError, ctx: &mut Context<Self>) {
+    fn capture_failed(&mut self, error: &tandem_capture::CaptureError) {
         let now = Instant::now();
         self.failures += 1;
         let since = *self.failing_since.get_or_insert(now);
@@ -351,40 +376,46 @@ impl CaptureActor {
                     SOURCE_RETRY.as_secs()
                 ),
             );
-            self.restart_timer(ctx);
         }
     }
 
     /// A grab succeeded: end a run of failures.
-    fn capture_succeeded(&mut self, ctx: &mut Context<Self>) {
+    fn capture_succeeded(&mut self) {
         if self.failures > 0 {
             tracing::info!(session = %self.session, failures = self.failures, "capture works again");
         }
         self.failures = 0;
         self.failing_since = None;
-        if std::mem::take(&mut self.lost) {
-            self.restart_timer(ctx);
-        }
+        self.lost = false;
     }
 
+    /// Looks at the source, grabs what changed, and schedules the next look.
     fn tick(&mut self, ctx: &mut Context<Self>) {
-        self.wake_up(ctx);
+        let now = Instant::now();
+        let state = self.look();
+        if state == AfterTick::Settled && self.wake.is_some() {
+            self.metrics.capture_sleeps.inc();
+        }
+        let next = self.pacer.after_tick(now, state, self.wake.is_some());
+        self.schedule(next, ctx);
+    }
+
+    /// One tick's work: what it left behind.
+    fn look(&mut self) -> AfterTick {
+        let Some(rect) = self.effective_rect() else {
+            return AfterTick::Busy;
+        };
         if self.paused {
             // Keep reading the source's events (an X server queues damage
             // and window events for us): what piles up while paused is
             // folded into a bounded damage list, not an unbounded queue.
-            if let Some(rect) = self.effective_rect() {
-                let _ = self.source.poll_damage(rect);
-            }
+            let _ = self.source.poll_damage(rect);
             self.forward_window_events();
-            return;
+            return AfterTick::Settled;
         }
-        if self.in_flight {
-            return;
+        if self.encoder_busy.is_busy() {
+            return AfterTick::Busy;
         }
-        let Some(rect) = self.effective_rect() else {
-            return;
-        };
         if self.last_rect.is_some_and(|last| last != rect) && self.shared_rect.is_none() {
             // The whole desktop is shared and it was resized.
             self.notices.do_send(CaptureNotice::RectChanged {
@@ -396,11 +427,22 @@ impl CaptureActor {
         self.sample_cursor(rect);
         let changed = self.force_full || self.source.poll_damage(rect).unwrap_or(true);
         self.forward_window_events();
-        if !changed {
+        if changed {
+            self.grab(rect);
+        } else {
             self.metrics.idle_ticks.inc();
-            self.sleep_until_news(rect, ctx);
-            return;
         }
+        if self.lost {
+            AfterTick::Lost
+        } else if matches!(self.source.settled(rect), Ok(true)) {
+            AfterTick::Settled
+        } else {
+            AfterTick::Busy
+        }
+    }
+
+    /// Grabs `rect`'s changes and hands them to the encoder.
+    fn grab(&mut self, rect: Rect) {
         if self.force_full {
             self.source.invalidate();
         }
@@ -408,11 +450,11 @@ impl CaptureActor {
         let mut captured = match self.source.capture(rect) {
             Ok(c) => c,
             Err(error) => {
-                self.capture_failed(&error, ctx);
+                self.capture_failed(&error);
                 return;
             }
         };
-        self.capture_succeeded(ctx);
+        self.capture_succeeded();
         if std::mem::take(&mut self.force_full) {
             captured.damage = None;
         }
@@ -420,15 +462,11 @@ impl CaptureActor {
         self.metrics
             .capture_seconds
             .observe(start.elapsed().as_secs_f64());
-        self.in_flight = true;
-        self.encoder
-            .send(FrameCaptured {
-                captured,
-                captured_at: start,
-            })
-            .into_actor(self)
-            .map(|_, act, _| act.in_flight = false)
-            .spawn(ctx);
+        self.encoder.do_send(FrameCaptured {
+            captured,
+            captured_at: start,
+            busy: Some(self.encoder_busy.ticket()),
+        });
     }
 }
 
@@ -436,7 +474,7 @@ impl Actor for CaptureActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        tracing::info!(session = %self.session, source = %self.source.describe(), interval_ms = self.interval.as_millis() as u64, "capture started");
+        tracing::info!(session = %self.session, source = %self.source.describe(), interval_ms = self.pacer.interval().as_millis() as u64, "capture started");
         if let Some(fd) = self.source.wake_fd() {
             let watched = fd
                 .try_clone_to_owned()
@@ -450,7 +488,6 @@ impl Actor for CaptureActor {
             }
         }
         self.tick(ctx);
-        self.restart_timer(ctx);
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
@@ -527,8 +564,10 @@ pub struct SetFrameInterval(pub Duration);
 impl Handler<SetFrameInterval> for CaptureActor {
     type Result = ();
     fn handle(&mut self, SetFrameInterval(interval): SetFrameInterval, ctx: &mut Self::Context) {
-        self.interval = interval;
-        self.restart_timer(ctx);
+        self.pacer.set_interval(interval);
+        if !self.awaiting_news {
+            self.schedule(Next::TickAt(Instant::now() + interval), ctx);
+        }
     }
 }
 
@@ -565,10 +604,10 @@ pub struct ListWindows;
 impl Handler<ListWindows> for CaptureActor {
     type Result = Result<Vec<WindowInfo>, NodeError>;
     fn handle(&mut self, _: ListWindows, ctx: &mut Self::Context) -> Self::Result {
-        self.wake_up(ctx);
-        let windows = self.source.windows().map_err(request_error)?;
+        let windows = self.source.windows().map_err(request_error);
         self.forward_window_events();
-        Ok(windows)
+        self.used_source(ctx);
+        windows
     }
 }
 
@@ -580,8 +619,9 @@ pub struct ListMonitors;
 impl Handler<ListMonitors> for CaptureActor {
     type Result = Result<Vec<Monitor>, NodeError>;
     fn handle(&mut self, _: ListMonitors, ctx: &mut Self::Context) -> Self::Result {
-        self.wake_up(ctx);
-        self.source.monitors().map_err(request_error)
+        let monitors = self.source.monitors().map_err(request_error);
+        self.used_source(ctx);
+        monitors
     }
 }
 

@@ -6,14 +6,19 @@
 //! copy), with the two stream headers (plain, and stamped with the capture
 //! time for viewers that asked) made once beside it.
 //!
-//! It runs on its own one-thread `SyncArbiter` so that encoding never delays
-//! the arbiter that drives actors or the runtime that drives QUIC.
+//! It runs on a thread of its own ([`EncoderActor::start_on_own_thread`], an
+//! arbiter that ends with it) so that encoding never delays the arbiter that
+//! drives actors or the runtime that drives QUIC. It was a one-thread
+//! `SyncArbiter` before: that routes every message through a dispatcher actor
+//! on the System arbiter and a channel whose receiver spins and yields, so
+//! each captured frame woke the main thread as well as the encoder's.
 //!
 //! The codec returns no errors, so an encoder failure is a panic inside it:
 //! it is caught per frame and becomes an `error` event `encoder_failed` (the
 //! frame is dropped; the session and its other frames carry on) instead of
 //! killing the encoder thread and, with it, the session's graphics.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -126,6 +131,8 @@ pub struct EncoderActor {
     last_catch_up: Option<(u64, Arc<PublishedUpdate>)>,
     /// The session and where its `error` events go (none for a relay's mirror).
     events: Option<(String, Recipient<RecordEvent>)>,
+    /// Runs alone on an arbiter started for it, which it stops when it stops.
+    own_arbiter: bool,
     /// Makes the next encode panic, to test the failure path: the codec has
     /// no input that makes it fail, so only a test can.
     #[cfg(test)]
@@ -145,6 +152,7 @@ impl EncoderActor {
             last_captured_at: Instant::now(),
             last_catch_up: None,
             events: None,
+            own_arbiter: false,
             #[cfg(test)]
             fail_next_encode: false,
         }
@@ -155,10 +163,56 @@ impl EncoderActor {
         self.events = Some((session, events));
         self
     }
+
+    /// Starts the actor on a new arbiter, its thread alone; the arbiter
+    /// stops when the actor does (every address of it dropped).
+    pub fn start_on_own_thread(mut self) -> Addr<Self> {
+        self.own_arbiter = true;
+        let arbiter = Arbiter::new();
+        EncoderActor::start_in_arbiter(&arbiter.handle(), move |_| self)
+    }
 }
 
 impl Actor for EncoderActor {
-    type Context = SyncContext<Self>;
+    type Context = Context<Self>;
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        if self.own_arbiter {
+            Arbiter::current().stop();
+        }
+    }
+}
+
+/// Whether a frame is in the encoder: the CaptureActor grabs the next one
+/// only when it is not. It is a flag the frame's [`BusyTicket`] clears when
+/// the message is dropped (encoded, failed, or never delivered), rather than
+/// the message's reply, so that finishing a frame does not wake the capture
+/// thread: on a typing desktop that wake-up was one in six of its own.
+#[derive(Debug, Default)]
+pub struct EncoderBusy(Arc<AtomicBool>);
+
+impl EncoderBusy {
+    /// Whether a frame handed over with [`EncoderBusy::ticket`] is still
+    /// held by the encoder.
+    pub fn is_busy(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Marks the encoder busy until the returned ticket is dropped.
+    pub fn ticket(&self) -> BusyTicket {
+        self.0.store(true, Ordering::Release);
+        BusyTicket(self.0.clone())
+    }
+}
+
+/// Travels with a frame; dropping it marks the encoder free.
+#[derive(Debug)]
+pub struct BusyTicket(Arc<AtomicBool>);
+
+impl Drop for BusyTicket {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 /// A frame from the CaptureActor.
@@ -169,11 +223,18 @@ pub struct FrameCaptured {
     pub captured: Captured,
     /// When it was grabbed.
     pub captured_at: Instant,
+    /// Marks the sender's [`EncoderBusy`] until the frame is published
+    /// (`None`: the sender does not wait for the encoder, as a cluster
+    /// mirror's latest-wins feed).
+    pub busy: Option<BusyTicket>,
 }
 
 impl Handler<FrameCaptured> for EncoderActor {
     type Result = ();
     fn handle(&mut self, msg: FrameCaptured, _: &mut Self::Context) {
+        // Held to the end of the handler: the encoder is free once the
+        // update is published.
+        let _busy = msg.busy;
         let start = Instant::now();
         let Captured {
             frame,
@@ -344,6 +405,7 @@ mod tests {
                 moves: Vec::new(),
             },
             captured_at: Instant::now(),
+            busy: None,
         }
     }
 
@@ -353,10 +415,9 @@ mod tests {
         let events_to = collector.clone();
         let (publish, mut updates) = watch::channel(None);
         let metrics = Arc::new(Metrics::new());
-        let encoder = SyncArbiter::start(1, move || {
-            EncoderActor::new(publish.clone(), metrics.clone())
-                .with_events("s1".into(), events_to.clone().recipient())
-        });
+        let encoder = EncoderActor::new(publish, metrics)
+            .with_events("s1".into(), events_to.recipient())
+            .start_on_own_thread();
 
         encoder.send(FailNextEncode).await.unwrap();
         encoder.send(frame(0x0011_2233)).await.unwrap();

@@ -15,6 +15,7 @@ pub mod attendee_link;
 pub mod attendee_manager;
 pub mod browser;
 pub mod capture_actor;
+pub mod capture_pacing;
 pub mod channel_streams;
 pub mod channels;
 pub mod clipboard_bridge;
@@ -594,12 +595,10 @@ impl SessionLauncher {
         let probe = make_probe(config)?;
         let encoder = {
             let metrics = self.metrics.clone();
-            let publish = publish.clone();
             let (session, events) = (record.id.clone(), self.registry.clone().recipient());
-            SyncArbiter::start(1, move || {
-                EncoderActor::new(publish.clone(), metrics.clone())
-                    .with_events(session.clone(), events.clone())
-            })
+            EncoderActor::new(publish.clone(), metrics)
+                .with_events(session, events)
+                .start_on_own_thread()
         };
         let arbiter = Arbiter::new();
         let capture = {

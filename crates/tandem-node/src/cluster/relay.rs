@@ -600,9 +600,7 @@ impl Relays {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let metrics = self.metrics.clone();
         self.arbiter.spawn_fn(move || {
-            let encoder = SyncArbiter::start(1, move || {
-                EncoderActor::new(publish.clone(), metrics.clone())
-            });
+            let encoder = EncoderActor::new(publish, metrics).start_on_own_thread();
             let _ = tx.send(encoder);
         });
         let encoder = rx.await.map_err(|_| "node shutting down".to_owned())?;
@@ -856,6 +854,7 @@ impl Relays {
                     moves,
                 },
                 captured_at,
+                busy: None,
             });
         }
         // The link ended: its mirrors go now, not when the last relayed
@@ -1122,6 +1121,7 @@ mod tests {
                 }],
             },
             captured_at: Instant::now(),
+            busy: None,
         }
     }
 
