@@ -547,9 +547,18 @@ fn find_glyph(
     let (w, h) = (work.width(), work.height());
     let (pw, ph) = (p.width as usize, p.height as usize);
     let first = &new.row(p.y)[p.x as usize..p.x as usize + pw];
+    // A pixel of `p` unlike its first, read before any row is compared: on
+    // a terminal's plain background nearly every candidate has the first
+    // pixel right and fails on this one, at the cost of one read instead of
+    // a row comparison.
+    let key = (0..p.height)
+        .flat_map(|r| (0..p.width).map(move |c| (c, r)))
+        .map(|(c, r)| (c, r, new.row(p.y + r)[(p.x + c) as usize]))
+        .find(|&(_, _, v)| v != first[0]);
     let matches_at = |sx: u32, sy: u32, budget: &mut u64| {
         let row = &work.row(sy)[sx as usize..sx as usize + pw];
-        if row[0] != first[0] {
+        let key_differs = key.is_some_and(|(c, r, v)| work.row(sy + r)[(sx + c) as usize] != v);
+        if row[0] != first[0] || key_differs {
             *budget = budget.saturating_sub(1);
             return false;
         }
