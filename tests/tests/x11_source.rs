@@ -58,8 +58,10 @@ fn shared_memory_and_get_image_read_what_xwd_reads() {
     panic!("the display never stayed still");
 }
 
-#[test]
-fn damage_reports_what_changed_and_nothing_when_idle() {
+/// An 800x600 display with a focused 60x10 xterm at (100, 100) and a
+/// source that has grabbed it once and read what was queued meanwhile;
+/// with that first grab.
+fn typing_xterm() -> (XServer, X11Source, Rect, Frame) {
     let mut x = XServer::start(800, 600);
     // No shell: a prompt drawn late (a loaded machine) would be damage
     // after the display looked still. The terminal still echoes typing.
@@ -84,6 +86,12 @@ fn damage_reports_what_changed_and_nothing_when_idle() {
     while source.poll_damage(desktop).unwrap() {
         source.capture(desktop).unwrap();
     }
+    (x, source, desktop, first.frame)
+}
+
+#[test]
+fn damage_reports_what_changed_and_nothing_when_idle() {
+    let (x, mut source, desktop, first) = typing_xterm();
     let grabs = source.grabs();
     std::thread::sleep(Duration::from_millis(500));
     assert!(
@@ -96,7 +104,7 @@ fn damage_reports_what_changed_and_nothing_when_idle() {
     wait_for("damage", || source.poll_damage(desktop).unwrap());
     let screen = x.still_screen();
     // Every damaged rectangle is read; what lies outside them is unchanged.
-    let mut previous = first.frame;
+    let mut previous = first;
     let mut damaged: Vec<Rect> = Vec::new();
     while source.poll_damage(desktop).unwrap() {
         let captured = source.capture(desktop).unwrap();
@@ -133,27 +141,7 @@ fn damage_reports_what_changed_and_nothing_when_idle() {
 /// server, and it still reads exactly what the screen shows.
 #[test]
 fn a_typed_character_is_one_damaged_area() {
-    let mut x = XServer::start(800, 600);
-    x.spawn(
-        "xterm",
-        &[
-            "-geometry",
-            "60x10+100+100",
-            "-e",
-            "sh",
-            "-c",
-            "exec sleep 600",
-        ],
-    );
-    x.wait_window("xterm");
-    x.xdotool(&["mousemove", "200", "150"]);
-    let mut source = X11Source::connect(Some(x.display()), GrabMode::Auto).unwrap();
-    let desktop = Rect::new(0, 0, 800, 600);
-    x.still_screen();
-    source.capture(desktop).unwrap();
-    while source.poll_damage(desktop).unwrap() {
-        source.capture(desktop).unwrap();
-    }
+    let (x, mut source, desktop, _) = typing_xterm();
     for key in ["a", "W", "space", "7"] {
         x.xdotool(&["key", key]);
         wait_for("damage", || source.poll_damage(desktop).unwrap());
