@@ -59,6 +59,16 @@ pub const IDLE_RECHECK: Duration = tandem_capture::x11::POINTER_RECHECK;
 /// as two updates.
 const WAKE_SETTLE: Duration = Duration::from_millis(4);
 
+/// How a wait for the source's news ended.
+enum Wait {
+    /// Its descriptor turned readable.
+    News,
+    /// [`IDLE_RECHECK`] passed.
+    Recheck,
+    /// The descriptor cannot be waited on.
+    Broken(std::io::Error),
+}
+
 /// The pointer as attendees see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SharedCursor {
@@ -285,27 +295,33 @@ impl CaptureActor {
         };
         self.awaiting_news = true;
         let news = async move {
-            let readable = tokio::time::timeout(IDLE_RECHECK, wake.readable()).await;
-            if let Ok(Ok(())) = readable {
-                // Forget this readiness (the next look reads everything
-                // queued); a later arrival is a new edge.
-                let _ = wake.try_io(Interest::READABLE, || {
-                    Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
-                });
-                true
-            } else {
-                false
+            match tokio::time::timeout(IDLE_RECHECK, wake.readable()).await {
+                Ok(Ok(())) => {
+                    // Forget this readiness (the next look reads everything
+                    // queued); a later arrival is a new edge.
+                    let _ = wake.try_io(Interest::READABLE, || {
+                        Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+                    });
+                    Wait::News
+                }
+                Ok(Err(error)) => Wait::Broken(error),
+                Err(_) => Wait::Recheck,
             }
         };
-        self.next = Some(ctx.spawn(news.into_actor(self).map(|news, act, ctx| {
+        self.next = Some(ctx.spawn(news.into_actor(self).map(|wait, act, ctx| {
             act.next = None;
             act.awaiting_news = false;
-            if news {
-                act.on_news(ctx);
-            } else {
-                // The recheck: the pointer may have been warped, which
-                // raises no event.
-                act.tick(ctx);
+            match wait {
+                Wait::News => act.on_news(ctx),
+                // The pointer may have been warped, which raises no event.
+                Wait::Recheck => act.tick(ctx),
+                Wait::Broken(error) => {
+                    // A descriptor that cannot be waited on would answer
+                    // at once, every time: poll at the frame interval instead.
+                    tracing::warn!(session = %act.session, %error, "cannot wait on the capture source any more; polling it every frame interval");
+                    act.wake = None;
+                    act.tick(ctx);
+                }
             }
         })));
     }
