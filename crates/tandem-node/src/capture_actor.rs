@@ -4,7 +4,10 @@
 //! It runs on an arbiter of its own because a grab blocks. It never has more
 //! than one frame waiting in the encoder: a tick that finds the previous frame
 //! still being encoded is skipped, so a slow encoder lowers the frame rate
-//! instead of growing a queue. A tick whose source reports no damage grabs
+//! instead of growing a queue. A request that changes what is shared (the
+//! rectangle, the window filter) grabs at once even so, and is answered only
+//! once the encoder has published that frame: nobody who joins after the
+//! answer sees a frame of the old rectangle or of a window filtered out. A tick whose source reports no damage grabs
 //! nothing (an idle X display costs no grab).
 //!
 //! When it ticks is [`crate::capture_pacing`]'s rule. A source with a
@@ -39,7 +42,7 @@ use tokio::net::UnixStream;
 use tokio::sync::watch;
 
 use crate::capture_pacing::{AfterTick, Next, Pacer};
-use crate::encoder_actor::{EncoderActor, EncoderBusy, FrameCaptured};
+use crate::encoder_actor::{Barrier, EncoderActor, EncoderBusy, FrameCaptured};
 use crate::error::NodeError;
 use crate::events::{ErrorCode, SessionEvent, SOURCE_LOST_AFTER};
 use crate::metrics::Metrics;
@@ -58,6 +61,10 @@ pub const IDLE_RECHECK: Duration = tandem_capture::x11::POINTER_RECHECK;
 /// then the text cursor), and grabbing at the first would send the change
 /// as two updates.
 const WAKE_SETTLE: Duration = Duration::from_millis(4);
+
+/// Frames the encoder may hold at once: the one it encodes and one grabbed
+/// at once for a request that changed what is shared.
+const MAX_FRAMES_IN_FLIGHT: usize = 2;
 
 /// How a wait for the source's news ended.
 enum Wait {
@@ -429,7 +436,11 @@ impl CaptureActor {
             self.forward_window_events();
             return AfterTick::Settled;
         }
-        if self.encoder_busy.is_busy() {
+        // A request that changes what is shared (rectangle, filter, resume)
+        // grabs at once, so that its frame is queued before the request is
+        // answered; one such frame may wait behind the one in the encoder.
+        let in_flight = self.encoder_busy.in_flight();
+        if in_flight >= MAX_FRAMES_IN_FLIGHT || (in_flight > 0 && !self.force_full) {
             return AfterTick::Busy;
         }
         if self.last_rect.is_some_and(|last| last != rect) && self.shared_rect.is_none() {
@@ -539,12 +550,19 @@ impl Handler<SetPaused> for CaptureActor {
 pub struct SetCaptureRect(pub Option<Rect>);
 
 impl Handler<SetCaptureRect> for CaptureActor {
-    type Result = Result<Rect, NodeError>;
+    type Result = ResponseFuture<Result<Rect, NodeError>>;
     fn handle(
         &mut self,
         SetCaptureRect(rect): SetCaptureRect,
         ctx: &mut Self::Context,
     ) -> Self::Result {
+        let answer = self.set_rect(rect, ctx);
+        self.after_published(answer)
+    }
+}
+
+impl CaptureActor {
+    fn set_rect(&mut self, rect: Option<Rect>, ctx: &mut Context<Self>) -> Result<Rect, NodeError> {
         let (w, h) = self.source.desktop_size();
         if let Some(r) = rect {
             // Where the desktop ends is its current state: a conflict, not
@@ -569,6 +587,17 @@ impl Handler<SetCaptureRect> for CaptureActor {
             self.tick(ctx);
         }
         Ok(effective)
+    }
+
+    /// Answers `answer` once the encoder has handled every frame queued so
+    /// far (the one a request just grabbed is published).
+    fn after_published<T: 'static>(&self, answer: T) -> ResponseFuture<T> {
+        let encoder = self.encoder.clone();
+        Box::pin(async move {
+            // A stopped encoder has nothing left to publish.
+            let _ = encoder.send(Barrier).await;
+            answer
+        })
     }
 }
 
@@ -648,12 +677,23 @@ impl Handler<ListMonitors> for CaptureActor {
 pub struct SetWindowFilter(pub Option<WindowFilter>);
 
 impl Handler<SetWindowFilter> for CaptureActor {
-    type Result = Result<(), NodeError>;
+    type Result = ResponseFuture<Result<(), NodeError>>;
     fn handle(
         &mut self,
         SetWindowFilter(filter): SetWindowFilter,
         ctx: &mut Self::Context,
     ) -> Self::Result {
+        let answer = self.set_filter(filter, ctx);
+        self.after_published(answer)
+    }
+}
+
+impl CaptureActor {
+    fn set_filter(
+        &mut self,
+        filter: Option<WindowFilter>,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), NodeError> {
         self.source
             .set_filter(filter.clone())
             .map_err(request_error)?;

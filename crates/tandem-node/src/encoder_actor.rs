@@ -18,7 +18,7 @@
 //! frame is dropped; the session and its other frames carry on) instead of
 //! killing the encoder thread and, with it, the session's graphics.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -184,34 +184,40 @@ impl Actor for EncoderActor {
 }
 
 /// Whether a frame is in the encoder: the CaptureActor grabs the next one
-/// only when it is not. It is a flag the frame's [`BusyTicket`] clears when
-/// the message is dropped (encoded, failed, or never delivered), rather than
-/// the message's reply, so that finishing a frame does not wake the capture
-/// thread: on a typing desktop that wake-up was one in six of its own.
+/// only when none is (a request that changes what is shared grabs at once
+/// regardless). It is a count of the frames' [`BusyTicket`]s, each released
+/// when its message is dropped (encoded, failed, or never delivered), rather
+/// than the message's reply, so that finishing a frame does not wake the
+/// capture thread: on a typing desktop that wake-up was one in six of its own.
 #[derive(Debug, Default)]
-pub struct EncoderBusy(Arc<AtomicBool>);
+pub struct EncoderBusy(Arc<AtomicUsize>);
 
 impl EncoderBusy {
     /// Whether a frame handed over with [`EncoderBusy::ticket`] is still
     /// held by the encoder.
     pub fn is_busy(&self) -> bool {
+        self.in_flight() > 0
+    }
+
+    /// How many frames handed over are still held by the encoder.
+    pub fn in_flight(&self) -> usize {
         self.0.load(Ordering::Acquire)
     }
 
     /// Marks the encoder busy until the returned ticket is dropped.
     pub fn ticket(&self) -> BusyTicket {
-        self.0.store(true, Ordering::Release);
+        self.0.fetch_add(1, Ordering::AcqRel);
         BusyTicket(self.0.clone())
     }
 }
 
-/// Travels with a frame; dropping it marks the encoder free.
+/// Travels with a frame; dropping it releases its hold on the encoder.
 #[derive(Debug)]
-pub struct BusyTicket(Arc<AtomicBool>);
+pub struct BusyTicket(Arc<AtomicUsize>);
 
 impl Drop for BusyTicket {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
