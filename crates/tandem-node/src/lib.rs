@@ -23,6 +23,7 @@ pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod connection;
+pub mod data_plane;
 pub mod encoder_actor;
 pub mod error;
 pub mod events;

@@ -37,6 +37,7 @@ use crate::attendee_manager::ListAttendees;
 use crate::connection::{
     serve_attendee, AttendeeLink, CloseCode, ConnectionContext, OnWelcome, HELLO_TIMEOUT,
 };
+use crate::data_plane::DataPlane;
 use tandem_proto::DisconnectReason;
 
 /// Dials in flight at once (from the request to the welcome or the failure).
@@ -147,7 +148,7 @@ impl DialRate {
 /// The dialer: the node's QUIC endpoint and what serving an attendee needs.
 pub struct ReverseDialer {
     endpoint: quinn::Endpoint,
-    runtime: tokio::runtime::Handle,
+    data_plane: Arc<DataPlane>,
     identity: Identity,
     ctx: Arc<ConnectionContext>,
     gate: PreAuthGate,
@@ -156,17 +157,17 @@ pub struct ReverseDialer {
 }
 
 impl ReverseDialer {
-    /// A dialer from `endpoint` (driven by `runtime`) presenting `identity`.
+    /// A dialer from `endpoint` (driven by `data_plane`) presenting `identity`.
     pub(crate) fn new(
         endpoint: quinn::Endpoint,
-        runtime: tokio::runtime::Handle,
+        data_plane: Arc<DataPlane>,
         identity: Identity,
         ctx: Arc<ConnectionContext>,
         gate: PreAuthGate,
     ) -> Self {
         Self {
             endpoint,
-            runtime,
+            data_plane,
             identity,
             ctx,
             gate,
@@ -201,7 +202,8 @@ impl ReverseDialer {
             self.ctx.clone(),
             self.gate.clone(),
         );
-        let task = self.runtime.spawn(async move {
+        // Dialled from its shard, the connection's driver runs there too.
+        let task = self.data_plane.spawn_balanced(async move {
             let _slot = slot;
             dial_and_serve(endpoint, identity, ctx, gate, target).await
         });

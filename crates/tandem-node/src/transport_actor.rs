@@ -1,10 +1,11 @@
-//! The TransportActor: owns the QUIC endpoint and the runtime that drives it.
+//! The TransportActor: owns the QUIC endpoint and the data plane that drives it.
 //!
 //! QUIC encryption and packetisation bound fan-out, so the data plane runs on
-//! a multi-threaded tokio runtime of its own (held by this actor) rather than
-//! on the single-threaded arbiter: fan-out uses every core, and encoding
-//! (on its own thread) never delays packet sending. Each connection is one
-//! task there (see [`crate::connection`]); tasks reach the actors by message.
+//! threads of its own ([`DataPlane`], one single-threaded runtime per
+//! thread, held by this actor) rather than on the single-threaded arbiter:
+//! fan-out uses every core, and encoding (on its own thread) never delays
+//! packet sending. Each connection is one task on one shard (see
+//! [`crate::connection`]); tasks reach the actors by message.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use tokio::sync::watch;
 
 use crate::attendee_manager::AttendeeManager;
 use crate::connection::{serve_attendee, ConnectionContext, OnWelcome};
+use crate::data_plane::DataPlane;
 use crate::error::NodeError;
 use crate::metrics::Metrics;
 
@@ -24,7 +26,7 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// The actor.
 pub struct TransportActor {
-    runtime: Option<tokio::runtime::Runtime>,
+    data_plane: Arc<DataPlane>,
     endpoint: quinn::Endpoint,
     local_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
@@ -44,24 +46,21 @@ impl TransportActor {
         relays: Option<Arc<crate::cluster::relay::Relays>>,
         web: Option<Arc<tandem_transport::WebCertificates>>,
     ) -> Result<Self, NodeError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(config.data_plane_threads().max(1))
-            .thread_name("tandem-quic")
-            .enable_all()
-            .build()
-            .map_err(|source| NodeError::Io {
-                context: "starting the QUIC runtime".into(),
+        let data_plane =
+            DataPlane::start(config.data_plane_threads()).map_err(|source| NodeError::Io {
+                context: "starting the QUIC data plane".into(),
                 source,
             })?;
         if let Some(relays) = &relays {
-            // Relay links are driven by this runtime too, whoever opens them.
-            relays.set_data_plane(runtime.handle().clone());
+            // Relay links are driven by the data plane too, whoever opens them.
+            relays.set_data_plane(data_plane.last_shard().clone());
         }
         let listen = config.quic_listen;
         // Attendees send the keep-alives: the node sends none of its own.
         let config = TransportConfig::server();
         let endpoint = {
-            let _guard = runtime.enter();
+            // The endpoint's socket and driver belong to shard 0.
+            let _guard = data_plane.endpoint_shard().enter();
             match &web {
                 // Browsers too: `h3` beside `tandem/1` on the same port.
                 Some(certs) => tandem_transport::dual_server_endpoint(
@@ -88,8 +87,9 @@ impl TransportActor {
             channels,
             relays,
         });
+        let data_plane = Arc::new(data_plane);
         let attendees = crate::browser::http::AttendeeEntry {
-            runtime: runtime.handle().clone(),
+            data_plane: data_plane.clone(),
             ctx: ctx.clone(),
         };
         let accept_endpoint = endpoint.clone();
@@ -100,25 +100,32 @@ impl TransportActor {
         // Reverse connects dial from this endpoint and count under its caps.
         let reverse = Arc::new(crate::reverse::ReverseDialer::new(
             endpoint.clone(),
-            runtime.handle().clone(),
+            data_plane.clone(),
             identity.clone(),
             ctx.clone(),
             gate.clone(),
         ));
-        runtime.spawn(async move {
+        // Weak: the data plane ends with the actor's last handle, not with
+        // this loop (which runs on it).
+        let shards = Arc::downgrade(&data_plane);
+        data_plane.endpoint_shard().spawn(async move {
             while let Some(incoming) = accept_endpoint.accept().await {
+                let Some(shards) = shards.upgrade() else {
+                    break;
+                };
                 let Some((incoming, permit)) = gate.check(incoming) else {
                     continue;
                 };
                 // The permit counts the connection until its attendee is
                 // welcomed or the connection ends (a connection that says no
-                // Hello is closed after HELLO_TIMEOUT).
-                tokio::spawn(serve_connection(incoming, ctx.clone(), permit, browsers));
+                // Hello is closed after HELLO_TIMEOUT). Accepted on its
+                // shard, the connection's driver runs there too.
+                shards.spawn_balanced(serve_connection(incoming, ctx.clone(), permit, browsers));
             }
         });
         tracing::info!(addr = %local_addr, max_gso_segments = gso, "quic endpoint listening");
         Ok(Self {
-            runtime: Some(runtime),
+            data_plane,
             endpoint,
             local_addr,
             shutdown,
@@ -147,15 +154,6 @@ impl Actor for TransportActor {
     type Context = Context<Self>;
 }
 
-impl Drop for TransportActor {
-    fn drop(&mut self) {
-        if let Some(rt) = self.runtime.take() {
-            // Dropping a runtime inside another one panics; let it wind down in the background.
-            rt.shutdown_background();
-        }
-    }
-}
-
 /// How many UDP segments one send may carry on a socket like the
 /// endpoint's (GSO: quinn batches that many datagrams of one connection per
 /// system call; 1 when the OS has no GSO). Probed on a fresh socket of the
@@ -182,9 +180,8 @@ impl Handler<CloseEndpoint> for TransportActor {
     fn handle(&mut self, _: CloseEndpoint, _: &mut Self::Context) -> Self::Result {
         self.shutdown.send_replace(true);
         let endpoint = self.endpoint.clone();
-        let handle = self.runtime.as_ref().map(|rt| rt.handle().clone());
+        let handle = self.data_plane.endpoint_shard().clone();
         Box::pin(async move {
-            let Some(handle) = handle else { return };
             let done = handle.spawn(async move {
                 // Connections were told Bye by the manager and clients close
                 // once they read it: wait for them (bounded) before closing

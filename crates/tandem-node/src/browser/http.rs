@@ -38,12 +38,12 @@ pub struct TransportInfo {
     pub certificate_hashes: Vec<String>,
 }
 
-/// Where WebSocket attendees are served: the QUIC data plane's runtime and
-/// the serving path's context (the same as for QUIC connections).
+/// Where WebSocket attendees are served: the QUIC data plane and the
+/// serving path's context (the same as for QUIC connections).
 #[derive(Clone)]
 pub struct AttendeeEntry {
-    /// The data plane's runtime.
-    pub runtime: tokio::runtime::Handle,
+    /// The data plane.
+    pub data_plane: Arc<crate::data_plane::DataPlane>,
     /// The serving path's context.
     pub ctx: Arc<crate::connection::ConnectionContext>,
 }
@@ -206,7 +206,7 @@ async fn websocket(
     actix_rt::spawn(super::ws::incoming(payload, link.clone(), ends.control));
     let ctx = state.attendees.ctx.clone();
     let serve_link = link.clone();
-    state.attendees.runtime.spawn(async move {
+    state.attendees.data_plane.spawn_balanced(async move {
         crate::connection::serve_attendee(serve_link, ctx, None).await;
         drop(slot);
     });
