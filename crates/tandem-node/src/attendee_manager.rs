@@ -36,7 +36,7 @@ use crate::capture_actor::{
 };
 use crate::clock::{now_ms, rfc3339};
 use crate::config::ControlPolicy;
-use crate::encoder_actor::{Barrier, EncoderActor, UpdateReceiver};
+use crate::encoder_actor::{EncoderActor, UpdateReceiver};
 use crate::error::NodeError;
 use crate::events::SessionEvent;
 use crate::injector::{Applied, Injector};
@@ -1022,7 +1022,7 @@ impl Handler<SetSessionPaused> for AttendeeManager {
         } else {
             SessionState::Open
         };
-        let (capture, encoder) = (session.capture.clone(), session.encoder.clone());
+        let capture = session.capture.clone();
         // Answered only once the new state is flushed (a restart keeps it).
         let written = self.registry.send(Persist::Session(session.record.clone()));
         let (notice, event) = if msg.paused {
@@ -1043,13 +1043,8 @@ impl Handler<SetSessionPaused> for AttendeeManager {
         let paused = msg.paused;
         let settled = async move {
             let written = written.await;
-            // Messages to one actor are handled in order: once the capture
-            // answers, every frame it grabbed before the pause is queued at
-            // the encoder ahead of the barrier.
+            // Answered once every frame grabbed before the pause is published.
             let _ = capture.send(SetPaused(paused)).await;
-            if paused {
-                let _ = encoder.send(Barrier).await;
-            }
             written
         };
         Box::pin(settled.into_actor(self).map(move |written, act, _| {

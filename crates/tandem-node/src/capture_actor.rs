@@ -5,10 +5,11 @@
 //! than one frame waiting in the encoder: a tick that finds the previous frame
 //! still being encoded is skipped, so a slow encoder lowers the frame rate
 //! instead of growing a queue. A request that changes what is shared (the
-//! rectangle, the window filter) grabs at once even so, and is answered only
-//! once the encoder has published that frame: nobody who joins after the
-//! answer sees a frame of the old rectangle or of a window filtered out. A tick whose source reports no damage grabs
-//! nothing (an idle X display costs no grab).
+//! rectangle, the window filter, resume) grabs at once even so, and it and a
+//! pause are answered only once the encoder has published every frame
+//! grabbed so far: nobody who joins after the answer sees a frame of the old
+//! rectangle or of a window filtered out. A tick whose source reports no
+//! damage grabs nothing (an idle X display costs no grab).
 //!
 //! When it ticks is [`crate::capture_pacing`]'s rule. A source with a
 //! [`CaptureSource::wake_fd`] (X11 with XInput 2) is not polled once it has
@@ -525,20 +526,25 @@ impl Actor for CaptureActor {
     }
 }
 
-/// Pause (`true`) or resume (`false`) capture. Resume forces a full comparison.
+/// Pause (`true`) or resume (`false`) capture. Resume forces a full
+/// comparison. Answered once the encoder has published every frame grabbed
+/// before (and, on resume, the one grabbed at once).
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
 pub struct SetPaused(pub bool);
 
 impl Handler<SetPaused> for CaptureActor {
-    type Result = ();
-    fn handle(&mut self, SetPaused(paused): SetPaused, ctx: &mut Self::Context) {
+    type Result = ResponseFuture<()>;
+    fn handle(&mut self, SetPaused(paused): SetPaused, ctx: &mut Self::Context) -> Self::Result {
         if self.paused && !paused {
             self.force_full = true;
             self.paused = false;
             self.tick(ctx);
         }
         self.paused = paused;
+        // Paused: every frame grabbed before is published by the answer, so
+        // the pause is announced after the last of them.
+        self.after_published(())
     }
 }
 

@@ -193,13 +193,8 @@ impl Actor for EncoderActor {
 pub struct EncoderBusy(Arc<AtomicUsize>);
 
 impl EncoderBusy {
-    /// Whether a frame handed over with [`EncoderBusy::ticket`] is still
+    /// How many frames handed over with [`EncoderBusy::ticket`] are still
     /// held by the encoder.
-    pub fn is_busy(&self) -> bool {
-        self.in_flight() > 0
-    }
-
-    /// How many frames handed over are still held by the encoder.
     pub fn in_flight(&self) -> usize {
         self.0.load(Ordering::Acquire)
     }
